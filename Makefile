@@ -1,0 +1,67 @@
+# Soberana — two commands: `make run` (set up and start) and `make test` (set up and pass the tests).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+TEST_STAMP := $(VENV)/.installed-test
+PIP := $(BIN)/python -m pip --disable-pip-version-check --quiet
+HOST ?= 127.0.0.1
+PORT ?= 8080
+NAME ?=
+
+.PHONY: run test setup setup-test lint format typecheck docs bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --upgrade pip
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(PIP) install -e .
+	touch $@
+
+$(TEST_STAMP): pyproject.toml | $(BIN)/python
+	$(PIP) install -e '.[test]'
+	touch $(STAMP) $@
+
+setup: $(STAMP)
+
+setup-test: $(TEST_STAMP)
+
+## make run: create .venv, install, migrate the SQLite database under ./var, seed demo data, serve on :8080
+run: setup
+	$(BIN)/soberana db upgrade
+	$(BIN)/soberana demo seed
+	$(BIN)/soberana serve
+
+## make test: create .venv with the test extras and run lint, types, architecture and the whole suite
+test: setup-test
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports --no-cache
+	$(BIN)/mypy
+	$(BIN)/python -m pytest
+
+lint: setup-test
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: setup-test
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+typecheck: setup-test
+	$(BIN)/mypy
+
+## make docs: regenerate docs/settings.md and docs/cli.md from the code
+docs: setup
+	$(BIN)/python -m soberana.cli.docgen --write
+
+## make bench NAME=<benchmark>: run bench/<benchmark>/ and write bench/results/<benchmark>.{json,md}
+bench: setup-test
+	@test -n "$(NAME)" || { echo "usage: make bench NAME=<benchmark>  (one of: $$(ls bench | grep -v -e results -e '\.py$$' -e __ | tr '\n' ' '))"; exit 2; }
+	@test -f bench/$(NAME)/run.py || { echo "no benchmark bench/$(NAME)/run.py"; exit 2; }
+	$(BIN)/python bench/$(NAME)/run.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .import_linter_cache

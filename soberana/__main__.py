@@ -1,0 +1,3 @@
+from soberana.cli.main import main
+
+main()

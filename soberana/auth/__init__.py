@@ -1,0 +1,1 @@
+"""Tenants, people and keys: organisations, users, service accounts, API keys and sign-in."""

@@ -1,0 +1,67 @@
+"""Roles, scopes and the authenticated principal a request or command acts as."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Literal
+
+from soberana.audit.schemas import Actor
+
+
+class Role(StrEnum):
+    """What a person or service account may do, in its organisation and the organisations below it."""
+
+    PLATFORM_ADMIN = "platform_admin"  # runs the installation: every organisation
+    ORG_ADMIN = "org_admin"  # manages its organisation and the ones nested under it
+    STAFF = "staff"  # uses the platform
+    AUDITOR = "auditor"  # reads the audit log of its organisation and the ones below
+
+
+class Scope(StrEnum):
+    """What one API key may be used for; never more than its owner's role allows."""
+
+    ADMIN = "admin"  # the /admin API: organisations, users, service accounts, keys
+    AUDIT = "audit"  # read, verify and export the audit log
+    INFERENCE = "inference"  # the /v1 model API
+
+
+ROLE_SCOPES: dict[Role, frozenset[Scope]] = {
+    Role.PLATFORM_ADMIN: frozenset(Scope),
+    Role.ORG_ADMIN: frozenset(Scope),
+    Role.AUDITOR: frozenset({Scope.AUDIT, Scope.INFERENCE}),
+    Role.STAFF: frozenset({Scope.INFERENCE}),
+}
+
+ADMIN_ROLES = frozenset({Role.PLATFORM_ADMIN, Role.ORG_ADMIN})
+AUDIT_ROLES = frozenset({Role.PLATFORM_ADMIN, Role.ORG_ADMIN, Role.AUDITOR})
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is acting. ``org_id`` is ``None`` only for the command line acting as the operator."""
+
+    kind: Literal["user", "service_account", "cli"]
+    id: str
+    label: str
+    org_id: str | None
+    role: Role
+    scopes: frozenset[Scope]
+    key_id: str | None = None
+
+    @property
+    def is_platform_admin(self) -> bool:
+        return self.role is Role.PLATFORM_ADMIN
+
+    def can(self, scope: Scope) -> bool:
+        return scope in self.scopes and scope in ROLE_SCOPES[self.role]
+
+    def actor(self) -> Actor:
+        return Actor(type=self.kind, id=self.id, label=self.label)
+
+
+def cli_principal(os_user: str) -> Principal:
+    """The operator at the server's command line: full rights, recorded under their OS user name."""
+    return Principal(
+        kind="cli", id=f"cli:{os_user}", label=os_user, org_id=None, role=Role.PLATFORM_ADMIN, scopes=frozenset(Scope)
+    )

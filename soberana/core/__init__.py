@@ -1,0 +1,1 @@
+"""Leaf utilities shared by every layer. Nothing in here imports another Soberana package."""

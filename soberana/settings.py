@@ -1,0 +1,236 @@
+"""Configuration: environment variables (prefix ``SOBERANA_``), an optional TOML file, defaults.
+
+Precedence, highest first: values passed to :class:`Settings` in code, environment variables, the
+TOML file named by ``SOBERANA_CONFIG``, the defaults below. Every field has a description; the
+settings reference in ``docs/settings.md`` is generated from them (``make docs``) and a test keeps
+it in sync.
+
+Nothing is read at import time: call :func:`load_settings` (or build :class:`Settings`) in a
+composition root — :func:`soberana.web.app.create_app` or the CLI.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+from sqlalchemy.engine import make_url
+
+from soberana.errors import ConfigurationError
+
+ENV_PREFIX = "SOBERANA_"
+CONFIG_ENV_VAR = "SOBERANA_CONFIG"
+SECRET_KEY_FILENAME = "secret_key"  # noqa: S105 - a file name, not a secret
+
+#: Values that have appeared in examples and must never protect a production installation.
+KNOWN_DEFAULT_SECRETS = frozenset(
+    {"", "changeme", "change-me", "change_me", "secret", "soberana", "development", "dev", "insecure"}
+)
+MIN_SECRET_LENGTH = 32
+
+
+class Settings(BaseSettings):
+    """Every setting of a Soberana installation."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        extra="forbid",
+        validate_default=True,
+        frozen=True,
+    )
+
+    environment: Literal["development", "production"] = Field(
+        "development",
+        description="`development` allows a generated secret key and verbose errors in logs; "
+        "`production` refuses to start unless every secret is set explicitly and strong.",
+    )
+    data_dir: Path = Field(
+        Path("var"),
+        description="Directory for the embedded SQLite database, the generated development secret key "
+        "and other local state. Created when missing.",
+    )
+    database_url: str | None = Field(
+        None,
+        description="SQLAlchemy database URL. Empty means the embedded SQLite database "
+        "`<data_dir>/soberana.db` (WAL mode). For the scale-out path use PostgreSQL, e.g. "
+        "`postgresql://user:password@host:5432/soberana` (the async driver is chosen automatically).",
+    )
+    db_pool_size: int = Field(10, ge=1, le=200, description="Connections kept open per process (PostgreSQL only).")
+    db_echo: bool = Field(False, description="Log every SQL statement (development aid; never in production).")
+    sqlite_busy_timeout_ms: int = Field(
+        5000, ge=0, description="How long a SQLite writer waits for another writer's lock before failing."
+    )
+    host: str = Field("127.0.0.1", description="Interface the HTTP server listens on.")
+    port: int = Field(8080, ge=1, le=65535, description="TCP port the HTTP server listens on.")
+    workers: int = Field(
+        1, ge=1, le=64, description="Server worker processes (keep 1 with SQLite; scale out with PostgreSQL)."
+    )
+    forwarded_allow_ips: str = Field(
+        "127.0.0.1",
+        description="Comma-separated proxy addresses trusted to set X-Forwarded-For/-Proto "
+        "(the reverse proxy in front of Soberana).",
+    )
+    public_base_url: str | None = Field(
+        None, description="External URL of this installation, shown on the landing page and in links."
+    )
+    secret_key: SecretStr | None = Field(
+        None,
+        description="Server secret (at least 32 characters) that keys the HMAC-SHA256 digests of API keys "
+        "and signs sessions. Required in production. In development, when empty, a random key is "
+        "generated once and kept in `<data_dir>/secret_key`. Changing it invalidates every API key.",
+    )
+    log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="Logging level.")
+    docs_enabled: bool = Field(True, description="Serve the interactive OpenAPI documentation at `/docs`.")
+    max_request_body_bytes: int = Field(
+        2 * 1024 * 1024,
+        ge=1024,
+        description="Largest request body accepted, in bytes; larger requests get 413 before being read whole.",
+    )
+    api_key_default_ttl_days: int = Field(
+        90, ge=0, description="Lifetime of a new API key when none is given; 0 means keys do not expire by default."
+    )
+    api_key_max_ttl_days: int = Field(
+        365, ge=0, description="Longest lifetime an API key may be given; 0 allows keys that never expire."
+    )
+    api_key_last_used_resolution_seconds: int = Field(
+        60,
+        ge=0,
+        description="A key's last-used time is written at most this often, so authentication does not "
+        "write to the database on every request.",
+    )
+    audit_refused_authentication: bool = Field(
+        True, description="Record every refused authentication in the audit log."
+    )
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        config_path = os.environ.get(CONFIG_ENV_VAR)
+        if config_path:
+            path = Path(config_path)
+            if not path.is_file():
+                raise ConfigurationError(f"{CONFIG_ENV_VAR} names {path}, which is not a readable file.")
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=path))
+        return tuple(sources)
+
+    @field_validator("database_url")
+    @classmethod
+    def _normalise_database_url(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        try:
+            url = make_url(value)
+        except Exception as exc:  # sqlalchemy raises ArgumentError with the URL inside
+            raise ValueError("database_url is not a valid database URL") from exc
+        backend = url.get_backend_name()
+        if backend == "sqlite":
+            url = url.set(drivername="sqlite+aiosqlite")
+        elif backend == "postgresql":
+            url = url.set(drivername="postgresql+asyncpg")
+        else:
+            raise ValueError(f"database_url: unsupported database {backend!r} (use sqlite or postgresql)")
+        return url.render_as_string(hide_password=False)
+
+    @model_validator(mode="after")
+    def _refuse_weak_secrets_in_production(self) -> Settings:
+        if self.environment != "production":
+            return self
+        problems = []
+        secret = self.secret_key.get_secret_value() if self.secret_key else ""
+        if not secret:
+            problems.append("SOBERANA_SECRET_KEY is not set")
+        elif secret.strip().lower() in KNOWN_DEFAULT_SECRETS:
+            problems.append("SOBERANA_SECRET_KEY is a well-known default value")
+        elif len(secret) < MIN_SECRET_LENGTH:
+            problems.append(f"SOBERANA_SECRET_KEY is shorter than {MIN_SECRET_LENGTH} characters")
+        if self.database_url:
+            password = make_url(self.database_url).password
+            if password is not None and str(password).strip().lower() in KNOWN_DEFAULT_SECRETS | {"postgres"}:
+                problems.append("the database password in SOBERANA_DATABASE_URL is a well-known default value")
+        if self.db_echo:
+            problems.append("SOBERANA_DB_ECHO would write data to the logs")
+        if problems:
+            raise ValueError(
+                "refusing to run in production: "
+                + "; ".join(problems)
+                + ". Generate a secret with: python -c 'import secrets; print(secrets.token_urlsafe(48))'"
+            )
+        return self
+
+    # -- derived values -------------------------------------------------------------------------
+
+    @property
+    def effective_database_url(self) -> str:
+        """The database URL in use: ``database_url`` or the embedded SQLite file."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'soberana.db').resolve()}"
+
+    @property
+    def secret_key_bytes(self) -> bytes:
+        """The server secret as bytes. Call :func:`ensure_secret_key` first in development."""
+        if self.secret_key is None:
+            raise ConfigurationError("no secret key: call ensure_secret_key(settings) at start-up")
+        return self.secret_key.get_secret_value().encode("utf-8")
+
+    def public_dict(self) -> dict[str, Any]:
+        """Effective configuration, secrets masked, for `soberana settings` and diagnostics."""
+        values: dict[str, Any] = {}
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if isinstance(value, SecretStr):
+                value = "****" if value.get_secret_value() else ""
+            elif isinstance(value, Path):
+                value = str(value)
+            values[name] = value
+        values["database_url"] = make_url(self.effective_database_url).render_as_string(hide_password=True)
+        return values
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build settings from the environment and TOML file; turn validation errors into one message."""
+    from pydantic import ValidationError
+
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        lines = []
+        for error in exc.errors():
+            where = ".".join(str(part) for part in error["loc"]) or "settings"
+            message = str(error["msg"]).removeprefix("Value error, ")
+            lines.append(f"{where}: {message}")
+        raise ConfigurationError("invalid configuration: " + " | ".join(lines)) from None
+
+
+def ensure_secret_key(settings: Settings) -> Settings:
+    """Return settings with a secret key, generating a persistent one in development if needed."""
+    if settings.secret_key is not None and settings.secret_key.get_secret_value():
+        return settings
+    if settings.environment == "production":  # pragma: no cover - the validator already refused
+        raise ConfigurationError("SOBERANA_SECRET_KEY is required in production")
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    path = settings.data_dir / SECRET_KEY_FILENAME
+    if path.exists():
+        secret = path.read_text(encoding="utf-8").strip()
+    else:
+        secret = secrets.token_urlsafe(48)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(secret + "\n")
+    return settings.model_copy(update={"secret_key": SecretStr(secret)})

@@ -1,0 +1,86 @@
+"""``create_app(settings)``: builds the ASGI application and wires every service together."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from soberana import __version__
+from soberana.audit import routes as audit_routes
+from soberana.audit.service import AuditLog
+from soberana.auth import routes as auth_routes
+from soberana.auth.deps import get_audit_access
+from soberana.auth.service import AdminService, Authenticator
+from soberana.settings import Settings, ensure_secret_key, load_settings
+from soberana.storage.db import Database
+from soberana.web import pages
+from soberana.web.errors import install_error_handlers
+from soberana.web.middleware import BodySizeLimitMiddleware, RequestIdMiddleware
+
+DESCRIPTION = """
+Soberana is a self-hostable AI platform that a public administration installs and runs itself.
+
+Authenticate with an API key: `Authorization: Bearer sob_…`. Errors always have the shape
+`{"error": {"message", "type", "code", "param"}}`.
+"""
+
+OPENAPI_TAGS = [
+    {"name": "admin", "description": "Organisations, users, service accounts and API keys (needs the `admin` scope)."},
+    {"name": "audit", "description": "The tamper-evident audit log (needs the `audit` scope)."},
+    {"name": "health", "description": "Liveness and readiness probes."},
+]
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the application for ``settings`` (default: from the environment). Connects lazily."""
+    settings = ensure_secret_key(settings or load_settings())
+    logging.getLogger("soberana").setLevel(settings.log_level.upper())
+    db = Database.from_settings(settings)
+    audit = AuditLog(settings.secret_key_bytes)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        await db.dispose()
+
+    app = FastAPI(
+        title="Soberana",
+        version=__version__,
+        description=DESCRIPTION,
+        openapi_tags=OPENAPI_TAGS,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url="/openapi.json" if settings.docs_enabled else None,
+        lifespan=lifespan,
+        license_info={"name": "EUPL-1.2", "identifier": "EUPL-1.2"},
+    )
+    app.state.settings = settings
+    app.state.db = db
+    app.state.audit = audit
+    app.state.admin = AdminService(
+        audit,
+        secret=settings.secret_key_bytes,
+        key_default_ttl_days=settings.api_key_default_ttl_days,
+        key_max_ttl_days=settings.api_key_max_ttl_days,
+    )
+    app.state.authenticator = Authenticator(
+        db,
+        audit,
+        secret=settings.secret_key_bytes,
+        last_used_resolution_seconds=settings.api_key_last_used_resolution_seconds,
+        record_refusals=settings.audit_refused_authentication,
+    )
+
+    install_error_handlers(app)
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_body_bytes)
+    app.add_middleware(RequestIdMiddleware)
+
+    app.include_router(pages.router)
+    if settings.docs_enabled:
+        pages.mount_docs(app)
+    app.include_router(auth_routes.router)
+    app.include_router(audit_routes.build_router(get_audit_access))
+    return app

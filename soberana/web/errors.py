@@ -1,0 +1,108 @@
+"""The one place where exceptions become HTTP responses.
+
+Every error body has the OpenAI shape ``{"error": {"message", "type", "code", "param"}}``. Nothing
+but the message chosen here reaches the client: unexpected exceptions are logged with their
+traceback and answered with a generic 500 carrying the request id.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from soberana.errors import (
+    InvalidRequest,
+    MalformedJSON,
+    MethodNotAllowed,
+    NotFound,
+    PayloadTooLarge,
+    SoberanaError,
+    ValidationFailed,
+)
+
+logger = logging.getLogger("soberana.web")
+
+_HTTP_ERRORS: dict[int, type[SoberanaError]] = {
+    400: InvalidRequest,
+    404: NotFound,
+    405: MethodNotAllowed,
+    413: PayloadTooLarge,
+}
+
+
+def error_response(error: SoberanaError) -> JSONResponse:
+    return JSONResponse(error.to_dict(), status_code=error.status_code, headers=error.headers)
+
+
+def _location(loc: tuple[Any, ...]) -> str:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header", "cookie")]
+    return ".".join(parts)
+
+
+def validation_error(exc: RequestValidationError) -> SoberanaError:
+    """Turn FastAPI/pydantic validation errors into one clear message (first problem first)."""
+    errors = list(exc.errors())
+    for error in errors:
+        if error.get("type") == "json_invalid":
+            detail = error.get("ctx", {}).get("error", "")
+            return MalformedJSON(f"The request body is not valid JSON{': ' + detail if detail else ''}.")
+    details = []
+    for error in errors:
+        where = _location(tuple(error.get("loc", ())))
+        kind = error.get("type", "")
+        if kind == "extra_forbidden":
+            message = f"Unknown field '{where}'."
+        elif kind == "missing":
+            message = f"Missing required field '{where}'."
+        elif kind == "model_attributes_type" or kind == "dict_type":
+            message = "The request body must be a JSON object." if not where else f"'{where}' must be an object."
+        else:
+            message = f"Invalid value for '{where}': {error.get('msg', 'invalid')}." if where else str(error.get("msg"))
+        details.append({"param": where or None, "message": message, "type": kind})
+    if not details:
+        return ValidationFailed("Invalid request.")
+    more = len(details) - 1
+    extra = f" ({more} more problem{'s' if more > 1 else ''} in 'details')" if more else ""
+    return ValidationFailed(str(details[0]["message"]) + extra, param=details[0]["param"], details=details)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(SoberanaError)
+    async def soberana_error(request: Request, exc: SoberanaError) -> JSONResponse:
+        return error_response(exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def request_validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return error_response(validation_error(exc))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        cls = _HTTP_ERRORS.get(exc.status_code)
+        if exc.status_code == 404 and exc.detail == "Not Found":
+            error: SoberanaError = NotFound(
+                f"No such endpoint: {request.method} {request.url.path}", code="unknown_url"
+            )
+        elif exc.status_code == 405:
+            error = MethodNotAllowed(f"{request.method} is not allowed on {request.url.path}.")
+        elif cls is not None:
+            error = cls(str(exc.detail))
+        else:  # a status without a class of its own: keep it, in the same body shape
+            body = SoberanaError(str(exc.detail), code=f"http_{exc.status_code}").to_dict()
+            return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
+        error.headers.update(exc.headers or {})
+        return error_response(error)
+
+    @app.exception_handler(Exception)
+    async def unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+        request_id = getattr(request.state, "request_id", None)
+        logger.exception("unhandled error in %s %s (request %s)", request.method, request.url.path, request_id)
+        return error_response(
+            SoberanaError(
+                f"Internal error. Report request id {request_id} to your administrator.", code="internal_error"
+            )
+        )

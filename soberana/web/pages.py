@@ -1,0 +1,86 @@
+"""The landing page, health probes and the self-hosted API documentation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from sqlalchemy.engine import make_url
+
+from soberana import __version__
+from soberana.settings import Settings
+from soberana.storage import migrate
+from soberana.storage.db import Database
+
+TEMPLATES = Jinja2Templates(directory=Path(__file__).parent / "templates")
+router = APIRouter()
+
+
+@router.get("/", response_class=HTMLResponse, include_in_schema=False)
+async def landing(request: Request) -> HTMLResponse:
+    settings: Settings = request.app.state.settings
+    db: Database = request.app.state.db
+    return TEMPLATES.TemplateResponse(
+        request,
+        "landing.html",
+        {
+            "version": __version__,
+            "environment": settings.environment,
+            "database": "PostgreSQL" if db.dialect == "postgresql" else "SQLite (embedded)",
+            "docs_enabled": settings.docs_enabled,
+            "base_url": settings.public_base_url or str(request.base_url).rstrip("/"),
+        },
+    )
+
+
+@router.get("/healthz", tags=["health"], summary="Liveness: the process answers")
+async def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get(
+    "/readyz",
+    tags=["health"],
+    summary="Readiness: database reachable and migrations current",
+    responses={503: {"description": "Not ready; the body says why"}},
+)
+async def readyz(request: Request) -> JSONResponse:
+    db: Database = request.app.state.db
+    checks: dict[str, str] = {}
+    try:
+        await db.ping()
+        checks["database"] = "ok"
+        current, head = await migrate.current_revision(db), migrate.head_revision()
+        checks["migrations"] = (
+            "ok" if current == head else f"at {current or 'none'}, expected {head}: run `soberana db upgrade`"
+        )
+    except Exception as exc:  # noqa: BLE001 - any failure means "not ready"; the reason is logged, not shown
+        checks["database"] = f"unreachable ({type(exc).__name__})"
+    ready = all(v == "ok" for v in checks.values())
+    body = {
+        "status": "ready" if ready else "not_ready",
+        "checks": checks,
+        "database": make_url(db.url).get_backend_name(),
+    }
+    return JSONResponse(body, status_code=200 if ready else 503)
+
+
+def mount_docs(app: FastAPI) -> None:
+    """Serve Swagger UI from the installed ``swagger-ui-bundle`` files: no CDN, works offline."""
+    from swagger_ui_bundle import swagger_ui_path
+
+    app.mount("/static/swagger-ui", StaticFiles(directory=swagger_ui_path), name="swagger-ui")
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title="Soberana API",
+            swagger_js_url="/static/swagger-ui/swagger-ui-bundle.js",
+            swagger_css_url="/static/swagger-ui/swagger-ui.css",
+            swagger_favicon_url="/static/swagger-ui/favicon-32x32.png",
+        )
