@@ -88,7 +88,9 @@ class Settings(BaseSettings):
         "and signs sessions. Required in production. In development, when empty, a random key is "
         "generated once and kept in `<data_dir>/secret_key`. Changing it invalidates every API key.",
     )
-    log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="Logging level.")
+    log_level: Literal["debug", "info", "warning", "error"] = Field(
+        "info", description="Level of the server's and CLI's logs (`debug` shows every request's details)."
+    )
     docs_enabled: bool = Field(True, description="Serve the interactive OpenAPI documentation at `/docs`.")
     max_request_body_bytes: int = Field(
         2 * 1024 * 1024,

@@ -4,8 +4,6 @@ The audit package sits below authentication, so it does not know how callers are
 :func:`build_router` takes the dependency that tells it what the caller may see.
 """
 
-from __future__ import annotations
-
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime
 from typing import Annotated, Literal
@@ -22,6 +20,10 @@ from soberana.storage.deps import DatabaseDep, Session
 def get_audit_log(request: Request) -> AuditLog:
     audit: AuditLog = request.app.state.audit
     return audit
+
+
+# No ``from __future__ import annotations`` here: FastAPI must resolve the local ``Access`` and
+# ``Log`` aliases inside build_router at definition time.
 
 
 def build_router(access_dependency: Callable[..., Awaitable[AuditAccess]]) -> APIRouter:

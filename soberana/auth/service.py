@@ -54,6 +54,12 @@ from soberana.errors import (
 from soberana.storage.db import Database
 
 MAX_ORG_DEPTH = 8
+FILTER_ID_PREFIXES = {
+    "org_id": ("org", "organisation"),
+    "parent_id": ("org", "organisation"),
+    "user_id": ("usr", "user"),
+    "service_account_id": ("svc", "service account"),
+}
 ID_PREFIXES = {
     Organisation: ("org", "organisation"),
     User: ("usr", "user"),
@@ -173,13 +179,8 @@ class AdminService:
         if after:
             require_id(after, prefix, noun, param="after")
         for name, value in filters.items():
-            if name.endswith("_id") and value:
-                require_id(
-                    value,
-                    {"org_id": "org", "user_id": "usr", "service_account_id": "svc"}[name],
-                    name.removesuffix("_id").replace("_", " "),
-                    param=name,
-                )
+            if value:
+                require_id(value, *FILTER_ID_PREFIXES[name], param=name)
         org_ids = await self.visible_org_ids(session, principal)
         return await repo.list_scoped(session, model, org_ids, limit=limit, after=after, filters=filters)
 

@@ -132,7 +132,7 @@ def export(
 @app.command("list")
 def list_entries(
     typer_ctx: typer.Context,
-    limit: int = typer.Option(20, min=1, max=500),
+    limit: int = typer.Option(20, min=1, max=500, help="How many entries to show."),
     action: str | None = typer.Option(None, help="Exact action, or a prefix ending in '.'."),
 ) -> None:
     """Show the newest entries."""

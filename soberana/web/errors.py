@@ -101,8 +101,11 @@ def install_error_handlers(app: FastAPI) -> None:
     async def unexpected_error(request: Request, exc: Exception) -> JSONResponse:
         request_id = getattr(request.state, "request_id", None)
         logger.exception("unhandled error in %s %s (request %s)", request.method, request.url.path, request_id)
+        # This handler runs outside the other middleware, so it sets the request-id header itself.
         return error_response(
             SoberanaError(
-                f"Internal error. Report request id {request_id} to your administrator.", code="internal_error"
+                f"Internal error. Report request id {request_id} to your administrator.",
+                code="internal_error",
+                headers={"x-request-id": request_id} if request_id else None,
             )
         )

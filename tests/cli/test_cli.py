@@ -1,0 +1,223 @@
+"""The real ``soberana`` command, run as a subprocess against both databases."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from soberana.auth.service import Authenticator
+from soberana.errors import RevokedApiKey
+from soberana.settings import Settings, ensure_secret_key
+from soberana.storage.db import Database
+
+KEY_RE = re.compile(r"sob_[0-9A-Z]{12}_[A-Za-z0-9_-]{43}")
+
+
+class Cli:
+    def __init__(self, data_dir: Path, database_url: str | None) -> None:
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith("SOBERANA_")}
+        self.env.update({"SOBERANA_DATA_DIR": str(data_dir), "COLUMNS": "200", "NO_COLOR": "1"})
+        if database_url:
+            self.env["SOBERANA_DATABASE_URL"] = database_url
+        self.data_dir = data_dir
+        self.database_url = database_url
+
+    def __call__(
+        self, *args: str, ok: bool = True, stdin: str | None = None, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run(  # noqa: S603 - our own command
+            [sys.executable, "-m", "soberana", *args],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env={**self.env, **(env or {})},
+            input=stdin,
+            check=False,
+        )
+        if ok:
+            assert result.returncode == 0, f"{args}: {result.stdout}\n{result.stderr}"
+        return result
+
+    def authenticate(self, key: str) -> str:
+        settings = ensure_secret_key(Settings(data_dir=self.data_dir, database_url=self.database_url))
+
+        async def go() -> str:
+            db = Database.from_settings(settings)
+            try:
+                authenticator = Authenticator(
+                    db,
+                    __import__("soberana.audit.service").audit.service.AuditLog(settings.secret_key_bytes),
+                    secret=settings.secret_key_bytes,
+                    last_used_resolution_seconds=60,
+                    record_refusals=True,
+                )
+                return (await authenticator.authenticate_key(key)).label
+            finally:
+                await db.dispose()
+
+        return asyncio.run(go())
+
+
+@pytest.fixture
+def cli(empty_db_url: str, tmp_path: Path) -> Cli:
+    return Cli(tmp_path / "var", empty_db_url)
+
+
+def test_setup_is_idempotent_and_prints_the_admin_key_once(cli: Cli) -> None:
+    first = cli("db", "upgrade")
+    assert "upgraded from empty to revision" in first.stdout
+    assert "already at revision" in cli("db", "upgrade").stdout
+    assert "(current)" in cli("db", "current").stdout
+
+    seeded = cli("demo", "seed")
+    keys = KEY_RE.findall(seeded.stdout)
+    assert len(set(keys)) == 1
+    again = cli("demo", "seed")
+    assert "already present" in again.stdout
+    assert not KEY_RE.search(again.stdout)
+    assert cli.authenticate(keys[0]) == "admin@demo.example"
+
+
+def test_admin_commands_end_to_end(cli: Cli) -> None:
+    cli("db", "upgrade")
+    cli("orgs", "create", "ministry-of-health", "--name", "Ministry of Health", "--kind", "ministry")
+    cli(
+        "orgs",
+        "create",
+        "health-data-agency",
+        "--name",
+        "Health Data Agency",
+        "--kind",
+        "agency",
+        "--parent",
+        "ministry-of-health",
+    )
+    listing = cli("orgs", "list").stdout
+    assert "health-data-agency" in listing
+    assert "ministry-of-health" in listing
+
+    cli("users", "create", "ana@health.example", "--org", "health-data-agency", "--name", "Ana", "--role", "org_admin")
+    assert "ana@health.example" in cli("users", "list", "--org", "health-data-agency").stdout
+
+    quiet = cli("keys", "create", "--org", "health-data-agency", "--name", "portal", "--quiet")
+    assert KEY_RE.fullmatch(quiet.stdout.strip()), quiet.stdout  # only the key, for scripts
+    key = quiet.stdout.strip()
+    assert cli.authenticate(key) == "portal"
+    user_key = KEY_RE.search(
+        cli(
+            "keys",
+            "create",
+            "--org",
+            "health-data-agency",
+            "--name",
+            "ana-admin",
+            "--user",
+            "ana@health.example",
+            "--scope",
+            "admin",
+            "--scope",
+            "audit",
+        ).stdout
+    )
+    assert user_key is not None
+    assert cli.authenticate(user_key.group(0)) == "ana@health.example"
+
+    listed = cli("keys", "list", "--org", "health-data-agency").stdout
+    assert key not in listed
+    assert key[:16] in listed
+    accounts = cli("service-accounts", "list").stdout
+    assert "portal" in accounts
+
+    cli("keys", "revoke", key[:16])
+    with pytest.raises(RevokedApiKey):
+        cli.authenticate(key)
+
+    denied = cli("users", "create", "ana@health.example", "--org", "health-data-agency", "--name", "Ana", ok=False)
+    assert denied.returncode == 1
+    assert "already exists" in denied.stderr
+    assert "Traceback" not in denied.stderr
+    missing = cli("orgs", "create", "x", "--name", "X", "--parent", "no-such-org", ok=False)
+    assert missing.returncode == 1
+    assert "No organisation with slug 'no-such-org'" in missing.stderr
+
+    cli("users", "revoke", "ana@health.example")
+    assert "no" in cli("users", "list").stdout.split("ana@health.example")[1].split("\n")[0]
+    cli("orgs", "revoke", "health-data-agency")
+
+    audit = cli("audit", "list", "--limit", "50").stdout
+    for action in (
+        "organisation.create",
+        "user.create",
+        "service_account.create",
+        "api_key.create",
+        "api_key.revoke",
+        "user.update",
+        "organisation.update",
+    ):
+        assert action in audit
+
+
+def test_audit_verify_export_and_tamper_detection(cli: Cli, tmp_path: Path) -> None:
+    cli("db", "upgrade")
+    cli("demo", "seed")
+    cli("orgs", "create", "city", "--name", "City")
+    ok = cli("audit", "verify")
+    assert ok.stdout.startswith("OK: 4 entries")
+    head = cli("audit", "head").stdout.strip()
+    assert re.fullmatch(r"\d+:[0-9a-f]{64}", head)
+    assert cli("audit", "verify", "--anchor", head).returncode == 0
+
+    out = tmp_path / "audit.jsonl"
+    cli("audit", "export", "--output", str(out))
+    entries = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [e["action"] for e in entries[:3]] == ["organisation.create", "user.create", "api_key.create"]
+
+    async def alter() -> None:
+        db = Database(cli.database_url or "")
+        async with db.write_session() as session:
+            connection = await session.connection()
+            if db.dialect == "postgresql":
+                await connection.exec_driver_sql("ALTER TABLE audit_log DISABLE TRIGGER audit_log_append_only")
+            else:
+                await connection.exec_driver_sql("DROP TRIGGER audit_log_no_update")
+            await connection.exec_driver_sql("UPDATE audit_log SET actor_label = 'someone else' WHERE seq = 2")
+            await session.commit()
+        await db.dispose()
+
+    asyncio.run(alter())
+    broken = cli("audit", "verify", ok=False)
+    assert broken.returncode == 1
+    assert "BROKEN: entry 2 was altered" in broken.stdout
+
+
+def test_settings_masks_secrets_and_reads_the_same_variables(cli: Cli) -> None:
+    env = {"SOBERANA_SECRET_KEY": "a-very-secret-value-that-is-long-enough-123", "SOBERANA_PORT": "9123"}
+    shown = cli("settings", "--json", env=env)
+    values = json.loads(shown.stdout)
+    assert values["port"] == 9123
+    assert values["secret_key"] == "****"
+    assert "a-very-secret-value" not in shown.stdout
+    assert values["data_dir"] == str(cli.data_dir)
+
+
+def test_production_refuses_to_start_with_a_default_secret(cli: Cli) -> None:
+    result = cli("serve", ok=False, env={"SOBERANA_ENVIRONMENT": "production", "SOBERANA_SECRET_KEY": "changeme"})
+    assert result.returncode == 2
+    assert "refusing to run in production" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_version_and_help(cli: Cli) -> None:
+    from soberana import __version__
+
+    assert cli("version").stdout.strip() == __version__
+    helped = cli("--help").stdout
+    for command in ("serve", "settings", "db", "orgs", "users", "keys", "audit", "demo"):
+        assert command in helped
