@@ -32,7 +32,7 @@ class Cli:
     def __call__(
         self, *args: str, ok: bool = True, stdin: str | None = None, env: dict[str, str] | None = None
     ) -> subprocess.CompletedProcess[str]:
-        result = subprocess.run(  # noqa: S603 - our own command
+        result = subprocess.run(
             [sys.executable, "-m", "soberana", *args],
             capture_output=True,
             text=True,

@@ -74,7 +74,7 @@ async def test_foreign_keys_are_enforced(db: Database) -> None:
         "VALUES ('usr_x', 'org_missing', 'x@example.org', 'X', 'staff', true, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
     )
     async with db.write_session() as session:
-        with pytest.raises(IntegrityError, match="(?i)foreign key"):
+        with pytest.raises(IntegrityError, match=r"(?i)foreign key"):
             await session.execute(insert)
 
 
