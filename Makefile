@@ -34,11 +34,10 @@ run: setup
 	$(BIN)/soberana demo seed
 	$(BIN)/soberana serve
 
-## make test: create .venv with the test extras and run lint, types, architecture and the whole suite
+## make test: create .venv with the test extras; ruff, mypy, then the whole suite (import contracts included)
 test: setup-test
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/lint-imports --no-cache
 	$(BIN)/mypy
 	$(BIN)/python -m pytest
 

@@ -49,12 +49,8 @@ def entry_hash(entry: AuditEntry) -> str:
 
 
 def to_out(entry: AuditEntry) -> AuditEntryOut:
-    return AuditEntryOut.model_validate(
-        {
-            **{c: getattr(entry, c) for c in AuditEntryOut.model_fields if hasattr(entry, c)},
-            "details": json.loads(entry.details),
-        }
-    )
+    columns = {column.key: getattr(entry, column.key) for column in AuditEntry.__table__.columns}
+    return AuditEntryOut.model_validate({**columns, "details": json.loads(entry.details)})
 
 
 class AuditLog:

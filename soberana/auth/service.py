@@ -51,6 +51,7 @@ from soberana.errors import (
     RevokedApiKey,
     require_id,
 )
+from soberana.settings import Settings
 from soberana.storage.db import Database
 
 MAX_ORG_DEPTH = 8
@@ -136,6 +137,15 @@ class AdminService:
         self._secret = secret
         self._default_ttl = key_default_ttl_days
         self._max_ttl = key_max_ttl_days
+
+    @classmethod
+    def from_settings(cls, settings: Settings, audit: AuditLog) -> AdminService:
+        return cls(
+            audit,
+            secret=settings.secret_key_bytes,
+            key_default_ttl_days=settings.api_key_default_ttl_days,
+            key_max_ttl_days=settings.api_key_max_ttl_days,
+        )
 
     # -- scope helpers ------------------------------------------------------------------------------
 
@@ -591,6 +601,16 @@ class Authenticator:
         self._secret = secret
         self._resolution = timedelta(seconds=last_used_resolution_seconds)
         self._record_refusals = record_refusals
+
+    @classmethod
+    def from_settings(cls, settings: Settings, db: Database, audit: AuditLog) -> Authenticator:
+        return cls(
+            db,
+            audit,
+            secret=settings.secret_key_bytes,
+            last_used_resolution_seconds=settings.api_key_last_used_resolution_seconds,
+            record_refusals=settings.audit_refused_authentication,
+        )
 
     async def _refuse(
         self,

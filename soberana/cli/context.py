@@ -52,13 +52,7 @@ class CliContext:
 
     @cached_property
     def admin(self) -> AdminService:
-        s = self.settings
-        return AdminService(
-            self.audit,
-            secret=s.secret_key_bytes,
-            key_default_ttl_days=s.api_key_default_ttl_days,
-            key_max_ttl_days=s.api_key_max_ttl_days,
-        )
+        return AdminService.from_settings(self.settings, self.audit)
 
     @cached_property
     def principal(self) -> Principal:

@@ -17,7 +17,6 @@ from typing import Any
 from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
-from sqlalchemy.pool import NullPool
 
 
 def _sqlite_pragmas(busy_timeout_ms: int, *, immediate: bool) -> Any:
@@ -42,7 +41,7 @@ def _create_engine(url: str, *, echo: bool, pool_size: int, busy_timeout_ms: int
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(url, echo=echo, poolclass=NullPool if immediate else None)
+        engine = create_async_engine(url, echo=echo)
         on_connect, on_begin = _sqlite_pragmas(busy_timeout_ms, immediate=immediate)
         event.listen(engine.sync_engine, "connect", on_connect)
         event.listen(engine.sync_engine, "begin", on_begin)

@@ -6,6 +6,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import anyio
 from fastapi import FastAPI
 
 from soberana import __version__
@@ -15,6 +16,7 @@ from soberana.auth import routes as auth_routes
 from soberana.auth.deps import get_audit_access
 from soberana.auth.service import AdminService, Authenticator
 from soberana.settings import Settings, ensure_secret_key, load_settings
+from soberana.storage import migrate
 from soberana.storage.db import Database
 from soberana.web import pages
 from soberana.web.errors import install_error_handlers
@@ -43,6 +45,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # Read the migration scripts once at start-up, off the event loop, not in the first /readyz.
+        await anyio.to_thread.run_sync(migrate.head_revision)
         yield
         await db.dispose()
 
@@ -60,19 +64,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.db = db
     app.state.audit = audit
-    app.state.admin = AdminService(
-        audit,
-        secret=settings.secret_key_bytes,
-        key_default_ttl_days=settings.api_key_default_ttl_days,
-        key_max_ttl_days=settings.api_key_max_ttl_days,
-    )
-    app.state.authenticator = Authenticator(
-        db,
-        audit,
-        secret=settings.secret_key_bytes,
-        last_used_resolution_seconds=settings.api_key_last_used_resolution_seconds,
-        record_refusals=settings.audit_refused_authentication,
-    )
+    app.state.admin = AdminService.from_settings(settings, audit)
+    app.state.authenticator = Authenticator.from_settings(settings, db, audit)
 
     install_error_handlers(app)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_body_bytes)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from soberana.audit.service import AuditLog
 from soberana.auth.service import Authenticator
 from soberana.errors import RevokedApiKey
 from soberana.settings import Settings, ensure_secret_key
@@ -51,13 +52,7 @@ class Cli:
         async def go() -> str:
             db = Database.from_settings(settings)
             try:
-                authenticator = Authenticator(
-                    db,
-                    __import__("soberana.audit.service").audit.service.AuditLog(settings.secret_key_bytes),
-                    secret=settings.secret_key_bytes,
-                    last_used_resolution_seconds=60,
-                    record_refusals=True,
-                )
+                authenticator = Authenticator.from_settings(settings, db, AuditLog(settings.secret_key_bytes))
                 return (await authenticator.authenticate_key(key)).label
             finally:
                 await db.dispose()
