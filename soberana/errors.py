@@ -20,12 +20,18 @@ by hand and no stack trace ever reaches a client.
     │   └── InvalidCredentials       401 invalid_credentials
     ├── PermissionDenied             403 permission_error
     ├── NotFound                     404 not_found_error
+    │   └── ModelNotFound            404 model_not_found
     ├── MethodNotAllowed             405 method_not_allowed
     ├── Conflict                     409 conflict_error
     ├── PayloadTooLarge              413 request_too_large
     ├── RateLimited                  429 rate_limit_error
+    │   └── QuotaExceeded            429 quota_exceeded (with Retry-After)
     ├── ConfigurationError           500 configuration_error (refuses to start; never a response)
+    ├── UpstreamFailed               502 upstream_error (names the deployment)
+    │   ├── UpstreamUnavailable      502 upstream_unavailable
+    │   └── UpstreamTimeout          504 upstream_timeout
     └── ServiceUnavailable           503 service_unavailable
+        └── Overloaded               503 overloaded (shed by priority; with Retry-After)
 """
 
 from __future__ import annotations
@@ -130,6 +136,10 @@ class NotFound(SoberanaError):
     default_code = "not_found"
 
 
+class ModelNotFound(NotFound):
+    default_code = "model_not_found"
+
+
 class MethodNotAllowed(SoberanaError):
     status_code = 405
     error_type = "invalid_request_error"
@@ -154,6 +164,17 @@ class RateLimited(SoberanaError):
     default_code = "rate_limit_exceeded"
 
 
+class QuotaExceeded(RateLimited):
+    """A quota or budget of the organisation or key is used up; ``retry_after`` seconds until it frees."""
+
+    default_code = "quota_exceeded"
+
+    def __init__(self, message: str, *, retry_after: float, **kwargs: Any) -> None:
+        self.retry_after = max(1, int(retry_after + 0.999))
+        kwargs.setdefault("headers", {"Retry-After": str(self.retry_after)})
+        super().__init__(message, **kwargs)
+
+
 class ConfigurationError(SoberanaError):
     """The configuration is unsafe or inconsistent; raised at start-up, never sent to a client."""
 
@@ -164,6 +185,56 @@ class ServiceUnavailable(SoberanaError):
     status_code = 503
     error_type = "server_error"
     default_code = "service_unavailable"
+
+
+class Overloaded(ServiceUnavailable):
+    """Shed under overload: the deployment is full and this request's priority class gave way."""
+
+    default_code = "overloaded"
+
+    def __init__(self, message: str, *, retry_after: float = 1, **kwargs: Any) -> None:
+        kwargs.setdefault("headers", {"Retry-After": str(max(1, int(retry_after + 0.999)))})
+        super().__init__(message, **kwargs)
+
+
+class UpstreamFailed(SoberanaError):
+    """An upstream model API answered with an error, after retries and fallback."""
+
+    status_code = 502
+    error_type = "upstream_error"
+    default_code = "upstream_error"
+
+
+class UpstreamUnavailable(UpstreamFailed):
+    default_code = "upstream_unavailable"
+
+
+class UpstreamTimeout(UpstreamFailed):
+    status_code = 504
+    default_code = "upstream_timeout"
+
+
+def describe_validation_errors(errors: list[dict[str, Any]]) -> tuple[str, str | None, list[dict[str, Any]]]:
+    """One clear message (first problem first), its parameter, and every problem, from pydantic errors."""
+    details = []
+    for error in errors:
+        loc = [str(p) for p in error.get("loc", ()) if p not in ("body", "query", "path", "header", "cookie")]
+        where = ".".join(loc)
+        kind = error.get("type", "")
+        if kind == "extra_forbidden":
+            message = f"Unknown field '{where}'."
+        elif kind == "missing":
+            message = f"Missing required field '{where}'."
+        elif kind in ("model_attributes_type", "dict_type", "model_type"):
+            message = f"'{where}' must be an object." if where else "The request body must be a JSON object."
+        else:
+            message = f"Invalid value for '{where}': {error.get('msg', 'invalid')}." if where else str(error.get("msg"))
+        details.append({"param": where or None, "message": message, "type": kind})
+    if not details:
+        return "Invalid request.", None, []
+    more = len(details) - 1
+    extra = f" ({more} more problem{'s' if more > 1 else ''} in 'details')" if more else ""
+    return str(details[0]["message"]) + extra, details[0]["param"], details
 
 
 def require_id(value: str, prefix: str, noun: str, *, param: str | None = None) -> str:

@@ -10,9 +10,10 @@ from sqlalchemy import MetaData
 
 from soberana.audit import models as audit_models
 from soberana.auth import models as auth_models
+from soberana.gateway import models as gateway_models
 from soberana.storage.base import Base
 
-MODEL_MODULES = (audit_models, auth_models)
+MODEL_MODULES = (audit_models, auth_models, gateway_models)
 
 
 def metadata() -> MetaData:

@@ -16,7 +16,7 @@ import secrets
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -36,6 +36,53 @@ KNOWN_DEFAULT_SECRETS = frozenset(
     {"", "changeme", "change-me", "change_me", "secret", "soberana", "development", "dev", "insecure"}
 )
 MIN_SECRET_LENGTH = 32
+
+
+Sovereignty = Literal["on_premises", "national_cloud", "foreign_cloud"]
+PriorityClass = Literal["critical", "interactive", "batch"]
+
+
+class DeploymentConfig(BaseModel):
+    """One place a model is served: an upstream endpoint or an embedded model, under a public alias."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    alias: str = Field(description="Public model name clients ask for (several deployments may share one).")
+    name: str | None = Field(None, description="Unique name of this deployment (default: `<alias>@<provider>`).")
+    provider: str = Field(description="Provider kind: `openai_compat`, `llamacpp`, `local_embeddings`, `mock`.")
+    model: str = Field("", description="Model name at the provider (e.g. `gpt-4o-mini`); a file path for llamacpp.")
+    base_url: str | None = Field(None, description="Base URL of an OpenAI-compatible API, ending in `/v1`.")
+    api_key_env: str | None = Field(
+        None, description="Name of the environment variable holding the upstream API key (never the key itself)."
+    )
+    api_version: str | None = Field(None, description="Azure OpenAI `api-version` query parameter.")
+    sovereignty: Sovereignty = Field("on_premises", description="Where the data goes when this deployment is used.")
+    capabilities: list[Literal["chat", "embeddings"]] = Field(
+        default_factory=lambda: ["chat"],  # type: ignore[arg-type]
+        description="What the deployment serves.",
+    )
+    streaming: bool = Field(True, description="Whether it can stream chat completions.")
+    tools: bool = Field(False, description="Whether it supports tool calls.")
+    context_length: int = Field(8192, ge=1, description="Context window in tokens.")
+    order: int = Field(0, description="Rank for the priority strategy: lower is tried first.")
+    weight: int = Field(1, ge=1, description="Share for round-robin.")
+    max_concurrency: int = Field(64, ge=1, description="Requests in flight at once; more wait by priority class.")
+    price_input_per_mtok: float = Field(0.0, ge=0, description="Price per million input tokens, in `currency`.")
+    price_output_per_mtok: float = Field(0.0, ge=0, description="Price per million output tokens, in `currency`.")
+    params_billion: float | None = Field(None, gt=0, description="Model size, for the energy estimate.")
+    label: str | None = Field(None, description="A note shown with the model (e.g. 'demo only').")
+
+
+class AliasConfig(BaseModel):
+    """How requests for one public model name are spread over its deployments."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(description="The public model name.")
+    strategy: Literal["priority", "round_robin", "least_busy"] = Field(
+        "priority", description="`priority`: lowest `order` first, falling back; `round_robin`; `least_busy`."
+    )
+    description: str = Field("", description="Shown in `GET /v1/models`.")
 
 
 class Settings(BaseSettings):
@@ -111,6 +158,68 @@ class Settings(BaseSettings):
     )
     audit_refused_authentication: bool = Field(
         True, description="Record every refused authentication in the audit log."
+    )
+    auth_cache_seconds: float = Field(
+        5.0,
+        ge=0,
+        description="How long a verified API key is remembered in memory, so the model API does not query the "
+        "database on every call. A key revoked in this process is forgotten at once; other processes "
+        "forget it within this time. 0 disables the cache.",
+    )
+
+    # -- model gateway --------------------------------------------------------------------------------
+    redis_url: str | None = Field(
+        None,
+        description="Redis URL (e.g. `redis://127.0.0.1:6379/0`). When set, quota counters live there, so "
+        "several gateway processes share one limit; otherwise they live in this process.",
+    )
+    deployments: list[DeploymentConfig] = Field(
+        default_factory=list,
+        description="Model deployments (a TOML array of tables `[[deployments]]`, or JSON in the environment). "
+        "More can be added in the admin API.",
+    )
+    model_aliases: list[AliasConfig] = Field(
+        default_factory=list, description="Routing strategy and description per public model name."
+    )
+    demo_models: bool = Field(
+        True,
+        description="Offer the embedded demo models when their packages are installed: SmolLM2-135M "
+        "(`smollm2-135m-demo`, a plumbing model far too small to answer citizens) and multilingual-e5-small "
+        "(`multilingual-e5-small`) for embeddings.",
+    )
+    currency: str = Field("EUR", min_length=3, max_length=3, description="Currency of prices and budgets.")
+    upstream_connect_timeout_seconds: float = Field(5.0, gt=0, description="Connecting to an upstream API.")
+    upstream_read_timeout_seconds: float = Field(
+        120.0, gt=0, description="Waiting for an upstream's next bytes (non-stream: the whole answer)."
+    )
+    upstream_max_connections: int = Field(512, ge=1, description="Pooled connections to upstream APIs, in all.")
+    upstream_retries: int = Field(
+        2, ge=0, le=10, description="Extra attempts after a connection error, 429 or 5xx, across deployments."
+    )
+    upstream_backoff_seconds: float = Field(0.2, ge=0, description="First retry delay; doubles each retry.")
+    cooldown_failures: int = Field(
+        3, ge=1, description="Consecutive failures after which a deployment is cooled down (taken out of routing)."
+    )
+    cooldown_seconds: float = Field(30.0, gt=0, description="How long a failing deployment is left out.")
+    priority_wait_seconds: float = Field(
+        10.0, gt=0, description="Longest a request waits for a free slot on a full deployment before 503."
+    )
+    priority_queue_limit: int = Field(
+        256, ge=1, description="Requests waiting per deployment; beyond it the lowest class (`batch`) is shed first."
+    )
+    default_priority: PriorityClass = Field("interactive", description="Priority class of keys that name none.")
+    usage_flush_seconds: float = Field(1.0, gt=0, description="How often buffered usage records are written.")
+    usage_flush_records: int = Field(500, ge=1, description="Write earlier when this many records are waiting.")
+    content_logging_orgs: list[str] = Field(
+        default_factory=list,
+        description="Slugs of organisations whose prompts and responses are stored with their usage records. "
+        "Empty: content is never stored.",
+    )
+    energy_joules_per_flop: float = Field(
+        1e-11,
+        gt=0,
+        description="Energy per floating-point operation for the usage energy estimate (2 × parameters FLOPs "
+        "per token); the default (10 pJ/FLOP) is a rough figure for current data-centre GPUs.",
     )
 
     @classmethod

@@ -150,9 +150,25 @@ def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
             monkeypatch.delenv(name)
 
 
+MOCK_DEPLOYMENT = {
+    "alias": "mock-chat",
+    "provider": "mock",
+    "capabilities": ["chat", "embeddings"],
+    "price_input_per_mtok": 1.0,
+    "price_output_per_mtok": 2.0,
+    "params_billion": 1.0,
+}
+
+
 @pytest.fixture
 def settings(db_url: str, tmp_path: Path) -> Settings:
-    return Settings(data_dir=tmp_path / "data", database_url=db_url, secret_key=TEST_SECRET)
+    return Settings(
+        data_dir=tmp_path / "data",
+        database_url=db_url,
+        secret_key=TEST_SECRET,
+        demo_models=False,
+        deployments=[MOCK_DEPLOYMENT],
+    )
 
 
 @pytest.fixture
@@ -167,8 +183,8 @@ async def app(settings: Settings) -> AsyncIterator[Any]:
     from soberana.web.app import create_app
 
     application = create_app(settings)
-    yield application
-    await application.state.db.dispose()
+    async with application.router.lifespan_context(application):
+        yield application
 
 
 @pytest.fixture

@@ -10,9 +10,9 @@ recomputed hashes, was not written by this installation.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Callable, Collection
+from collections.abc import AsyncIterator, Callable, Collection, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -53,11 +53,24 @@ def to_out(entry: AuditEntry) -> AuditEntryOut:
     return AuditEntryOut.model_validate({**columns, "details": json.loads(entry.details)})
 
 
+class ChainVerifier(Protocol):
+    """Extra checks for entries that anchor data kept elsewhere (e.g. usage-record batches)."""
+
+    action: str
+
+    async def check_entry(self, session: AsyncSession, details: dict[str, Any]) -> str | None:
+        """Why the data anchored by one entry no longer matches it, or ``None``."""
+
+    async def check_complete(self, session: AsyncSession, seen: list[dict[str, Any]]) -> str | None:
+        """After the whole chain: why the stored data has parts no entry anchors, or ``None``."""
+
+
 class AuditLog:
     """The audit-log service. ``secret`` keys the entry signatures (the server secret)."""
 
-    def __init__(self, secret: bytes) -> None:
+    def __init__(self, secret: bytes, verifiers: Sequence[ChainVerifier] = ()) -> None:
         self._secret = secret
+        self._verifiers = {v.action: v for v in verifiers}
 
     def _sign(self, digest: str) -> str:
         return hmac_sha256_hex(self._secret, digest)
@@ -121,6 +134,7 @@ class AuditLog:
         last_hash = GENESIS_HASH
         problem: tuple[int, str] | None = None
         anchor_seen = anchor is None
+        seen: dict[str, list[dict[str, Any]]] = {}
         while problem is None:
             rows = await repo.entries_after(session, expected_seq - 1, batch_size)
             if not rows:
@@ -133,6 +147,14 @@ class AuditLog:
                     anchor_seen = True
                     if not constant_time_equal(row.hash, anchor[1]):
                         problem = (row.seq, "does not match the anchor hash recorded earlier: the log was rewritten")
+                        break
+                verifier = self._verifiers.get(row.action)
+                if verifier is not None:
+                    details = json.loads(row.details)
+                    seen.setdefault(row.action, []).append(details)
+                    why = await verifier.check_entry(session, details)
+                    if why is not None:
+                        problem = (row.seq, why)
                         break
                 checked += 1
                 expected_seq, expected_prev, last_hash = row.seq + 1, row.hash, row.hash
@@ -153,6 +175,11 @@ class AuditLog:
                 )
         if problem is None and not anchor_seen and anchor is not None:
             problem = (anchor[0], "named by the anchor is missing from the log")
+        for action, verifier in self._verifiers.items():
+            if problem is None:
+                why = await verifier.check_complete(session, seen.get(action, []))
+                if why is not None:
+                    problem = (head_seq, f"is the head, but {why}")
         return VerificationResult(
             ok=problem is None,
             entries_checked=checked,

@@ -80,6 +80,7 @@ class ApiKey(Base):
     prefix: Mapped[str] = mapped_column(String(16), unique=True, nullable=False)
     digest: Mapped[str] = mapped_column(String(64), nullable=False)
     scopes: Mapped[list[Any]] = mapped_column(JSON, nullable=False)
+    priority: Mapped[str | None] = mapped_column(String(12))  # critical | interactive | batch; None: default
     created_by: Mapped[str | None] = mapped_column(String(80))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

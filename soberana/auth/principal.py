@@ -48,6 +48,8 @@ class Principal:
     role: Role
     scopes: frozenset[Scope]
     key_id: str | None = None
+    priority: str = "interactive"  # the key's priority class on the model gateway
+    org_slug: str | None = None
 
     @property
     def is_platform_admin(self) -> bool:

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints
 
 from soberana.auth.principal import Role, Scope
 
+Priority = Literal["critical", "interactive", "batch"]
 OrgKind = Literal["ministry", "agency", "city", "region", "public_body", "other"]
 Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")]
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
@@ -135,6 +136,9 @@ class ApiKeyCreate(Input):
     expires_in_days: int | None = Field(
         None, ge=0, description="Lifetime in days; omitted uses the installation default, 0 never expires (if allowed)."
     )
+    priority: Priority | None = Field(
+        None, description="Priority class on the model gateway when a model is at capacity (default: installation's)."
+    )
 
 
 class ApiKeyOut(Output):
@@ -146,6 +150,7 @@ class ApiKeyOut(Output):
     owner_type: Literal["user", "service_account"]
     owner_id: str
     scopes: list[Scope]
+    priority: Priority | None
     created_at: datetime
     expires_at: datetime | None
     last_used_at: datetime | None

@@ -9,6 +9,8 @@ the audit log in the same transaction as the change itself.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
@@ -96,6 +98,7 @@ def key_out(key: ApiKey) -> ApiKeyOut:
         owner_type=owner_type,
         owner_id=key.user_id or key.service_account_id or "",
         scopes=[Scope(s) for s in key.scopes],
+        priority=key.priority,
         created_at=key.created_at,
         expires_at=key.expires_at,
         last_used_at=key.last_used_at,
@@ -137,6 +140,8 @@ class AdminService:
         self._secret = secret
         self._default_ttl = key_default_ttl_days
         self._max_ttl = key_max_ttl_days
+        #: Called after any change that can affect who may authenticate (see Authenticator.forget).
+        self.on_change: list[Callable[[], None]] = []
 
     @classmethod
     def from_settings(cls, settings: Settings, audit: AuditLog) -> AdminService:
@@ -218,12 +223,14 @@ class AdminService:
             ),
         )
 
-    async def _commit(self, session: AsyncSession, conflict_message: str) -> None:
+    async def _commit(self, session: AsyncSession, conflict_message: str = "Conflicting change.") -> None:
         try:
             await session.commit()
         except IntegrityError:
             await session.rollback()
             raise Conflict(conflict_message) from None
+        for listener in self.on_change:
+            listener()
 
     # -- organisations ------------------------------------------------------------------------------
 
@@ -298,7 +305,7 @@ class AdminService:
         changed = _changes(org, data.model_dump(exclude_none=True))
         if changed:
             await self._record(session, principal, origin, "organisation.update", org, {"changes": changed})
-            await session.commit()
+            await self._commit(session)
         return org
 
     # -- users --------------------------------------------------------------------------------------
@@ -383,7 +390,7 @@ class AdminService:
             changed["password"] = {"from": "****", "to": "****"}
         if changed:
             await self._record(session, principal, origin, "user.update", user, {"changes": changed})
-            await session.commit()
+            await self._commit(session)
         return user
 
     # -- service accounts ---------------------------------------------------------------------------
@@ -448,7 +455,7 @@ class AdminService:
         changed = _changes(account, data.model_dump(exclude_none=True))
         if changed:
             await self._record(session, principal, origin, "service_account.update", account, {"changes": changed})
-            await session.commit()
+            await self._commit(session)
         return account
 
     # -- API keys -----------------------------------------------------------------------------------
@@ -536,6 +543,7 @@ class AdminService:
             user_id=data.user_id,
             service_account_id=data.service_account_id,
             scopes=sorted({str(s) for s in data.scopes}),
+            priority=data.priority,
             created_by=principal.id,
             expires_at=self._expiry(data.expires_in_days),
         )
@@ -567,7 +575,7 @@ class AdminService:
         if key.revoked_at is None:
             key.revoked_at = utcnow()
             await self._record(session, principal, origin, "api_key.revoke", key, {"prefix": key.prefix})
-            await session.commit()
+            await self._commit(session)
         return key
 
 
@@ -593,14 +601,32 @@ def _key_problem(
 class Authenticator:
     """Turns credentials into a :class:`Principal`, recording refusals in the audit log."""
 
+    MAX_CACHED_KEYS = 10_000
+
     def __init__(
-        self, db: Database, audit: AuditLog, *, secret: bytes, last_used_resolution_seconds: int, record_refusals: bool
+        self,
+        db: Database,
+        audit: AuditLog,
+        *,
+        secret: bytes,
+        last_used_resolution_seconds: int,
+        record_refusals: bool,
+        cache_seconds: float = 0.0,
+        default_priority: str = "interactive",
     ) -> None:
         self._db = db
         self._audit = audit
         self._secret = secret
         self._resolution = timedelta(seconds=last_used_resolution_seconds)
         self._record_refusals = record_refusals
+        self._cache_seconds = cache_seconds
+        self._default_priority = default_priority
+        # HMAC digest of a key -> (principal, remembered until [monotonic], key expiry)
+        self._cache: dict[str, tuple[Principal, float, datetime | None]] = {}
+
+    def forget(self) -> None:
+        """Drop every remembered key (called after any change to keys, users or organisations)."""
+        self._cache.clear()
 
     @classmethod
     def from_settings(cls, settings: Settings, db: Database, audit: AuditLog) -> Authenticator:
@@ -610,6 +636,8 @@ class Authenticator:
             secret=settings.secret_key_bytes,
             last_used_resolution_seconds=settings.api_key_last_used_resolution_seconds,
             record_refusals=settings.audit_refused_authentication,
+            cache_seconds=settings.auth_cache_seconds,
+            default_priority=settings.default_priority,
         )
 
     async def _refuse(
@@ -647,13 +675,17 @@ class Authenticator:
                 origin,
                 method="api_key",
             )
+        digest = key_digest(self._secret, plaintext)
+        cached = self._cache.get(digest)
+        if cached is not None and cached[1] > time.monotonic() and (cached[2] is None or cached[2] > utcnow()):
+            return cached[0]
         prefix = parse_prefix(plaintext)
         invalid = InvalidApiKey("Invalid API key. Check the key, or ask your administrator for a new one.")
         if prefix is None:
             raise await self._refuse(invalid, origin, method="api_key", details={"malformed": True})
         async with self._db.session() as session:
             key = await repo.key_by_prefix(session, prefix)
-            if key is None or not constant_time_equal(key.digest, key_digest(self._secret, plaintext)):
+            if key is None or not constant_time_equal(key.digest, digest):
                 raise await self._refuse(invalid, origin, method="api_key", details={"key_prefix": prefix})
             owner: User | ServiceAccount = key.user if key.user is not None else key.service_account  # type: ignore[assignment]
             kind: Literal["user", "service_account"] = "user" if isinstance(owner, User) else "service_account"
@@ -678,8 +710,14 @@ class Authenticator:
                 role=role,
                 scopes=frozenset(Scope(s) for s in key.scopes) & ROLE_SCOPES[role],
                 key_id=key.id,
+                priority=key.priority or self._default_priority,
+                org_slug=key.organisation.slug,
             )
             stale = key.last_used_at is None or now - key.last_used_at >= self._resolution
+        if self._cache_seconds:
+            if len(self._cache) >= self.MAX_CACHED_KEYS:
+                self._cache.clear()
+            self._cache[digest] = (principal, time.monotonic() + self._cache_seconds, key.expires_at)
         if stale:  # one UPDATE, no read first: never a read-then-write race on SQLite
             async with self._db.session() as session:
                 await session.execute(update(ApiKey).where(ApiKey.id == key.id).values(last_used_at=now))

@@ -15,6 +15,9 @@ from soberana.audit.service import AuditLog
 from soberana.auth import routes as auth_routes
 from soberana.auth.deps import get_audit_access
 from soberana.auth.service import AdminService, Authenticator
+from soberana.gateway import routes as gateway_routes
+from soberana.gateway.metering import UsageChainVerifier
+from soberana.gateway.runtime import GatewayRuntime
 from soberana.settings import Settings, ensure_secret_key, load_settings
 from soberana.storage import migrate
 from soberana.storage.db import Database
@@ -32,6 +35,8 @@ Authenticate with an API key: `Authorization: Bearer sob_…`. Errors always hav
 OPENAPI_TAGS = [
     {"name": "admin", "description": "Organisations, users, service accounts and API keys (needs the `admin` scope)."},
     {"name": "audit", "description": "The tamper-evident audit log (needs the `audit` scope)."},
+    {"name": "model API", "description": "The OpenAI-compatible model API (needs the `inference` scope)."},
+    {"name": "gateway admin", "description": "Model deployments, quotas and usage reports."},
     {"name": "health", "description": "Liveness and readiness probes."},
 ]
 
@@ -41,14 +46,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = ensure_secret_key(settings or load_settings())
     logging.getLogger("soberana").setLevel(settings.log_level.upper())
     db = Database.from_settings(settings)
-    audit = AuditLog(settings.secret_key_bytes)
+    audit = AuditLog(settings.secret_key_bytes, verifiers=[UsageChainVerifier()])
+    admin = AdminService.from_settings(settings, audit)
+    authenticator = Authenticator.from_settings(settings, db, audit)
+    admin.on_change.append(authenticator.forget)
+    gateway = GatewayRuntime(settings, db, audit, admin)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # Read the migration scripts once at start-up, off the event loop, not in the first /readyz.
         await anyio.to_thread.run_sync(migrate.head_revision)
-        yield
-        await db.dispose()
+        await gateway.start()
+        try:
+            yield
+        finally:
+            await gateway.stop()  # writes every queued usage record before the process ends
+            await db.dispose()
 
     app = FastAPI(
         title="Soberana",
@@ -64,8 +77,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.db = db
     app.state.audit = audit
-    app.state.admin = AdminService.from_settings(settings, audit)
-    app.state.authenticator = Authenticator.from_settings(settings, db, audit)
+    app.state.admin = admin
+    app.state.authenticator = authenticator
+    app.state.gateway = gateway.service
+    app.state.gateway_admin = gateway.admin
 
     install_error_handlers(app)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_body_bytes)
@@ -76,4 +91,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         pages.mount_docs(app)
     app.include_router(auth_routes.router)
     app.include_router(audit_routes.build_router(get_audit_access))
+    app.include_router(gateway_routes.v1)
+    app.include_router(gateway_routes.admin_router)
     return app

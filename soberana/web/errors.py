@@ -8,7 +8,6 @@ traceback and answered with a generic 500 carrying the request id.
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -23,6 +22,7 @@ from soberana.errors import (
     PayloadTooLarge,
     SoberanaError,
     ValidationFailed,
+    describe_validation_errors,
 )
 
 logger = logging.getLogger("soberana.web")
@@ -39,11 +39,6 @@ def error_response(error: SoberanaError) -> JSONResponse:
     return JSONResponse(error.to_dict(), status_code=error.status_code, headers=error.headers)
 
 
-def _location(loc: tuple[Any, ...]) -> str:
-    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header", "cookie")]
-    return ".".join(parts)
-
-
 def validation_error(exc: RequestValidationError) -> SoberanaError:
     """Turn FastAPI/pydantic validation errors into one clear message (first problem first)."""
     errors = list(exc.errors())
@@ -51,24 +46,8 @@ def validation_error(exc: RequestValidationError) -> SoberanaError:
         if error.get("type") == "json_invalid":
             detail = error.get("ctx", {}).get("error", "")
             return MalformedJSON(f"The request body is not valid JSON{': ' + detail if detail else ''}.")
-    details = []
-    for error in errors:
-        where = _location(tuple(error.get("loc", ())))
-        kind = error.get("type", "")
-        if kind == "extra_forbidden":
-            message = f"Unknown field '{where}'."
-        elif kind == "missing":
-            message = f"Missing required field '{where}'."
-        elif kind == "model_attributes_type" or kind == "dict_type":
-            message = "The request body must be a JSON object." if not where else f"'{where}' must be an object."
-        else:
-            message = f"Invalid value for '{where}': {error.get('msg', 'invalid')}." if where else str(error.get("msg"))
-        details.append({"param": where or None, "message": message, "type": kind})
-    if not details:
-        return ValidationFailed("Invalid request.")
-    more = len(details) - 1
-    extra = f" ({more} more problem{'s' if more > 1 else ''} in 'details')" if more else ""
-    return ValidationFailed(str(details[0]["message"]) + extra, param=details[0]["param"], details=details)
+    message, param, details = describe_validation_errors([dict(e) for e in errors])
+    return ValidationFailed(message, param=param, details=details)
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -1,0 +1,324 @@
+"""Administration of the gateway: deployments (platform administrators), quotas, usage reports.
+
+Tenant scoping goes through the auth capability's :class:`AdminService`, never its tables.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import time
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from soberana.audit.schemas import AuditEvent
+from soberana.auth.principal import Principal, Scope
+from soberana.auth.service import AdminService, Origin
+from soberana.core.ids import new_id
+from soberana.errors import ConfigurationError, Conflict, InvalidRequest, NotFound, PermissionDenied, require_id
+from soberana.gateway import repo
+from soberana.gateway.models import ModelDeployment, Quota
+from soberana.gateway.schemas import DeploymentOut, QuotaOut, QuotaValues, UsageReport, UsageRow
+from soberana.gateway.service import GatewayService, QuotaBook, QuotaLimits
+from soberana.settings import DeploymentConfig
+
+
+class GatewayAdmin:
+    def __init__(self, admin: AdminService, gateway: GatewayService) -> None:
+        self.admin = admin
+        self.gateway = gateway
+
+    # -- reloading what the hot path keeps in memory ------------------------------------------------
+
+    async def reload(self, session: AsyncSession) -> None:
+        """Reload deployments and quotas from the database into the running gateway."""
+        stored = await repo.deployments(session)
+        self.gateway.catalog.load([DeploymentConfig.model_validate(d.config) for d in stored if d.enabled])
+        book = QuotaBook()
+        for quota in await repo.quotas(session):
+            limits = QuotaLimits(
+                quota.requests_per_minute,
+                quota.tokens_per_minute,
+                quota.tokens_per_day,
+                quota.monthly_budget,
+                quota.max_concurrent,
+            )
+            (book.organisations if quota.subject_type == "organisation" else book.keys)[quota.subject_id] = limits
+        month_start = datetime.now(UTC).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+        for (kind, subject), spent in (await repo.spent_since(session, month_start)).items():
+            await self.gateway.counters.seed(f"{kind}:{subject}:budget", 0, spent)
+        self.gateway.quotas = book
+
+    # -- deployments --------------------------------------------------------------------------------
+
+    def _require_platform_admin(self, principal: Principal) -> None:
+        self.admin.require(principal, Scope.ADMIN)
+        if not principal.is_platform_admin:
+            raise PermissionDenied("Only platform administrators manage model deployments.")
+
+    async def list_deployments(self, session: AsyncSession, principal: Principal) -> list[DeploymentOut]:
+        self._require_platform_admin(principal)
+        stored = {d.name: d for d in await repo.deployments(session)}
+        demo_names = {c.name for c in self.gateway.catalog.static_configs[len(self.gateway.settings.deployments) :]}
+        out = []
+        running = {d.name: d for d in self.gateway.catalog.deployments()}
+        now = time.monotonic()
+        configs: list[tuple[DeploymentConfig, str, str | None, bool]] = [
+            (c, "demo" if c.name in demo_names else "settings", None, True) for c in self.gateway.catalog.static_configs
+        ]
+        configs += [(DeploymentConfig.model_validate(d.config), "admin", d.id, d.enabled) for d in stored.values()]
+        for config, source, dep_id, enabled in configs:
+            name = config.name or f"{config.alias}@{config.provider}"
+            live = running.get(name)
+            out.append(
+                DeploymentOut(
+                    id=dep_id,
+                    name=name,
+                    source=source,
+                    enabled=enabled,
+                    config=config,
+                    cooled_down=bool(live and live.cooled(now)),
+                    in_flight=live.gate.in_flight if live else 0,
+                    waiting=live.gate.waiting if live else 0,
+                )
+            )
+        return out
+
+    async def create_deployment(
+        self, session: AsyncSession, principal: Principal, config: DeploymentConfig, origin: Origin
+    ) -> ModelDeployment:
+        self._require_platform_admin(principal)
+        name = config.name or f"{config.alias}@{config.provider}"
+        config = config.model_copy(update={"name": name})
+        if any((c.name or f"{c.alias}@{c.provider}") == name for c in self.gateway.catalog.static_configs):
+            raise Conflict(f"A deployment named {name!r} is defined in the settings.", param="name")
+        try:
+            self.gateway.catalog.check(config)
+        except ConfigurationError as exc:
+            raise InvalidRequest(exc.message) from None
+        row = ModelDeployment(id=new_id("dep"), name=name, config=config.model_dump(mode="json"), enabled=True)
+        session.add(row)
+        await self.admin.audit.append(
+            session,
+            AuditEvent(
+                action="model_deployment.create",
+                actor=principal.actor(),
+                object_type="model_deployment",
+                object_id=row.id,
+                details={
+                    "name": name,
+                    "alias": config.alias,
+                    "provider": config.provider,
+                    "sovereignty": config.sovereignty,
+                },
+                ip=origin.ip,
+                request_id=origin.request_id,
+            ),
+        )
+        try:
+            await session.commit()
+        except IntegrityError:
+            await session.rollback()
+            raise Conflict(f"A deployment named {name!r} already exists.", param="name") from None
+        await self.reload(session)
+        return row
+
+    async def update_deployment(
+        self,
+        session: AsyncSession,
+        principal: Principal,
+        dep_id: str,
+        enabled: bool | None,
+        config: DeploymentConfig | None,
+        origin: Origin,
+    ) -> ModelDeployment:
+        self._require_platform_admin(principal)
+        require_id(dep_id, "dep", "deployment")
+        row = await session.get(ModelDeployment, dep_id)
+        if row is None:
+            raise NotFound(f"No deployment with id {dep_id!r}.")
+        changes: dict[str, Any] = {}
+        if enabled is not None and enabled != row.enabled:
+            changes["enabled"] = {"from": row.enabled, "to": enabled}
+            row.enabled = enabled
+        if config is not None:
+            new = config.model_copy(update={"name": row.name}).model_dump(mode="json")
+            if new != row.config:
+                changes["config"] = {"from": row.config, "to": new}
+                row.config = new
+        if changes:
+            await self.admin.audit.append(
+                session,
+                AuditEvent(
+                    action="model_deployment.update",
+                    actor=principal.actor(),
+                    object_type="model_deployment",
+                    object_id=row.id,
+                    details={"changes": changes},
+                    ip=origin.ip,
+                    request_id=origin.request_id,
+                ),
+            )
+            await session.commit()
+            await self.reload(session)
+        return row
+
+    async def delete_deployment(self, session: AsyncSession, principal: Principal, dep_id: str, origin: Origin) -> None:
+        self._require_platform_admin(principal)
+        require_id(dep_id, "dep", "deployment")
+        row = await session.get(ModelDeployment, dep_id)
+        if row is None:
+            raise NotFound(f"No deployment with id {dep_id!r}.")
+        await session.delete(row)
+        await self.admin.audit.append(
+            session,
+            AuditEvent(
+                action="model_deployment.delete",
+                actor=principal.actor(),
+                object_type="model_deployment",
+                object_id=dep_id,
+                details={"name": row.name},
+                ip=origin.ip,
+                request_id=origin.request_id,
+            ),
+        )
+        await session.commit()
+        await self.reload(session)
+
+    # -- quotas -------------------------------------------------------------------------------------
+
+    async def list_quotas(self, session: AsyncSession, principal: Principal) -> list[Quota]:
+        self.admin.require(principal, Scope.ADMIN)
+        return await repo.quotas(session, await self.admin.visible_org_ids(session, principal))
+
+    async def set_quota(
+        self,
+        session: AsyncSession,
+        principal: Principal,
+        subject_type: str,
+        subject_id: str,
+        values: QuotaValues,
+        origin: Origin,
+    ) -> Quota:
+        """Set the quota of an organisation below yours, or of a key in your organisations."""
+        self.admin.require(principal, Scope.ADMIN)
+        if subject_type == "organisation":
+            org = await self.admin.get_organisation(session, principal, subject_id)
+            if org.id == principal.org_id and not principal.is_platform_admin:
+                raise PermissionDenied("Your own organisation's quota is set by the organisation above it.")
+            org_id = org.id
+        else:
+            org_id = (await self.admin.get_key(session, principal, subject_id)).org_id
+        quota = await repo.quota_for(session, subject_type, subject_id)
+        if quota is None:
+            quota = Quota(id=new_id("quo"), subject_type=subject_type, subject_id=subject_id, org_id=org_id)
+            session.add(quota)
+        for name, value in values.model_dump().items():
+            setattr(quota, name, value)
+        await session.flush()
+        await self.admin.audit.append(
+            session,
+            AuditEvent(
+                action="quota.set",
+                actor=principal.actor(),
+                org_id=org_id,
+                object_type=subject_type,
+                object_id=subject_id,
+                details=values.model_dump(),
+                ip=origin.ip,
+                request_id=origin.request_id,
+            ),
+        )
+        await session.commit()
+        await self.reload(session)
+        return quota
+
+    async def delete_quota(
+        self, session: AsyncSession, principal: Principal, subject_type: str, subject_id: str, origin: Origin
+    ) -> None:
+        self.admin.require(principal, Scope.ADMIN)
+        if subject_type == "organisation":
+            await self.admin.get_organisation(session, principal, subject_id)
+        else:
+            await self.admin.get_key(session, principal, subject_id)
+        quota = await repo.quota_for(session, subject_type, subject_id)
+        if quota is None:
+            raise NotFound(f"No quota is set for {subject_id!r}.")
+        await session.delete(quota)
+        await self.admin.audit.append(
+            session,
+            AuditEvent(
+                action="quota.delete",
+                actor=principal.actor(),
+                org_id=quota.org_id,
+                object_type=subject_type,
+                object_id=subject_id,
+                ip=origin.ip,
+                request_id=origin.request_id,
+            ),
+        )
+        await session.commit()
+        await self.reload(session)
+
+    # -- usage --------------------------------------------------------------------------------------
+
+    async def report(
+        self,
+        session: AsyncSession,
+        *,
+        group_by: str,
+        start: date | None,
+        end: date | None,
+        org_ids: frozenset[str] | None,
+        key_id: str | None = None,
+    ) -> UsageReport:
+        if group_by not in repo.GROUPS:
+            raise InvalidRequest(f"group_by must be one of {', '.join(repo.GROUPS)}.", param="group_by")
+        end = end or datetime.now(UTC).date()
+        start = start or end.replace(day=1)
+        if start > end:
+            raise InvalidRequest("start_date is after end_date.", param="start_date")
+        await self.gateway.meter.flush()  # include what is still queued
+        since = datetime(start.year, start.month, start.day, tzinfo=UTC)
+        until = datetime(end.year, end.month, end.day, tzinfo=UTC) + timedelta(days=1)
+        rows = await repo.usage_report(
+            session, group_by=group_by, since=since, until=until, org_ids=org_ids, key_id=key_id
+        )
+        data = [UsageRow(**row) for row in rows]
+        totals = UsageRow(
+            group="total",
+            requests=sum(r.requests for r in data),
+            errors=sum(r.errors for r in data),
+            prompt_tokens=sum(r.prompt_tokens for r in data),
+            completion_tokens=sum(r.completion_tokens for r in data),
+            cost=round(sum(r.cost for r in data), 6),
+            energy_wh=round(sum(r.energy_wh for r in data), 6),
+            latency_ms_avg=round(
+                sum(r.latency_ms_avg * r.requests for r in data) / max(1, sum(r.requests for r in data)), 3
+            ),
+        )
+        return UsageReport(
+            group_by=group_by,
+            start_date=start,
+            end_date=end,
+            currency=self.gateway.settings.currency,
+            data=data,
+            totals=totals,
+        )
+
+    @staticmethod
+    def report_csv(report: UsageReport) -> str:
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        fields = list(UsageRow.model_fields)
+        writer.writerow([report.group_by if f == "group" else f for f in fields] + ["currency"])
+        for row in report.data:
+            writer.writerow([getattr(row, f) for f in fields] + [report.currency])
+        return buffer.getvalue()
+
+
+def quota_out(quota: Quota) -> QuotaOut:
+    return QuotaOut.model_validate(quota)

@@ -1,0 +1,303 @@
+"""HTTP routes: the OpenAI-compatible ``/v1`` API and the gateway's ``/admin`` endpoints.
+
+``/v1`` handlers read the body themselves (orjson, then a pydantic check of the fields Soberana acts
+on) and pass the upstream's bytes straight back: the hot path parses each request once and never
+re-serialises a response.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Any, Literal
+
+import orjson
+from fastapi import APIRouter, Depends, Query, Request, Response, status
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, ValidationError
+
+from soberana.auth.deps import AdminDep, CurrentPrincipal, OriginDep
+from soberana.auth.principal import Scope
+from soberana.errors import InvalidRequest, MalformedJSON, ModelNotFound, PermissionDenied, describe_validation_errors
+from soberana.gateway.admin import GatewayAdmin, quota_out
+from soberana.gateway.schemas import (
+    ChatCompletionRequest,
+    DeploymentCreate,
+    DeploymentOut,
+    DeploymentUpdate,
+    EmbeddingsRequest,
+    QuotaOut,
+    QuotaValues,
+    UsageReport,
+)
+from soberana.gateway.service import GatewayService
+from soberana.storage.deps import Session, WriteSession
+
+
+def get_gateway(request: Request) -> GatewayService:
+    gateway: GatewayService = request.app.state.gateway
+    return gateway
+
+
+def get_gateway_admin(request: Request) -> GatewayAdmin:
+    admin: GatewayAdmin = request.app.state.gateway_admin
+    return admin
+
+
+Gateway = Annotated[GatewayService, Depends(get_gateway)]
+GatewayAdminDep = Annotated[GatewayAdmin, Depends(get_gateway_admin)]
+v1 = APIRouter(prefix="/v1", tags=["model API"])
+admin_router = APIRouter(prefix="/admin", tags=["gateway admin"])
+
+
+async def read_json(request: Request, model: type[BaseModel]) -> dict[str, Any]:
+    raw = await request.body()
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise MalformedJSON(f"The request body is not valid JSON: {exc.msg}.") from None
+    if not isinstance(body, dict):
+        raise InvalidRequest("The request body must be a JSON object.")
+    try:
+        model.model_validate(body)
+    except ValidationError as exc:
+        message, param, details = describe_validation_errors([dict(e) for e in exc.errors()])
+        raise InvalidRequest(message, param=param, details=details) from None
+    return body
+
+
+def _schema(model: type[BaseModel]) -> dict[str, Any]:
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {"schema": model.model_json_schema(ref_template="#/components/schemas/{model}")}
+            },
+        }
+    }
+
+
+@v1.post(
+    "/chat/completions",
+    summary="Create a chat completion (OpenAI-compatible; streams with SSE)",
+    openapi_extra=_schema(ChatCompletionRequest),
+    response_model=None,
+)
+async def chat_completions(request: Request, principal: CurrentPrincipal, gateway: Gateway) -> Response:
+    body = await read_json(request, ChatCompletionRequest)
+    request_id = getattr(request.state, "request_id", None)
+    if body.get("stream"):
+        events, deployment = await gateway.stream(principal, body, request_id=request_id)
+        return StreamingResponse(
+            events,
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-cache", "x-soberana-deployment": deployment.name},
+        )
+    result, deployment = await gateway.complete(principal, body, endpoint="chat", request_id=request_id)
+    return Response(result.body, media_type="application/json", headers={"x-soberana-deployment": deployment.name})
+
+
+@v1.post(
+    "/embeddings",
+    summary="Create embeddings (OpenAI-compatible)",
+    openapi_extra=_schema(EmbeddingsRequest),
+    response_model=None,
+)
+async def embeddings(request: Request, principal: CurrentPrincipal, gateway: Gateway) -> Response:
+    body = await read_json(request, EmbeddingsRequest)
+    result, deployment = await gateway.complete(
+        principal, body, endpoint="embeddings", request_id=getattr(request.state, "request_id", None)
+    )
+    return Response(result.body, media_type="application/json", headers={"x-soberana-deployment": deployment.name})
+
+
+def _model_object(gateway: GatewayService, alias: str) -> dict[str, Any]:
+    entry = gateway.catalog.get(alias)
+    assert entry is not None
+    configs = [d.config for d in entry.deployments]
+    return {
+        "id": entry.alias,
+        "object": "model",
+        "created": entry.created,
+        "owned_by": "soberana",
+        "description": entry.description,
+        "capabilities": {
+            "chat": entry.serves("chat"),
+            "embeddings": entry.serves("embeddings"),
+            "streaming": any(c.streaming for c in configs),
+            "tools": any(c.tools for c in configs),
+            "context_length": min(c.context_length for c in configs),
+        },
+        "sovereignty": sorted({c.sovereignty for c in configs}),
+    }
+
+
+@v1.get("/models", summary="List the models you can use")
+async def list_models(principal: CurrentPrincipal, gateway: Gateway) -> dict[str, Any]:
+    if not principal.can(Scope.INFERENCE):
+        raise PermissionDenied(
+            "This key may not call models: it lacks the 'inference' scope.", code="insufficient_scope"
+        )
+    return {"object": "list", "data": [_model_object(gateway, e.alias) for e in gateway.catalog.entries()]}
+
+
+@v1.get("/models/{model_id:path}", summary="Describe one model")
+async def get_model(model_id: str, principal: CurrentPrincipal, gateway: Gateway) -> dict[str, Any]:
+    if not principal.can(Scope.INFERENCE):
+        raise PermissionDenied(
+            "This key may not call models: it lacks the 'inference' scope.", code="insufficient_scope"
+        )
+    if gateway.catalog.get(model_id) is None:
+        raise ModelNotFound(f"The model '{model_id}' does not exist.", param="model")
+    return _model_object(gateway, model_id)
+
+
+@v1.get("/usage", response_model=UsageReport, summary="This API key's own usage")
+async def key_usage(
+    principal: CurrentPrincipal,
+    gateway_admin: GatewayAdminDep,
+    session: Session,
+    start_date: date | None = None,
+    end_date: date | None = None,
+    group_by: Literal["day", "model"] = "day",
+) -> UsageReport:
+    return await gateway_admin.report(
+        session,
+        group_by=group_by,
+        start=start_date,
+        end=end_date,
+        org_ids=frozenset({principal.org_id or ""}),
+        key_id=principal.key_id or "",
+    )
+
+
+# -- admin ------------------------------------------------------------------------------------------
+
+
+@admin_router.get(
+    "/models/deployments",
+    response_model=list[DeploymentOut],
+    summary="List model deployments and their live state (platform administrators)",
+)
+async def list_deployments(principal: CurrentPrincipal, gw: GatewayAdminDep, session: Session) -> list[DeploymentOut]:
+    return await gw.list_deployments(session, principal)
+
+
+@admin_router.post("/models/deployments", status_code=status.HTTP_201_CREATED, summary="Add a model deployment")
+async def create_deployment(
+    body: DeploymentCreate, principal: CurrentPrincipal, gw: GatewayAdminDep, session: WriteSession, origin: OriginDep
+) -> dict[str, Any]:
+    row = await gw.create_deployment(session, principal, body, origin)
+    return {"object": "deployment", "id": row.id, "name": row.name, "enabled": row.enabled, "config": row.config}
+
+
+@admin_router.patch("/models/deployments/{dep_id}", summary="Enable, disable or reconfigure a deployment")
+async def update_deployment(
+    dep_id: str,
+    body: DeploymentUpdate,
+    principal: CurrentPrincipal,
+    gw: GatewayAdminDep,
+    session: WriteSession,
+    origin: OriginDep,
+) -> dict[str, Any]:
+    row = await gw.update_deployment(session, principal, dep_id, body.enabled, body.config, origin)
+    return {"object": "deployment", "id": row.id, "name": row.name, "enabled": row.enabled, "config": row.config}
+
+
+@admin_router.delete(
+    "/models/deployments/{dep_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Remove a deployment added in the admin API",
+)
+async def delete_deployment(
+    dep_id: str, principal: CurrentPrincipal, gw: GatewayAdminDep, session: WriteSession, origin: OriginDep
+) -> Response:
+    await gw.delete_deployment(session, principal, dep_id, origin)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@admin_router.get("/quotas", response_model=list[QuotaOut], summary="List quotas in your organisations")
+async def list_quotas(principal: CurrentPrincipal, gw: GatewayAdminDep, session: Session) -> list[QuotaOut]:
+    return [quota_out(q) for q in await gw.list_quotas(session, principal)]
+
+
+@admin_router.put(
+    "/quotas/organisations/{org_id}",
+    response_model=QuotaOut,
+    summary="Set an organisation's quotas (of one below yours)",
+)
+async def set_org_quota(
+    org_id: str,
+    body: QuotaValues,
+    principal: CurrentPrincipal,
+    gw: GatewayAdminDep,
+    session: WriteSession,
+    origin: OriginDep,
+) -> QuotaOut:
+    return quota_out(await gw.set_quota(session, principal, "organisation", org_id, body, origin))
+
+
+@admin_router.delete(
+    "/quotas/organisations/{org_id}", status_code=status.HTTP_204_NO_CONTENT, summary="Remove an organisation's quotas"
+)
+async def delete_org_quota(
+    org_id: str, principal: CurrentPrincipal, gw: GatewayAdminDep, session: WriteSession, origin: OriginDep
+) -> Response:
+    await gw.delete_quota(session, principal, "organisation", org_id, origin)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@admin_router.put("/quotas/keys/{key_id}", response_model=QuotaOut, summary="Set an API key's quotas")
+async def set_key_quota(
+    key_id: str,
+    body: QuotaValues,
+    principal: CurrentPrincipal,
+    gw: GatewayAdminDep,
+    session: WriteSession,
+    origin: OriginDep,
+) -> QuotaOut:
+    return quota_out(await gw.set_quota(session, principal, "api_key", key_id, body, origin))
+
+
+@admin_router.delete(
+    "/quotas/keys/{key_id}", status_code=status.HTTP_204_NO_CONTENT, summary="Remove an API key's quotas"
+)
+async def delete_key_quota(
+    key_id: str, principal: CurrentPrincipal, gw: GatewayAdminDep, session: WriteSession, origin: OriginDep
+) -> Response:
+    await gw.delete_quota(session, principal, "api_key", key_id, origin)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@admin_router.get(
+    "/usage",
+    summary="Usage report per organisation, model, key, deployment or day (JSON or CSV)",
+    response_model=UsageReport,
+    responses={200: {"content": {"text/csv": {}}}},
+)
+async def usage_report(
+    principal: CurrentPrincipal,
+    admin: AdminDep,
+    gw: GatewayAdminDep,
+    session: Session,
+    group_by: Literal["organisation", "model", "day", "key", "deployment"] = "organisation",
+    start_date: date | None = None,
+    end_date: date | None = None,
+    org_id: Annotated[str | None, Query(max_length=64, description="Only this organisation")] = None,
+    format: Literal["json", "csv"] = "json",
+) -> Any:
+    admin.require(principal, Scope.ADMIN)
+    visible = await admin.visible_org_ids(session, principal)
+    if org_id is not None:
+        visible = frozenset({(await admin.get_organisation(session, principal, org_id)).id})
+    report = await gw.report(session, group_by=group_by, start=start_date, end=end_date, org_ids=visible)
+    if format == "csv":
+        return Response(
+            gw.report_csv(report),
+            media_type="text/csv",
+            headers={
+                "Content-Disposition": (
+                    f'attachment; filename="usage-{group_by}-{report.start_date}-{report.end_date}.csv"'
+                )
+            },
+        )
+    return report

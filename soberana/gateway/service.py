@@ -1,0 +1,365 @@
+"""The gateway's request path: resolve the model, admit under quotas, route, stream, meter.
+
+Nothing here writes to the database per request: authentication is cached, quota counters are in
+memory or Redis, and usage records are queued for the :class:`~soberana.gateway.metering.UsageMeter`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from soberana.auth.principal import Principal, Scope
+from soberana.core.clock import utcnow
+from soberana.core.ids import new_id
+from soberana.errors import InvalidRequest, ModelNotFound, PermissionDenied, QuotaExceeded, SoberanaError
+from soberana.gateway.catalog import Catalog, ModelEntry
+from soberana.gateway.metering import UsageMeter
+from soberana.gateway.quotas import DAY, MINUTE, Admission, Counters, Limit
+from soberana.providers.base import Completion, Usage, estimate_prompt_tokens
+from soberana.providers.routing import Deployment, Router
+from soberana.settings import Settings
+
+DEFAULT_COMPLETION_ESTIMATE = 512
+
+
+@dataclass(frozen=True)
+class QuotaLimits:
+    requests_per_minute: int | None = None
+    tokens_per_minute: int | None = None
+    tokens_per_day: int | None = None
+    monthly_budget: float | None = None
+    max_concurrent: int | None = None
+
+
+@dataclass
+class QuotaBook:
+    """The quotas in force, kept in memory (reloaded when they change)."""
+
+    organisations: dict[str, QuotaLimits] = field(default_factory=dict)
+    keys: dict[str, QuotaLimits] = field(default_factory=dict)
+
+    def limits(self, principal: Principal, tokens: int, cost: float) -> tuple[list[Limit], list[tuple[str, int]]]:
+        limits: list[Limit] = []
+        concurrency: list[tuple[str, int]] = []
+        subjects = (
+            ("org", principal.org_id, self.organisations.get(principal.org_id or ""), "your organisation"),
+            ("key", principal.key_id, self.keys.get(principal.key_id or ""), "this API key"),
+        )
+        for kind, subject_id, quota, whose in subjects:
+            if quota is None:
+                continue
+            prefix = f"{kind}:{subject_id}"
+            if quota.requests_per_minute is not None:
+                limits.append(
+                    Limit(
+                        f"{prefix}:rpm",
+                        quota.requests_per_minute,
+                        1,
+                        MINUTE,
+                        f"requests per minute for {whose} ({quota.requests_per_minute})",
+                    )
+                )
+            if quota.tokens_per_minute is not None:
+                limits.append(
+                    Limit(
+                        f"{prefix}:tpm",
+                        quota.tokens_per_minute,
+                        tokens,
+                        MINUTE,
+                        f"tokens per minute for {whose} ({quota.tokens_per_minute})",
+                    )
+                )
+            if quota.tokens_per_day is not None:
+                limits.append(
+                    Limit(
+                        f"{prefix}:tpd",
+                        quota.tokens_per_day,
+                        tokens,
+                        DAY,
+                        f"tokens per day for {whose} ({quota.tokens_per_day})",
+                    )
+                )
+            if quota.monthly_budget is not None:
+                limits.append(
+                    Limit(
+                        f"{prefix}:budget",
+                        quota.monthly_budget,
+                        cost,
+                        0,
+                        f"the monthly budget of {whose} ({quota.monthly_budget:g})",
+                    )
+                )
+            if quota.max_concurrent is not None:
+                concurrency.append((f"{prefix}:concurrent", quota.max_concurrent))
+        return limits, concurrency
+
+
+@dataclass
+class Call:
+    """One model call in progress: what was admitted and what to meter."""
+
+    principal: Principal
+    endpoint: str
+    model: str
+    stream: bool
+    request_id: str | None
+    started: float
+    estimate_tokens: int = 0
+    estimate_cost: float = 0.0
+    admission: Admission | None = None
+    deployment: Deployment | None = None
+    attempts: int = 0
+    ttft_ms: float | None = None
+    usage: Usage | None = None
+    content: dict[str, Any] | None = None
+
+
+def price(deployment: Deployment | None, usage: Usage) -> float:
+    if deployment is None:
+        return 0.0
+    c = deployment.config
+    return (usage.prompt_tokens * c.price_input_per_mtok + usage.completion_tokens * c.price_output_per_mtok) / 1e6
+
+
+class GatewayService:
+    def __init__(
+        self, settings: Settings, catalog: Catalog, router: Router, counters: Counters, meter: UsageMeter
+    ) -> None:
+        self.settings = settings
+        self.catalog = catalog
+        self.router = router
+        self.counters = counters
+        self.meter = meter
+        self.quotas = QuotaBook()
+        self._content_orgs = frozenset(settings.content_logging_orgs)
+
+    # -- model lookup -------------------------------------------------------------------------------
+
+    def model(self, principal: Principal, alias: str, capability: str) -> ModelEntry:
+        if not principal.can(Scope.INFERENCE):
+            raise PermissionDenied(
+                "This key may not call models: it lacks the 'inference' scope.", code="insufficient_scope"
+            )
+        entry = self.catalog.get(alias)
+        if entry is None:
+            raise ModelNotFound(
+                f"The model '{alias}' does not exist. GET /v1/models lists the models you can use.", param="model"
+            )
+        if not entry.serves(capability):
+            what = "chat completions" if capability == "chat" else "embeddings"
+            raise InvalidRequest(f"The model '{alias}' does not serve {what}.", param="model", code="model_capability")
+        return entry
+
+    # -- quotas -------------------------------------------------------------------------------------
+
+    async def _admit(self, call: Call) -> None:
+        if not self.quotas.organisations and not self.quotas.keys:
+            return
+        limits, concurrency = self.quotas.limits(call.principal, call.estimate_tokens, call.estimate_cost)
+        if not limits and not concurrency:
+            return
+        admission, refused, wait = await self.counters.admit(limits, concurrency)
+        if admission is None:
+            assert refused is not None
+            raise QuotaExceeded(
+                f"Quota exceeded: {refused.label}. Try again in {max(1, int(wait + 0.999))} s.", retry_after=wait
+            )
+        call.admission = admission
+
+    async def _settle(self, call: Call) -> None:
+        if call.admission is None:
+            return
+        usage = call.usage or Usage()
+        tokens_delta = usage.total_tokens - call.estimate_tokens
+        cost_delta = price(call.deployment, usage) - call.estimate_cost
+        adjustments: dict[str, float] = {}
+        for counter in call.admission.buckets:
+            if counter.endswith((":tpm", ":tpd")):
+                adjustments[counter] = tokens_delta
+            elif counter.endswith(":budget"):
+                adjustments[counter] = cost_delta
+        await self.counters.settle(call.admission, adjustments)
+        call.admission = None
+
+    # -- metering -----------------------------------------------------------------------------------
+
+    def _meter(self, call: Call, status: int, error_code: str | None = None) -> None:
+        usage = call.usage or Usage()
+        deployment = call.deployment
+        params = deployment.config.params_billion if deployment else None
+        energy = None
+        if params and usage.total_tokens:
+            joules = 2 * params * 1e9 * usage.total_tokens * self.settings.energy_joules_per_flop
+            energy = round(joules / 3600, 9)
+        principal = call.principal
+        self.meter.record(
+            {
+                "id": new_id("use"),
+                "occurred_at": utcnow(),
+                "org_id": principal.org_id or "",
+                "key_id": principal.key_id,
+                "principal_id": principal.id,
+                "endpoint": call.endpoint,
+                "model": call.model,
+                "deployment": deployment.name if deployment else None,
+                "stream": call.stream,
+                "priority": principal.priority,
+                "status": status,
+                "error_code": error_code,
+                "prompt_tokens": usage.prompt_tokens,
+                "completion_tokens": usage.completion_tokens,
+                "tokens_estimated": usage.estimated,
+                "cost": round(price(deployment, usage), 10),
+                "latency_ms": round((time.perf_counter() - call.started) * 1000, 3),
+                "ttft_ms": None if call.ttft_ms is None else round(call.ttft_ms, 3),
+                "energy_wh": energy,
+                "attempts": call.attempts,
+                "request_id": call.request_id,
+                "content": call.content,
+            }
+        )
+
+    def _log_content(self, call: Call) -> bool:
+        return bool(self._content_orgs) and call.principal.org_slug in self._content_orgs
+
+    # -- the calls ----------------------------------------------------------------------------------
+
+    @staticmethod
+    def _estimate(call: Call, body: dict[str, Any], entry: ModelEntry) -> None:
+        """Token and cost estimates to admit the call under quotas (settled later on real usage)."""
+        completion_estimate = 0
+        if call.endpoint == "chat":
+            completion_estimate = (
+                body.get("max_completion_tokens") or body.get("max_tokens") or DEFAULT_COMPLETION_ESTIMATE
+            )
+        prompt_estimate = estimate_prompt_tokens(body)
+        call.estimate_tokens = prompt_estimate + completion_estimate
+        first = entry.deployments[0].config
+        call.estimate_cost = (
+            prompt_estimate * first.price_input_per_mtok + completion_estimate * first.price_output_per_mtok
+        ) / 1e6
+
+    async def _failed(self, call: Call, error: SoberanaError) -> None:
+        await self._settle(call)
+        self._meter(call, error.status_code, error.code)
+
+    async def complete(
+        self, principal: Principal, body: dict[str, Any], *, endpoint: str, request_id: str | None
+    ) -> tuple[Completion, Deployment]:
+        """A non-streamed chat completion (``endpoint="chat"``) or embeddings call."""
+        capability = "chat" if endpoint == "chat" else "embeddings"
+        call = Call(principal, endpoint, str(body["model"]), False, request_id, time.perf_counter())
+        try:
+            entry = self.model(principal, call.model, capability)
+            self._estimate(call, body, entry)
+            await self._admit(call)
+            deployments = entry.for_capability(capability)
+            if endpoint == "chat":
+                result, call.deployment, call.attempts = await self.router.run(
+                    deployments, entry.strategy, principal.priority, lambda d: d.provider.chat(body)
+                )
+            else:
+                result, call.deployment, call.attempts = await self.router.run(
+                    deployments, entry.strategy, principal.priority, lambda d: d.provider.embeddings(body)
+                )
+        except SoberanaError as error:
+            await self._failed(call, error)
+            raise
+        call.usage = result.usage
+        if self._log_content(call):
+            call.content = {
+                "request": body.get("messages") or body.get("input"),
+                "response": orjson.loads(result.body).get("choices"),
+            }
+        await self._settle(call)
+        self._meter(call, 200)
+        return result, call.deployment
+
+    async def stream(
+        self, principal: Principal, body: dict[str, Any], *, request_id: str | None
+    ) -> tuple[AsyncIterator[bytes], Deployment]:
+        """Start a streamed chat completion; returns the SSE byte stream once the first chunk is in.
+
+        Errors before the first chunk (quota, unknown model, every deployment failing) are raised
+        here, so the client gets a proper status. Later errors end the stream with an error event.
+        """
+        call = Call(principal, "chat", str(body["model"]), True, request_id, time.perf_counter())
+        want_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+
+        async def first_chunk(deployment: Deployment) -> tuple[bytes, AsyncIterator[bytes]]:
+            chunks = deployment.provider.chat_stream(body).__aiter__()
+            try:
+                return await chunks.__anext__(), chunks
+            except StopAsyncIteration:
+                return b"", chunks
+
+        try:
+            entry = self.model(principal, call.model, "chat")
+            self._estimate(call, body, entry)
+            await self._admit(call)
+            (first, chunks), call.deployment, call.attempts = await self.router.run(
+                entry.for_capability("chat"), entry.strategy, principal.priority, first_chunk, hold=True
+            )
+        except SoberanaError as error:
+            await self._failed(call, error)
+            raise
+        call.ttft_ms = (time.perf_counter() - call.started) * 1000
+        log_content = self._log_content(call)
+        deployment = call.deployment
+
+        async def events() -> AsyncIterator[bytes]:
+            status, code = 200, None
+            pieces: list[str] = []
+            completion_chunks = 0
+            try:
+                chunk: bytes | None = first
+                while chunk is not None:
+                    if chunk:
+                        forward = True
+                        if b'"usage":{' in chunk or b'"usage": {' in chunk:
+                            parsed = orjson.loads(chunk)
+                            call.usage = Usage.from_openai(parsed.get("usage")) or call.usage
+                            forward = want_usage or bool(parsed.get("choices"))
+                            if forward and not want_usage:
+                                parsed.pop("usage", None)
+                                chunk = orjson.dumps(parsed)
+                        elif b'"content"' in chunk:
+                            completion_chunks += 1
+                            if log_content:
+                                for choice in orjson.loads(chunk).get("choices", []):
+                                    pieces.append(choice.get("delta", {}).get("content") or "")
+                        if forward:
+                            yield b"data: " + chunk + b"\n\n"
+                    try:
+                        chunk = await chunks.__anext__()
+                    except StopAsyncIteration:
+                        chunk = None
+                yield b"data: [DONE]\n\n"
+            except SoberanaError as error:
+                status, code = error.status_code, error.code
+                yield b"data: " + orjson.dumps(error.to_dict()) + b"\n\n"
+            except Exception as exc:  # noqa: BLE001 - a provider failed mid-stream: tell the client, keep the record
+                status, code = 502, "upstream_error"
+                message = f"Deployment '{deployment.name}' failed while streaming ({type(exc).__name__})."
+                yield (
+                    b"data: "
+                    + orjson.dumps(
+                        {"error": {"message": message, "type": "upstream_error", "code": code, "param": None}}
+                    )
+                    + b"\n\n"
+                )
+            finally:
+                deployment.gate.release()
+                if call.usage is None:
+                    call.usage = Usage(estimate_prompt_tokens(body), completion_chunks, estimated=True)
+                if log_content:
+                    call.content = {"request": body.get("messages"), "response": "".join(pieces)}
+                await self._settle(call)
+                self._meter(call, status, code)
+
+        return events(), deployment

