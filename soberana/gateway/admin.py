@@ -99,6 +99,8 @@ class GatewayAdmin:
             self.gateway.catalog.check(config)
         except ConfigurationError as exc:
             raise InvalidRequest(exc.message) from None
+        if any(d.name == name for d in await repo.deployments(session)):
+            raise Conflict(f"A deployment named {name!r} already exists.", param="name")
         row = ModelDeployment(id=new_id("dep"), name=name, config=config.model_dump(mode="json"), enabled=True)
         session.add(row)
         await self.admin.audit.append(

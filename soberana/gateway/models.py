@@ -71,7 +71,7 @@ class UsageRecord(Base):
     energy_wh: Mapped[float | None] = mapped_column(Float)
     attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
     request_id: Mapped[str | None] = mapped_column(String(64))
-    content: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    content: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
 
     __table_args__ = (Index("ix_usage_records_org_id_occurred_at", "org_id", "occurred_at"),)
 

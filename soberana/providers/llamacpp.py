@@ -53,7 +53,9 @@ class LlamaCppProvider(Provider):
         self.path = path
         self._llama: Any = None
         self._load_lock = threading.Lock()
-        self._limiter = anyio.CapacityLimiter(1)
+        # One request at a time per model. An asyncio lock, not an anyio limiter: a stream is started
+        # in one task and finished in another, and only an asyncio lock may be released across tasks.
+        self._busy = asyncio.Lock()
 
     @classmethod
     def available(cls) -> str | None:
@@ -89,7 +91,8 @@ class LlamaCppProvider(Provider):
 
     async def chat(self, body: dict[str, Any]) -> Completion:
         try:
-            result = await anyio.to_thread.run_sync(self._complete, body, limiter=self._limiter)
+            async with self._busy:
+                result = await anyio.to_thread.run_sync(self._complete, body)
         except (ValueError, RuntimeError) as exc:
             raise ProviderError(f"{self.config.alias}: {exc}", status=400) from exc
         result["model"] = body.get("model", self.config.alias)
@@ -113,7 +116,7 @@ class LlamaCppProvider(Provider):
             finally:
                 loop.call_soon_threadsafe(queue.put_nowait, done)
 
-        async with self._limiter:
+        async with self._busy:
             worker = loop.run_in_executor(None, produce)
             completion_tokens = 0
             chunk_id = f"chatcmpl-{new_ulid()}"

@@ -86,6 +86,43 @@ CASES: list[Case] = [
     ("GET", "/admin/audit", lambda b: f"/admin/audit?object_id={b.org_id}", None),
     ("GET", "/admin/audit/verify", lambda b: "/admin/audit/verify", None),
     ("GET", "/admin/audit/export", lambda b: "/admin/audit/export", None),
+    ("GET", "/admin/models/deployments", lambda b: "/admin/models/deployments", None),
+    (
+        "POST",
+        "/admin/models/deployments",
+        lambda b: "/admin/models/deployments",
+        lambda b: {"alias": "hijack", "provider": "mock"},
+    ),
+    (
+        "PATCH",
+        "/admin/models/deployments/{dep_id}",
+        lambda b: "/admin/models/deployments/dep_01JD0000000000000000000000",
+        lambda b: {"enabled": False},
+    ),
+    (
+        "DELETE",
+        "/admin/models/deployments/{dep_id}",
+        lambda b: "/admin/models/deployments/dep_01JD0000000000000000000000",
+        None,
+    ),
+    ("GET", "/admin/quotas", lambda b: "/admin/quotas", None),
+    (
+        "PUT",
+        "/admin/quotas/organisations/{org_id}",
+        lambda b: f"/admin/quotas/organisations/{b.org_id}",
+        lambda b: {"requests_per_minute": 0},
+    ),
+    ("DELETE", "/admin/quotas/organisations/{org_id}", lambda b: f"/admin/quotas/organisations/{b.org_id}", None),
+    (
+        "PUT",
+        "/admin/quotas/keys/{key_id}",
+        lambda b: f"/admin/quotas/keys/{b.staff_key_id}",
+        lambda b: {"requests_per_minute": 0},
+    ),
+    ("DELETE", "/admin/quotas/keys/{key_id}", lambda b: f"/admin/quotas/keys/{b.staff_key_id}", None),
+    ("GET", "/admin/usage", lambda b: "/admin/usage?group_by=organisation", None),
+    ("GET", "/admin/usage", lambda b: "/admin/usage?group_by=key", None),
+    ("GET", "/admin/usage", lambda b: f"/admin/usage?org_id={b.org_id}", None),
 ]
 
 
@@ -123,14 +160,16 @@ async def test_organisation_a_cannot_reach_organisation_b(
     route: str,
     path: Callable[[Tenant], str],
     body: Callable[[Tenant], dict[str, Any]] | None,
+    app: Any,
 ) -> None:
+    await give_b_quotas_and_usage(app, client, tenant_b)
     response = await client.request(
         method, path(tenant_b), headers=tenant_a.headers("admin"), json=body(tenant_b) if body else None
     )
     # A write or a direct read of B's object is refused as "not found" (no existence leak), or as
     # forbidden where the endpoint needs rights A lacks; a list answers only with A's own data.
-    assert response.status_code in (200, 403, 404), response.text
-    if response.status_code != 200:
+    assert response.status_code in (200, 204, 403, 404), response.text
+    if response.status_code not in (200, 204):
         assert response.json()["error"]["type"] in ("not_found_error", "permission_error")
         assert method != "GET" or "{" not in route or response.status_code == 404
     else:
@@ -159,6 +198,35 @@ async def test_organisation_a_cannot_reach_organisation_b(
     keys = await client.get("/admin/keys", headers=tenant_b.headers("admin"))
     assert {k["status"] for k in keys.json()["data"]} == {"active"}
     assert len(keys.json()["data"]) == 3
+    quotas = (await client.get("/admin/quotas", headers=tenant_b.headers("admin"))).json()
+    assert sorted((q["subject_type"], q["requests_per_minute"]) for q in quotas) == [("api_key", 1000)]
+    models = await client.get("/v1/models", headers=tenant_b.headers("staff"))
+    assert [m["id"] for m in models.json()["data"]] == ["mock-chat"]
+    chat = await client.post(
+        "/v1/chat/completions",
+        headers=tenant_b.headers("staff"),
+        json={"model": "mock-chat", "messages": [{"role": "user", "content": "still mine"}]},
+    )
+    assert chat.status_code == 200
+
+
+async def give_b_quotas_and_usage(app: Any, client: httpx.AsyncClient, b: Tenant) -> None:
+    """Organisation B has a key quota and some usage, so that a leak of either would show."""
+    from soberana.auth.principal import cli_principal
+    from soberana.auth.service import Origin
+    from soberana.gateway.schemas import QuotaValues
+
+    async with app.state.db.write_session() as session:
+        await app.state.gateway_admin.set_quota(
+            session, cli_principal("pytest"), "api_key", b.staff_key_id, QuotaValues(requests_per_minute=1000), Origin()
+        )
+    response = await client.post(
+        "/v1/chat/completions",
+        headers=b.headers("staff"),
+        json={"model": "mock-chat", "messages": [{"role": "user", "content": "hello"}]},
+    )
+    assert response.status_code == 200
+    await app.state.gateway.meter.flush()
 
 
 async def test_auditor_of_a_sees_only_a_in_the_audit_log(

@@ -1,0 +1,98 @@
+"""Managing deployments and quotas through the admin API."""
+
+from __future__ import annotations
+
+import httpx
+
+from tests.conftest import Tenant
+from tests.gateway.conftest import LiveServer, Upstream
+from tests.gateway.test_v1 import _platform_key
+
+
+async def test_platform_admin_adds_disables_and_removes_a_deployment(
+    live: LiveServer, tenant: Tenant, upstream: Upstream
+) -> None:
+    ops = {"Authorization": f"Bearer {await _platform_key(live)}"}
+    async with httpx.AsyncClient(base_url=live.url) as http:
+        listed = (await http.get("/admin/models/deployments", headers=ops)).json()
+        assert {d["name"]: d["source"] for d in listed}["chat@openai_compat"] == "settings"
+
+        created = await http.post(
+            "/admin/models/deployments",
+            headers=ops,
+            json={
+                "alias": "sovereign-llm",
+                "provider": "openai_compat",
+                "model": "echo",
+                "base_url": upstream.url,
+                "sovereignty": "on_premises",
+                "price_input_per_mtok": 0.5,
+            },
+        )
+        assert created.status_code == 201, created.text
+        dep_id = created.json()["id"]
+        answer = await http.post(
+            "/v1/chat/completions",
+            headers=tenant.headers("staff"),
+            json={"model": "sovereign-llm", "messages": [{"role": "user", "content": "hei"}]},
+        )
+        assert answer.json()["choices"][0]["message"]["content"] == "Echo: hei"
+
+        duplicate = await http.post(
+            "/admin/models/deployments",
+            headers=ops,
+            json={"alias": "sovereign-llm", "provider": "openai_compat", "model": "echo", "base_url": upstream.url},
+        )
+        assert duplicate.status_code == 409
+        unknown = await http.post("/admin/models/deployments", headers=ops, json={"alias": "x", "provider": "nope"})
+        assert unknown.status_code == 400 and "unknown provider 'nope'" in unknown.json()["error"]["message"]
+
+        disabled = await http.patch(f"/admin/models/deployments/{dep_id}", headers=ops, json={"enabled": False})
+        assert disabled.json()["enabled"] is False
+        gone = await http.post(
+            "/v1/chat/completions",
+            headers=tenant.headers("staff"),
+            json={"model": "sovereign-llm", "messages": [{"role": "user", "content": "hei"}]},
+        )
+        assert gone.status_code == 404
+
+        assert (await http.delete(f"/admin/models/deployments/{dep_id}", headers=ops)).status_code == 204
+        names = [d["name"] for d in (await http.get("/admin/models/deployments", headers=ops)).json()]
+        assert "sovereign-llm@openai_compat" not in names
+
+        audit = (await http.get("/admin/audit?action=model_deployment.", headers=ops)).json()["data"]
+        assert [e["action"] for e in audit] == [
+            "model_deployment.delete",
+            "model_deployment.update",
+            "model_deployment.create",
+        ]
+        # Organisation administrators cannot touch shared infrastructure.
+        refused = await http.get("/admin/models/deployments", headers=tenant.headers())
+        assert refused.status_code == 403
+
+
+async def test_org_admin_sets_key_quotas_but_not_its_own_organisations(live: LiveServer, tenant: Tenant) -> None:
+    async with httpx.AsyncClient(base_url=live.url) as http:
+        own = await http.put(
+            f"/admin/quotas/organisations/{tenant.org_id}",
+            headers=tenant.headers(),
+            json={"requests_per_minute": 1_000_000},
+        )
+        assert own.status_code == 403
+        key = await http.put(
+            f"/admin/quotas/keys/{tenant.staff_key_id}",
+            headers=tenant.headers(),
+            json={"requests_per_minute": 5, "max_concurrent": 2},
+        )
+        assert key.status_code == 200
+        assert key.json()["subject_type"] == "api_key" and key.json()["requests_per_minute"] == 5
+        quotas = (await http.get("/admin/quotas", headers=tenant.headers())).json()
+        assert [(q["subject_id"], q["max_concurrent"]) for q in quotas] == [(tenant.staff_key_id, 2)]
+        bad = await http.put(
+            f"/admin/quotas/keys/{tenant.staff_key_id}", headers=tenant.headers(), json={"requests_per_minute": -1}
+        )
+        assert bad.status_code == 422
+        assert (
+            await http.delete(f"/admin/quotas/keys/{tenant.staff_key_id}", headers=tenant.headers())
+        ).status_code == 204
+        assert (await http.get("/admin/quotas", headers=tenant.headers())).json() == []
