@@ -139,6 +139,7 @@ class Settings(BaseSettings):
         "info", description="Level of the server's and CLI's logs (`debug` shows every request's details)."
     )
     docs_enabled: bool = Field(True, description="Serve the interactive OpenAPI documentation at `/docs`.")
+    access_log: bool = Field(True, description="Log one line per HTTP request (method, path, status; never bodies).")
     max_request_body_bytes: int = Field(
         2 * 1024 * 1024,
         ge=1024,

@@ -94,6 +94,7 @@ def serve(
         forwarded_allow_ips=settings.forwarded_allow_ips,
         log_level=settings.log_level,
         server_header=False,
+        access_log=settings.access_log,
     )
 
 
