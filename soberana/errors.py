@@ -62,6 +62,12 @@ class SoberanaError(Exception):
         self.headers = headers or {}
         self.details = details
 
+    def to_json(self) -> bytes:
+        """:meth:`to_dict` as JSON bytes."""
+        import json
+
+        return json.dumps(self.to_dict(), ensure_ascii=False).encode("utf-8")
+
     def to_dict(self) -> dict[str, Any]:
         """The OpenAI-shaped body: ``{"error": {"message", "type", "code", "param"}}``."""
         error: dict[str, Any] = {

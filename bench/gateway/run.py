@@ -420,8 +420,8 @@ def report(details: dict[str, Any]) -> None:
         f"{details['duration_s']} s per measurement at 32 connections. Soberana with authentication, a key quota, "
         "usage metering and audit anchoring on.",
         "",
-        "| System | JSON c=1 req/s | p50 ms | JSON c=32 req/s | p50 ms | p99 ms | stream c=1 p50 ms | stream c=32 req/s "
-        "| CPU ms/req | RSS MB | start-up s |",
+        "| System | JSON c=1 req/s | p50 ms | JSON c=32 req/s | p50 ms | p99 ms | stream c=1 p50 ms "
+        "| stream c=32 req/s | CPU ms/req | RSS MB | start-up s |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for label, r in systems:

@@ -61,20 +61,12 @@ def serve(
     """Run the HTTP server (uvicorn, uvloop, httptools)."""
     import uvicorn
 
-    from soberana.storage import migrate
-
     context = ctx(typer_ctx)
     settings = context.settings  # refuses to start on unsafe production settings
     if reload and settings.environment == "production":
         fail("--reload is for development only.")
     if settings.workers > 1 and context.db.dialect == "sqlite":
         console.print("[yellow]Warning:[/] several workers on SQLite serialise every write; use PostgreSQL.")
-    current = context.run(migrate.current_revision(context.db))
-    if current != migrate.head_revision():
-        console.print(
-            f"[yellow]Warning:[/] database at revision {current or 'none'}, code expects "
-            f"{migrate.head_revision()}: run `soberana db upgrade`. /readyz reports not ready."
-        )
     bind_host, bind_port = host or settings.host, port or settings.port
     console.print(
         f"Soberana {__version__} listening on http://{bind_host}:{bind_port} "

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+import anyio
 from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -109,7 +110,7 @@ class UsageMeter:
             batch_id = int(await session.scalar(select(func.coalesce(func.max(UsageBatch.id), 0))) or 0) + 1
             for record in records:
                 record["batch_id"] = batch_id
-            digest = record_digest(records)
+            digest = await anyio.to_thread.run_sync(record_digest, records)  # CPU work: off the event loop
             session.add(UsageBatch(id=batch_id, written_at=utcnow(), count=len(records), sha256=digest))
             await session.execute(insert(UsageRecord), records)
             await self._audit.append(

@@ -50,7 +50,11 @@ admin_router = APIRouter(prefix="/admin", tags=["gateway admin"])
 
 
 async def read_json(request: Request, model: type[BaseModel]) -> dict[str, Any]:
-    raw = await request.body()
+    return parse_body(await request.body(), model)
+
+
+def parse_body(raw: bytes, model: type[BaseModel]) -> dict[str, Any]:
+    """The JSON object in ``raw``, checked against ``model`` but returned as sent (for pass-through)."""
     try:
         body = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:

@@ -9,13 +9,14 @@ import base64
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
 import orjson
 
 
 def embeddings_body(
-    vectors: Sequence[Sequence[float]] | np.ndarray, *, model: str, prompt_tokens: int, encoding_format: str | None
+    vectors: Sequence[Sequence[float]] | Any, *, model: str, prompt_tokens: int, encoding_format: str | None
 ) -> bytes:
+    import numpy as np  # only when embeddings are made here: keeps NumPy out of start-up
+
     array = np.asarray(vectors, dtype="<f4")
     data: list[dict[str, Any]] = []
     for i, row in enumerate(array):

@@ -7,21 +7,24 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import MetaData
 from sqlalchemy.engine import Connection
 
 from soberana.storage.db import Database
 
+if TYPE_CHECKING:
+    from alembic.config import Config
+
+# Alembic is imported inside the functions that use it, so a server starts without loading it.
+
 SCRIPT_LOCATION = Path(__file__).parent / "alembic"
 
 
 def alembic_config(metadata: MetaData | None = None) -> Config:
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(SCRIPT_LOCATION))
     config.attributes["target_metadata"] = metadata
@@ -31,10 +34,14 @@ def alembic_config(metadata: MetaData | None = None) -> Config:
 @lru_cache(maxsize=1)
 def head_revision() -> str | None:
     """The newest revision among the migration scripts shipped with this version."""
+    from alembic.script import ScriptDirectory
+
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
 def _run(connection: Connection, /, action: str, revision: str, metadata: MetaData | None, **kwargs: Any) -> None:
+    from alembic import command
+
     config = alembic_config(metadata)
     config.attributes["connection"] = connection
     getattr(command, action)(config, revision, **kwargs)
@@ -56,6 +63,8 @@ async def current_revision(db: Database) -> str | None:
     """The revision the database is at, or ``None`` when it was never migrated."""
 
     def _current(connection: Connection) -> str | None:
+        from alembic.runtime.migration import MigrationContext
+
         return MigrationContext.configure(connection).get_current_revision()
 
     async with db.engine.connect() as connection:
@@ -71,6 +80,8 @@ async def make_revision(db: Database, metadata: MetaData, message: str) -> None:
     """Write a new migration script by comparing ``metadata`` with the (migrated) database."""
 
     def _revision(connection: Connection) -> None:
+        from alembic import command
+
         config = alembic_config(metadata)
         config.attributes["connection"] = connection
         command.revision(config, message=message, autogenerate=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -16,6 +17,7 @@ from soberana.auth import routes as auth_routes
 from soberana.auth.deps import get_audit_access
 from soberana.auth.service import AdminService, Authenticator
 from soberana.gateway import routes as gateway_routes
+from soberana.gateway.asgi import ModelApiFastPath
 from soberana.gateway.metering import UsageChainVerifier
 from soberana.gateway.runtime import GatewayRuntime
 from soberana.settings import Settings, ensure_secret_key, load_settings
@@ -32,6 +34,8 @@ Authenticate with an API key: `Authorization: Bearer sob_…`. Errors always hav
 `{"error": {"message", "type", "code", "param"}}`.
 """
 
+logger = logging.getLogger("soberana.web")
+
 OPENAPI_TAGS = [
     {"name": "admin", "description": "Organisations, users, service accounts and API keys (needs the `admin` scope)."},
     {"name": "audit", "description": "The tamper-evident audit log (needs the `audit` scope)."},
@@ -39,6 +43,17 @@ OPENAPI_TAGS = [
     {"name": "gateway admin", "description": "Model deployments, quotas and usage reports."},
     {"name": "health", "description": "Liveness and readiness probes."},
 ]
+
+
+async def _warn_if_not_migrated(db: Database) -> None:
+    try:
+        head = await anyio.to_thread.run_sync(migrate.head_revision)
+        current = await migrate.current_revision(db)
+    except Exception as exc:  # noqa: BLE001 - only a warning; /readyz reports the details
+        logger.warning("could not check the database schema: %s", type(exc).__name__)
+        return
+    if current != head:
+        logger.warning("database at revision %s, code expects %s: run `soberana db upgrade`", current, head)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -54,12 +69,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        # Read the migration scripts once at start-up, off the event loop, not in the first /readyz.
-        await anyio.to_thread.run_sync(migrate.head_revision)
+        # Check the schema in the background (off the event loop): start-up does not wait for Alembic.
+        schema_check = asyncio.create_task(_warn_if_not_migrated(db))
         await gateway.start()
         try:
             yield
         finally:
+            schema_check.cancel()
             await gateway.stop()  # writes every queued usage record before the process ends
             await db.dispose()
 
@@ -83,6 +99,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.gateway_admin = gateway.admin
 
     install_error_handlers(app)
+    app.add_middleware(ModelApiFastPath, gateway=gateway.service, authenticator=authenticator)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_body_bytes)
     app.add_middleware(RequestIdMiddleware)
 
