@@ -15,10 +15,11 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from soberana.auth.service import Authenticator, Origin
-from soberana.errors import SoberanaError
+from soberana.errors import PayloadTooLarge, SoberanaError
 from soberana.gateway.routes import parse_body
 from soberana.gateway.schemas import ChatCompletionRequest, EmbeddingsRequest
 from soberana.gateway.service import GatewayService
@@ -40,7 +41,12 @@ class ModelApiFastPath:
             await self.app(scope, receive, send)
             return
         try:
-            await self._handle(endpoint, scope, receive, send)
+            try:
+                await self._handle(endpoint, scope, receive, send)
+            except HTTPException as exc:  # raised by the body-size middleware while the body streams in
+                if exc.status_code != 413:
+                    raise
+                raise PayloadTooLarge(str(exc.detail)) from None
         except SoberanaError as error:
             body = error.to_json()
             headers = [*_JSON, *((k.lower().encode(), v.encode()) for k, v in error.headers.items())]

@@ -342,3 +342,21 @@ async def test_usage_endpoint_and_admin_reports(live: LiveServer, tenant: Tenant
         lines = csv.text.strip().splitlines()
         assert lines[0].startswith("model,requests,errors,prompt_tokens")
         assert any(line.startswith("chat,3,0,") for line in lines)
+
+
+async def test_oversized_bodies_are_refused_on_the_model_api(live: LiveServer, tenant: Tenant) -> None:
+    limit = live.app.state.settings.max_request_body_bytes
+
+    async def chunks() -> AsyncIterator[bytes]:
+        for _ in range(limit // 65536 + 2):
+            yield b" " * 65536
+
+    async with httpx.AsyncClient() as http:
+        url = f"{live.url}/v1/chat/completions"
+        declared = await http.post(url, headers=tenant.headers("staff"), content=b"x" * (limit + 1))
+        assert declared.status_code == 413
+        streamed = await http.post(
+            url, headers={**tenant.headers("staff"), "content-type": "application/json"}, content=chunks()
+        )
+        assert streamed.status_code == 413
+        assert streamed.json()["error"]["code"] == "request_too_large"
