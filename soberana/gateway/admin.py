@@ -20,10 +20,10 @@ from soberana.auth.service import AdminService, Origin
 from soberana.core.ids import new_id
 from soberana.errors import ConfigurationError, Conflict, InvalidRequest, NotFound, PermissionDenied, require_id
 from soberana.gateway import repo
-from soberana.gateway.models import ModelDeployment, Quota
+from soberana.gateway.models import ModelAlias, ModelDeployment, Quota
 from soberana.gateway.schemas import DeploymentOut, QuotaOut, QuotaValues, UsageReport, UsageRow
 from soberana.gateway.service import GatewayService, QuotaBook, QuotaLimits
-from soberana.settings import DeploymentConfig
+from soberana.settings import AliasConfig, DeploymentConfig
 
 
 class GatewayAdmin:
@@ -36,7 +36,11 @@ class GatewayAdmin:
     async def reload(self, session: AsyncSession) -> None:
         """Reload deployments and quotas from the database into the running gateway."""
         stored = await repo.deployments(session)
-        self.gateway.catalog.load([DeploymentConfig.model_validate(d.config) for d in stored if d.enabled])
+        aliases = [
+            AliasConfig.model_validate({"name": a.name, "strategy": a.strategy, "description": a.description})
+            for a in await repo.aliases(session)
+        ]
+        self.gateway.catalog.load([DeploymentConfig.model_validate(d.config) for d in stored if d.enabled], aliases)
         book = QuotaBook()
         for quota in await repo.quotas(session):
             limits = QuotaLimits(
@@ -183,6 +187,61 @@ class GatewayAdmin:
                 object_type="model_deployment",
                 object_id=dep_id,
                 details={"name": row.name},
+                ip=origin.ip,
+                request_id=origin.request_id,
+            ),
+        )
+        await session.commit()
+        await self.reload(session)
+
+    # -- aliases ------------------------------------------------------------------------------------
+
+    async def list_aliases(self, principal: Principal) -> list[AliasConfig]:
+        """Every public model name with its strategy and description, as routing uses them now."""
+        self._require_platform_admin(principal)
+        return [
+            AliasConfig.model_validate({"name": e.alias, "strategy": e.strategy.name, "description": e.description})
+            for e in self.gateway.catalog.entries()
+        ]
+
+    async def set_alias(
+        self, session: AsyncSession, principal: Principal, config: AliasConfig, origin: Origin
+    ) -> AliasConfig:
+        self._require_platform_admin(principal)
+        row = await session.get(ModelAlias, config.name)
+        if row is None:
+            row = ModelAlias(name=config.name)
+            session.add(row)
+        row.strategy, row.description = config.strategy, config.description
+        await self.admin.audit.append(
+            session,
+            AuditEvent(
+                action="model_alias.set",
+                actor=principal.actor(),
+                object_type="model_alias",
+                object_id=config.name,
+                details=config.model_dump(),
+                ip=origin.ip,
+                request_id=origin.request_id,
+            ),
+        )
+        await session.commit()
+        await self.reload(session)
+        return config
+
+    async def delete_alias(self, session: AsyncSession, principal: Principal, name: str, origin: Origin) -> None:
+        self._require_platform_admin(principal)
+        row = await session.get(ModelAlias, name)
+        if row is None:
+            raise NotFound(f"No alias settings stored for {name!r}.")
+        await session.delete(row)
+        await self.admin.audit.append(
+            session,
+            AuditEvent(
+                action="model_alias.delete",
+                actor=principal.actor(),
+                object_type="model_alias",
+                object_id=name,
                 ip=origin.ip,
                 request_id=origin.request_id,
             ),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from soberana.errors import ConfigurationError
@@ -111,8 +112,8 @@ class Catalog:
         gate = PriorityGate(config.max_concurrency, self._settings.priority_queue_limit)
         return Deployment(config=config, provider=provider, gate=gate)
 
-    def load(self, stored: list[DeploymentConfig]) -> None:
-        """(Re)build the catalog from settings, demo models and ``stored`` (database) deployments."""
+    def load(self, stored: list[DeploymentConfig], stored_aliases: Sequence[AliasConfig] = ()) -> None:
+        """(Re)build the catalog from settings, demo models and the database's deployments and aliases."""
         deployments: dict[str, Deployment] = {}
         for config, strict in [*((c, True) for c in self.static_configs), *((c, False) for c in stored)]:
             deployment = self._deployment(config, strict=strict)
@@ -125,7 +126,7 @@ class Catalog:
                 logger.warning(message)
                 continue
             deployments[deployment.name] = deployment
-        aliases: dict[str, AliasConfig] = {a.name: a for a in self._settings.model_aliases}
+        aliases: dict[str, AliasConfig] = {a.name: a for a in [*self._settings.model_aliases, *stored_aliases]}
         entries: dict[str, ModelEntry] = {}
         for deployment in deployments.values():
             alias = deployment.config.alias

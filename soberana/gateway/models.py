@@ -25,6 +25,17 @@ class ModelDeployment(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow, onupdate=utcnow)
 
 
+class ModelAlias(Base):
+    """Routing strategy and description of a public model name, set in the admin API."""
+
+    __tablename__ = "model_aliases"
+
+    name: Mapped[str] = mapped_column(String(120), primary_key=True)
+    strategy: Mapped[str] = mapped_column(String(20), nullable=False)
+    description: Mapped[str] = mapped_column(String(500), nullable=False, default="")
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow, onupdate=utcnow)
+
+
 class Quota(Base):
     """Limits for one organisation or one API key. ``None`` means no limit of that kind."""
 

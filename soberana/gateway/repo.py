@@ -9,11 +9,15 @@ from typing import Any
 from sqlalchemy import String, case, cast, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from soberana.gateway.models import ModelDeployment, Quota, UsageRecord
+from soberana.gateway.models import ModelAlias, ModelDeployment, Quota, UsageRecord
 
 
 async def deployments(session: AsyncSession) -> list[ModelDeployment]:
     return list((await session.scalars(select(ModelDeployment).order_by(ModelDeployment.name))).all())
+
+
+async def aliases(session: AsyncSession) -> list[ModelAlias]:
+    return list((await session.scalars(select(ModelAlias).order_by(ModelAlias.name))).all())
 
 
 async def quotas(session: AsyncSession, org_ids: Collection[str] | None = None) -> list[Quota]:

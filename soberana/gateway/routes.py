@@ -20,6 +20,7 @@ from soberana.auth.principal import Scope
 from soberana.errors import InvalidRequest, MalformedJSON, ModelNotFound, PermissionDenied, describe_validation_errors
 from soberana.gateway.admin import GatewayAdmin, quota_out
 from soberana.gateway.schemas import (
+    AliasUpdate,
     ChatCompletionRequest,
     DeploymentCreate,
     DeploymentOut,
@@ -30,6 +31,7 @@ from soberana.gateway.schemas import (
     UsageReport,
 )
 from soberana.gateway.service import GatewayService
+from soberana.settings import AliasConfig
 from soberana.storage.deps import Session, WriteSession
 
 
@@ -216,6 +218,42 @@ async def delete_deployment(
     dep_id: str, principal: CurrentPrincipal, gw: GatewayAdminDep, session: WriteSession, origin: OriginDep
 ) -> Response:
     await gw.delete_deployment(session, principal, dep_id, origin)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@admin_router.get(
+    "/models/aliases",
+    response_model=list[AliasConfig],
+    summary="List public model names with their routing strategy (platform administrators)",
+)
+async def list_aliases(principal: CurrentPrincipal, gw: GatewayAdminDep) -> list[AliasConfig]:
+    return await gw.list_aliases(principal)
+
+
+@admin_router.put(
+    "/models/aliases/{name}", response_model=AliasConfig, summary="Set a model name's routing strategy and description"
+)
+async def set_alias(
+    name: str,
+    body: AliasUpdate,
+    principal: CurrentPrincipal,
+    gw: GatewayAdminDep,
+    session: WriteSession,
+    origin: OriginDep,
+) -> AliasConfig:
+    config = AliasConfig(name=name, strategy=body.strategy, description=body.description)
+    return await gw.set_alias(session, principal, config, origin)
+
+
+@admin_router.delete(
+    "/models/aliases/{name}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Forget a model name's stored settings (back to the configuration's)",
+)
+async def delete_alias(
+    name: str, principal: CurrentPrincipal, gw: GatewayAdminDep, session: WriteSession, origin: OriginDep
+) -> Response:
+    await gw.delete_alias(session, principal, name, origin)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 

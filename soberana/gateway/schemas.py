@@ -75,6 +75,13 @@ class DeploymentUpdate(BaseModel):
     config: DeploymentConfig | None = None
 
 
+class AliasUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    strategy: Literal["priority", "round_robin", "least_busy"] = "priority"
+    description: str = Field("", max_length=500)
+
+
 # -- admin: quotas ----------------------------------------------------------------------------------
 
 

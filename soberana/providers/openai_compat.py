@@ -32,6 +32,8 @@ _SESSION_KEY = "aiohttp_session"
 def shared_session(context: ProviderContext) -> aiohttp.ClientSession:
     """The one pooled HTTP client of this process (created lazily, closed at shutdown)."""
     session: aiohttp.ClientSession | None = context.resources.get(_SESSION_KEY)
+    if context.resources.get("closing"):
+        raise ProviderConnectionError("the gateway is shutting down")
     if session is None or session.closed:
         settings = context.settings
         connector = aiohttp.TCPConnector(
@@ -48,6 +50,7 @@ def shared_session(context: ProviderContext) -> aiohttp.ClientSession:
 
 
 async def close_shared_session(context: ProviderContext) -> None:
+    context.resources["closing"] = True  # no new session after this, even from a late request
     session: aiohttp.ClientSession | None = context.resources.pop(_SESSION_KEY, None)
     if session is not None and not session.closed:
         await session.close()

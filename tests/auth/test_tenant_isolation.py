@@ -105,6 +105,10 @@ CASES: list[Case] = [
         lambda b: "/admin/models/deployments/dep_01JD0000000000000000000000",
         None,
     ),
+    ("GET", "/admin/models/aliases", lambda b: "/admin/models/aliases", None),
+    ("PUT", "/admin/models/aliases/{name}", lambda b: "/admin/models/aliases/mock-chat",
+     lambda b: {"strategy": "round_robin"}),
+    ("DELETE", "/admin/models/aliases/{name}", lambda b: "/admin/models/aliases/mock-chat", None),
     ("GET", "/admin/quotas", lambda b: "/admin/quotas", None),
     (
         "PUT",

@@ -108,7 +108,7 @@ def gateway_deployments(upstream: Upstream, dead_url: str) -> list[dict[str, Any
         {
             "alias": "narrow",
             "provider": "openai_compat",
-            "model": "delay-0.3",
+            "model": "delay-0.8",
             "base_url": upstream.url,
             "max_concurrency": 1,
         },

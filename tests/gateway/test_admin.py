@@ -96,3 +96,23 @@ async def test_org_admin_sets_key_quotas_but_not_its_own_organisations(live: Liv
             await http.delete(f"/admin/quotas/keys/{tenant.staff_key_id}", headers=tenant.headers())
         ).status_code == 204
         assert (await http.get("/admin/quotas", headers=tenant.headers())).json() == []
+
+
+async def test_platform_admin_sets_an_alias_strategy(live: LiveServer, tenant: Tenant) -> None:
+    ops = {"Authorization": f"Bearer {await _platform_key(live)}"}
+    async with httpx.AsyncClient(base_url=live.url) as http:
+        before = {a["name"]: a for a in (await http.get("/admin/models/aliases", headers=ops)).json()}
+        assert before["resilient"]["strategy"] == "priority"
+        changed = await http.put("/admin/models/aliases/resilient", headers=ops,
+                                 json={"strategy": "round_robin", "description": "Two data centres"})
+        assert changed.status_code == 200
+        after = {a["name"]: a for a in (await http.get("/admin/models/aliases", headers=ops)).json()}
+        assert after["resilient"] == {"name": "resilient", "strategy": "round_robin",
+                                      "description": "Two data centres"}
+        model = (await http.get("/v1/models/resilient", headers=tenant.headers("staff"))).json()
+        assert model["description"] == "Two data centres"
+        assert (await http.delete("/admin/models/aliases/resilient", headers=ops)).status_code == 204
+        reverted = {a["name"]: a for a in (await http.get("/admin/models/aliases", headers=ops)).json()}
+        assert reverted["resilient"]["strategy"] == "priority"
+        assert (await http.put("/admin/models/aliases/resilient", headers=tenant.headers(),
+                               json={"strategy": "least_busy"})).status_code == 403

@@ -274,6 +274,8 @@ async def test_priority_classes_are_served_in_order(live: LiveServer, tenant: Te
                 ApiKeyCreate(name=priority, user_id=tenant.staff_id, scopes=[Scope.INFERENCE], priority=priority),
             )
     tag = f"prio-{time.monotonic_ns()}"
+    for key in keys.values():  # first use of a key reads the database; do it before timing matters
+        await sdk(live, key).models.list()
 
     async def ask(priority: str, label: str, delay: float) -> None:
         await asyncio.sleep(delay)
@@ -281,13 +283,13 @@ async def test_priority_classes_are_served_in_order(live: LiveServer, tenant: Te
             model="narrow", messages=[{"role": "user", "content": f"{tag} {label}"}]
         )
 
-    # "narrow" serves one request at a time (0.3 s each). The first fills it; the others queue in the
+    # "narrow" serves one request at a time (0.8 s each). The first fills it; the others queue in the
     # order batch, interactive, critical — and must be served critical, interactive, batch.
     await asyncio.gather(
         ask("batch", "first", 0),
-        ask("batch", "batch", 0.05),
-        ask("interactive", "interactive", 0.1),
-        ask("critical", "critical", 0.15),
+        ask("batch", "batch", 0.2),
+        ask("interactive", "interactive", 0.35),
+        ask("critical", "critical", 0.5),
     )
     served = [entry.split(" ", 1)[1] for entry in upstream.log() if entry.startswith(tag)]
     assert served == ["first", "critical", "interactive", "batch"]
