@@ -67,8 +67,10 @@ def free_port() -> int:
 
 
 def start(
-    cmd: list[str], cpu: str, env: dict[str, str], ready_url: str, log: Path
+    cmd: list[str], cpu: str, env: dict[str, str], ready_url: str, log: Path, first_call: tuple[str, str] | None = None
 ) -> tuple[subprocess.Popen[bytes], float]:
+    """Start a server; return it and its start-up time: until ``ready_url`` answers or, with
+    ``first_call`` (URL, key), until a chat completion through it succeeds."""
     began = time.perf_counter()
     with log.open("wb") as out:
         process = subprocess.Popen(
@@ -77,7 +79,14 @@ def start(
     deadline = time.monotonic() + 120
     while True:
         try:
-            if httpx.get(ready_url, timeout=1).status_code < 500:
+            if first_call is not None:
+                url, key = first_call
+                answer = httpx.post(
+                    url, json={**BODY, "model": "bench"}, headers={"Authorization": f"Bearer {key}"}, timeout=5
+                )
+                if answer.status_code == 200:
+                    return process, time.perf_counter() - began
+            elif httpx.get(ready_url, timeout=1).status_code < 500:
                 return process, time.perf_counter() - began
         except httpx.TransportError:
             pass
@@ -324,7 +333,12 @@ def main() -> None:
             env=sob_env,
         ).stdout.strip()
         server, startup = start(
-            [*soberana, "serve"], GATEWAY_CPU, sob_env, f"http://127.0.0.1:{sob_port}/readyz", work / "soberana.log"
+            [*soberana, "serve"],
+            GATEWAY_CPU,
+            sob_env,
+            f"http://127.0.0.1:{sob_port}/readyz",
+            work / "soberana.log",
+            first_call=(f"http://127.0.0.1:{sob_port}/v1/chat/completions", key),
         )
         processes.append(server)
         key_id = httpx.get(
@@ -367,6 +381,7 @@ def main() -> None:
                 ll_env,
                 f"http://127.0.0.1:{ll_port}/health/liveliness",
                 work / "litellm.log",
+                first_call=(f"http://127.0.0.1:{ll_port}/v1/chat/completions", "sk-bench-master"),
             )
             processes.append(server)
             print(f"litellm (started in {startup:.2f} s):")
@@ -436,7 +451,7 @@ def report(details: dict[str, Any]) -> None:
     lines.append(f"| Throughput vs LiteLLM per core (JSON, c=32) | {ratio if ratio is not None else 'n/a'}× | ≥ 15× |")
     lines.append(f"| Added latency at c=1, p50 | {summary['added_latency_p50_ms']} ms | ≤ 1 ms |")
     lines.append(f"| RSS per worker | {summary['rss_mb']} MB | ≤ 150 MB |")
-    lines.append(f"| Start-up | {summary['startup_s']} s | ≤ 2 s |")
+    lines.append(f"| Start-up (process start to first answered chat completion) | {summary['startup_s']} s | ≤ 2 s |")
     lines += ["", "**Requests/s, JSON, 32 connections**", "", "```"]
     top = max(r["json_c32"]["rps"] for _, r in systems)
     lines += [f"{label:15} {bar(r['json_c32']['rps'], top)} {r['json_c32']['rps']:,}" for label, r in systems]

@@ -56,6 +56,33 @@ class GatewayAdmin:
             await self.gateway.counters.seed(f"{kind}:{subject}:budget", 0, spent)
         self.gateway.quotas = book
 
+    async def _audit(
+        self,
+        session: AsyncSession,
+        principal: Principal,
+        origin: Origin,
+        *,
+        action: str,
+        object_type: str,
+        object_id: str,
+        details: dict[str, Any] | None = None,
+        org_id: str | None = None,
+    ) -> None:
+        """Record a change in the audit log, in the transaction that makes it."""
+        await self.admin.audit.append(
+            session,
+            AuditEvent(
+                action=action,
+                actor=principal.actor(),
+                org_id=org_id,
+                object_type=object_type,
+                object_id=object_id,
+                details=details or {},
+                ip=origin.ip,
+                request_id=origin.request_id,
+            ),
+        )
+
     # -- deployments --------------------------------------------------------------------------------
 
     def _require_platform_admin(self, principal: Principal) -> None:
@@ -107,22 +134,19 @@ class GatewayAdmin:
             raise Conflict(f"A deployment named {name!r} already exists.", param="name")
         row = ModelDeployment(id=new_id("dep"), name=name, config=config.model_dump(mode="json"), enabled=True)
         session.add(row)
-        await self.admin.audit.append(
+        await self._audit(
             session,
-            AuditEvent(
-                action="model_deployment.create",
-                actor=principal.actor(),
-                object_type="model_deployment",
-                object_id=row.id,
-                details={
-                    "name": name,
-                    "alias": config.alias,
-                    "provider": config.provider,
-                    "sovereignty": config.sovereignty,
-                },
-                ip=origin.ip,
-                request_id=origin.request_id,
-            ),
+            principal,
+            origin,
+            action="model_deployment.create",
+            object_type="model_deployment",
+            object_id=row.id,
+            details={
+                "name": name,
+                "alias": config.alias,
+                "provider": config.provider,
+                "sovereignty": config.sovereignty,
+            },
         )
         try:
             await session.commit()
@@ -156,17 +180,14 @@ class GatewayAdmin:
                 changes["config"] = {"from": row.config, "to": new}
                 row.config = new
         if changes:
-            await self.admin.audit.append(
+            await self._audit(
                 session,
-                AuditEvent(
-                    action="model_deployment.update",
-                    actor=principal.actor(),
-                    object_type="model_deployment",
-                    object_id=row.id,
-                    details={"changes": changes},
-                    ip=origin.ip,
-                    request_id=origin.request_id,
-                ),
+                principal,
+                origin,
+                action="model_deployment.update",
+                object_type="model_deployment",
+                object_id=row.id,
+                details={"changes": changes},
             )
             await session.commit()
             await self.reload(session)
@@ -179,17 +200,14 @@ class GatewayAdmin:
         if row is None:
             raise NotFound(f"No deployment with id {dep_id!r}.")
         await session.delete(row)
-        await self.admin.audit.append(
+        await self._audit(
             session,
-            AuditEvent(
-                action="model_deployment.delete",
-                actor=principal.actor(),
-                object_type="model_deployment",
-                object_id=dep_id,
-                details={"name": row.name},
-                ip=origin.ip,
-                request_id=origin.request_id,
-            ),
+            principal,
+            origin,
+            action="model_deployment.delete",
+            object_type="model_deployment",
+            object_id=dep_id,
+            details={"name": row.name},
         )
         await session.commit()
         await self.reload(session)
@@ -213,17 +231,14 @@ class GatewayAdmin:
             row = ModelAlias(name=config.name)
             session.add(row)
         row.strategy, row.description = config.strategy, config.description
-        await self.admin.audit.append(
+        await self._audit(
             session,
-            AuditEvent(
-                action="model_alias.set",
-                actor=principal.actor(),
-                object_type="model_alias",
-                object_id=config.name,
-                details=config.model_dump(),
-                ip=origin.ip,
-                request_id=origin.request_id,
-            ),
+            principal,
+            origin,
+            action="model_alias.set",
+            object_type="model_alias",
+            object_id=config.name,
+            details=config.model_dump(),
         )
         await session.commit()
         await self.reload(session)
@@ -235,16 +250,8 @@ class GatewayAdmin:
         if row is None:
             raise NotFound(f"No alias settings stored for {name!r}.")
         await session.delete(row)
-        await self.admin.audit.append(
-            session,
-            AuditEvent(
-                action="model_alias.delete",
-                actor=principal.actor(),
-                object_type="model_alias",
-                object_id=name,
-                ip=origin.ip,
-                request_id=origin.request_id,
-            ),
+        await self._audit(
+            session, principal, origin, action="model_alias.delete", object_type="model_alias", object_id=name
         )
         await session.commit()
         await self.reload(session)
@@ -280,18 +287,15 @@ class GatewayAdmin:
         for name, value in values.model_dump().items():
             setattr(quota, name, value)
         await session.flush()
-        await self.admin.audit.append(
+        await self._audit(
             session,
-            AuditEvent(
-                action="quota.set",
-                actor=principal.actor(),
-                org_id=org_id,
-                object_type=subject_type,
-                object_id=subject_id,
-                details=values.model_dump(),
-                ip=origin.ip,
-                request_id=origin.request_id,
-            ),
+            principal,
+            origin,
+            action="quota.set",
+            org_id=org_id,
+            object_type=subject_type,
+            object_id=subject_id,
+            details=values.model_dump(),
         )
         await session.commit()
         await self.reload(session)
@@ -309,17 +313,14 @@ class GatewayAdmin:
         if quota is None:
             raise NotFound(f"No quota is set for {subject_id!r}.")
         await session.delete(quota)
-        await self.admin.audit.append(
+        await self._audit(
             session,
-            AuditEvent(
-                action="quota.delete",
-                actor=principal.actor(),
-                org_id=quota.org_id,
-                object_type=subject_type,
-                object_id=subject_id,
-                ip=origin.ip,
-                request_id=origin.request_id,
-            ),
+            principal,
+            origin,
+            action="quota.delete",
+            org_id=quota.org_id,
+            object_type=subject_type,
+            object_id=subject_id,
         )
         await session.commit()
         await self.reload(session)

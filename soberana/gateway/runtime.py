@@ -86,12 +86,16 @@ class GatewayRuntime:
                 logger.exception("gateway background work failed")
 
     async def stop(self) -> None:
+        """Write queued usage, then release everything — even if one step fails."""
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-        await self.service.meter.stop()
-        for deployment in self.service.catalog.deployments():
-            await deployment.provider.close()
-        await close_shared_session(self.context)
-        await self.service.counters.close()
+        try:
+            await self.service.meter.stop()
+        finally:
+            for deployment in self.service.catalog.deployments():
+                with contextlib.suppress(Exception):
+                    await deployment.provider.close()
+            await close_shared_session(self.context)
+            await self.service.counters.close()

@@ -46,6 +46,7 @@ OPENAPI_TAGS = [
 
 
 async def _warn_if_not_migrated(db: Database) -> None:
+    await asyncio.sleep(3)  # after start-up, so that loading Alembic does not slow it down
     try:
         head = await anyio.to_thread.run_sync(migrate.head_revision)
         current = await migrate.current_revision(db)

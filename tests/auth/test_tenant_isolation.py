@@ -106,8 +106,12 @@ CASES: list[Case] = [
         None,
     ),
     ("GET", "/admin/models/aliases", lambda b: "/admin/models/aliases", None),
-    ("PUT", "/admin/models/aliases/{name}", lambda b: "/admin/models/aliases/mock-chat",
-     lambda b: {"strategy": "round_robin"}),
+    (
+        "PUT",
+        "/admin/models/aliases/{name}",
+        lambda b: "/admin/models/aliases/mock-chat",
+        lambda b: {"strategy": "round_robin"},
+    ),
     ("DELETE", "/admin/models/aliases/{name}", lambda b: "/admin/models/aliases/mock-chat", None),
     ("GET", "/admin/quotas", lambda b: "/admin/quotas", None),
     (

@@ -103,16 +103,19 @@ async def test_platform_admin_sets_an_alias_strategy(live: LiveServer, tenant: T
     async with httpx.AsyncClient(base_url=live.url) as http:
         before = {a["name"]: a for a in (await http.get("/admin/models/aliases", headers=ops)).json()}
         assert before["resilient"]["strategy"] == "priority"
-        changed = await http.put("/admin/models/aliases/resilient", headers=ops,
-                                 json={"strategy": "round_robin", "description": "Two data centres"})
+        changed = await http.put(
+            "/admin/models/aliases/resilient",
+            headers=ops,
+            json={"strategy": "round_robin", "description": "Two data centres"},
+        )
         assert changed.status_code == 200
         after = {a["name"]: a for a in (await http.get("/admin/models/aliases", headers=ops)).json()}
-        assert after["resilient"] == {"name": "resilient", "strategy": "round_robin",
-                                      "description": "Two data centres"}
+        assert after["resilient"] == {"name": "resilient", "strategy": "round_robin", "description": "Two data centres"}
         model = (await http.get("/v1/models/resilient", headers=tenant.headers("staff"))).json()
         assert model["description"] == "Two data centres"
         assert (await http.delete("/admin/models/aliases/resilient", headers=ops)).status_code == 204
         reverted = {a["name"]: a for a in (await http.get("/admin/models/aliases", headers=ops)).json()}
         assert reverted["resilient"]["strategy"] == "priority"
-        assert (await http.put("/admin/models/aliases/resilient", headers=tenant.headers(),
-                               json={"strategy": "least_busy"})).status_code == 403
+        assert (
+            await http.put("/admin/models/aliases/resilient", headers=tenant.headers(), json={"strategy": "least_busy"})
+        ).status_code == 403

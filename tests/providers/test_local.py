@@ -7,6 +7,7 @@ are skipped, with that reason, only where it is not installed.
 from __future__ import annotations
 
 import importlib.util
+import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -28,29 +29,13 @@ needs_llama = pytest.mark.skipif(
 )
 
 
-@pytest.fixture(scope="module")
-def sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> str:
-    import asyncio
-
-    from soberana.storage import migrate
-    from soberana.storage.db import Database
-
-    path = tmp_path_factory.mktemp("local") / "soberana.db"
-
-    async def create() -> None:
-        db = Database(f"sqlite+aiosqlite:///{path}")
-        await migrate.upgrade(db)
-        await db.dispose()
-
-    asyncio.run(create())
-    return f"sqlite+aiosqlite:///{path}"
-
-
 @pytest.fixture
-async def local_app(sqlite_url: str, tmp_path: Path) -> AsyncIterator[tuple[Any, Tenant, openai.AsyncOpenAI]]:
-    app = create_app(Settings(data_dir=tmp_path, database_url=sqlite_url, secret_key=TEST_SECRET, demo_models=True))
+async def local_app(sqlite_template: Path, tmp_path: Path) -> AsyncIterator[tuple[Any, Tenant, openai.AsyncOpenAI]]:
+    shutil.copy(sqlite_template, tmp_path / "soberana.db")  # a migrated database of its own
+    url = f"sqlite+aiosqlite:///{tmp_path / 'soberana.db'}"
+    app = create_app(Settings(data_dir=tmp_path, database_url=url, secret_key=TEST_SECRET, demo_models=True))
     async with app.router.lifespan_context(app):
-        tenant = await make_tenant(app, f"local-{tmp_path.name[-8:].lower().replace('_', '-')}")
+        tenant = await make_tenant(app, "local")
         http = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://soberana.test")
         client = openai.AsyncOpenAI(
             base_url="http://soberana.test/v1", api_key=tenant.staff_key, http_client=http, max_retries=0
