@@ -53,6 +53,7 @@ class UsageMeter:
         self._wake: asyncio.Event | None = None
         self._lock: asyncio.Lock | None = None
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
 
     @property
     def pending(self) -> int:
@@ -69,18 +70,23 @@ class UsageMeter:
         self._task = asyncio.create_task(self._run(), name="soberana-usage-meter")
 
     async def stop(self) -> None:
-        """Stop the background writer and write everything still waiting."""
+        """Stop the background writer and write everything still waiting.
+
+        The writer is asked to stop, not cancelled: cancelling it in the middle of a write could
+        leave a database connection half-closed.
+        """
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            self._stopping = True
+            if self._wake is not None:
+                self._wake.set()
+            await self._task
             self._task = None
         while self._buffer:
             await self.flush()
 
     async def _run(self) -> None:
         assert self._wake is not None
-        while True:
+        while not self._stopping:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self._flush_seconds):
                     await self._wake.wait()

@@ -60,6 +60,7 @@ class GatewayRuntime:
         self.service = GatewayService(settings, catalog, router, counters, meter)
         self.admin = GatewayAdmin(admin, self.service)
         self._task: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
 
     async def start(self) -> None:
         await self.service.meter.start()
@@ -76,7 +77,11 @@ class GatewayRuntime:
     async def _background(self) -> None:
         last_reload = time.monotonic()
         while True:
-            await asyncio.sleep(HEALTH_EVERY_SECONDS)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(HEALTH_EVERY_SECONDS):
+                    await self._stopping.wait()
+            if self._stopping.is_set():  # asked to stop between two rounds, never in the middle of one
+                return
             try:
                 await self.service.router.health_check(self.service.catalog.deployments())
                 if time.monotonic() - last_reload >= RELOAD_EVERY_SECONDS:
@@ -88,9 +93,8 @@ class GatewayRuntime:
     async def stop(self) -> None:
         """Write queued usage, then release everything — even if one step fails."""
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            self._stopping.set()
+            await self._task
         try:
             await self.service.meter.stop()
         finally:

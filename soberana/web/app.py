@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -45,8 +46,12 @@ OPENAPI_TAGS = [
 ]
 
 
-async def _warn_if_not_migrated(db: Database) -> None:
-    await asyncio.sleep(3)  # after start-up, so that loading Alembic does not slow it down
+async def _warn_if_not_migrated(db: Database, stopping: asyncio.Event) -> None:
+    with contextlib.suppress(TimeoutError):  # wait until start-up is over, so Alembic does not slow it down
+        async with asyncio.timeout(3):
+            await stopping.wait()
+    if stopping.is_set():
+        return
     try:
         head = await anyio.to_thread.run_sync(migrate.head_revision)
         current = await migrate.current_revision(db)
@@ -71,12 +76,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # Check the schema in the background (off the event loop): start-up does not wait for Alembic.
-        schema_check = asyncio.create_task(_warn_if_not_migrated(db))
+        stopping = asyncio.Event()
+        schema_check = asyncio.create_task(_warn_if_not_migrated(db, stopping))
         await gateway.start()
         try:
             yield
         finally:
-            schema_check.cancel()
+            stopping.set()
+            await schema_check  # returns at once, or after its query: never cancelled mid-query
             await gateway.stop()  # writes every queued usage record before the process ends
             await db.dispose()
 

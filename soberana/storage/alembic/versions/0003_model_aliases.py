@@ -12,21 +12,22 @@ from alembic import op
 
 import soberana.storage.base
 
-revision: str = '0003'
-down_revision: str | None = '0002'
+revision: str = "0003"
+down_revision: str | None = "0002"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    op.create_table('model_aliases',
-    sa.Column('name', sa.String(length=120), nullable=False),
-    sa.Column('strategy', sa.String(length=20), nullable=False),
-    sa.Column('description', sa.String(length=500), nullable=False),
-    sa.Column('updated_at', soberana.storage.base.UTCDateTime(timezone=True), nullable=False),
-    sa.PrimaryKeyConstraint('name', name=op.f('pk_model_aliases'))
+    op.create_table(
+        "model_aliases",
+        sa.Column("name", sa.String(length=120), nullable=False),
+        sa.Column("strategy", sa.String(length=20), nullable=False),
+        sa.Column("description", sa.String(length=500), nullable=False),
+        sa.Column("updated_at", soberana.storage.base.UTCDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("name", name=op.f("pk_model_aliases")),
     )
 
 
 def downgrade() -> None:
-    op.drop_table('model_aliases')
+    op.drop_table("model_aliases")
