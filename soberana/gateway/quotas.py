@@ -142,10 +142,6 @@ class MemoryCounters(Counters):
         self._values.setdefault(key, value)
         self._expiry.setdefault(key, time.time() + 2 * (window or 31 * DAY))
 
-    def value(self, counter: str, window: int) -> float:
-        """The current bucket's count (for tests and reports)."""
-        return self._get(_bucket(counter, window, time.time())[0])
-
 
 # KEYS: for each limit, current and previous bucket; then one key per concurrency counter.
 # ARGV: n_limits, then per limit (limit, amount, elapsed, ttl), then n_conc, then per counter (max, ttl).
@@ -241,9 +237,6 @@ class RedisCounters(Counters):
     async def seed(self, counter: str, window: int, value: float) -> None:
         key, _, _ = _bucket(counter, window, time.time())
         await self._redis.set(self._prefix + key, value, nx=True, ex=int(2 * (window or 31 * DAY)))
-
-    async def value(self, counter: str, window: int) -> float:
-        return float(await self._redis.get(self._prefix + _bucket(counter, window, time.time())[0]) or 0)
 
     async def close(self) -> None:
         await self._redis.aclose()
