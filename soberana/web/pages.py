@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
-from fastapi.templating import Jinja2Templates
 from sqlalchemy.engine import make_url
 
 from soberana import __version__
@@ -16,15 +17,25 @@ from soberana.settings import Settings
 from soberana.storage import migrate
 from soberana.storage.db import Database
 
-TEMPLATES = Jinja2Templates(directory=Path(__file__).parent / "templates")
+if TYPE_CHECKING:
+    from fastapi.templating import Jinja2Templates
+
 router = APIRouter()
+
+
+@cache
+def templates() -> Jinja2Templates:
+    """The page templates, loaded on first use (Jinja2 costs start-up time a model gateway need not pay)."""
+    from fastapi.templating import Jinja2Templates
+
+    return Jinja2Templates(directory=Path(__file__).parent / "templates")
 
 
 @router.get("/", response_class=HTMLResponse, include_in_schema=False)
 async def landing(request: Request) -> HTMLResponse:
     settings: Settings = request.app.state.settings
     db: Database = request.app.state.db
-    return TEMPLATES.TemplateResponse(
+    return templates().TemplateResponse(
         request,
         "landing.html",
         {
