@@ -258,6 +258,15 @@ class GatewayAdmin:
 
     # -- quotas -------------------------------------------------------------------------------------
 
+    async def _quota_subject_org(
+        self, session: AsyncSession, principal: Principal, subject_type: str, subject_id: str
+    ) -> str:
+        """The organisation of a quota's subject, which must lie within the caller's organisations."""
+        self.admin.require(principal, Scope.ADMIN)
+        if subject_type == "organisation":
+            return (await self.admin.get_organisation(session, principal, subject_id)).id
+        return (await self.admin.get_key(session, principal, subject_id)).org_id
+
     async def list_quotas(self, session: AsyncSession, principal: Principal) -> list[Quota]:
         self.admin.require(principal, Scope.ADMIN)
         return await repo.quotas(session, await self.admin.visible_org_ids(session, principal))
@@ -272,14 +281,9 @@ class GatewayAdmin:
         origin: Origin,
     ) -> Quota:
         """Set the quota of an organisation below yours, or of a key in your organisations."""
-        self.admin.require(principal, Scope.ADMIN)
-        if subject_type == "organisation":
-            org = await self.admin.get_organisation(session, principal, subject_id)
-            if org.id == principal.org_id and not principal.is_platform_admin:
-                raise PermissionDenied("Your own organisation's quota is set by the organisation above it.")
-            org_id = org.id
-        else:
-            org_id = (await self.admin.get_key(session, principal, subject_id)).org_id
+        org_id = await self._quota_subject_org(session, principal, subject_type, subject_id)
+        if subject_type == "organisation" and org_id == principal.org_id and not principal.is_platform_admin:
+            raise PermissionDenied("Your own organisation's quota is set by the organisation above it.")
         quota = await repo.quota_for(session, subject_type, subject_id)
         if quota is None:
             quota = Quota(id=new_id("quo"), subject_type=subject_type, subject_id=subject_id, org_id=org_id)
@@ -304,11 +308,7 @@ class GatewayAdmin:
     async def delete_quota(
         self, session: AsyncSession, principal: Principal, subject_type: str, subject_id: str, origin: Origin
     ) -> None:
-        self.admin.require(principal, Scope.ADMIN)
-        if subject_type == "organisation":
-            await self.admin.get_organisation(session, principal, subject_id)
-        else:
-            await self.admin.get_key(session, principal, subject_id)
+        await self._quota_subject_org(session, principal, subject_type, subject_id)
         quota = await repo.quota_for(session, subject_type, subject_id)
         if quota is None:
             raise NotFound(f"No quota is set for {subject_id!r}.")

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ValidationError
 
 from soberana.auth.deps import AdminDep, CurrentPrincipal, OriginDep
 from soberana.auth.principal import Scope
-from soberana.errors import InvalidRequest, MalformedJSON, ModelNotFound, PermissionDenied, describe_validation_errors
+from soberana.errors import InvalidRequest, MalformedJSON, ModelNotFound, describe_validation_errors
 from soberana.gateway.admin import GatewayAdmin, quota_out
 from soberana.gateway.schemas import (
     AliasUpdate,
@@ -139,19 +139,13 @@ def _model_object(gateway: GatewayService, alias: str) -> dict[str, Any]:
 
 @v1.get("/models", summary="List the models you can use")
 async def list_models(principal: CurrentPrincipal, gateway: Gateway) -> dict[str, Any]:
-    if not principal.can(Scope.INFERENCE):
-        raise PermissionDenied(
-            "This key may not call models: it lacks the 'inference' scope.", code="insufficient_scope"
-        )
+    gateway.require_inference(principal)
     return {"object": "list", "data": [_model_object(gateway, e.alias) for e in gateway.catalog.entries()]}
 
 
 @v1.get("/models/{model_id:path}", summary="Describe one model")
 async def get_model(model_id: str, principal: CurrentPrincipal, gateway: Gateway) -> dict[str, Any]:
-    if not principal.can(Scope.INFERENCE):
-        raise PermissionDenied(
-            "This key may not call models: it lacks the 'inference' scope.", code="insufficient_scope"
-        )
+    gateway.require_inference(principal)
     if gateway.catalog.get(model_id) is None:
         raise ModelNotFound(f"The model '{model_id}' does not exist.", param="model")
     return _model_object(gateway, model_id)

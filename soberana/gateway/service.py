@@ -140,11 +140,15 @@ class GatewayService:
 
     # -- model lookup -------------------------------------------------------------------------------
 
-    def model(self, principal: Principal, alias: str, capability: str) -> ModelEntry:
+    @staticmethod
+    def require_inference(principal: Principal) -> None:
         if not principal.can(Scope.INFERENCE):
             raise PermissionDenied(
                 "This key may not call models: it lacks the 'inference' scope.", code="insufficient_scope"
             )
+
+    def model(self, principal: Principal, alias: str, capability: str) -> ModelEntry:
+        self.require_inference(principal)
         entry = self.catalog.get(alias)
         if entry is None:
             raise ModelNotFound(
