@@ -223,6 +223,50 @@ class Settings(BaseSettings):
         "per token); the default (10 pJ/FLOP) is a rough figure for current data-centre GPUs.",
     )
 
+    # -- knowledge collections and grounded answers ----------------------------------------------------
+    knowledge_embedding_model: str = Field(
+        "multilingual-e5-small",
+        description="Model alias (served by the gateway) that embeds passages and questions of new collections. "
+        "Any alias with the `embeddings` capability: the embedded model by default, an OpenAI-compatible "
+        "endpoint (TEI, vLLM) in production.",
+    )
+    knowledge_answer_model: str | None = Field(
+        None,
+        description="Chat model alias that writes grounded answers. Empty: answers are extractive (the most "
+        "relevant sentences, quoted, with their citations).",
+    )
+    knowledge_vector_index: Literal["auto", "memory", "pgvector"] = Field(
+        "auto",
+        description="Where dense vectors are searched: `memory` (an in-process NumPy index loaded from the "
+        "database), `pgvector` (PostgreSQL with the vector extension), `auto` (pgvector when available).",
+    )
+    knowledge_languages: list[str] = Field(
+        default_factory=lambda: ["en", "es", "is"],
+        description="Languages detected in documents and questions (ISO 639-1). Answers and interface messages "
+        "use the question's language.",
+    )
+    knowledge_chunk_target_words: int = Field(160, ge=20, le=2000, description="Preferred passage size in words.")
+    knowledge_chunk_max_words: int = Field(280, ge=40, le=4000, description="Largest passage size in words.")
+    knowledge_embed_batch: int = Field(32, ge=1, le=2048, description="Passages per embeddings request while indexing.")
+    knowledge_embed_concurrency: int = Field(
+        4,
+        ge=1,
+        le=64,
+        description="Embeddings requests in flight while indexing (raise it for a GPU endpoint so it stays busy).",
+    )
+    knowledge_max_upload_bytes: int = Field(
+        50 * 1024 * 1024, ge=1024, description="Largest document accepted by the upload API, in bytes."
+    )
+    knowledge_top_k: int = Field(8, ge=1, le=100, description="Passages retrieved for an answer.")
+    knowledge_abstain_threshold: float | None = Field(
+        None,
+        description="Lowest relevance (the best passage's dense similarity) for which an answer is given; below "
+        "it the assistant abstains and offers a person. Empty: the threshold calibrated for the embedding model.",
+    )
+    conversation_retention_days: int = Field(
+        30, ge=1, description="How long an anonymous citizen conversation is kept after its last message."
+    )
+
     @classmethod
     def settings_customise_sources(
         cls,

@@ -54,8 +54,8 @@ def _sqla_url(url: str, database: str) -> str:
     return make_url(url).set(drivername="postgresql+asyncpg", database=database).render_as_string(hide_password=False)
 
 
-async def _admin_execute(*statements: str) -> None:
-    connection = await asyncpg.connect(_asyncpg_dsn(PG_URL))
+async def _admin_execute(*statements: str, url: str = PG_URL) -> None:
+    connection = await asyncpg.connect(_asyncpg_dsn(url))
     try:
         for statement in statements:
             await connection.execute(statement)
@@ -109,6 +109,36 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def pgvector_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A PostgreSQL 16 server with pgvector (the ``pgserver`` wheel), started for this test session.
+
+    The system PostgreSQL has no pgvector; knowledge tests use this server as a third backend.
+    """
+    runtime = tmp_path_factory.mktemp("xdg-runtime")  # platformdirs warns on pgserver's import when it is unset
+    os.environ.setdefault("XDG_RUNTIME_DIR", str(runtime))
+    import pgserver
+
+    server = pgserver.get_server(tmp_path_factory.mktemp("pgvector"), cleanup_mode="stop")
+    yield make_url(server.get_uri()).set(drivername="postgresql+asyncpg").render_as_string(hide_password=False)
+    server.cleanup()
+
+
+@pytest.fixture(scope="session")
+def pgvector_template(pgvector_url: str) -> str:
+    """A migrated template database on the pgvector server."""
+    name = "soberana_template"
+
+    async def create() -> None:
+        await _admin_execute(f'CREATE DATABASE "{name}"', url=pgvector_url)
+        db = Database(make_url(pgvector_url).set(database=name).render_as_string(hide_password=False))
+        await migrate.upgrade(db)
+        await db.dispose()
+
+    asyncio.run(create())
+    return name
+
+
 @pytest.fixture(params=BACKENDS)
 def backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
@@ -122,6 +152,14 @@ def db_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iter
         path = tmp_path / "soberana.db"
         shutil.copy(template, path)
         yield f"sqlite+aiosqlite:///{path}"
+        return
+    if backend == "pgvector":
+        server: str = request.getfixturevalue("pgvector_url")
+        template: str = request.getfixturevalue("pgvector_template")
+        name = f"soberana_test_{next(_counter)}"
+        asyncio.run(_admin_execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"', url=server))
+        yield make_url(server).set(database=name).render_as_string(hide_password=False)
+        asyncio.run(_admin_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', url=server))
         return
     template_name: str = request.getfixturevalue("pg_template")
     name = f"soberana_test_{os.getpid()}_{next(_counter)}"
@@ -233,8 +271,8 @@ async def make_tenant(app: Any, slug: str, *, parent_id: str | None = None) -> T
             )
         ids[role] = user.id
         scopes = {
-            Role.ORG_ADMIN: [Scope.ADMIN, Scope.AUDIT, Scope.INFERENCE],
-            Role.STAFF: [Scope.INFERENCE],
+            Role.ORG_ADMIN: [Scope.ADMIN, Scope.AUDIT, Scope.INFERENCE, Scope.KNOWLEDGE],
+            Role.STAFF: [Scope.INFERENCE, Scope.KNOWLEDGE],
             Role.AUDITOR: [Scope.AUDIT],
         }[role]
         async with db.write_session() as s:

@@ -23,14 +23,15 @@ class Scope(StrEnum):
 
     ADMIN = "admin"  # the /admin API: organisations, users, service accounts, keys
     AUDIT = "audit"  # read, verify and export the audit log
-    INFERENCE = "inference"  # the /v1 model API
+    INFERENCE = "inference"  # the /v1 model API, search and answers
+    KNOWLEDGE = "knowledge"  # create collections, upload and delete documents
 
 
 ROLE_SCOPES: dict[Role, frozenset[Scope]] = {
     Role.PLATFORM_ADMIN: frozenset(Scope),
     Role.ORG_ADMIN: frozenset(Scope),
     Role.AUDITOR: frozenset({Scope.AUDIT, Scope.INFERENCE}),
-    Role.STAFF: frozenset({Scope.INFERENCE}),
+    Role.STAFF: frozenset({Scope.INFERENCE, Scope.KNOWLEDGE}),
 }
 
 ADMIN_ROLES = frozenset({Role.PLATFORM_ADMIN, Role.ORG_ADMIN})
@@ -41,7 +42,7 @@ AUDIT_ROLES = frozenset({Role.PLATFORM_ADMIN, Role.ORG_ADMIN, Role.AUDITOR})
 class Principal:
     """Who is acting. ``org_id`` is ``None`` only for the command line acting as the operator."""
 
-    kind: Literal["user", "service_account", "cli"]
+    kind: Literal["user", "service_account", "cli", "system"]
     id: str
     label: str
     org_id: str | None
@@ -66,4 +67,19 @@ def cli_principal(os_user: str) -> Principal:
     """The operator at the server's command line: full rights, recorded under their OS user name."""
     return Principal(
         kind="cli", id=f"cli:{os_user}", label=os_user, org_id=None, role=Role.PLATFORM_ADMIN, scopes=frozenset(Scope)
+    )
+
+
+def system_principal(org_id: str, org_slug: str | None, purpose: str) -> Principal:
+    """Soberana acting for an organisation by itself — indexing its documents in the background,
+    answering an anonymous citizen on its public assistant. Metered to that organisation; it may only
+    call models."""
+    return Principal(
+        kind="system",
+        id=f"system:{purpose}",
+        label=purpose,
+        org_id=org_id,
+        role=Role.STAFF,
+        scopes=frozenset({Scope.INFERENCE}),
+        org_slug=org_slug,
     )

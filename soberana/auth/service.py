@@ -258,6 +258,14 @@ class AdminService:
             raise NotFound(f"No organisation with slug {slug!r}.")
         return org
 
+    async def public_organisation(
+        self, session: AsyncSession, *, org_id: str | None = None, slug: str | None = None
+    ) -> Organisation | None:
+        """An active organisation by id or slug, with no authorisation: only for what is public anyway
+        (the name and slug of the organisation behind a public assistant)."""
+        org = await repo.org_by_slug(session, slug) if slug else await session.get(Organisation, org_id or "")
+        return org if org is not None and org.is_active else None
+
     async def create_organisation(
         self, session: AsyncSession, principal: Principal, data: OrganisationCreate, origin: Origin = Origin()
     ) -> Organisation:

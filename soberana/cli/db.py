@@ -47,7 +47,7 @@ def current(typer_ctx: typer.Context) -> None:
 @app.command()
 def revision(typer_ctx: typer.Context, message: str = typer.Option(..., "-m", "--message")) -> None:
     """(Developers) Write a new migration by comparing the models with a migrated database."""
-    from soberana.schema import metadata
+    from soberana.schema import include_object, metadata
 
     context = ctx(typer_ctx)
-    context.run(migrate.make_revision(context.db, metadata(), message))
+    context.run(migrate.make_revision(context.db, metadata(), message, include_object))

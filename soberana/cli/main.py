@@ -7,7 +7,7 @@ import json
 import typer
 
 from soberana import __version__
-from soberana.cli import admin, audit, db, demo
+from soberana.cli import admin, audit, db, demo, knowledge
 from soberana.cli.context import CliContext, console, ctx, fail
 from soberana.plugins import make_plugin_manager
 
@@ -97,6 +97,9 @@ app.add_typer(admin.service_accounts, name="service-accounts")
 app.add_typer(admin.keys, name="keys")
 app.add_typer(audit.app, name="audit")
 app.add_typer(demo.app, name="demo")
+app.add_typer(knowledge.collections, name="collections")
+app.command("ingest")(knowledge.ingest)
+app.command("ask")(knowledge.ask)
 
 
 def build_cli() -> typer.Typer:

@@ -6,7 +6,8 @@ not), ``/v1/embeddings`` and ``/v1/models``. The requested model name chooses th
 - ``echo`` (or anything else): answers ``Echo: <last user message>``;
 - ``delay-<seconds>``: waits that long before each streamed chunk (or before a whole answer);
 - ``slow-<seconds>``: waits that long before answering at all (to provoke time-outs);
-- ``fail-<status>``: answers with that HTTP status and an OpenAI error body.
+- ``fail-<status>``: answers with that HTTP status and an OpenAI error body;
+- ``reply:<text>``: answers exactly ``<text>`` (a fixed answer, e.g. with citations to check).
 
 ``GET /_log`` returns the last user message of every chat request, in arrival order.
 """
@@ -62,7 +63,7 @@ async def chat(request: web.Request) -> web.StreamResponse:
     if (slow := _number(model, "slow-")) is not None:
         await asyncio.sleep(slow)
     delay = _number(model, "delay-") or 0.0
-    text = f"Echo: {_last_user(body)}"
+    text = model.removeprefix("reply:") if model.startswith("reply:") else f"Echo: {_last_user(body)}"
     words = text.split(" ")
     prompt_tokens = sum(len(str(m.get("content", "")).split()) for m in body.get("messages") or []) or 1
     created = int(time.time())

@@ -5,6 +5,7 @@ The same migration scripts run on SQLite (batch mode, so ``ALTER`` works) and Po
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -76,14 +77,20 @@ async def is_current(db: Database) -> bool:
     return await current_revision(db) == head_revision()
 
 
-async def make_revision(db: Database, metadata: MetaData, message: str) -> None:
-    """Write a new migration script by comparing ``metadata`` with the (migrated) database."""
+async def make_revision(
+    db: Database, metadata: MetaData, message: str, include_object: Callable[..., bool] | None = None
+) -> None:
+    """Write a new migration script by comparing ``metadata`` with the (migrated) database.
+
+    ``include_object`` (Alembic's hook) leaves out what the models do not map.
+    """
 
     def _revision(connection: Connection) -> None:
         from alembic import command
 
         config = alembic_config(metadata)
         config.attributes["connection"] = connection
+        config.attributes["include_object"] = include_object
         command.revision(config, message=message, autogenerate=True)
 
     async with db.write_engine.begin() as connection:

@@ -19,8 +19,11 @@ from soberana.auth.deps import get_audit_access
 from soberana.auth.service import AdminService, Authenticator
 from soberana.gateway import routes as gateway_routes
 from soberana.gateway.asgi import ModelApiFastPath
+from soberana.gateway.clients import GatewayClient
 from soberana.gateway.metering import UsageChainVerifier
 from soberana.gateway.runtime import GatewayRuntime
+from soberana.knowledge import routes as knowledge_routes
+from soberana.knowledge.service import KnowledgeService
 from soberana.settings import Settings, ensure_secret_key, load_settings
 from soberana.storage import migrate
 from soberana.storage.db import Database
@@ -42,6 +45,16 @@ OPENAPI_TAGS = [
     {"name": "audit", "description": "The tamper-evident audit log (needs the `audit` scope)."},
     {"name": "model API", "description": "The OpenAI-compatible model API (needs the `inference` scope)."},
     {"name": "gateway admin", "description": "Model deployments, quotas and usage reports."},
+    {
+        "name": "knowledge",
+        "description": "Collections and documents (`knowledge` scope), hybrid search and grounded answers with "
+        "citations (`inference` scope), and the staff hand-off queue.",
+    },
+    {
+        "name": "citizen assistant",
+        "description": "Anonymous conversations with a public collection's assistant: no API key, the "
+        "conversation's token proves it is yours.",
+    },
     {"name": "health", "description": "Liveness and readiness probes."},
 ]
 
@@ -72,6 +85,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     authenticator = Authenticator.from_settings(settings, db, audit)
     admin.on_change.append(authenticator.forget)
     gateway = GatewayRuntime(settings, db, audit, admin)
+    knowledge = KnowledgeService(settings, db, audit, admin, GatewayClient(gateway.service))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -79,11 +93,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         stopping = asyncio.Event()
         schema_check = asyncio.create_task(_warn_if_not_migrated(db, stopping))
         await gateway.start()
+        knowledge.start_background()  # embeds new passages, purges expired conversations
         try:
             yield
         finally:
             stopping.set()
             await schema_check  # returns at once, or after its query: never cancelled mid-query
+            await knowledge.stop()
             await gateway.stop()  # writes every queued usage record before the process ends
             await db.dispose()
 
@@ -105,10 +121,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.authenticator = authenticator
     app.state.gateway = gateway.service
     app.state.gateway_admin = gateway.admin
+    app.state.knowledge = knowledge
 
     install_error_handlers(app)
     app.add_middleware(ModelApiFastPath, gateway=gateway.service, authenticator=authenticator)
-    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_body_bytes)
+    app.add_middleware(
+        BodySizeLimitMiddleware,
+        max_bytes=settings.max_request_body_bytes,
+        uploads=(("/v1/collections/", "/documents", settings.knowledge_max_upload_bytes),),
+    )
     app.add_middleware(RequestIdMiddleware)
 
     app.include_router(pages.router)
@@ -118,4 +139,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(audit_routes.build_router(get_audit_access))
     app.include_router(gateway_routes.v1)
     app.include_router(gateway_routes.admin_router)
+    app.include_router(knowledge_routes.router)
+    app.include_router(knowledge_routes.conversations)
     return app

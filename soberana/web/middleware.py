@@ -41,23 +41,33 @@ class BodySizeLimitMiddleware:
 
     A declared ``Content-Length`` over the limit is answered at once. A chunked body is counted as
     it streams in; crossing the limit raises a 413 ``HTTPException`` inside the application, which
-    the error handlers turn into the usual error body.
+    the error handlers turn into the usual error body. ``uploads`` gives a larger limit to paths that
+    receive documents: ``(path prefix, path suffix, limit)``.
     """
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, uploads: tuple[tuple[str, str, int], ...] = ()) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.uploads = uploads
 
-    def _error(self) -> PayloadTooLarge:
-        return PayloadTooLarge(f"Request body too large: the limit is {self.max_bytes} bytes.")
+    def _limit(self, path: str) -> int:
+        for prefix, suffix, limit in self.uploads:
+            if path.startswith(prefix) and path.endswith(suffix):
+                return limit
+        return self.max_bytes
+
+    @staticmethod
+    def _error(limit: int) -> PayloadTooLarge:
+        return PayloadTooLarge(f"Request body too large: the limit is {limit} bytes.")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self._limit(scope["path"]) if self.uploads else self.max_bytes
         declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
-            error = self._error()
+        if declared is not None and (not declared.isdigit() or int(declared) > limit):
+            error = self._error(limit)
             body = json.dumps(error.to_dict()).encode()
             await send(
                 {
@@ -79,8 +89,8 @@ class BodySizeLimitMiddleware:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
-                    raise HTTPException(status_code=413, detail=self._error().message)
+                if received > limit:
+                    raise HTTPException(status_code=413, detail=self._error(limit).message)
             return message
 
         await self.app(scope, counting_receive, send)

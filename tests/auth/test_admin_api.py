@@ -18,7 +18,7 @@ async def test_me_describes_the_caller(client: httpx.AsyncClient, tenant_a: Tena
         "label": "org_admin@agency-a.example",
         "org_id": tenant_a.org_id,
         "role": "org_admin",
-        "scopes": ["admin", "audit", "inference"],
+        "scopes": ["admin", "audit", "inference", "knowledge"],
         "key_id": tenant_a.admin_key_id,
     }
 

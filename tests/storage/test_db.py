@@ -10,7 +10,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect, text
 
-from soberana.schema import metadata
+from soberana.schema import include_object, metadata
 from soberana.storage import migrate
 from soberana.storage.db import Database
 
@@ -46,7 +46,10 @@ async def test_migrations_match_the_models(db: Database) -> None:
     """No drift: the migrated schema is exactly what the SQLAlchemy models declare."""
 
     def diff(connection: object) -> list[object]:
-        context = MigrationContext.configure(connection, opts={"compare_type": True})  # type: ignore[arg-type]
+        context = MigrationContext.configure(
+            connection,  # type: ignore[arg-type]
+            opts={"compare_type": True, "include_object": include_object},
+        )
         return list(compare_metadata(context, metadata()))
 
     async with db.engine.connect() as conn:

@@ -1,0 +1,56 @@
+"""The gateway as other capabilities use it in-process: embeddings as arrays, chat answers as text.
+
+Calls go through :class:`GatewayService` like any API call, so they are routed, limited by
+quotas, metered and attributed to the principal they are made for. Capabilities depend on the
+small protocols they declare (e.g. ``soberana.knowledge.ports``); the composition roots (web, CLI)
+hand them this client.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Sequence
+from typing import Any, Literal
+
+import orjson
+
+from soberana.auth.principal import Principal
+from soberana.errors import UpstreamFailed
+from soberana.gateway.service import GatewayService
+
+
+class GatewayClient:
+    def __init__(self, service: GatewayService) -> None:
+        self.service = service
+
+    async def embed(
+        self, principal: Principal, model: str, texts: Sequence[str], *, kind: Literal["query", "passage"]
+    ) -> Any:
+        """Unit vectors of ``texts`` as a float32 array of shape (len(texts), dimensions)."""
+        import numpy as np
+
+        body = {"model": model, "input": list(texts), "input_type": kind, "encoding_format": "base64"}
+        result, _ = await self.service.complete(principal, body, endpoint="embeddings", request_id=None)
+        data = sorted(orjson.loads(result.body)["data"], key=lambda d: d["index"])
+        rows = [
+            np.frombuffer(base64.b64decode(d["embedding"]), dtype="<f4")
+            if isinstance(d["embedding"], str)
+            else np.asarray(d["embedding"], dtype=np.float32)
+            for d in data
+        ]
+        if len(rows) != len(texts):
+            raise UpstreamFailed(f"The embeddings model '{model}' returned {len(rows)} vectors for {len(texts)} texts.")
+        matrix = np.vstack(rows).astype(np.float32, copy=False)
+        norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+        return matrix / np.where(norms == 0, 1, norms)
+
+    async def chat(
+        self, principal: Principal, model: str, messages: list[dict[str, str]], *, max_tokens: int | None = None
+    ) -> str:
+        """The text of one non-streamed chat completion."""
+        body: dict[str, Any] = {"model": model, "messages": messages, "temperature": 0}
+        if max_tokens:
+            body["max_tokens"] = max_tokens
+        result, _ = await self.service.complete(principal, body, endpoint="chat", request_id=None)
+        choices = orjson.loads(result.body).get("choices") or [{}]
+        return str((choices[0].get("message") or {}).get("content") or "")

@@ -1,0 +1,1 @@
+"""Knowledge collections, hybrid search and grounded answers with citations."""

@@ -1,0 +1,244 @@
+"""Grounded answers: generated with checked citations, extractive excerpts, or an abstention.
+
+* With a chat model, the model sees the retrieved passages numbered ``[1]…[n]`` and must cite
+  them. After generation every citation is checked: a number that points to no retrieved passage
+  is removed and the answer flagged, so no answer ever cites a passage that was not retrieved.
+* Without one (the embedded default), the answer is the passages' most relevant sentences,
+  quoted with their citations and presented as excerpts. Sentences are ranked by their embedding's
+  similarity to the question, so this works across languages too.
+* When the best passage is less similar to the question than the embedding model's calibrated
+  threshold, the assistant abstains: the official sources do not cover the question, and a person
+  is offered instead.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from soberana.auth.principal import Principal
+from soberana.knowledge.ports import Models
+from soberana.knowledge.schemas import AnswerMode
+from soberana.knowledge.search import Hit, Retrieval
+
+# Lowest best-passage similarity at which an answer is given, per embedding model, measured by
+# bench/retrieval (answerable questions vs questions about other subjects). Other models: DEFAULT.
+CALIBRATED_THRESHOLDS = {"multilingual-e5-small": 0.845}
+DEFAULT_THRESHOLD = 0.5
+
+NO_ANSWER = "NO_ANSWER"
+MAX_QUOTE_CHARS = 500
+_CITATION = re.compile(r"\[(\d{1,3}(?:\s*,\s*\d{1,3})*)\]")
+_SENTENCE_END = re.compile(r"(?<=[.!?…])\s+(?=[\"“¿¡(]?[A-ZÁÉÍÓÚÝÞÆÖÑÜ0-9])")
+
+LANGUAGE_NAMES = {"en": "English", "es": "Spanish", "is": "Icelandic"}
+
+MESSAGES: dict[str, dict[str, str]] = {
+    "abstain": {
+        "en": "The official sources I can search do not cover this question, so I cannot answer it reliably. "
+        "You can ask to talk to a person.",
+        "es": "Las fuentes oficiales que puedo consultar no tratan esta pregunta, así que no puedo responderla "
+        "con fiabilidad. Puede pedir hablar con una persona.",
+        "is": "Opinberu heimildirnar sem ég get leitað í fjalla ekki um þessa spurningu, svo ég get ekki svarað "
+        "henni með vissu. Þú getur beðið um að fá að tala við starfsmann.",
+    },
+    "excerpts": {
+        "en": "Excerpts from the official pages that match your question:",
+        "es": "Fragmentos de las páginas oficiales que corresponden a su pregunta:",
+        "is": "Brot úr opinberum síðum sem eiga við spurninguna þína:",
+    },
+}
+
+
+def message(name: str, language: str | None) -> str:
+    texts = MESSAGES[name]
+    return texts.get(language or "en", texts["en"])
+
+
+def threshold_for(model: str, configured: float | None) -> float:
+    if configured is not None:
+        return configured
+    return CALIBRATED_THRESHOLDS.get(model, DEFAULT_THRESHOLD)
+
+
+@dataclass(slots=True)
+class Answer:
+    mode: AnswerMode
+    text: str
+    language: str | None
+    citations: list[dict[str, Any]] = field(default_factory=list)
+    flags: list[str] = field(default_factory=list)
+    model: str | None = None
+    top_score: float | None = None
+    threshold: float = 0.0
+
+    @property
+    def handoff_offered(self) -> bool:
+        return self.mode == "abstained"
+
+
+def citation(index: int, hit: Hit, quote: str | None = None) -> dict[str, Any]:
+    text = quote if quote is not None else hit.text
+    if len(text) > MAX_QUOTE_CHARS:
+        text = text[: MAX_QUOTE_CHARS - 1].rsplit(" ", 1)[0] + "…"
+    return {
+        "index": index,
+        "chunk_id": hit.chunk_id,
+        "document_id": hit.document_id,
+        "title": hit.title,
+        "url": hit.url,
+        "heading_path": hit.heading_path,
+        "page": hit.page,
+        "quote": text,
+    }
+
+
+def check_citations(text: str, passages: int) -> tuple[str, list[int], bool]:
+    """Keep citations ``[n]`` with 1 ≤ n ≤ ``passages``; remove the others.
+
+    Returns the cleaned text, the valid numbers in order of first use, and whether any was removed.
+    """
+    used: list[int] = []
+    removed = False
+
+    def keep(match: re.Match[str]) -> str:
+        nonlocal removed
+        numbers = [int(n) for n in match.group(1).split(",")]
+        valid = [n for n in numbers if 1 <= n <= passages]
+        removed = removed or len(valid) != len(numbers)
+        for n in valid:
+            if n not in used:
+                used.append(n)
+        return "".join(f"[{n}]" for n in valid)
+
+    cleaned = _CITATION.sub(keep, text)
+    cleaned = re.sub(r"[ \t]+([.,;:])", r"\1", re.sub(r"[ \t]{2,}", " ", cleaned)).strip()
+    return cleaned, used, removed
+
+
+def sentences(text: str) -> list[str]:
+    parts: list[str] = []
+    for line in text.splitlines():
+        line = line.strip().lstrip("-•*").strip()
+        if line:
+            parts.extend(s.strip() for s in _SENTENCE_END.split(line) if s.strip())
+    return [p for p in parts if len(p.split()) >= 3]
+
+
+def build_messages(question: str, hits: Sequence[Hit], language: str | None) -> list[dict[str, str]]:
+    """The prompt for a grounded, cited answer."""
+    name = LANGUAGE_NAMES.get(language or "", "the language of the question")
+    sources = "\n\n".join(
+        f"[{i}] {hit.title}" + (f" — {' › '.join(hit.heading_path)}" if hit.heading_path else "") + f"\n{hit.text}"
+        for i, hit in enumerate(hits, 1)
+    )
+    system = (
+        "You answer questions from citizens and civil servants using ONLY the numbered official passages given. "
+        f"Write in {name}. After each statement, cite the passages it comes from as [1], [2]. Never use outside "
+        "knowledge and never cite a number that is not listed. If the passages do not answer the question, reply "
+        f"exactly {NO_ANSWER}."
+    )
+    return [
+        {"role": "system", "content": system},
+        {"role": "user", "content": f"Passages:\n\n{sources}\n\nQuestion: {question}"},
+    ]
+
+
+class Answerer:
+    def __init__(self, models: Models) -> None:
+        self.models = models
+
+    def abstain(self, language: str | None, retrieval: Retrieval, threshold: float) -> Answer:
+        return Answer(
+            "abstained",
+            message("abstain", language),
+            language,
+            top_score=retrieval.top_dense_score,
+            threshold=threshold,
+        )
+
+    def should_abstain(self, retrieval: Retrieval, threshold: float) -> bool:
+        if not retrieval.hits:
+            return True
+        top = retrieval.top_dense_score
+        return top is not None and top < threshold
+
+    async def generated(
+        self,
+        principal: Principal,
+        model: str,
+        question: str,
+        retrieval: Retrieval,
+        language: str | None,
+        threshold: float,
+    ) -> Answer:
+        hits = retrieval.hits
+        raw = await self.models.chat(principal, model, build_messages(question, hits, language))
+        if raw.strip().strip(".").upper() == NO_ANSWER:
+            answer = self.abstain(language, retrieval, threshold)
+            answer.model = model
+            answer.flags.append("model_declined")
+            return answer
+        text, used, removed = check_citations(raw, len(hits))
+        flags = ["invalid_citation_removed"] if removed else []
+        if not used:
+            flags.append("uncited")
+        return Answer(
+            "generated",
+            text,
+            language,
+            [citation(n, hits[n - 1]) for n in used],
+            flags,
+            model,
+            retrieval.top_dense_score,
+            threshold,
+        )
+
+    async def extractive(
+        self,
+        principal: Principal,
+        embedding_model: str,
+        query_vector: Any,
+        retrieval: Retrieval,
+        language: str | None,
+        threshold: float,
+        *,
+        passages: int = 3,
+        quotes: int = 3,
+    ) -> Answer:
+        """The most relevant sentences of the best passages, quoted, each with its citation."""
+        candidates = [(i, s) for i, hit in enumerate(retrieval.hits[:passages], 1) for s in sentences(hit.text)]
+        if not candidates:
+            candidates = [(1, retrieval.hits[0].text)]
+        scores = np.zeros(len(candidates), dtype=np.float32)
+        if query_vector is not None:
+            vectors = await self.models.embed(principal, embedding_model, [s for _, s in candidates], kind="passage")
+            scores = np.asarray(vectors) @ np.asarray(query_vector)
+        # Earlier passages were ranked higher: a small prior keeps ties in retrieval order.
+        prior = np.array([0.01 * (passages - i) for i, _ in candidates], dtype=np.float32)
+        order = np.argsort(-(scores + prior), kind="stable")[:quotes]
+        chosen = sorted(order.tolist())  # keep reading order
+        lines = [message("excerpts", language), ""]
+        used: list[int] = []
+        quoted: dict[int, list[str]] = {}
+        for position in chosen:
+            index, sentence = candidates[position]
+            lines.append(f"“{sentence}” [{index}]")
+            quoted.setdefault(index, []).append(sentence)
+            if index not in used:
+                used.append(index)
+        cites = [citation(n, retrieval.hits[n - 1], " … ".join(quoted[n])) for n in sorted(used)]
+        return Answer(
+            "extractive",
+            "\n".join(lines),
+            language,
+            cites,
+            ["excerpts"],
+            None,
+            retrieval.top_dense_score,
+            threshold,
+        )

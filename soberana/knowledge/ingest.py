@@ -1,0 +1,351 @@
+"""Ingestion: files → parsed documents → structural chunks → stored passages, lexical terms, vectors.
+
+Three stages with different costs, kept apart:
+
+1. :func:`prepare` (CPU, in a worker thread): parse, detect the language, chunk, analyse terms.
+2. :meth:`Ingestor.store` (database): add, replace or skip each document by its content hash; a
+   passage whose text is unchanged keeps its vector (looked up by the hash of what the embedding
+   model reads), so editing one paragraph of a long page re-embeds one passage.
+3. :meth:`Ingestor.embed_pending` (model): vectors for passages that have none, in batches, with
+   several requests in flight so a remote GPU endpoint stays busy. Lexical search serves the new
+   passages from stage 2 on; dense search picks each one up as soon as its vector is written.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from soberana.auth.principal import Principal
+from soberana.core.ids import new_id
+from soberana.knowledge import chunking, parsing
+from soberana.knowledge.index import Indexes
+from soberana.knowledge.models import Chunk, Collection, Document
+from soberana.knowledge.ports import Embedder
+from soberana.knowledge.text import LanguageDetector, terms_text
+from soberana.storage.db import Database
+
+Progress = Callable[[int, int], None]  # (done, total)
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedChunk:
+    ordinal: int
+    text: str
+    heading_path: tuple[str, ...]
+    page: int | None
+    words: int
+    embed_text: str
+    embed_hash: str
+    terms: str
+
+
+@dataclass(slots=True)
+class PreparedDocument:
+    key: str
+    title: str
+    format: str
+    content_hash: str
+    file_hash: str | None
+    source_url: str | None
+    language: str | None
+    published: str | None
+    modified: str | None
+    page_count: int | None
+    meta: dict[str, str]
+    chunks: list[PreparedChunk] = field(default_factory=list)
+
+
+@dataclass
+class StoreResult:
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    chunks: int = 0
+    removed: int = 0
+
+
+def embedding_text(title: str, heading_path: Sequence[str], text: str) -> str:
+    """What the embedding model reads for a passage: where it sits (title, headings), then the passage."""
+    path = [h for h in heading_path if h and h != title]
+    context = " › ".join([title, *path]) if title else " › ".join(path)
+    return f"{context}\n{text}" if context else text
+
+
+def sha256(data: bytes | str) -> str:
+    return hashlib.sha256(data.encode() if isinstance(data, str) else data).hexdigest()
+
+
+def prepare(
+    data: bytes,
+    filename: str,
+    content_type: str | None,
+    detector: LanguageDetector,
+    *,
+    target_words: int,
+    max_words: int,
+) -> list[PreparedDocument]:
+    """Parse and chunk one uploaded file (CPU-bound: run it in a worker thread)."""
+    documents = parsing.parse(data, filename, content_type)
+    fmt = parsing.detect_format(filename, content_type, data)
+    single = len(documents) == 1 and fmt != "jsonl"
+    prepared = []
+    for doc in documents:
+        body = doc.text
+        title = (doc.title or doc.key.rsplit("/", 1)[-1]).strip()[:500]
+        language = doc.language or detector.detect(f"{title}\n{body}")
+        result = PreparedDocument(
+            key=doc.key[:500],
+            title=title,
+            format=fmt,
+            content_hash=sha256(f"{title}\x00{doc.source_url or ''}\x00{body}"),
+            file_hash=sha256(data) if single else None,
+            source_url=doc.source_url,
+            language=language,
+            published=doc.published,
+            modified=doc.modified,
+            page_count=doc.page_count,
+            meta=dict(doc.metadata),
+        )
+        for piece in chunking.chunk_document(doc, target_words=target_words, max_words=max_words):
+            embed = embedding_text(title, piece.heading_path, piece.text)
+            result.chunks.append(
+                PreparedChunk(
+                    ordinal=piece.ordinal,
+                    text=piece.text,
+                    heading_path=piece.heading_path,
+                    page=piece.page,
+                    words=piece.words,
+                    embed_text=embed,
+                    embed_hash=sha256(embed),
+                    terms=terms_text([title, *piece.heading_path, piece.text], language),
+                )
+            )
+        prepared.append(result)
+    return prepared
+
+
+class Ingestor:
+    """Stores prepared documents and fills in their vectors, for one database."""
+
+    def __init__(self, db: Database, indexes: Indexes, embedder: Embedder, *, batch: int, concurrency: int) -> None:
+        self.db = db
+        self.indexes = indexes
+        self.embedder = embedder
+        self.batch = batch
+        self.concurrency = concurrency
+        self._collection_locks: dict[str, asyncio.Lock] = {}
+
+    def _lock(self, collection_id: str) -> asyncio.Lock:
+        return self._collection_locks.setdefault(collection_id, asyncio.Lock())
+
+    async def unchanged(self, collection_id: str, key: str, file_hash: str) -> bool:
+        """Whether the file ``key`` is stored from these very bytes already (so it need not even be parsed)."""
+        async with self.db.session() as session:
+            stored = await session.scalar(
+                select(Document.file_hash).where(Document.collection_id == collection_id, Document.key == key)
+            )
+        return stored == file_hash
+
+    async def store(
+        self, collection_id: str, documents: Sequence[PreparedDocument], *, replace_prefix: str | None = None
+    ) -> StoreResult:
+        """Add, replace or skip ``documents``; with ``replace_prefix`` (a JSON Lines file), also remove
+        the file's earlier records that are no longer in it."""
+        result = StoreResult()
+        async with self._lock(collection_id), self.db.write_session() as session:
+            for doc in documents:
+                await self._store_one(session, collection_id, doc, result)
+            if replace_prefix is not None:
+                keep = {d.key for d in documents}
+                rows = await session.execute(
+                    select(Document.id, Document.key).where(
+                        Document.collection_id == collection_id,
+                        Document.key.startswith(replace_prefix, autoescape=True),
+                    )
+                )
+                stale = [document_id for document_id, key in rows.all() if key not in keep]
+                for document_id in stale:
+                    await self._remove_document(session, document_id)
+                result.removed = len(stale)
+            if result.added or result.updated or result.removed:
+                await self._bump(session, collection_id)
+            await session.commit()
+        return result
+
+    @staticmethod
+    async def _bump(session: AsyncSession, collection_id: str) -> None:
+        await session.execute(
+            update(Collection).where(Collection.id == collection_id).values(version=Collection.version + 1)
+        )
+
+    async def _store_one(
+        self, session: AsyncSession, collection_id: str, doc: PreparedDocument, result: StoreResult
+    ) -> None:
+        existing = (
+            await session.scalars(
+                select(Document).where(Document.collection_id == collection_id, Document.key == doc.key)
+            )
+        ).one_or_none()
+        if existing is not None and existing.content_hash == doc.content_hash:
+            existing.file_hash = doc.file_hash  # same content in a re-saved file: remember the new bytes
+            result.unchanged += 1
+            return
+        hashes = {c.embed_hash for c in doc.chunks}
+        known = await self._known_vectors(session, collection_id, hashes)
+        if existing is None:
+            existing = Document(id=new_id("doc"), collection_id=collection_id, key=doc.key)
+            session.add(existing)
+            result.added += 1
+        else:
+            await self._remove_chunks(session, existing.id)
+            result.updated += 1
+        existing.title = doc.title
+        existing.format = doc.format
+        existing.content_hash = doc.content_hash
+        existing.file_hash = doc.file_hash
+        existing.source_url = doc.source_url
+        existing.language = doc.language
+        existing.published = doc.published
+        existing.modified = doc.modified
+        existing.page_count = doc.page_count
+        existing.meta = doc.meta
+        existing.chunk_count = len(doc.chunks)
+        await session.flush()
+        rows = [
+            Chunk(
+                document_id=existing.id,
+                collection_id=collection_id,
+                ordinal=c.ordinal,
+                text=c.text,
+                heading_path=list(c.heading_path),
+                page=c.page,
+                language=doc.language,
+                words=c.words,
+                embed_hash=c.embed_hash,
+                embedding=known.get(c.embed_hash),
+            )
+            for c in doc.chunks
+        ]
+        session.add_all(rows)
+        await session.flush()
+        await self.indexes.lexical.add(
+            session, [(row.id, collection_id, c.terms) for row, c in zip(rows, doc.chunks, strict=True)]
+        )
+        reused = [
+            (row.id, collection_id, np.frombuffer(row.embedding, dtype=np.float32))
+            for row in rows
+            if row.embedding is not None
+        ]
+        await self.indexes.vectors.add(session, reused)
+        result.chunks += len(rows)
+
+    @staticmethod
+    async def _known_vectors(session: AsyncSession, collection_id: str, hashes: set[str]) -> dict[str, bytes]:
+        known: dict[str, bytes] = {}
+        hash_list = sorted(hashes)
+        for start in range(0, len(hash_list), 500):
+            rows = await session.execute(
+                select(Chunk.embed_hash, Chunk.embedding).where(
+                    Chunk.collection_id == collection_id,
+                    Chunk.embed_hash.in_(hash_list[start : start + 500]),
+                    Chunk.embedding.is_not(None),
+                )
+            )
+            for embed_hash, blob in rows:
+                if blob is not None:
+                    known[embed_hash] = blob
+        return known
+
+    async def _remove_chunks(self, session: AsyncSession, document_id: str) -> None:
+        ids = list((await session.scalars(select(Chunk.id).where(Chunk.document_id == document_id))).all())
+        await self.indexes.lexical.delete(session, ids)
+        await session.execute(delete(Chunk).where(Chunk.document_id == document_id))
+
+    async def _remove_document(self, session: AsyncSession, document_id: str) -> None:
+        await self._remove_chunks(session, document_id)
+        await session.execute(delete(Document).where(Document.id == document_id))
+
+    async def remove_document(self, collection_id: str, document_id: str) -> None:
+        async with self._lock(collection_id), self.db.write_session() as session:
+            await self._remove_document(session, document_id)
+            await self._bump(session, collection_id)
+            await session.commit()
+
+    async def remove_collection_chunks(self, collection_id: str) -> None:
+        """Empty the search indexes of a collection (before the collection itself is deleted)."""
+        async with self._lock(collection_id), self.db.write_session() as session:
+            ids = list((await session.scalars(select(Chunk.id).where(Chunk.collection_id == collection_id))).all())
+            for start in range(0, len(ids), 1000):
+                await self.indexes.lexical.delete(session, ids[start : start + 1000])
+            await session.commit()
+
+    # -- vectors --------------------------------------------------------------------------------
+
+    async def pending(self, collection_id: str) -> int:
+        async with self.db.session() as session:
+            count = await session.scalar(
+                select(func.count())
+                .select_from(Chunk)
+                .where(Chunk.collection_id == collection_id, Chunk.embedding.is_(None))
+            )
+        return int(count or 0)
+
+    async def embed_pending(
+        self,
+        collection_id: str,
+        principal: Principal,
+        model: str,
+        progress: Progress | None = None,
+        stop: Callable[[], bool] | None = None,
+    ) -> int:
+        """Embed every passage of the collection that has no vector yet; returns how many were embedded."""
+        total = await self.pending(collection_id)
+        done = 0
+        if progress:
+            progress(0, total)
+        semaphore = asyncio.Semaphore(self.concurrency)
+        while not (stop and stop()):
+            work = await self._next_pending(collection_id, self.batch * self.concurrency * 2)
+            if not work:
+                break
+
+            async def one(batch: list[tuple[int, str]]) -> int:
+                async with semaphore:
+                    vectors = await self.embedder.embed(principal, model, [t for _, t in batch], kind="passage")
+                await self._write_vectors(collection_id, [(i, v) for (i, _), v in zip(batch, vectors, strict=True)])
+                return len(batch)
+
+            tasks = [one(work[s : s + self.batch]) for s in range(0, len(work), self.batch)]
+            for finished in asyncio.as_completed(tasks):
+                done += await finished
+                if progress:
+                    progress(done, max(total, done))
+        return done
+
+    async def _next_pending(self, collection_id: str, limit: int) -> list[tuple[int, str]]:
+        async with self.db.session() as session:
+            rows = await session.execute(
+                select(Chunk.id, Chunk.text, Chunk.heading_path, Document.title)
+                .join(Document, Document.id == Chunk.document_id)
+                .where(Chunk.collection_id == collection_id, Chunk.embedding.is_(None))
+                .order_by(Chunk.id)
+                .limit(limit)
+            )
+            return [(int(i), embedding_text(title, path, text)) for i, text, path, title in rows]
+
+    async def _write_vectors(self, collection_id: str, rows: list[tuple[int, Any]]) -> None:
+        async with self.db.write_session() as session:
+            await session.execute(
+                update(Chunk), [{"id": i, "embedding": np.asarray(v, dtype="<f4").tobytes()} for i, v in rows]
+            )
+            await self.indexes.vectors.add(session, [(i, collection_id, np.asarray(v)) for i, v in rows])
+            await self._bump(session, collection_id)
+            await session.commit()

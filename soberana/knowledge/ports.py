@@ -1,0 +1,31 @@
+"""What knowledge needs from the model gateway, as small protocols.
+
+The composition roots (``soberana.web.app``, the CLI) pass
+:class:`soberana.gateway.clients.GatewayClient`, which satisfies both; tests may pass fakes. Keeping
+knowledge on these protocols keeps it independent of the gateway package.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Literal, Protocol
+
+from soberana.auth.principal import Principal
+
+
+class Embedder(Protocol):
+    async def embed(
+        self, principal: Principal, model: str, texts: Sequence[str], *, kind: Literal["query", "passage"]
+    ) -> Any:
+        """Unit vectors (float32 array, one row per text) from the embeddings model ``model``."""
+
+
+class ChatModel(Protocol):
+    async def chat(
+        self, principal: Principal, model: str, messages: list[dict[str, str]], *, max_tokens: int | None = None
+    ) -> str:
+        """The text of one chat completion."""
+
+
+class Models(Embedder, ChatModel, Protocol):
+    """Both: what :class:`soberana.knowledge.service.KnowledgeService` is given."""

@@ -1,0 +1,107 @@
+"""Queries over the knowledge tables."""
+
+from __future__ import annotations
+
+from collections.abc import Collection as Ids
+from datetime import datetime
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from soberana.knowledge.models import (
+    Chunk,
+    Collection,
+    Conversation,
+    Document,
+    HandoffCase,
+    IngestJob,
+    Message,
+)
+
+
+async def collections(session: AsyncSession, org_ids: Ids[str] | None) -> list[Collection]:
+    stmt = select(Collection).order_by(Collection.org_id, Collection.name)
+    if org_ids is not None:
+        stmt = stmt.where(Collection.org_id.in_(list(org_ids)))
+    return list((await session.scalars(stmt)).all())
+
+
+async def collection_by_name(session: AsyncSession, org_id: str, name: str) -> Collection | None:
+    stmt = select(Collection).where(Collection.org_id == org_id, Collection.name == name)
+    return (await session.scalars(stmt)).one_or_none()
+
+
+async def collection_counts(session: AsyncSession, ids: list[str]) -> dict[str, tuple[int, int, int]]:
+    """(documents, chunks, chunks with a vector) per collection."""
+    if not ids:
+        return {}
+    docs = dict(
+        (
+            await session.execute(
+                select(Document.collection_id, func.count())
+                .where(Document.collection_id.in_(ids))
+                .group_by(Document.collection_id)
+            )
+        ).all()
+    )
+    chunks = {
+        cid: (int(total), int(embedded or 0))
+        for cid, total, embedded in (
+            await session.execute(
+                select(Chunk.collection_id, func.count(), func.count(Chunk.embedding))
+                .where(Chunk.collection_id.in_(ids))
+                .group_by(Chunk.collection_id)
+            )
+        ).all()
+    }
+    return {i: (int(docs.get(i, 0)), *chunks.get(i, (0, 0))) for i in ids}
+
+
+async def documents(session: AsyncSession, collection_id: str, limit: int, offset: int) -> list[Document]:
+    stmt = (
+        select(Document)
+        .where(Document.collection_id == collection_id)
+        .order_by(Document.key)
+        .limit(limit)
+        .offset(offset)
+    )
+    return list((await session.scalars(stmt)).all())
+
+
+async def jobs(session: AsyncSession, collection_id: str, limit: int = 20) -> list[IngestJob]:
+    stmt = (
+        select(IngestJob)
+        .where(IngestJob.collection_id == collection_id)
+        .order_by(IngestJob.created_at.desc())
+        .limit(limit)
+    )
+    return list((await session.scalars(stmt)).all())
+
+
+async def messages(session: AsyncSession, conversation_id: str) -> list[Message]:
+    stmt = select(Message).where(Message.conversation_id == conversation_id).order_by(Message.created_at, Message.id)
+    return list((await session.scalars(stmt)).all())
+
+
+async def handoff_for(session: AsyncSession, conversation_id: str) -> HandoffCase | None:
+    stmt = select(HandoffCase).where(HandoffCase.conversation_id == conversation_id)
+    return (await session.scalars(stmt)).one_or_none()
+
+
+async def handoff_cases(session: AsyncSession, org_ids: Ids[str] | None, status: str | None) -> list[HandoffCase]:
+    stmt = select(HandoffCase).order_by(HandoffCase.created_at)
+    if org_ids is not None:
+        stmt = stmt.where(HandoffCase.org_id.in_(list(org_ids)))
+    if status:
+        stmt = stmt.where(HandoffCase.status == status)
+    return list((await session.scalars(stmt)).all())
+
+
+async def expired_conversations(session: AsyncSession, now: datetime, limit: int = 1000) -> list[str]:
+    stmt = select(Conversation.id).where(Conversation.expires_at < now).limit(limit)
+    return list((await session.scalars(stmt)).all())
+
+
+async def delete_conversations(session: AsyncSession, ids: list[str]) -> None:
+    if ids:
+        await session.execute(delete(Conversation).where(Conversation.id.in_(ids)))

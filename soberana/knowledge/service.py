@@ -1,0 +1,786 @@
+"""The knowledge capability: collections, ingestion jobs, search, grounded answers, conversations.
+
+Who may do what:
+
+* Reading (search, answers) needs the ``inference`` scope. Internal collections are readable by
+  the owning organisation and the organisations above it; public ones by every key.
+* Writing (collections, documents) needs the ``knowledge`` scope in the owning organisation's tree.
+* Citizens use public collections without a key, through a conversation whose token proves it is
+  theirs. Their questions are answered (and metered) as the organisation's public assistant.
+* Staff with the ``knowledge`` scope see the hand-off cases of their organisations and reply.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import hmac
+import logging
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+import anyio
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from soberana.audit.schemas import SYSTEM_ACTOR, Actor, AuditEvent, Outcome
+from soberana.audit.service import AuditLog
+from soberana.auth.principal import Principal, Scope, system_principal
+from soberana.auth.service import AdminService, Origin
+from soberana.core.clock import utcnow
+from soberana.core.ids import new_id
+from soberana.errors import (
+    AuthenticationFailed,
+    Conflict,
+    InvalidRequest,
+    NotFound,
+    PermissionDenied,
+    SoberanaError,
+    require_id,
+)
+from soberana.knowledge import repo
+from soberana.knowledge.answers import Answer, Answerer, threshold_for
+from soberana.knowledge.index import Indexes
+from soberana.knowledge.ingest import Ingestor, Progress, prepare, sha256
+from soberana.knowledge.models import Collection, Conversation, Document, Feedback, HandoffCase, IngestJob, Message
+from soberana.knowledge.parsing import detect_format
+from soberana.knowledge.ports import Models
+from soberana.knowledge.schemas import (
+    AnswerRequest,
+    CollectionCreate,
+    CollectionUpdate,
+    FeedbackIn,
+    HandoffIn,
+    SearchRequest,
+    StaffReplyIn,
+)
+from soberana.knowledge.search import Retrieval, Retriever
+from soberana.knowledge.text import LanguageDetector
+from soberana.settings import Settings
+from soberana.storage.db import Database
+
+logger = logging.getLogger("soberana.knowledge")
+
+FOLLOW_UP_WORDS = 6  # a question this short is read together with the one before it
+HISTORY_QUESTIONS = 1
+
+
+@dataclass(frozen=True, slots=True)
+class UploadedFile:
+    name: str
+    data: bytes
+    content_type: str | None = None
+
+
+@dataclass(slots=True)
+class JobCounts:
+    files_done: int = 0
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    chunks: int = 0
+    errors: list[dict[str, str]] = field(default_factory=list)
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class KnowledgeService:
+    def __init__(self, settings: Settings, db: Database, audit: AuditLog, admin: AdminService, models: Models) -> None:
+        self.settings = settings
+        self.db = db
+        self.audit = audit
+        self.admin = admin
+        self.models = models
+        self.detector = LanguageDetector(settings.knowledge_languages)
+        self.answerer = Answerer(models)
+        self._indexes: Indexes | None = None
+        self._ingestor: Ingestor | None = None
+        self._retriever: Retriever | None = None
+        self._setup_lock = asyncio.Lock()
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._wake = asyncio.Event()
+        self._stopping = False
+
+    # -- set-up ----------------------------------------------------------------------------------------
+
+    async def _ready(self) -> tuple[Ingestor, Retriever]:
+        """Pick the index backends on first use (it needs a database round trip)."""
+        if self._ingestor is None or self._retriever is None:
+            async with self._setup_lock:
+                if self._indexes is None:
+                    async with self.db.session() as session:
+                        self._indexes = await Indexes.for_database(
+                            self.db.dialect, session, self.settings.knowledge_vector_index
+                        )
+                    s = self.settings
+                    self._ingestor = Ingestor(
+                        self.db,
+                        self._indexes,
+                        self.models,
+                        batch=s.knowledge_embed_batch,
+                        concurrency=s.knowledge_embed_concurrency,
+                    )
+                    self._retriever = Retriever(self.db, self._indexes, self.models, self.detector)
+        assert self._ingestor is not None and self._retriever is not None
+        return self._ingestor, self._retriever
+
+    async def indexes(self) -> Indexes:
+        await self._ready()
+        assert self._indexes is not None
+        return self._indexes
+
+    def start_background(self) -> None:
+        """Start the worker that embeds new passages and purges expired conversations (the server)."""
+        self._spawn(self._background())
+        self._wake.set()
+
+    async def stop(self) -> None:
+        self._stopping = True
+        self._wake.set()
+        for task in list(self._tasks):
+            task.cancel()
+        for task in list(self._tasks):
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    def _spawn(self, coroutine: Any) -> asyncio.Task[Any]:
+        task = asyncio.create_task(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    async def _background(self) -> None:
+        await self._fail_interrupted_jobs()
+        while not self._stopping:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(300):
+                    await self._wake.wait()
+            self._wake.clear()
+            if self._stopping:
+                return
+            try:
+                await self.embed_all_pending()
+                await self.purge_expired_conversations()
+            except SoberanaError as error:  # e.g. the embeddings model is not configured: retry later
+                logger.warning("background indexing paused: %s", error.message)
+            except Exception:
+                logger.exception("background indexing failed; retrying later")
+
+    async def _fail_interrupted_jobs(self) -> None:
+        async with self.db.write_session() as session:
+            jobs = (await session.scalars(select(IngestJob).where(IngestJob.status.in_(["queued", "running"])))).all()
+            for job in jobs:
+                job.status = "failed"
+                job.errors = [*job.errors, {"file": "*", "message": "The server stopped before the job finished."}]
+                job.finished_at = utcnow()
+            await session.commit()
+
+    # -- collections -----------------------------------------------------------------------------------
+
+    @staticmethod
+    def _require(principal: Principal, scope: Scope, what: str) -> None:
+        if not principal.can(scope):
+            raise PermissionDenied(f"{what} needs the '{scope}' scope.", code="insufficient_scope")
+
+    async def _resolve(self, session: AsyncSession, principal: Principal, ref: str) -> Collection:
+        """A collection by id, or by name in the caller's organisation, that the caller may read."""
+        if ref.startswith("col_"):
+            require_id(ref, "col", "collection")
+            found = await session.get(Collection, ref)
+        elif principal.org_id is not None:
+            found = await repo.collection_by_name(session, principal.org_id, ref)
+        else:
+            found = None
+        visible = await self.admin.visible_org_ids(session, principal)
+        if found is None or not (found.visibility == "public" or visible is None or found.org_id in visible):
+            raise NotFound(f"No collection {ref!r}.", param="collections")
+        return found
+
+    async def _writable(self, session: AsyncSession, principal: Principal, ref: str) -> Collection:
+        self._require(principal, Scope.KNOWLEDGE, "Changing collections and documents")
+        found = await self._resolve(session, principal, ref)
+        visible = await self.admin.visible_org_ids(session, principal)
+        if visible is not None and found.org_id not in visible:
+            raise NotFound(f"No collection {ref!r}.")  # a public collection of another organisation
+        return found
+
+    async def readable(self, session: AsyncSession, principal: Principal, refs: Sequence[str]) -> list[Collection]:
+        self._require(principal, Scope.INFERENCE, "Searching collections")
+        found: dict[str, Collection] = {}
+        for ref in refs:
+            collection = await self._resolve(session, principal, ref)
+            found[collection.id] = collection
+        return list(found.values())
+
+    async def list_collections(self, session: AsyncSession, principal: Principal) -> list[Collection]:
+        self._require(principal, Scope.INFERENCE, "Listing collections")
+        return await repo.collections(session, await self.admin.visible_org_ids(session, principal))
+
+    async def get_collection(self, session: AsyncSession, principal: Principal, ref: str) -> Collection:
+        self._require(principal, Scope.INFERENCE, "Reading collections")
+        return await self._resolve(session, principal, ref)
+
+    async def counts(self, session: AsyncSession, collections: Sequence[Collection]) -> dict[str, tuple[int, int, int]]:
+        return await repo.collection_counts(session, [c.id for c in collections])
+
+    async def create_collection(
+        self, session: AsyncSession, principal: Principal, body: CollectionCreate, origin: Origin
+    ) -> Collection:
+        self._require(principal, Scope.KNOWLEDGE, "Creating collections")
+        org_id = body.org_id or principal.org_id
+        if org_id is None:
+            raise InvalidRequest("Name the organisation that owns the collection.", param="org_id")
+        require_id(org_id, "org", "organisation", param="org_id")
+        visible = await self.admin.visible_org_ids(session, principal)
+        if (visible is not None and org_id not in visible) or await self.admin.public_organisation(
+            session, org_id=org_id
+        ) is None:
+            raise NotFound(f"No organisation {org_id!r}.", param="org_id")
+        collection = Collection(
+            id=new_id("col"),
+            org_id=org_id,
+            name=body.name,
+            title=body.title,
+            description=body.description,
+            visibility=body.visibility,
+            classification=body.classification or ("public" if body.visibility == "public" else "internal"),
+            embedding_model=body.embedding_model or self.settings.knowledge_embedding_model,
+        )
+        session.add(collection)
+        await self._audit(session, principal, origin, "knowledge.collection.created", collection)
+        await self._commit(session, f"A collection named {body.name!r} exists already in this organisation.")
+        return collection
+
+    async def update_collection(
+        self, session: AsyncSession, principal: Principal, ref: str, body: CollectionUpdate, origin: Origin
+    ) -> Collection:
+        collection = await self._writable(session, principal, ref)
+        changes = body.model_dump(exclude_unset=True, exclude_none=True)
+        for name, value in changes.items():
+            setattr(collection, name, value)
+        await self._audit(session, principal, origin, "knowledge.collection.updated", collection, {"fields": changes})
+        await self._commit(session)
+        return collection
+
+    async def delete_collection(self, session: AsyncSession, principal: Principal, ref: str, origin: Origin) -> None:
+        collection = await self._writable(session, principal, ref)
+        ingestor, _ = await self._ready()
+        await ingestor.remove_collection_chunks(collection.id)
+        await self._audit(session, principal, origin, "knowledge.collection.deleted", collection)
+        await session.delete(collection)
+        await self._commit(session)
+
+    # -- documents and ingestion -----------------------------------------------------------------------
+
+    async def list_documents(
+        self, session: AsyncSession, principal: Principal, ref: str, limit: int, offset: int
+    ) -> list[Document]:
+        collection = await self.get_collection(session, principal, ref)
+        return await repo.documents(session, collection.id, limit, offset)
+
+    async def delete_document(
+        self, session: AsyncSession, principal: Principal, ref: str, document_id: str, origin: Origin
+    ) -> None:
+        collection = await self._writable(session, principal, ref)
+        require_id(document_id, "doc", "document")
+        document = await session.get(Document, document_id)
+        if document is None or document.collection_id != collection.id:
+            raise NotFound(f"No document {document_id!r} in this collection.")
+        ingestor, _ = await self._ready()
+        await ingestor.remove_document(collection.id, document_id)
+        await self._audit(
+            session, principal, origin, "knowledge.document.deleted", collection, {"document_id": document_id}
+        )
+        await self._commit(session)
+
+    async def start_ingest(
+        self,
+        session: AsyncSession,
+        principal: Principal,
+        ref: str,
+        files: Sequence[UploadedFile],
+        origin: Origin,
+    ) -> IngestJob:
+        """Queue ``files`` for ingestion in the background; the job reports progress as it goes."""
+        collection = await self._writable(session, principal, ref)
+        if not files:
+            raise InvalidRequest("Upload at least one file.", param="files")
+        job = IngestJob(
+            id=new_id("job"),
+            collection_id=collection.id,
+            org_id=collection.org_id,
+            status="queued",
+            files_total=len(files),
+            errors=[],
+        )
+        session.add(job)
+        await self._audit(
+            session,
+            principal,
+            origin,
+            "knowledge.ingest.started",
+            collection,
+            {"job_id": job.id, "files": [f.name for f in files][:100]},
+        )
+        await session.commit()
+        self._spawn(self.run_job(job.id, collection, list(files)))
+        return job
+
+    async def get_job(self, session: AsyncSession, principal: Principal, job_id: str) -> IngestJob:
+        require_id(job_id, "job", "ingest job")
+        job = await session.get(IngestJob, job_id)
+        visible = await self.admin.visible_org_ids(session, principal)
+        if job is None or (visible is not None and job.org_id not in visible):
+            raise NotFound(f"No ingest job {job_id!r}.")
+        return job
+
+    async def run_job(
+        self, job_id: str, collection: Collection, files: list[UploadedFile], progress: Progress | None = None
+    ) -> IngestJob:
+        """Ingest ``files`` as job ``job_id``, recording progress after every file."""
+        counts = JobCounts()
+        await self._update_job(job_id, counts, "running")
+        for file in files:
+            try:
+                await self._ingest_file(collection, file, counts)
+            except SoberanaError as error:
+                counts.errors.append({"file": file.name, "message": error.message})
+            except Exception as error:  # a parser bug must not stop the other files
+                logger.exception("ingesting %s failed", file.name)
+                counts.errors.append({"file": file.name, "message": f"Unexpected error ({type(error).__name__})."})
+            counts.files_done += 1
+            await self._update_job(job_id, counts, "running")
+            if progress:
+                progress(counts.files_done, len(files))
+        ok = counts.files_done - len(counts.errors)
+        status = "succeeded" if not counts.errors else ("partial" if ok else "failed")
+        job = await self._update_job(job_id, counts, status, finished=True)
+        async with self.db.write_session() as session:
+            await self.audit.append(
+                session,
+                AuditEvent(
+                    action="knowledge.ingest.finished",
+                    actor=SYSTEM_ACTOR,
+                    outcome=Outcome.SUCCESS if status == "succeeded" else Outcome.FAILURE,
+                    org_id=collection.org_id,
+                    object_type="knowledge_collection",
+                    object_id=collection.id,
+                    details={
+                        "job_id": job_id,
+                        "status": status,
+                        "added": counts.added,
+                        "updated": counts.updated,
+                        "unchanged": counts.unchanged,
+                        "failed_files": [e["file"] for e in counts.errors][:100],
+                    },
+                ),
+            )
+            await session.commit()
+        self._wake.set()
+        return job
+
+    async def _ingest_file(self, collection: Collection, file: UploadedFile, counts: JobCounts) -> None:
+        ingestor, _ = await self._ready()
+        fmt = detect_format(file.name, file.content_type, file.data)
+        if fmt != "jsonl" and await ingestor.unchanged(collection.id, file.name, sha256(file.data)):
+            counts.unchanged += 1  # unchanged file: not even parsed
+            return
+        s = self.settings
+        prepared = await anyio.to_thread.run_sync(
+            lambda: prepare(
+                file.data,
+                file.name,
+                file.content_type,
+                self.detector,
+                target_words=s.knowledge_chunk_target_words,
+                max_words=s.knowledge_chunk_max_words,
+            )
+        )
+        result = await ingestor.store(
+            collection.id, prepared, replace_prefix=f"{file.name}#" if fmt == "jsonl" else None
+        )
+        counts.added += result.added
+        counts.updated += result.updated
+        counts.unchanged += result.unchanged
+        counts.chunks += result.chunks
+
+    async def _update_job(self, job_id: str, counts: JobCounts, status: str, *, finished: bool = False) -> IngestJob:
+        async with self.db.write_session() as session:
+            job = await session.get(IngestJob, job_id)
+            assert job is not None
+            job.status = status
+            job.files_done = counts.files_done
+            job.documents_added = counts.added
+            job.documents_updated = counts.updated
+            job.documents_unchanged = counts.unchanged
+            job.chunks_added = counts.chunks
+            job.errors = list(counts.errors)
+            if finished:
+                job.finished_at = utcnow()
+            await session.commit()
+            return job
+
+    async def new_job(self, collection: Collection, files: int) -> str:
+        """A job row for ingestion run in the foreground (the CLI)."""
+        async with self.db.write_session() as session:
+            job = IngestJob(
+                id=new_id("job"),
+                collection_id=collection.id,
+                org_id=collection.org_id,
+                status="queued",
+                files_total=files,
+                errors=[],
+            )
+            session.add(job)
+            await session.commit()
+            return job.id
+
+    async def embed_pending(self, collection: Collection, progress: Progress | None = None) -> int:
+        ingestor, _ = await self._ready()
+        org = await self._org(collection.org_id)
+        principal = system_principal(collection.org_id, org, "knowledge-indexing")
+        model = collection.embedding_model or self.settings.knowledge_embedding_model
+        return await ingestor.embed_pending(collection.id, principal, model, progress, lambda: self._stopping)
+
+    async def embed_all_pending(self) -> None:
+        from soberana.knowledge.models import Chunk
+
+        async with self.db.session() as session:
+            ids = (await session.scalars(select(Chunk.collection_id).where(Chunk.embedding.is_(None)).distinct())).all()
+            collections = [c for c in [await session.get(Collection, i) for i in ids] if c is not None]
+        for collection in collections:
+            if self._stopping:
+                return
+            await self.embed_pending(collection)
+
+    async def _org(self, org_id: str) -> str | None:
+        async with self.db.session() as session:
+            org = await self.admin.public_organisation(session, org_id=org_id)
+        return org.slug if org else None
+
+    # -- search and answers ----------------------------------------------------------------------------
+
+    async def search(self, principal: Principal, body: SearchRequest) -> Retrieval:
+        _, retriever = await self._ready()
+        async with self.db.session() as session:
+            collections = await self.readable(session, principal, body.collections)
+        return await retriever.search(
+            principal,
+            collections,
+            body.query,
+            limit=body.limit,
+            method=body.method,
+            languages=body.languages,
+            document_ids=body.document_ids,
+            default_model=self.settings.knowledge_embedding_model,
+        )
+
+    async def answer(self, principal: Principal, body: AnswerRequest, *, history: Sequence[str] = ()) -> Answer:
+        async with self.db.session() as session:
+            collections = await self.readable(session, principal, body.collections)
+        return await self._answer(principal, collections, body.question, body, history)
+
+    async def _answer(
+        self,
+        principal: Principal,
+        collections: Sequence[Collection],
+        question: str,
+        body: AnswerRequest | None,
+        history: Sequence[str],
+    ) -> Answer:
+        _, retriever = await self._ready()
+        s = self.settings
+        language = await retriever.detect_language(question)
+        query = question
+        if history and len(question.split()) <= FOLLOW_UP_WORDS:
+            query = " ".join([*history[-HISTORY_QUESTIONS:], question])  # a follow-up: read it in context
+        top_k = (body.top_k if body else None) or s.knowledge_top_k
+        retrieval = await retriever.search(
+            principal,
+            collections,
+            query,
+            limit=top_k,
+            query_language=language,
+            default_model=s.knowledge_embedding_model,
+        )
+        answer_language = (body.language if body else None) or language
+        embedding_model = collections[0].embedding_model or s.knowledge_embedding_model
+        threshold = threshold_for(embedding_model, s.knowledge_abstain_threshold)
+        if self.answerer.should_abstain(retrieval, threshold):
+            return self.answerer.abstain(answer_language, retrieval, threshold)
+        model = (body.model if body else None) or s.knowledge_answer_model
+        if model and not (body and body.extractive):
+            return await self.answerer.generated(principal, model, question, retrieval, answer_language, threshold)
+        query_vector = retrieval.query_vectors.get(retrieval.hits[0].collection_id)
+        return await self.answerer.extractive(
+            principal, embedding_model, query_vector, retrieval, answer_language, threshold
+        )
+
+    # -- conversations (citizens) ----------------------------------------------------------------------
+
+    async def _public_collection(self, session: AsyncSession, ref: str) -> Collection:
+        collection: Collection | None = None
+        if ref.startswith("col_"):
+            require_id(ref, "col", "collection", param="collection")
+            collection = await session.get(Collection, ref)
+        elif "/" in ref:
+            slug, name = ref.split("/", 1)
+            org = await self.admin.public_organisation(session, slug=slug)
+            collection = await repo.collection_by_name(session, org.id, name) if org else None
+        if collection is None or collection.visibility != "public":
+            raise NotFound(f"No public assistant {ref!r}.", param="collection")
+        return collection
+
+    async def open_conversation(self, collection_ref: str) -> tuple[Conversation, str]:
+        """A new anonymous conversation on a public collection, and its token (shown once)."""
+        token = secrets.token_urlsafe(32)
+        now = utcnow()
+        async with self.db.write_session() as session:
+            collection = await self._public_collection(session, collection_ref)
+            conversation = Conversation(
+                id=new_id("conv"),
+                collection_id=collection.id,
+                org_id=collection.org_id,
+                token_hash=_token_hash(token),
+                created_at=now,
+                last_activity_at=now,
+                expires_at=now + timedelta(days=self.settings.conversation_retention_days),
+            )
+            session.add(conversation)
+            await session.commit()
+        return conversation, token
+
+    async def _conversation(self, session: AsyncSession, conversation_id: str, token: str | None) -> Conversation:
+        require_id(conversation_id, "conv", "conversation")
+        conversation = await session.get(Conversation, conversation_id)
+        if conversation is None or conversation.expires_at < utcnow():
+            raise NotFound(f"No conversation {conversation_id!r} (it may have expired).")
+        if not token or not hmac.compare_digest(conversation.token_hash, _token_hash(token)):
+            raise AuthenticationFailed(
+                "This conversation needs its token in the X-Conversation-Token header.",
+                code="invalid_conversation_token",
+            )
+        return conversation
+
+    async def ask(self, conversation_id: str, token: str | None, question: str) -> tuple[Message, Answer]:
+        async with self.db.session() as session:
+            conversation = await self._conversation(session, conversation_id, token)
+            collection = await session.get(Collection, conversation.collection_id)
+            history = [m.content for m in await repo.messages(session, conversation.id) if m.role == "user"]
+        assert collection is not None
+        principal = system_principal(collection.org_id, await self._org(collection.org_id), "citizen-assistant")
+        answer = await self._answer(principal, [collection], question, None, history)
+        now = utcnow()
+        async with self.db.write_session() as session:
+            conversation = await self._conversation(session, conversation_id, token)
+            session.add(
+                Message(
+                    id=new_id("msg"),
+                    conversation_id=conversation.id,
+                    role="user",
+                    content=question,
+                    language=answer.language,
+                    created_at=now,
+                )
+            )
+            reply = Message(
+                id=new_id("msg"),
+                conversation_id=conversation.id,
+                role="assistant",
+                content=answer.text,
+                language=answer.language,
+                mode=answer.mode,
+                citations=answer.citations,
+                flags=answer.flags,
+                created_at=now + timedelta(microseconds=1),
+            )
+            session.add(reply)
+            conversation.language = answer.language
+            conversation.last_activity_at = now
+            conversation.expires_at = now + timedelta(days=self.settings.conversation_retention_days)
+            await session.commit()
+        return reply, answer
+
+    async def transcript(
+        self, conversation_id: str, token: str | None
+    ) -> tuple[Conversation, list[Message], HandoffCase | None]:
+        async with self.db.session() as session:
+            conversation = await self._conversation(session, conversation_id, token)
+            return (
+                conversation,
+                await repo.messages(session, conversation.id),
+                await repo.handoff_for(session, conversation.id),
+            )
+
+    async def feedback(self, conversation_id: str, token: str | None, body: FeedbackIn) -> Feedback:
+        async with self.db.write_session() as session:
+            conversation = await self._conversation(session, conversation_id, token)
+            message = await session.get(Message, body.message_id)
+            if message is None or message.conversation_id != conversation.id or message.role != "assistant":
+                raise NotFound("No answer with that id in this conversation.", param="message_id")
+            feedback = Feedback(
+                id=new_id("fb"),
+                message_id=message.id,
+                conversation_id=conversation.id,
+                helpful=body.helpful,
+                reason=body.reason,
+                comment=body.comment,
+            )
+            session.add(feedback)
+            try:
+                await session.commit()
+            except IntegrityError:
+                raise Conflict("This answer has feedback already.") from None
+            return feedback
+
+    async def request_handoff(
+        self, conversation_id: str, token: str | None, body: HandoffIn, origin: Origin
+    ) -> HandoffCase:
+        """Open a case in the staff queue (or return the one already open)."""
+        async with self.db.write_session() as session:
+            conversation = await self._conversation(session, conversation_id, token)
+            existing = await repo.handoff_for(session, conversation.id)
+            if existing is not None:
+                return existing
+            case = HandoffCase(
+                id=new_id("case"),
+                conversation_id=conversation.id,
+                org_id=conversation.org_id,
+                status="open",
+                reason=body.reason,
+                contact=body.contact,
+            )
+            session.add(case)
+            await self.audit.append(
+                session,
+                AuditEvent(
+                    action="knowledge.handoff.opened",
+                    actor=Actor(type="anonymous"),
+                    org_id=conversation.org_id,
+                    object_type="knowledge_handoff_case",
+                    object_id=case.id,
+                    details={"conversation_id": conversation.id},
+                    ip=origin.ip,
+                    request_id=origin.request_id,
+                ),
+            )
+            await session.commit()
+            return case
+
+    async def erase_conversation(self, conversation_id: str, token: str | None, origin: Origin) -> None:
+        """Erase a citizen's conversation on their request: messages, feedback and hand-off case."""
+        async with self.db.write_session() as session:
+            conversation = await self._conversation(session, conversation_id, token)
+            await repo.delete_conversations(session, [conversation.id])
+            await self.audit.append(
+                session,
+                AuditEvent(
+                    action="knowledge.conversation.erased",
+                    actor=Actor(type="anonymous"),
+                    org_id=conversation.org_id,
+                    object_type="knowledge_conversation",
+                    object_id=conversation.id,
+                    ip=origin.ip,
+                    request_id=origin.request_id,
+                ),
+            )
+            await session.commit()
+
+    async def purge_expired_conversations(self) -> int:
+        """Delete conversations past their retention period; the purge is recorded in the audit log."""
+        async with self.db.write_session() as session:
+            ids = await repo.expired_conversations(session, utcnow())
+            if not ids:
+                return 0
+            await repo.delete_conversations(session, ids)
+            await self.audit.append(
+                session,
+                AuditEvent(
+                    action="knowledge.conversations.purged",
+                    actor=SYSTEM_ACTOR,
+                    details={"count": len(ids), "retention_days": self.settings.conversation_retention_days},
+                ),
+            )
+            await session.commit()
+        return len(ids)
+
+    # -- hand-off queue (staff) ------------------------------------------------------------------------
+
+    async def list_cases(self, session: AsyncSession, principal: Principal, status: str | None) -> list[HandoffCase]:
+        self._require(principal, Scope.KNOWLEDGE, "The hand-off queue")
+        return await repo.handoff_cases(session, await self.admin.visible_org_ids(session, principal), status)
+
+    async def get_case(
+        self, session: AsyncSession, principal: Principal, case_id: str
+    ) -> tuple[HandoffCase, Conversation, list[Message]]:
+        self._require(principal, Scope.KNOWLEDGE, "The hand-off queue")
+        require_id(case_id, "case", "hand-off case")
+        case = await session.get(HandoffCase, case_id)
+        visible = await self.admin.visible_org_ids(session, principal)
+        if case is None or (visible is not None and case.org_id not in visible):
+            raise NotFound(f"No hand-off case {case_id!r}.")
+        conversation = await session.get(Conversation, case.conversation_id)
+        assert conversation is not None
+        return case, conversation, await repo.messages(session, conversation.id)
+
+    async def reply(
+        self, session: AsyncSession, principal: Principal, case_id: str, body: StaffReplyIn, origin: Origin
+    ) -> tuple[HandoffCase, Message]:
+        """A staff member's reply: it appears in the citizen's conversation."""
+        case, conversation, _ = await self.get_case(session, principal, case_id)
+        if case.status == "closed":
+            raise Conflict("This case is closed.")
+        message = Message(
+            id=new_id("msg"), conversation_id=conversation.id, role="staff", content=body.message, created_at=utcnow()
+        )
+        session.add(message)
+        case.assignee_id = principal.id
+        case.status = "closed" if body.close else "assigned"
+        conversation.last_activity_at = utcnow()
+        await self._audit(
+            session, principal, origin, "knowledge.handoff.replied", case, {"closed": body.close}, object_type="case"
+        )
+        await session.commit()
+        return case, message
+
+    # -- helpers ---------------------------------------------------------------------------------------
+
+    async def _audit(
+        self,
+        session: AsyncSession,
+        principal: Principal,
+        origin: Origin,
+        action: str,
+        obj: Collection | HandoffCase,
+        details: dict[str, Any] | None = None,
+        *,
+        object_type: str | None = None,
+    ) -> None:
+        await self.audit.append(
+            session,
+            AuditEvent(
+                action=action,
+                actor=principal.actor(),
+                org_id=obj.org_id,
+                object_type=object_type or type(obj).__tablename__.removesuffix("s"),
+                object_id=obj.id,
+                details=details or {},
+                ip=origin.ip,
+                request_id=origin.request_id,
+            ),
+        )
+
+    @staticmethod
+    async def _commit(session: AsyncSession, conflict: str = "Conflicting change.") -> None:
+        try:
+            await session.commit()
+        except IntegrityError:
+            await session.rollback()
+            raise Conflict(conflict) from None

@@ -1,0 +1,375 @@
+"""Collections end to end over HTTP, on SQLite, PostgreSQL and PostgreSQL + pgvector, with the real
+embedded multilingual embedding model: ingestion of every file type, idempotent re-ingestion,
+failures reported by file, cross-lingual hybrid search, extractive, generated and abstained
+answers, tenant isolation, and the citizen conversation through hand-off to a staff reply."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import httpx
+import pytest
+
+from soberana.settings import DeploymentConfig
+from tests.conftest import Tenant
+from tests.knowledge.conftest import make_collection, upload, wait_for_vectors
+from tests.knowledge.test_parsing import make_pdf
+
+PARKING_MD = b"""---
+title: Resident parking permit
+url: https://city.example/en/parking
+---
+# Resident parking permit
+
+Residents of the Old Town can park in the green zone with a resident parking permit.
+
+## Fees
+
+| Permit | Price |
+|---|---|
+| First car | 45 euros per year |
+| Second car | 90 euros per year |
+
+## How to apply
+
+1. Fill in form P-1 online.
+2. Attach the vehicle registration certificate.
+
+The permit is issued within five working days.
+"""
+
+WASTE_HTML = b"""<!doctype html><html lang="en"><head><title>Waste collection</title>
+<link rel="canonical" href="https://city.example/en/waste"></head><body>
+<nav>Home | Services | Contact</nav>
+<main><h1>Waste collection</h1>
+<h2>Collection days</h2><p>Organic waste in the brown bin is collected every Wednesday.</p>
+<p>Mixed waste in the grey bin is collected on Mondays and Thursdays.</p>
+<h2>Bulky waste</h2><ul><li>Book a pickup three working days ahead.</li>
+<li>The first two pickups a year are free.</li></ul>
+</main></body></html>"""
+
+LIBRARY_TXT = (
+    b"Library card\n\nAnyone who lives in the city can get a library card for free at any branch.\n\n"
+    b"Bring an identity document. A lost card is replaced for 3 euros."
+)
+
+EVENTS_JSONL = (
+    b'{"id": "concert", "title": "Summer concerts", "text": "Free concerts take place in the main square every '
+    b'Friday evening in July and August.", "url": "https://city.example/en/concerts"}\n'
+    b'{"id": "market", "title": "Farmers market", "text": "The farmers market opens every Saturday morning '
+    b'from eight to two in the covered market hall."}\n'
+)
+
+
+def school_docx() -> bytes:
+    from docx import Document
+
+    document = Document()
+    document.core_properties.title = "School enrolment"
+    document.add_heading("School enrolment", level=1)
+    document.add_heading("Dates", level=2)
+    document.add_paragraph("Applications for a school place are made from 1 to 31 March.")
+    document.add_paragraph("The final list of admitted pupils is published on 15 May.")
+    out = io.BytesIO()
+    document.save(out)
+    return out.getvalue()
+
+
+def tax_pdf() -> bytes:
+    return make_pdf(
+        [["Property tax", "The property tax is paid in one instalment between 1 April and 30 June."]],
+        {"Title": "Property tax"},
+    )
+
+
+def all_files() -> dict[str, bytes]:
+    return {
+        "parking.md": PARKING_MD,
+        "waste.html": WASTE_HTML,
+        "library.txt": LIBRARY_TXT,
+        "events.jsonl": EVENTS_JSONL,
+        "school.docx": school_docx(),
+        "tax.pdf": tax_pdf(),
+    }
+
+
+async def filled(client: httpx.AsyncClient, tenant: Tenant, visibility: str = "internal") -> dict[str, Any]:
+    collection = await make_collection(client, tenant, "city-services", visibility)
+    job = await upload(client, tenant, collection["id"], all_files())
+    assert job["status"] == "succeeded", job
+    return await wait_for_vectors(client, tenant, collection["id"])
+
+
+async def documents(client: httpx.AsyncClient, tenant: Tenant, collection_id: str) -> dict[str, dict[str, Any]]:
+    body = (await client.get(f"/v1/collections/{collection_id}/documents", headers=tenant.headers("staff"))).json()
+    return {d["key"]: d for d in body["data"]}
+
+
+async def search(
+    client: httpx.AsyncClient, tenant: Tenant, collection_id: str, query: str, **extra: Any
+) -> list[dict[str, Any]]:
+    response = await client.post(
+        "/v1/search", headers=tenant.headers("staff"), json={"query": query, "collections": [collection_id], **extra}
+    )
+    assert response.status_code == 200, response.text
+    return list(response.json()["data"])
+
+
+async def test_every_file_type_is_ingested_with_its_metadata(client: httpx.AsyncClient, tenant_a: Tenant) -> None:
+    collection = await filled(client, tenant_a)
+    assert collection["documents"] == 7  # six files, the JSON Lines file holding two records
+    assert collection["chunks_embedded"] == collection["chunks"] > 7
+    docs = await documents(client, tenant_a, collection["id"])
+    assert {k: d["format"] for k, d in docs.items()} == {
+        "parking.md": "markdown",
+        "waste.html": "html",
+        "library.txt": "text",
+        "events.jsonl#concert": "jsonl",
+        "events.jsonl#market": "jsonl",
+        "school.docx": "docx",
+        "tax.pdf": "pdf",
+    }
+    assert docs["parking.md"]["title"] == "Resident parking permit"
+    assert docs["waste.html"]["source_url"] == "https://city.example/en/waste"
+    assert docs["events.jsonl#concert"]["source_url"] == "https://city.example/en/concerts"
+    assert docs["school.docx"]["title"] == "School enrolment"
+    assert docs["tax.pdf"]["page_count"] == 1
+    assert {d["language"] for d in docs.values()} == {"en"}  # detected: none of the files declares it
+
+    hits = await search(client, tenant_a, collection["id"], "resident parking fees", method="lexical")
+    assert hits[0]["title"] == "Resident parking permit"
+    assert hits[0]["heading_path"][-1] == "Fees"
+    assert "90 euros" in hits[0]["text"]  # the fee table stayed whole in one passage
+
+
+async def test_reingesting_skips_unchanged_files_and_replaces_changed_ones(
+    client: httpx.AsyncClient, tenant_a: Tenant
+) -> None:
+    collection = await filled(client, tenant_a)
+    again = await upload(client, tenant_a, collection["id"], all_files())
+    assert (again["documents_added"], again["documents_updated"], again["documents_unchanged"]) == (0, 0, 7)
+    assert again["chunks_added"] == 0
+
+    changed = PARKING_MD.replace(b"90 euros", b"120 euros").replace(b"five working days", b"ten working days")
+    job = await upload(client, tenant_a, collection["id"], {"parking.md": changed})
+    assert (job["documents_added"], job["documents_updated"]) == (0, 1)
+    after = await wait_for_vectors(client, tenant_a, collection["id"])
+    assert after["documents"] == 7 and after["chunks"] == collection["chunks"]
+    texts = " ".join(h["text"] for h in await search(client, tenant_a, collection["id"], "second car price", limit=20))
+    assert "120 euros" in texts and "90 euros" not in texts
+
+    fewer = await upload(client, tenant_a, collection["id"], {"events.jsonl": EVENTS_JSONL.splitlines()[0] + b"\n"})
+    assert fewer["documents_unchanged"] == 1
+    assert set(await documents(client, tenant_a, collection["id"])) >= {"events.jsonl#concert"}
+    assert "events.jsonl#market" not in await documents(client, tenant_a, collection["id"])
+
+
+async def test_a_broken_file_is_reported_by_name_and_the_others_are_kept(
+    client: httpx.AsyncClient, tenant_a: Tenant
+) -> None:
+    collection = await make_collection(client, tenant_a, "mixed")
+    job = await upload(
+        client,
+        tenant_a,
+        collection["id"],
+        {
+            "parking.md": PARKING_MD,
+            "broken.pdf": b"%PDF-1.7\nthis is not a PDF",
+            "notes.xyz": b"?",
+            "tax.pdf": tax_pdf(),
+        },
+    )
+    assert job["status"] == "partial"
+    assert job["files_done"] == job["files_total"] == 4
+    assert [e["file"] for e in job["errors"]] == ["broken.pdf", "notes.xyz"]
+    assert "broken.pdf" in job["errors"][0]["message"]
+    assert set(await documents(client, tenant_a, collection["id"])) == {"parking.md", "tax.pdf"}
+
+
+async def test_a_spanish_question_finds_the_english_page(client: httpx.AsyncClient, tenant_a: Tenant) -> None:
+    collection = await filled(client, tenant_a)
+    question = "¿Cuánto cuesta el permiso de aparcamiento para el segundo coche?"
+    hybrid = await search(client, tenant_a, collection["id"], question)
+    assert hybrid[0]["title"] == "Resident parking permit"
+    assert hybrid[0]["dense_score"] is not None
+    lexical = await search(client, tenant_a, collection["id"], question, method="lexical")
+    assert all(h["title"] != "Resident parking permit" for h in lexical[:1])  # words alone cannot cross languages
+
+
+async def test_extractive_answer_quotes_and_cites_retrieved_passages(
+    client: httpx.AsyncClient, tenant_a: Tenant
+) -> None:
+    collection = await filled(client, tenant_a)
+    question = "How much is the parking permit for a second car?"
+    response = await client.post(
+        "/v1/answers", headers=tenant_a.headers("staff"), json={"question": question, "collections": [collection["id"]]}
+    )
+    assert response.status_code == 200, response.text
+    answer = response.json()
+    assert answer["mode"] == "extractive" and answer["flags"] == ["excerpts"]
+    assert answer["language"] == "en" and not answer["handoff_offered"]
+    assert "90 euros" in answer["answer"]
+    retrieved = {h["chunk_id"]: h["text"] for h in await search(client, tenant_a, collection["id"], question, limit=8)}
+    assert answer["citations"]
+    for cited in answer["citations"]:
+        assert cited["chunk_id"] in retrieved
+        for quote in cited["quote"].split(" … "):
+            assert quote in retrieved[cited["chunk_id"]]
+        assert f"[{cited['index']}]" in answer["answer"]
+    assert answer["citations"][0]["title"] == "Resident parking permit"
+    assert answer["citations"][0]["url"] == "https://city.example/en/parking"
+
+
+async def test_an_off_topic_question_is_not_answered(client: httpx.AsyncClient, tenant_a: Tenant) -> None:
+    collection = await filled(client, tenant_a)
+    for question in ("Who won the football world cup in 2010?", "¿Quién ganó el mundial de fútbol de 2010?"):
+        answer = (
+            await client.post(
+                "/v1/answers",
+                headers=tenant_a.headers("staff"),
+                json={"question": question, "collections": [collection["id"]]},
+            )
+        ).json()
+        assert answer["mode"] == "abstained", answer
+        assert answer["handoff_offered"] and answer["citations"] == []
+        assert answer["top_score"] < answer["threshold"]
+    assert "persona" in answer["answer"]  # abstained in the question's language
+
+
+@pytest.fixture
+def settings(settings: Any, upstream: Any) -> Any:
+    """Adds a chat model (the test upstream) that always gives the same answer, with a bogus citation."""
+    fixed = "The second car costs 90 euros per year [1]. Pets ride free [12]. Apply with form P-1 [2, 19]."
+    answer_model = {
+        "alias": "answer-model",
+        "provider": "openai_compat",
+        "model": f"reply:{fixed}",
+        "base_url": upstream.url,
+    }
+    return settings.model_copy(update={"deployments": [*settings.deployments, DeploymentConfig(**answer_model)]})
+
+
+async def test_generated_answer_loses_citations_to_passages_not_retrieved(
+    client: httpx.AsyncClient, tenant_a: Tenant
+) -> None:
+    collection = await filled(client, tenant_a)
+    response = await client.post(
+        "/v1/answers",
+        headers=tenant_a.headers("staff"),
+        json={"question": "How much for a second car?", "collections": [collection["id"]], "model": "answer-model"},
+    )
+    answer = response.json()
+    assert answer["mode"] == "generated" and answer["model"] == "answer-model"
+    assert "invalid_citation_removed" in answer["flags"]
+    assert "[12]" not in answer["answer"] and "19]" not in answer["answer"]  # at most 8 passages were retrieved
+    assert "[1]" in answer["answer"] and "[2]" in answer["answer"]
+    assert [c["index"] for c in answer["citations"]] == [1, 2]
+    retrieved = await search(client, tenant_a, collection["id"], "How much for a second car?", limit=8)
+    assert [c["chunk_id"] for c in answer["citations"]] == [h["chunk_id"] for h in retrieved[:2]]
+
+
+async def test_collections_are_isolated_between_organisations(
+    client: httpx.AsyncClient, tenant_a: Tenant, tenant_b: Tenant
+) -> None:
+    internal = await make_collection(client, tenant_a, "internal-notes")
+    public = await make_collection(client, tenant_a, "public-pages", "public")
+    await upload(client, tenant_a, public["id"], {"parking.md": PARKING_MD})
+    b = tenant_b.headers("staff")
+    listed = {c["id"] for c in (await client.get("/v1/collections", headers=b)).json()["data"]}
+    assert internal["id"] not in listed and public["id"] not in listed
+    assert (await client.get(f"/v1/collections/{internal['id']}", headers=b)).status_code == 404
+    assert (await client.get(f"/v1/collections/{internal['id']}/documents", headers=b)).status_code == 404
+    refused = await client.post("/v1/search", headers=b, json={"query": "parking", "collections": [internal["id"]]})
+    assert refused.status_code == 404 and refused.json()["error"]["param"] == "collections"
+    # A public collection can be searched by anyone, but changed only by its organisation.
+    assert (
+        await client.post("/v1/search", headers=b, json={"query": "parking", "collections": [public["id"]]})
+    ).status_code == 200
+    upload_b = await client.post(
+        f"/v1/collections/{public['id']}/documents", headers=b, files=[("files", ("x.md", b"# X\n\ntext"))]
+    )
+    assert upload_b.status_code == 404
+    assert (await client.delete(f"/v1/collections/{public['id']}", headers=b)).status_code == 404
+    # A name resolves in the caller's organisation only.
+    assert (await client.get("/v1/collections/internal-notes", headers=b)).status_code == 404
+    assert (await client.get("/v1/collections/internal-notes", headers=tenant_a.headers("staff"))).status_code == 200
+
+
+async def test_keys_without_the_knowledge_scope_cannot_change_collections(
+    client: httpx.AsyncClient, tenant_a: Tenant
+) -> None:
+    response = await client.post(
+        "/v1/collections", headers=tenant_a.headers("auditor"), json={"name": "x", "title": "X"}
+    )
+    assert response.status_code == 403 and response.json()["error"]["code"] == "insufficient_scope"
+
+
+async def test_citizen_conversation_reaches_staff_and_their_reply_comes_back(
+    client: httpx.AsyncClient, tenant_a: Tenant, tenant_b: Tenant
+) -> None:
+    await filled(client, tenant_a, "public")
+    opened = await client.post("/v1/conversations", json={"collection": f"{tenant_a.slug}/city-services"})
+    assert opened.status_code == 201, opened.text
+    conversation = opened.json()
+    cid, token = conversation["id"], {"X-Conversation-Token": conversation["token"]}
+
+    first = (
+        await client.post(
+            f"/v1/conversations/{cid}/messages", headers=token, json={"question": "When is organic waste collected?"}
+        )
+    ).json()
+    assert first["mode"] == "extractive" and "Wednesday" in first["answer"]
+    follow_up = (
+        await client.post(f"/v1/conversations/{cid}/messages", headers=token, json={"question": "And mixed waste?"})
+    ).json()
+    assert "Mondays and Thursdays" in follow_up["answer"]  # read together with the first question
+
+    assert (await client.get(f"/v1/conversations/{cid}")).status_code == 401
+    assert (await client.get(f"/v1/conversations/{cid}", headers={"X-Conversation-Token": "wrong"})).status_code == 401
+    feedback = await client.post(
+        f"/v1/conversations/{cid}/feedback",
+        headers=token,
+        json={"message_id": first["id"], "helpful": False, "reason": "incomplete"},
+    )
+    assert feedback.status_code == 201
+    again = await client.post(
+        f"/v1/conversations/{cid}/feedback", headers=token, json={"message_id": first["id"], "helpful": True}
+    )
+    assert again.status_code == 409
+
+    case = await client.post(
+        f"/v1/conversations/{cid}/handoff", headers=token, json={"reason": "I need to book a pickup"}
+    )
+    assert case.status_code == 201 and case.json()["status"] == "open"
+    staff = tenant_a.headers("staff")
+    queue = (await client.get("/v1/handoff-cases", headers=staff, params={"status": "open"})).json()["data"]
+    assert [c["id"] for c in queue] == [case.json()["id"]]
+    assert (await client.get("/v1/handoff-cases", headers=tenant_b.headers("staff"))).json()["data"] == []
+    assert (
+        await client.get(f"/v1/handoff-cases/{queue[0]['id']}", headers=tenant_b.headers("staff"))
+    ).status_code == 404
+    seen = (await client.get(f"/v1/handoff-cases/{queue[0]['id']}", headers=staff)).json()
+    assert [m["role"] for m in seen["messages"]] == ["user", "assistant", "user", "assistant"]
+    reply = await client.post(
+        f"/v1/handoff-cases/{queue[0]['id']}/replies",
+        headers=staff,
+        json={"message": "We have booked a pickup for Monday.", "close": True},
+    )
+    assert reply.status_code == 201
+
+    transcript = (await client.get(f"/v1/conversations/{cid}", headers=token)).json()
+    assert transcript["messages"][-1]["role"] == "staff"
+    assert transcript["messages"][-1]["content"] == "We have booked a pickup for Monday."
+    assert transcript["handoff"]["status"] == "closed"
+
+    assert (await client.delete(f"/v1/conversations/{cid}", headers=token)).status_code == 204
+    assert (await client.get(f"/v1/conversations/{cid}", headers=token)).status_code == 404
+    actions = [e["action"] for e in (await client.get("/admin/audit", headers=tenant_a.headers())).json()["data"]]
+    assert {"knowledge.handoff.opened", "knowledge.handoff.replied", "knowledge.conversation.erased"} <= set(actions)
+
+
+async def test_internal_collections_have_no_citizen_assistant(client: httpx.AsyncClient, tenant_a: Tenant) -> None:
+    await make_collection(client, tenant_a, "staff-only")
+    refused = await client.post("/v1/conversations", json={"collection": f"{tenant_a.slug}/staff-only"})
+    assert refused.status_code == 404
