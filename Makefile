@@ -38,6 +38,7 @@ setup-test: $(TEST_STAMP)
 run: setup
 	$(BIN)/soberana db upgrade
 	$(BIN)/soberana demo seed
+	$(BIN)/soberana demo knowledge
 	$(BIN)/soberana serve
 
 ## make test: create .venv with the test extras; ruff, mypy, then the whole suite (import contracts included)

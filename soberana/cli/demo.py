@@ -1,7 +1,10 @@
-"""``soberana demo seed``: the demo organisation, administrator and API key that `make run` creates."""
+"""``soberana demo seed`` and ``soberana demo knowledge``: what `make run` creates for a first look —
+the demo organisation, its administrator and API key, and a public collection of service pages of a
+fictional municipality (Velmora) in English, Spanish and Icelandic."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import typer
@@ -14,7 +17,9 @@ from soberana.cli.context import console, ctx
 app = typer.Typer(help="Demo data for a first look.", no_args_is_help=True)
 
 DEMO_ORG_SLUG = "demo"
-DEMO_ORG_NAME = "Villa Ejemplo (fictional demo municipality)"
+DEMO_ORG_NAME = "Velmora (fictional demo municipality)"
+DEMO_COLLECTION = "city-services"
+DEMO_CONTENT = Path(__file__).resolve().parent.parent / "knowledge" / "demo_content"
 DEMO_ADMIN_EMAIL = "admin@demo.example"
 DEMO_KEY_NAME = "demo-admin"
 
@@ -60,7 +65,11 @@ def seed(typer_ctx: typer.Context) -> None:
             key, plaintext = await admin.create_key(
                 session,
                 principal,
-                ApiKeyCreate(name=DEMO_KEY_NAME, user_id=user.id, scopes=[Scope.ADMIN, Scope.AUDIT, Scope.INFERENCE]),
+                ApiKeyCreate(
+                    name=DEMO_KEY_NAME,
+                    user_id=user.id,
+                    scopes=[Scope.ADMIN, Scope.AUDIT, Scope.INFERENCE, Scope.KNOWLEDGE],
+                ),
                 origin,
             )
             done.append(f"API key {key.name}")
@@ -84,3 +93,51 @@ def seed(typer_ctx: typer.Context) -> None:
             f"{DEMO_ADMIN_EMAIL} --scope admin --scope audit",
             highlight=False,
         )
+
+
+@app.command()
+def knowledge(
+    typer_ctx: typer.Context,
+    embed: bool = typer.Option(True, help="Embed the passages now (else the server does it in the background)."),
+) -> None:
+    """Create the public collection `city-services` of the demo organisation and ingest the demo pages.
+
+    21 service pages of Velmora, a fictional municipality, in English, Spanish and Icelandic (written
+    by the project, CC0). Safe to run twice: unchanged pages are skipped.
+    """
+    from soberana.cli.knowledge import ingest_paths, knowledge_service
+    from soberana.knowledge.schemas import CollectionCreate
+
+    context = ctx(typer_ctx)
+    admin, principal, origin = context.admin, context.principal, context.origin
+    pages = [DEMO_CONTENT / language for language in ("en", "es", "is")]
+
+    async def go() -> dict[str, Any]:
+        async with knowledge_service(context) as service:
+            async with context.db.write_session() as session:
+                org = await admin.organisation_by_slug(session, principal, DEMO_ORG_SLUG)
+                existing = [
+                    c
+                    for c in await service.list_collections(session, principal)
+                    if c.org_id == org.id and c.name == DEMO_COLLECTION
+                ]
+                collection = existing[0] if existing else None
+                if collection is None:
+                    body = CollectionCreate(
+                        name=DEMO_COLLECTION,
+                        title="Velmora municipal services (fictional demo)",
+                        description="Service pages of Velmora, a fictional municipality, written by the Soberana "
+                        "project for demonstration (CC0). Not real administrative information.",
+                        visibility="public",
+                        org_id=org.id,
+                    )
+                    collection = await service.create_collection(session, principal, body, origin)
+            return await ingest_paths(context, service, collection, pages, embed=embed, root=DEMO_CONTENT)
+
+    result = context.run(go())
+    job = result["job"]
+    console.print(
+        f"Demo collection {DEMO_ORG_SLUG}/{DEMO_COLLECTION}: {job.documents_added} pages added, "
+        f"{job.documents_unchanged} unchanged, {result['embedded']} passages embedded.",
+        highlight=False,
+    )

@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 
@@ -126,6 +126,22 @@ def price(deployment: Deployment | None, usage: Usage) -> float:
     return (usage.prompt_tokens * c.price_input_per_mtok + usage.completion_tokens * c.price_output_per_mtok) / 1e6
 
 
+class ChatAugmenter(Protocol):
+    """Extends chat completions with a request field of its own (e.g. ``knowledge``: answer from
+    collections). Registered by a composition root; the gateway knows nothing of what it does."""
+
+    field: str
+
+    async def prepare(self, principal: Principal, body: dict[str, Any]) -> tuple[dict[str, Any], Any]:
+        """The body to send to the model (without ``field``) and a state for the two methods below."""
+
+    def finish(self, state: Any, response: bytes) -> bytes:
+        """Rewrite a non-streamed response body."""
+
+    def stream(self, state: Any, events: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+        """Rewrite a stream of Server-Sent Events (``data: …`` lines)."""
+
+
 class GatewayService:
     def __init__(
         self, settings: Settings, catalog: Catalog, router: Router, counters: Counters, meter: UsageMeter
@@ -136,7 +152,18 @@ class GatewayService:
         self.counters = counters
         self.meter = meter
         self.quotas = QuotaBook()
+        self.augmenters: list[ChatAugmenter] = []
         self._content_orgs = frozenset(settings.content_logging_orgs)
+
+    async def _augment(
+        self, principal: Principal, body: dict[str, Any]
+    ) -> tuple[dict[str, Any], ChatAugmenter | None, Any]:
+        for augmenter in self.augmenters:
+            if augmenter.field in body:
+                self.require_inference(principal)
+                new_body, state = await augmenter.prepare(principal, body)
+                return new_body, augmenter, state
+        return body, None, None
 
     # -- model lookup -------------------------------------------------------------------------------
 
@@ -256,6 +283,9 @@ class GatewayService:
         self, principal: Principal, body: dict[str, Any], *, endpoint: str, request_id: str | None
     ) -> tuple[Completion, Deployment]:
         """A non-streamed chat completion (``endpoint="chat"``) or embeddings call."""
+        augmenter, state = None, None
+        if endpoint == "chat" and self.augmenters:
+            body, augmenter, state = await self._augment(principal, body)
         capability = "chat" if endpoint == "chat" else "embeddings"
         call = Call(principal, endpoint, str(body["model"]), False, request_id, time.perf_counter())
         try:
@@ -282,6 +312,8 @@ class GatewayService:
             }
         await self._settle(call)
         self._meter(call, 200)
+        if augmenter is not None:
+            result = Completion(augmenter.finish(state, result.body), result.usage)
         return result, call.deployment
 
     async def stream(
@@ -292,6 +324,9 @@ class GatewayService:
         Errors before the first chunk (quota, unknown model, every deployment failing) are raised
         here, so the client gets a proper status. Later errors end the stream with an error event.
         """
+        augmenter, state = None, None
+        if self.augmenters:
+            body, augmenter, state = await self._augment(principal, body)
         call = Call(principal, "chat", str(body["model"]), True, request_id, time.perf_counter())
         want_usage = bool((body.get("stream_options") or {}).get("include_usage"))
 
@@ -366,4 +401,6 @@ class GatewayService:
                 await self._settle(call)
                 self._meter(call, status, code)
 
+        if augmenter is not None:
+            return augmenter.stream(state, events()), deployment
         return events(), deployment

@@ -129,22 +129,29 @@ def sentences(text: str) -> list[str]:
     return [p for p in parts if len(p.split()) >= 3]
 
 
-def build_messages(question: str, hits: Sequence[Hit], language: str | None) -> list[dict[str, str]]:
-    """The prompt for a grounded, cited answer."""
+def grounding_rules(language: str | None) -> str:
+    """The system instructions of a grounded, cited answer."""
     name = LANGUAGE_NAMES.get(language or "", "the language of the question")
-    sources = "\n\n".join(
-        f"[{i}] {hit.title}" + (f" — {' › '.join(hit.heading_path)}" if hit.heading_path else "") + f"\n{hit.text}"
-        for i, hit in enumerate(hits, 1)
-    )
-    system = (
+    return (
         "You answer questions from citizens and civil servants using ONLY the numbered official passages given. "
         f"Write in {name}. After each statement, cite the passages it comes from as [1], [2]. Never use outside "
         "knowledge and never cite a number that is not listed. If the passages do not answer the question, reply "
         f"exactly {NO_ANSWER}."
     )
+
+
+def numbered_passages(hits: Sequence[Hit]) -> str:
+    return "\n\n".join(
+        f"[{i}] {hit.title}" + (f" — {' › '.join(hit.heading_path)}" if hit.heading_path else "") + f"\n{hit.text}"
+        for i, hit in enumerate(hits, 1)
+    )
+
+
+def build_messages(question: str, hits: Sequence[Hit], language: str | None) -> list[dict[str, str]]:
+    """The prompt for a grounded, cited answer."""
     return [
-        {"role": "system", "content": system},
-        {"role": "user", "content": f"Passages:\n\n{sources}\n\nQuestion: {question}"},
+        {"role": "system", "content": grounding_rules(language)},
+        {"role": "user", "content": f"Passages:\n\n{numbered_passages(hits)}\n\nQuestion: {question}"},
     ]
 
 

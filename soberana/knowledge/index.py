@@ -34,9 +34,16 @@ def _quote_terms(terms: Sequence[str]) -> list[str]:
     return [t for t in dict.fromkeys(terms) if t]
 
 
+# Weight of a passage's context (document title, headings) against its own text in lexical ranking:
+# the context tells which document a passage is in, its text which passage of it answers.
+CONTEXT_WEIGHT = 0.4
+
+LexicalRow = tuple[int, str, str, str]  # (chunk id, collection id, analysed context terms, analysed text terms)
+
+
 class LexicalIndex(Protocol):
-    async def add(self, session: AsyncSession, rows: Sequence[tuple[int, str, str]]) -> None:
-        """Index ``(chunk id, collection id, analysed terms)`` rows."""
+    async def add(self, session: AsyncSession, rows: Sequence[LexicalRow]) -> None:
+        """Index passages: their analysed context (title, headings) and text, in separate fields."""
 
     async def delete(self, session: AsyncSession, chunk_ids: Sequence[int]) -> None: ...
 
@@ -48,11 +55,14 @@ class LexicalIndex(Protocol):
 class Fts5Index:
     """SQLite FTS5 with its built-in BM25 (``bm25()`` is lower-is-better; negated here)."""
 
-    async def add(self, session: AsyncSession, rows: Sequence[tuple[int, str, str]]) -> None:
+    async def add(self, session: AsyncSession, rows: Sequence[LexicalRow]) -> None:
         if rows:
             await session.execute(
-                text("INSERT INTO knowledge_fts (rowid, terms, collection_id) VALUES (:id, :terms, :collection)"),
-                [{"id": i, "collection": c, "terms": t} for i, c, t in rows],
+                text(
+                    "INSERT INTO knowledge_fts (rowid, context, terms, collection_id) "
+                    "VALUES (:id, :context, :terms, :collection)"
+                ),
+                [{"id": i, "collection": c, "context": ctx, "terms": t} for i, c, ctx, t in rows],
             )
 
     async def delete(self, session: AsyncSession, chunk_ids: Sequence[int]) -> None:
@@ -68,24 +78,27 @@ class Fts5Index:
             return []
         match = " OR ".join(f'"{w}"' for w in words)
         stmt = text(
-            "SELECT rowid, bm25(knowledge_fts) AS rank FROM knowledge_fts "
+            "SELECT rowid, bm25(knowledge_fts, :context_weight, 1.0) AS rank FROM knowledge_fts "
             "WHERE knowledge_fts MATCH :match AND collection_id IN :collections ORDER BY rank LIMIT :limit"
         ).bindparams(bindparam("collections", expanding=True))
-        rows = await session.execute(stmt, {"match": match, "collections": list(collection_ids), "limit": limit})
+        rows = await session.execute(
+            stmt,
+            {"match": match, "collections": list(collection_ids), "limit": limit, "context_weight": CONTEXT_WEIGHT},
+        )
         return [(int(r[0]), -float(r[1])) for r in rows]
 
 
 class PgTextIndex:
     """PostgreSQL full text over the analysed terms (``simple`` configuration: no second stemming)."""
 
-    async def add(self, session: AsyncSession, rows: Sequence[tuple[int, str, str]]) -> None:
+    async def add(self, session: AsyncSession, rows: Sequence[LexicalRow]) -> None:
         if rows:
             await session.execute(
                 text(
-                    "INSERT INTO knowledge_fts (chunk_id, collection_id, terms) "
-                    "VALUES (:id, :collection, to_tsvector('simple', :terms))"
+                    "INSERT INTO knowledge_fts (chunk_id, collection_id, terms) VALUES (:id, :collection, "
+                    "setweight(to_tsvector('simple', :context), 'B') || setweight(to_tsvector('simple', :terms), 'A'))"
                 ),
-                [{"id": i, "collection": c, "terms": t} for i, c, t in rows],
+                [{"id": i, "collection": c, "context": ctx, "terms": t} for i, c, ctx, t in rows],
             )
 
     async def delete(self, session: AsyncSession, chunk_ids: Sequence[int]) -> None:
@@ -103,10 +116,16 @@ class PgTextIndex:
         query = " | ".join(w.replace("'", "") for w in words if w.replace("'", ""))
         rows = await session.execute(
             text(
-                "SELECT chunk_id, ts_rank(terms, q, 1) AS rank FROM knowledge_fts, to_tsquery('simple', :query) q "
+                "SELECT chunk_id, ts_rank(CAST(:weights AS real[]), terms, q, 1) AS rank "
+                "FROM knowledge_fts, to_tsquery('simple', :query) q "
                 "WHERE terms @@ q AND collection_id = ANY(:collections) ORDER BY rank DESC LIMIT :limit"
             ),
-            {"query": query, "collections": list(collection_ids), "limit": limit},
+            {
+                "query": query,
+                "collections": list(collection_ids),
+                "limit": limit,
+                "weights": [0.0, 0.0, CONTEXT_WEIGHT, 1.0],  # D, C, B (context), A (text)
+            },
         )
         return [(int(r[0]), float(r[1])) for r in rows]
 

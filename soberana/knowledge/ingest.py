@@ -44,6 +44,7 @@ class PreparedChunk:
     words: int
     embed_text: str
     embed_hash: str
+    context_terms: str
     terms: str
 
 
@@ -125,7 +126,8 @@ def prepare(
                     words=piece.words,
                     embed_text=embed,
                     embed_hash=sha256(embed),
-                    terms=terms_text([title, *piece.heading_path, piece.text], language),
+                    context_terms=terms_text([title, *piece.heading_path], language),
+                    terms=terms_text([piece.text], language),
                 )
             )
         prepared.append(result)
@@ -237,7 +239,8 @@ class Ingestor:
         session.add_all(rows)
         await session.flush()
         await self.indexes.lexical.add(
-            session, [(row.id, collection_id, c.terms) for row, c in zip(rows, doc.chunks, strict=True)]
+            session,
+            [(row.id, collection_id, c.context_terms, c.terms) for row, c in zip(rows, doc.chunks, strict=True)],
         )
         reused = [
             (row.id, collection_id, np.frombuffer(row.embedding, dtype=np.float32))

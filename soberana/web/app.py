@@ -23,6 +23,7 @@ from soberana.gateway.clients import GatewayClient
 from soberana.gateway.metering import UsageChainVerifier
 from soberana.gateway.runtime import GatewayRuntime
 from soberana.knowledge import routes as knowledge_routes
+from soberana.knowledge.chat import KnowledgeChat
 from soberana.knowledge.service import KnowledgeService
 from soberana.settings import Settings, ensure_secret_key, load_settings
 from soberana.storage import migrate
@@ -86,6 +87,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     admin.on_change.append(authenticator.forget)
     gateway = GatewayRuntime(settings, db, audit, admin)
     knowledge = KnowledgeService(settings, db, audit, admin, GatewayClient(gateway.service))
+    gateway.service.augmenters.append(KnowledgeChat(knowledge))  # the `knowledge` option of chat completions
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -216,3 +216,46 @@ def test_version_and_help(cli: Cli) -> None:
     helped = cli("--help").stdout
     for command in ("serve", "settings", "db", "orgs", "users", "keys", "audit", "demo"):
         assert command in helped
+
+
+def test_ingest_reports_a_broken_file_and_answers_from_the_others(cli: Cli, tmp_path: Path) -> None:
+    cli("db", "upgrade")
+    cli("demo", "seed")
+    cli("collections", "create", "handbook", "--title", "Staff handbook")
+    folder = tmp_path / "docs"
+    (folder / "hr").mkdir(parents=True)
+    (folder / "leave.md").write_text(
+        "# Annual leave\n\nStaff have 25 working days of annual leave a year. Request leave in the HR portal "
+        "at least two weeks ahead.\n"
+    )
+    (folder / "hr" / "expenses.txt").write_text(
+        "Travel expenses\n\nTrain tickets are reimbursed in second class. Claims are filed within 30 days."
+    )
+    (folder / "hr" / "broken.pdf").write_bytes(b"%PDF-1.7 not really a pdf")
+    first = cli("ingest", str(folder), "--collection", "handbook")
+    assert "3 files: 2 documents added" in first.stdout
+    assert "failed: hr/broken.pdf" in first.stdout
+    again = cli("ingest", str(folder), "--collection", "handbook")
+    assert "0 documents added, 0 updated, 2 unchanged" in again.stdout
+    listing = cli("collections", "list").stdout
+    assert re.search(r"handbook\s+.*Staff handbook\s+.*internal\s+.*2\s+.*(\d+)\s+.*\1", listing)
+    answer = cli("ask", "How many days of annual leave do staff have?", "--collection", "handbook").stdout
+    assert "25 working days" in answer and "[1]" in answer
+    missing = cli("ingest", str(folder), "--collection", "nope", ok=False)
+    assert missing.returncode == 1 and "No collection 'nope'" in missing.stderr
+
+
+def test_make_run_demo_collection_answers_in_three_languages(tmp_path: Path) -> None:
+    """What `make run` seeds, on the embedded SQLite database: the demo pages, asked in es, is and en."""
+    cli = Cli(tmp_path / "var", None)
+    cli("db", "upgrade")
+    cli("demo", "seed")
+    seeded = cli("demo", "knowledge")
+    assert "21 pages added" in seeded.stdout
+    es = cli("ask", "¿Cuánto cuesta la licencia de obra menor?", "-c", "city-services").stdout
+    assert "60 €" in es and "/es/services/minor-works-permit" in es
+    icelandic = cli("ask", "Hvað kostar að láta sækja grófan úrgang?", "-c", "city-services").stdout
+    assert "25 €" in icelandic and "/is/services/waste-collection" in icelandic
+    off_topic = cli("ask", "Who won the football world cup in 2010?", "-c", "city-services").stdout
+    assert "do not cover this question" in off_topic
+    assert "0 pages added, 21 unchanged" in cli("demo", "knowledge").stdout

@@ -6,6 +6,7 @@ answers, tenant isolation, and the citizen conversation through hand-off to a st
 from __future__ import annotations
 
 import io
+import json
 from typing import Any
 
 import httpx
@@ -137,7 +138,7 @@ async def test_every_file_type_is_ingested_with_its_metadata(client: httpx.Async
     assert docs["tax.pdf"]["page_count"] == 1
     assert {d["language"] for d in docs.values()} == {"en"}  # detected: none of the files declares it
 
-    hits = await search(client, tenant_a, collection["id"], "resident parking fees", method="lexical")
+    hits = await search(client, tenant_a, collection["id"], "parking price of a second car", method="lexical")
     assert hits[0]["title"] == "Resident parking permit"
     assert hits[0]["heading_path"][-1] == "Fees"
     assert "90 euros" in hits[0]["text"]  # the fee table stayed whole in one passage
@@ -373,3 +374,45 @@ async def test_internal_collections_have_no_citizen_assistant(client: httpx.Asyn
     await make_collection(client, tenant_a, "staff-only")
     refused = await client.post("/v1/conversations", json={"collection": f"{tenant_a.slug}/staff-only"})
     assert refused.status_code == 404
+
+
+async def test_chat_completions_answer_from_collections_with_checked_citations(
+    client: httpx.AsyncClient, tenant_a: Tenant
+) -> None:
+    collection = await filled(client, tenant_a)
+    question = "How much for a second car?"
+    request = {
+        "model": "answer-model",
+        "messages": [{"role": "user", "content": question}],
+        "knowledge": {"collections": [collection["id"]], "top_k": 5},
+    }
+    response = await client.post("/v1/chat/completions", headers=tenant_a.headers("staff"), json=request)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    content = body["choices"][0]["message"]["content"]
+    assert "[1]" in content and "[12]" not in content
+    assert body["soberana_flags"] == ["invalid_citation_removed"]
+    retrieved = await search(client, tenant_a, collection["id"], question, limit=5)
+    assert [c["chunk_id"] for c in body["citations"]] == [h["chunk_id"] for h in retrieved[:2]]
+
+    streamed = await client.post(
+        "/v1/chat/completions", headers=tenant_a.headers("staff"), json={**request, "stream": True}
+    )
+    events = [line[6:] for line in streamed.text.splitlines() if line.startswith("data: ")]
+    assert events[-1] == "[DONE]"
+    final = json.loads(events[-2])
+    assert final["choices"] == [] and [c["index"] for c in final["citations"]] == [1, 2]
+    assert "streamed_text_not_corrected" in final["soberana_flags"]
+
+    bad = await client.post(
+        "/v1/chat/completions",
+        headers=tenant_a.headers("staff"),
+        json={**request, "knowledge": {"collections": []}},
+    )
+    assert bad.status_code == 422 and bad.json()["error"]["param"] == "knowledge.collections"
+    other = await client.post(
+        "/v1/chat/completions",
+        headers=tenant_a.headers("staff"),
+        json={**request, "knowledge": {"collections": ["col_01M8AYNAVHQ5ZYTY6160T3N212"]}},
+    )
+    assert other.status_code == 404

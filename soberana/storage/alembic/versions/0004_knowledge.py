@@ -227,7 +227,7 @@ def _create_search_indexes() -> None:
     if bind.dialect.name == "sqlite":
         op.execute(
             "CREATE VIRTUAL TABLE knowledge_fts USING fts5("
-            "terms, collection_id UNINDEXED, tokenize = 'unicode61 remove_diacritics 2')"
+            "context, terms, collection_id UNINDEXED, tokenize = 'unicode61 remove_diacritics 2')"
         )
         return
     op.execute(
