@@ -57,7 +57,7 @@ class DeploymentConfig(BaseModel):
     )
     api_version: str | None = Field(None, description="Azure OpenAI `api-version` query parameter.")
     sovereignty: Sovereignty = Field("on_premises", description="Where the data goes when this deployment is used.")
-    capabilities: list[Literal["chat", "embeddings"]] = Field(
+    capabilities: list[Literal["chat", "embeddings", "rerank"]] = Field(
         default_factory=lambda: ["chat"],  # type: ignore[arg-type]
         description="What the deployment serves.",
     )
@@ -234,6 +234,11 @@ class Settings(BaseSettings):
         None,
         description="Chat model alias that writes grounded answers. Empty: answers are extractive (the most "
         "relevant sentences, quoted, with their citations).",
+    )
+    knowledge_rerank_model: str | None = Field(
+        None,
+        description="Model alias with the `rerank` capability (a cross-encoder behind a vLLM, TEI, Jina or "
+        "Cohere-compatible `/rerank` API) that re-orders the best fused passages. Empty: no reranking.",
     )
     knowledge_vector_index: Literal["auto", "memory", "pgvector"] = Field(
         "auto",

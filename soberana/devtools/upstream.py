@@ -1,7 +1,8 @@
 """A minimal OpenAI-compatible model server, for tests, benchmarks and trying Soberana without a model.
 
 ``python -m soberana.devtools.upstream --port 9000`` serves ``/v1/chat/completions`` (streaming or
-not), ``/v1/embeddings`` and ``/v1/models``. The requested model name chooses the behaviour:
+not), ``/v1/embeddings``, ``/v1/rerank`` (word overlap) and ``/v1/models``. The requested model name
+chooses the behaviour:
 
 - ``echo`` (or anything else): answers ``Echo: <last user message>``;
 - ``delay-<seconds>``: waits that long before each streamed chunk (or before a whole answer);
@@ -23,6 +24,8 @@ from typing import Any
 
 import orjson
 from aiohttp import web
+
+from soberana.providers.mock import overlap_rerank
 
 LOG_KEY = web.AppKey("log", list)
 
@@ -135,6 +138,12 @@ async def embeddings(request: web.Request) -> web.Response:
     return web.Response(body=orjson.dumps(answer), content_type="application/json")
 
 
+async def rerank(request: web.Request) -> web.Response:
+    body = orjson.loads(await request.read())
+    answer = overlap_rerank(str(body.get("query", "")), list(body.get("documents") or []), str(body.get("model")))
+    return web.Response(body=orjson.dumps(answer), content_type="application/json")
+
+
 async def models(request: web.Request) -> web.Response:
     return web.json_response(
         {"object": "list", "data": [{"id": "echo", "object": "model", "created": 0, "owned_by": "upstream"}]}
@@ -150,6 +159,7 @@ def make_app() -> web.Application:
     app[LOG_KEY] = []
     app.router.add_post("/v1/chat/completions", chat)
     app.router.add_post("/v1/embeddings", embeddings)
+    app.router.add_post("/v1/rerank", rerank)
     app.router.add_get("/v1/models", models)
     app.router.add_get("/_log", log)
     return app

@@ -44,6 +44,17 @@ class GatewayClient:
         norms = np.linalg.norm(matrix, axis=1, keepdims=True)
         return matrix / np.where(norms == 0, 1, norms)
 
+    async def rerank(self, principal: Principal, model: str, query: str, documents: Sequence[str]) -> list[float]:
+        """Relevance of each of ``documents`` to ``query``, in the documents' order."""
+        body = {"model": model, "query": query, "documents": list(documents)}
+        result, _ = await self.service.complete(principal, body, endpoint="rerank", request_id=None)
+        scores = [0.0] * len(documents)
+        for item in orjson.loads(result.body).get("results") or []:
+            index = int(item["index"])
+            if 0 <= index < len(scores):
+                scores[index] = float(item.get("relevance_score", item.get("score", 0.0)))
+        return scores
+
     async def chat(
         self, principal: Principal, model: str, messages: list[dict[str, str]], *, max_tokens: int | None = None
     ) -> str:

@@ -28,6 +28,7 @@ from soberana.gateway.schemas import (
     EmbeddingsRequest,
     QuotaOut,
     QuotaValues,
+    RerankRequest,
     UsageReport,
 )
 from soberana.gateway.service import GatewayService
@@ -116,6 +117,20 @@ async def embeddings(request: Request, principal: CurrentPrincipal, gateway: Gat
     return Response(result.body, media_type="application/json", headers={"x-soberana-deployment": deployment.name})
 
 
+@v1.post(
+    "/rerank",
+    summary="Score documents against a query with a reranking model (vLLM/Cohere-compatible)",
+    openapi_extra=_schema(RerankRequest),
+    response_model=None,
+)
+async def rerank(request: Request, principal: CurrentPrincipal, gateway: Gateway) -> Response:
+    body = await read_json(request, RerankRequest)
+    result, deployment = await gateway.complete(
+        principal, body, endpoint="rerank", request_id=getattr(request.state, "request_id", None)
+    )
+    return Response(result.body, media_type="application/json", headers={"x-soberana-deployment": deployment.name})
+
+
 def _model_object(gateway: GatewayService, alias: str) -> dict[str, Any]:
     entry = gateway.catalog.get(alias)
     assert entry is not None
@@ -129,6 +144,7 @@ def _model_object(gateway: GatewayService, alias: str) -> dict[str, Any]:
         "capabilities": {
             "chat": entry.serves("chat"),
             "embeddings": entry.serves("embeddings"),
+            "rerank": entry.serves("rerank"),
             "streaming": any(c.streaming for c in configs),
             "tools": any(c.tools for c in configs),
             "context_length": min(c.context_length for c in configs),

@@ -49,6 +49,13 @@ class EmbeddingsRequest(Passthrough):
     )
 
 
+class RerankRequest(Passthrough):
+    model: str = Field(min_length=1, max_length=200)
+    query: str = Field(min_length=1, max_length=20_000)
+    documents: list[str] = Field(min_length=1, max_length=1000, description="Texts to score against the query.")
+    top_n: int | None = Field(None, ge=1)
+
+
 # -- admin: deployments -----------------------------------------------------------------------------
 
 

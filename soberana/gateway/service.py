@@ -182,7 +182,7 @@ class GatewayService:
                 f"The model '{alias}' does not exist. GET /v1/models lists the models you can use.", param="model"
             )
         if not entry.serves(capability):
-            what = "chat completions" if capability == "chat" else "embeddings"
+            what = {"chat": "chat completions", "embeddings": "embeddings", "rerank": "reranking"}[capability]
             raise InvalidRequest(f"The model '{alias}' does not serve {what}.", param="model", code="model_capability")
         return entry
 
@@ -282,11 +282,11 @@ class GatewayService:
     async def complete(
         self, principal: Principal, body: dict[str, Any], *, endpoint: str, request_id: str | None
     ) -> tuple[Completion, Deployment]:
-        """A non-streamed chat completion (``endpoint="chat"``) or embeddings call."""
+        """A non-streamed chat completion (``endpoint="chat"``), embeddings or rerank call."""
         augmenter, state = None, None
         if endpoint == "chat" and self.augmenters:
             body, augmenter, state = await self._augment(principal, body)
-        capability = "chat" if endpoint == "chat" else "embeddings"
+        capability = endpoint if endpoint in ("chat", "rerank") else "embeddings"
         call = Call(principal, endpoint, str(body["model"]), False, request_id, time.perf_counter())
         try:
             entry = self.model(principal, call.model, capability)
@@ -296,6 +296,10 @@ class GatewayService:
             if endpoint == "chat":
                 result, call.deployment, call.attempts = await self.router.run(
                     deployments, entry.strategy, principal.priority, lambda d: d.provider.chat(body)
+                )
+            elif endpoint == "rerank":
+                result, call.deployment, call.attempts = await self.router.run(
+                    deployments, entry.strategy, principal.priority, lambda d: d.provider.rerank(body)
                 )
             else:
                 result, call.deployment, call.attempts = await self.router.run(

@@ -100,7 +100,9 @@ def prepare(
     prepared = []
     for doc in documents:
         body = doc.text
-        title = (doc.title or doc.key.rsplit("/", 1)[-1]).strip()[:500]
+        # A file without a title is known by its name; a JSON Lines record without one has none (its
+        # key is no title, and the embedding model should not read it).
+        title = (doc.title or ("" if "#" in doc.key else doc.key.rsplit("/", 1)[-1])).strip()[:500]
         language = doc.language or detector.detect(f"{title}\n{body}")
         result = PreparedDocument(
             key=doc.key[:500],

@@ -27,5 +27,10 @@ class ChatModel(Protocol):
         """The text of one chat completion."""
 
 
-class Models(Embedder, ChatModel, Protocol):
-    """Both: what :class:`soberana.knowledge.service.KnowledgeService` is given."""
+class Reranker(Protocol):
+    async def rerank(self, principal: Principal, model: str, query: str, documents: Sequence[str]) -> list[float]:
+        """Relevance of each document to the query (higher is better), in the documents' order."""
+
+
+class Models(Embedder, ChatModel, Reranker, Protocol):
+    """All three: what :class:`soberana.knowledge.service.KnowledgeService` is given."""

@@ -106,7 +106,7 @@ class IngestJobOut(_Out):
 class SearchRequest(_In):
     query: str = Field(min_length=1, max_length=4000)
     collections: list[str] = Field(min_length=1, max_length=20, description="Collection ids or names.")
-    limit: int = Field(10, ge=1, le=50)
+    limit: int = Field(10, ge=1, le=100)
     languages: list[str] | None = Field(None, description="Only passages in these languages (ISO 639-1).")
     document_ids: list[str] | None = Field(None, max_length=100, description="Only passages of these documents.")
     method: Literal["hybrid", "lexical", "dense"] = "hybrid"

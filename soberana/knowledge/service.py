@@ -127,7 +127,14 @@ class KnowledgeService:
                         batch=s.knowledge_embed_batch,
                         concurrency=s.knowledge_embed_concurrency,
                     )
-                    self._retriever = Retriever(self.db, self._indexes, self.models, self.detector)
+                    self._retriever = Retriever(
+                        self.db,
+                        self._indexes,
+                        self.models,
+                        self.detector,
+                        reranker=self.models,
+                        rerank_model=s.knowledge_rerank_model,
+                    )
         assert self._ingestor is not None and self._retriever is not None
         return self._ingestor, self._retriever
 

@@ -17,6 +17,7 @@ class Capabilities:
     chat: bool
     embeddings: bool
     streaming: bool
+    rerank: bool
     tools: bool
     context_length: int
     sovereignty: Sovereignty
@@ -106,6 +107,7 @@ class Provider(ABC):
             chat="chat" in c.capabilities,
             embeddings="embeddings" in c.capabilities,
             streaming=c.streaming,
+            rerank="rerank" in c.capabilities,
             tools=c.tools,
             context_length=c.context_length,
             sovereignty=c.sovereignty,
@@ -130,6 +132,11 @@ class Provider(ABC):
     async def embeddings(self, body: dict[str, Any]) -> Completion:
         raise ProviderError(f"{self.kind} does not serve embeddings")
 
+    async def rerank(self, body: dict[str, Any]) -> Completion:
+        """Relevance of ``documents`` to ``query``: ``{"results": [{"index", "relevance_score"}, …]}``
+        (the rerank API of vLLM, TEI, Jina and Cohere)."""
+        raise ProviderError(f"{self.kind} does not rerank")
+
     async def health(self) -> bool:
         """A cheap check that the deployment answers (used to bring a cooled-down one back)."""
         return True
@@ -151,6 +158,9 @@ def estimate_prompt_tokens(body: dict[str, Any]) -> int:
             total += estimate_tokens(content) + 4
         elif isinstance(content, list):
             total += sum(estimate_tokens(str(part.get("text", ""))) for part in content if isinstance(part, dict))
+    for text in [body.get("query"), *(body.get("documents") or ())]:  # rerank
+        if isinstance(text, str):
+            total += estimate_tokens(text)
     inputs = body.get("input")
     if isinstance(inputs, str):
         total += estimate_tokens(inputs)

@@ -29,6 +29,21 @@ def _last_user_text(body: dict[str, Any]) -> str:
     return ""
 
 
+def overlap_rerank(query: str, documents: list[str], model: str) -> dict[str, Any]:
+    """A rerank response scoring each document by the share of the query's words it contains
+    (deterministic, for tests and trials; the shape of vLLM's and Cohere's rerank APIs)."""
+    words = {w for w in query.lower().split() if len(w) > 2}
+    scores = [len(words & set(d.lower().split())) / (len(words) or 1) for d in documents]
+    order = sorted(range(len(documents)), key=lambda i: (-scores[i], i))
+    tokens = len(query.split()) + sum(len(d.split()) for d in documents)
+    return {
+        "id": f"rerank-{new_ulid()}",
+        "model": model,
+        "results": [{"index": i, "relevance_score": scores[i]} for i in order],
+        "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+    }
+
+
 class MockProvider(Provider):
     kind = "mock"
 
@@ -101,3 +116,7 @@ class MockProvider(Provider):
             encoding_format=body.get("encoding_format"),
         )
         return Completion(body=payload, usage=Usage(prompt_tokens=tokens))
+
+    async def rerank(self, body: dict[str, Any]) -> Completion:
+        answer = overlap_rerank(str(body.get("query", "")), list(body.get("documents") or []), self.config.alias)
+        return Completion(body=orjson.dumps(answer), usage=Usage(prompt_tokens=answer["usage"]["prompt_tokens"]))

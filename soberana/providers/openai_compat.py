@@ -75,6 +75,7 @@ class OpenAICompatProvider(Provider):
         query = f"?api-version={config.api_version}" if config.api_version else ""
         self._chat_url = f"{base}/chat/completions{query}"
         self._embeddings_url = f"{base}/embeddings{query}"
+        self._rerank_url = f"{base}/rerank{query}"
         self._models_url = f"{base}/models{query}"
         self._headers = {"Content-Type": "application/json"}
         if config.api_key_env:
@@ -113,6 +114,11 @@ class OpenAICompatProvider(Provider):
 
     async def embeddings(self, body: dict[str, Any]) -> Completion:
         data = await self._post(self._embeddings_url, self._payload(body))
+        usage = Usage.from_openai(orjson.loads(data).get("usage")) or Usage(estimated=True)
+        return Completion(body=data, usage=usage)
+
+    async def rerank(self, body: dict[str, Any]) -> Completion:
+        data = await self._post(self._rerank_url, self._payload(body))
         usage = Usage.from_openai(orjson.loads(data).get("usage")) or Usage(estimated=True)
         return Completion(body=data, usage=usage)
 

@@ -119,6 +119,13 @@ def gateway_deployments(upstream: Upstream, dead_url: str) -> list[dict[str, Any
             "base_url": upstream.url,
             "capabilities": ["embeddings"],
         },
+        {
+            "alias": "reranker",
+            "provider": "openai_compat",
+            "model": "overlap",
+            "base_url": upstream.url,
+            "capabilities": ["rerank"],
+        },
     ]
 
 

@@ -137,6 +137,27 @@ async def test_embeddings(live: LiveServer, tenant: Tenant) -> None:
     assert wrong.value.code == "model_capability"
 
 
+async def test_rerank_through_an_upstream_rerank_api(live: LiveServer, tenant: Tenant) -> None:
+    async with httpx.AsyncClient(base_url=live.url, headers={"Authorization": f"Bearer {tenant.staff_key}"}) as http:
+        body = {
+            "model": "reranker",
+            "query": "resident parking permit fee",
+            "documents": ["Library opening hours", "The resident parking permit fee is 45 euros", "Parking"],
+        }
+        response = await http.post("/v1/rerank", json=body)
+        assert response.status_code == 200, response.text
+        assert response.headers["x-soberana-deployment"] == "reranker@openai_compat"
+        results = response.json()["results"]
+        assert [r["index"] for r in results] == [1, 2, 0]
+        assert results[0]["relevance_score"] > results[1]["relevance_score"] > results[2]["relevance_score"]
+        wrong = await http.post("/v1/rerank", json={**body, "model": "chat"})
+        assert wrong.status_code == 400 and wrong.json()["error"]["code"] == "model_capability"
+        empty = await http.post("/v1/rerank", json={**body, "documents": []})
+        assert empty.status_code == 400 and empty.json()["error"]["param"] == "documents"
+        models = (await http.get("/v1/models/reranker")).json()
+        assert models["capabilities"]["rerank"] is True and models["capabilities"]["chat"] is False
+
+
 async def test_unknown_model_is_404(live: LiveServer, tenant: Tenant) -> None:
     with pytest.raises(openai.NotFoundError) as error:
         await sdk(live, tenant.staff_key).chat.completions.create(
