@@ -321,6 +321,37 @@ def _document_from_fields(
     )
 
 
+_HEADING_MAX_WORDS = 12
+
+
+def _heading_like(paragraph: str, following: str | None) -> bool:
+    """A plain-text heading: one short line that starts with a capital, does not end like a sentence,
+    and is followed by more text (GOV.UK-style pages exported one element per line look like this)."""
+    line = paragraph.strip()
+    return (
+        following is not None
+        and "\n" not in line
+        and 0 < len(line.split()) <= _HEADING_MAX_WORDS
+        and line[0].isupper()
+        and line[-1] not in ".,;:!?…)\"'”’"
+        and _LIST_ITEM.match(line) is None
+        and not line.replace(" ", "").isdigit()
+    )
+
+
+def _text_blocks(paragraphs: Sequence[str], blocks: list[Block]) -> None:
+    """Plain-text paragraphs as blocks: lists, headings (see :func:`_heading_like`) and paragraphs."""
+    for index, paragraph in enumerate(paragraphs):
+        following = paragraphs[index + 1] if index + 1 < len(paragraphs) else None
+        items = _text_list(paragraph)
+        if items:
+            _add(blocks, "list", items)
+        elif _heading_like(paragraph, following):
+            _add(blocks, "heading", paragraph, level=2)
+        else:
+            _add(blocks, "paragraph", paragraph)
+
+
 def _split_paragraphs(text: str) -> list[str]:
     """Paragraphs separated by blank lines; with no blank line at all, by line breaks."""
     separator = r"\n[ \t]*\n" if re.search(r"\n[ \t]*\n", text) else r"\n"
@@ -889,9 +920,7 @@ def _markdown_table(tokens: Sequence[Token]) -> str:
 def _parse_text(data: bytes, filename: str, content_type: str | None) -> list[ParsedDocument]:
     paragraphs = _split_paragraphs(_clean(_decode(data, _charset_of(content_type))))
     blocks: list[Block] = []
-    for paragraph in paragraphs:
-        items = _text_list(paragraph)
-        _add(blocks, "list" if items else "paragraph", items or paragraph)
+    _text_blocks(paragraphs, blocks)
     return [ParsedDocument(key=filename, title=_text_title(paragraphs), blocks=blocks)]
 
 
@@ -945,8 +974,7 @@ def _jsonl_document(line: str, filename: str, number: int) -> ParsedDocument:
     text = _take(fields, "text", "content", "body")
     identity = _take(fields, "id", "doc_id")
     blocks: list[Block] = []
-    for paragraph in _split_paragraphs(_clean(text or "")):
-        _add(blocks, "paragraph", paragraph)
+    _text_blocks(_split_paragraphs(_clean(text or "")), blocks)
     if not blocks:
         raise DocumentParseError(f"{where} has no text (expected a 'text', 'content' or 'body' field).")
     return _document_from_fields(f"{filename}#{identity or number}", blocks, fields)

@@ -79,8 +79,8 @@ class ScoreFusion:
     Weights were chosen on ``bench/retrieval`` (document-level nDCG@10 over seven sets).
     """
 
-    lexical_weight: float = 0.1
-    cross_language_weight: float = 0.015
+    lexical_weight: float = 0.05
+    cross_language_weight: float = 0.01
 
     def fuse(self, lexical: list[tuple[Hit, float]], dense: list[Hit], language: str | None) -> None:
         best = max((score for _, score in lexical), default=0.0)

@@ -426,7 +426,7 @@ def test_plain_text_paragraphs_title_lists_and_clean_up() -> None:
     document = _only(parse(text.encode(), "bando.txt"))
     assert document.title == "Bando municipal"
     assert document.blocks == [
-        Block("paragraph", "Bando municipal"),
+        Block("heading", "Bando municipal", level=2),
         Block("paragraph", "Se informa a los vecinos de que el agua se cortará el lunes."),
         Block("list", "- Calle Mayor\n- Plaza del Sol"),
         Block("paragraph", "Café cerrado."),  # NFC: one code point
@@ -492,3 +492,22 @@ def test_importing_the_modules_loads_no_parsing_library() -> None:
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
     assert result.stdout.strip() == "[]"
+
+
+def test_plain_text_exported_one_element_per_line_keeps_its_headings() -> None:
+    text = (
+        "When you're an agency worker\n"
+        "You're an agency worker if you have a contract with an agency.\n"
+        "Fees\n"
+        "Recruitment agencies cannot charge you a fee for finding you work.\n"
+        "must give you full written details of the fee\n"
+        "There are different rules for modelling agencies."
+    )
+    record = json.dumps({"id": "agency", "title": "Your rights as an agency worker", "text": text})
+    document = _only(parse(record.encode(), "guides.jsonl"))
+    assert [(b.kind, b.text) for b in document.blocks if b.kind == "heading"] == [
+        ("heading", "When you're an agency worker"),
+        ("heading", "Fees"),
+    ]  # a lower-case line without a full stop is a list item cut loose, not a heading
+    chunks = chunk_document(document)
+    assert [c.heading_path for c in chunks] == [("When you're an agency worker",), ("Fees",)]
