@@ -268,6 +268,12 @@ class Settings(BaseSettings):
         description="Lowest relevance (the best passage's dense similarity) for which an answer is given; below "
         "it the assistant abstains and offers a person. Empty: the threshold calibrated for the embedding model.",
     )
+    citizen_questions_per_minute: int = Field(
+        20,
+        ge=1,
+        description="Questions one client address may ask public assistants per minute (anonymous conversations "
+        "have no key, so they are limited by address; over it: 429 with Retry-After).",
+    )
     conversation_retention_days: int = Field(
         30, ge=1, description="How long an anonymous citizen conversation is kept after its last message."
     )

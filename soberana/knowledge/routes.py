@@ -245,9 +245,9 @@ async def transcript(conversation_id: str, knowledge: Knowledge, token: Conversa
 
 @conversations.post("/{conversation_id}/messages", summary="Ask a question (follow-ups use the conversation)")
 async def ask(
-    conversation_id: str, body: QuestionIn, knowledge: Knowledge, token: ConversationToken = None
+    conversation_id: str, body: QuestionIn, knowledge: Knowledge, origin: OriginDep, token: ConversationToken = None
 ) -> AnswerOut:
-    message, answer = await knowledge.ask(conversation_id, token, body.question)
+    message, answer = await knowledge.ask(conversation_id, token, body.question, origin)
     return answer_out(answer, message.id)
 
 

@@ -18,6 +18,8 @@ import hashlib
 import hmac
 import logging
 import secrets
+import time
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -40,6 +42,7 @@ from soberana.errors import (
     InvalidRequest,
     NotFound,
     PermissionDenied,
+    RateLimited,
     SoberanaError,
     require_id,
 )
@@ -107,6 +110,7 @@ class KnowledgeService:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._wake = asyncio.Event()
         self._stopping = False
+        self._citizen_windows: dict[str, deque[float]] = {}
 
     # -- set-up ----------------------------------------------------------------------------------------
 
@@ -576,7 +580,27 @@ class KnowledgeService:
             )
         return conversation
 
-    async def ask(self, conversation_id: str, token: str | None, question: str) -> tuple[Message, Answer]:
+    def _limit_citizen(self, address: str | None) -> None:
+        """At most ``citizen_questions_per_minute`` questions per client address (in this process)."""
+        now = time.monotonic()
+        window = self._citizen_windows.setdefault(address or "?", deque())
+        while window and window[0] <= now - 60:
+            window.popleft()
+        if len(window) >= self.settings.citizen_questions_per_minute:
+            retry = int(60 - (now - window[0])) + 1
+            raise RateLimited(
+                "Too many questions from this address; please wait a minute.",
+                headers={"Retry-After": str(retry)},
+            )
+        window.append(now)
+        if len(self._citizen_windows) > 10_000:  # forget idle addresses
+            for key in [k for k, w in self._citizen_windows.items() if not w or w[-1] <= now - 60]:
+                del self._citizen_windows[key]
+
+    async def ask(
+        self, conversation_id: str, token: str | None, question: str, origin: Origin | None = None
+    ) -> tuple[Message, Answer]:
+        self._limit_citizen(origin.ip if origin else None)
         async with self.db.session() as session:
             conversation = await self._conversation(session, conversation_id, token)
             collection = await session.get(Collection, conversation.collection_id)
