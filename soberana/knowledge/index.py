@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+import anyio
 import numpy as np
 from sqlalchemy import bindparam, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -210,12 +211,17 @@ class MemoryVectorIndex:
                 matrix = await self._refresh(session, collection_id, version)
             if not len(matrix.ids) or matrix.vectors.shape[1] != query.shape[0]:
                 continue
-            scores = matrix.vectors @ query
-            top = min(limit, len(scores))
-            best = np.argpartition(-scores, top - 1)[:top]
-            hits.extend((int(matrix.ids[i]), float(scores[i])) for i in best)
+            hits.extend(await anyio.to_thread.run_sync(_top, matrix, query, limit))
         hits.sort(key=lambda h: -h[1])
         return hits[:limit]
+
+
+def _top(matrix: _Matrix, query: np.ndarray, limit: int) -> list[Hit]:
+    """The ``limit`` best (id, similarity) of a matrix (run in a worker thread: 100k rows take ~10 ms)."""
+    scores = matrix.vectors @ query
+    top = min(limit, len(scores))
+    best = np.argpartition(-scores, top - 1)[:top]
+    return [(int(matrix.ids[i]), float(scores[i])) for i in best]
 
 
 def vector_literal(vector: np.ndarray) -> str:

@@ -33,6 +33,7 @@ from soberana.knowledge.text import LanguageDetector, terms_text
 from soberana.storage.db import Database
 
 Progress = Callable[[int, int], None]  # (done, total)
+STORE_BATCH = 50  # documents written per transaction
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,24 +165,33 @@ class Ingestor:
         """Add, replace or skip ``documents``; with ``replace_prefix`` (a JSON Lines file), also remove
         the file's earlier records that are no longer in it."""
         result = StoreResult()
-        async with self._lock(collection_id), self.db.write_session() as session:
-            for doc in documents:
-                await self._store_one(session, collection_id, doc, result)
+        async with self._lock(collection_id):
+            # Short transactions: on SQLite a writer holds the database's only write lock, and a long
+            # ingestion must not keep usage metering or other writers waiting.
+            for start in range(0, len(documents), STORE_BATCH):
+                async with self.db.write_session() as session:
+                    before = (result.added, result.updated)
+                    for doc in documents[start : start + STORE_BATCH]:
+                        await self._store_one(session, collection_id, doc, result)
+                    if (result.added, result.updated) != before:
+                        await self._bump(session, collection_id)
+                    await session.commit()
             if replace_prefix is not None:
-                keep = {d.key for d in documents}
-                rows = await session.execute(
-                    select(Document.id, Document.key).where(
-                        Document.collection_id == collection_id,
-                        Document.key.startswith(replace_prefix, autoescape=True),
+                async with self.db.write_session() as session:
+                    keep = {d.key for d in documents}
+                    rows = await session.execute(
+                        select(Document.id, Document.key).where(
+                            Document.collection_id == collection_id,
+                            Document.key.startswith(replace_prefix, autoescape=True),
+                        )
                     )
-                )
-                stale = [document_id for document_id, key in rows.all() if key not in keep]
-                for document_id in stale:
-                    await self._remove_document(session, document_id)
-                result.removed = len(stale)
-            if result.added or result.updated or result.removed:
-                await self._bump(session, collection_id)
-            await session.commit()
+                    stale = [document_id for document_id, key in rows.all() if key not in keep]
+                    for document_id in stale:
+                        await self._remove_document(session, document_id)
+                    result.removed = len(stale)
+                    if stale:
+                        await self._bump(session, collection_id)
+                    await session.commit()
         return result
 
     @staticmethod

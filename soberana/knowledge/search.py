@@ -12,6 +12,7 @@ passage that has a vector gets its exact dense similarity, so fusion compares li
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -154,22 +155,33 @@ class Retriever:
         """The ``limit`` best passages of ``collections`` for ``query``, best first."""
         language = query_language or await self.detect_language(query)
         ids = [c.id for c in collections]
-        lexical: list[tuple[int, float]] = []
-        dense: list[tuple[int, float]] = []
         query_vectors: dict[str, Any] = {}
+
+        async def lexical_ranking() -> list[tuple[int, float]]:
+            if method not in ("hybrid", "lexical"):
+                return []
+            async with self.db.session() as session:
+                return await self.indexes.lexical.search(session, ids, analyse(query, language), CANDIDATES)
+
+        async def dense_ranking() -> list[tuple[int, float]]:
+            if method not in ("hybrid", "dense"):
+                return []
+            by_model: dict[str, list[str]] = {}
+            for c in collections:
+                by_model.setdefault(c.embedding_model or default_model, []).append(c.id)
+            found: list[tuple[int, float]] = []
+            for model, model_ids in by_model.items():
+                vector = (await self.embedder.embed(principal, model, [query], kind="query"))[0]
+                for cid in model_ids:
+                    query_vectors[cid] = vector
+                async with self.db.session() as session:
+                    found.extend(await self.indexes.vectors.search(session, model_ids, vector, CANDIDATES))
+            return sorted(found, key=lambda h: -h[1])
+
+        # The two rankings run at once: full-text search in the database's thread, the question's
+        # embedding and the vector search in others.
+        lexical, dense = await asyncio.gather(lexical_ranking(), dense_ranking())
         async with self.db.session() as session:
-            if method in ("hybrid", "lexical"):
-                lexical = await self.indexes.lexical.search(session, ids, analyse(query, language), CANDIDATES)
-            if method in ("hybrid", "dense"):
-                by_model: dict[str, list[str]] = {}
-                for c in collections:
-                    by_model.setdefault(c.embedding_model or default_model, []).append(c.id)
-                for model, model_ids in by_model.items():
-                    vector = (await self.embedder.embed(principal, model, [query], kind="query"))[0]
-                    for cid in model_ids:
-                        query_vectors[cid] = vector
-                    dense.extend(await self.indexes.vectors.search(session, model_ids, vector, CANDIDATES))
-                dense.sort(key=lambda h: -h[1])
             rows, stored = await self._load(session, {i for i, _ in lexical} | {i for i, _ in dense})
         wanted_languages = {lang.lower() for lang in languages} if languages else None
         wanted_documents = set(document_ids) if document_ids else None
