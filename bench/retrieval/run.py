@@ -96,6 +96,8 @@ CACHE_DIR = ROOT / "var" / "bench" / "retrieval"
 EVAL_K = 10
 EVIDENCE_K = 5
 SOBERANA_MODULE = "bench.retrieval.soberana_system"
+# Reported, not targeted (issue 4): about a third of its machine-written questions point to no single article.
+REPORTED_ONLY = frozenset({"icecult_silver"})
 PLACEHOLDERS = ("search_p95_ms_100k", "ingest_10k_pages_s")
 ATTRIBUTION = {
     "conditionalqa": "- ConditionalQA (Sun, Cohen and Salakhutdinov, ACL 2022; research use only): "
@@ -363,6 +365,9 @@ def ndcg_table(all_results: dict[str, dict[str, SystemResult]]) -> str:
     for name, results in all_results.items():
         met = target_met(results)
         cells = [fmt(metric_of(results, s, "ndcg@10")) for s in SYSTEMS]
+        if name in REPORTED_ONLY:
+            rows.append([name, *cells, "—", "reported only"])
+            continue
         rows.append([name, *cells, fmt(target_for(results)), "—" if met is None else ("yes" if met else "no")])
     return table(["set", *(LABELS[s] for s in SYSTEMS), "target", "met?"], rows)
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Protocol
 
 import anyio
 import numpy as np
@@ -293,11 +293,8 @@ class Indexes:
             from soberana.errors import ConfigurationError
 
             raise ConfigurationError(
-                "SOBERANA_KNOWLEDGE_VECTOR_INDEX=pgvector, but the database has no pgvector table: install the "
-                "vector extension and run `soberana db upgrade` again."
+                "SOBERANA_KNOWLEDGE_VECTOR_INDEX=pgvector, but the database has no knowledge_vectors table: the "
+                "vector extension was not available when the knowledge migration ran. Install pgvector before "
+                "migrating, or use SOBERANA_KNOWLEDGE_VECTOR_INDEX=memory."
             )
         return cls(PgTextIndex(), MemoryVectorIndex(), "memory")
-
-
-def describe(indexes: Indexes) -> dict[str, Any]:
-    return {"lexical": type(indexes.lexical).__name__, "vectors": indexes.vector_backend}

@@ -67,11 +67,20 @@ class PreparedDocument:
 
 @dataclass
 class StoreResult:
+    """What storing documents did (documents added, updated, unchanged, removed; passages written)."""
+
     added: int = 0
     updated: int = 0
     unchanged: int = 0
     chunks: int = 0
     removed: int = 0
+
+    def include(self, other: StoreResult) -> None:
+        self.added += other.added
+        self.updated += other.updated
+        self.unchanged += other.unchanged
+        self.chunks += other.chunks
+        self.removed += other.removed
 
 
 def embedding_text(title: str, heading_path: Sequence[str], text: str) -> str:

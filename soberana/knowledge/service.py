@@ -49,7 +49,7 @@ from soberana.errors import (
 from soberana.knowledge import repo
 from soberana.knowledge.answers import Answer, Answerer, threshold_for
 from soberana.knowledge.index import Indexes
-from soberana.knowledge.ingest import Ingestor, Progress, prepare, sha256
+from soberana.knowledge.ingest import Ingestor, Progress, StoreResult, prepare, sha256
 from soberana.knowledge.models import Collection, Conversation, Document, Feedback, HandoffCase, IngestJob, Message
 from soberana.knowledge.parsing import detect_format
 from soberana.knowledge.ports import Models
@@ -80,13 +80,11 @@ class UploadedFile:
     content_type: str | None = None
 
 
-@dataclass(slots=True)
-class JobCounts:
+@dataclass
+class JobCounts(StoreResult):
+    """A job's progress: its files done and failed, and what storing them did."""
+
     files_done: int = 0
-    added: int = 0
-    updated: int = 0
-    unchanged: int = 0
-    chunks: int = 0
     errors: list[dict[str, str]] = field(default_factory=list)
 
 
@@ -417,10 +415,7 @@ class KnowledgeService:
         result = await ingestor.store(
             collection.id, prepared, replace_prefix=f"{file.name}#" if fmt == "jsonl" else None
         )
-        counts.added += result.added
-        counts.updated += result.updated
-        counts.unchanged += result.unchanged
-        counts.chunks += result.chunks
+        counts.include(result)
 
     async def _update_job(self, job_id: str, counts: JobCounts, status: str, *, finished: bool = False) -> IngestJob:
         async with self.db.write_session() as session:
