@@ -126,7 +126,12 @@ def sentences(text: str) -> list[str]:
         line = line.strip().lstrip("-•*").strip()
         if line:
             parts.extend(s.strip() for s in _SENTENCE_END.split(line) if s.strip())
-    return [p for p in parts if len(p.split()) >= 3]
+    return [p for p in parts if len(p.split()) >= 3 and not _table_header(p)]
+
+
+def _table_header(line: str) -> bool:
+    """A table row of a few words and no figures: most likely the header ("Permit | Fee")."""
+    return " | " in line and not any(c.isdigit() for c in line) and len(line.split()) <= 8
 
 
 def grounding_rules(language: str | None) -> str:
@@ -145,6 +150,28 @@ def numbered_passages(hits: Sequence[Hit]) -> str:
         f"[{i}] {hit.title}" + (f" — {' › '.join(hit.heading_path)}" if hit.heading_path else "") + f"\n{hit.text}"
         for i, hit in enumerate(hits, 1)
     )
+
+
+AMOUNT_PRIOR = 0.03
+_ASKS_AMOUNT = re.compile(
+    r"\b(how much|how many|what (?:is the )?(?:cost|price|fee)|cu[aá]nt[oa]s?|qu[eé] precio|"
+    r"hva[ðd] kosta|hversu (?:mik|marg)|hve (?:mik|marg))",
+    re.IGNORECASE,
+)
+_AMOUNT = re.compile(r"(?:[€$£]\s?\d|\d[\d.,]*\s?(?:€|%|euros?\b|EUR\b|kr\b|krónur|pounds?\b|£|\$))", re.IGNORECASE)
+
+
+def asks_for_amount(question: str) -> bool:
+    """Whether a question (English, Spanish, Icelandic) asks how much or how many."""
+    return _ASKS_AMOUNT.search(question) is not None
+
+
+def _in_section(hit: Hit, sentence: str) -> str:
+    """A sentence as the embedding model reads it: under its page's title and section heading, so that
+    every candidate carries the same page context and the sentences differ by what they say."""
+    heading = hit.heading_path[-1] if hit.heading_path else None
+    where = f"{hit.title} › {heading}" if heading and heading != hit.title else hit.title
+    return f"{where}: {sentence}"
 
 
 def build_messages(question: str, hits: Sequence[Hit], language: str | None) -> list[dict[str, str]]:
@@ -209,6 +236,7 @@ class Answerer:
         self,
         principal: Principal,
         embedding_model: str,
+        question: str,
         query_vector: Any,
         retrieval: Retrieval,
         language: str | None,
@@ -223,10 +251,18 @@ class Answerer:
             candidates = [(1, retrieval.hits[0].text)]
         scores = np.zeros(len(candidates), dtype=np.float32)
         if query_vector is not None:
-            vectors = await self.models.embed(principal, embedding_model, [s for _, s in candidates], kind="passage")
+            # Each sentence is read under its page and section: "Minor works permit › Fees: Processing
+            # fee | 60 €" answers "how much is the minor works permit?" where the table row alone does not.
+            texts = [_in_section(retrieval.hits[i - 1], s) for i, s in candidates]
+            vectors = await self.models.embed(principal, embedding_model, texts, kind="passage")
             scores = np.asarray(vectors) @ np.asarray(query_vector)
-        # Earlier passages were ranked higher: a small prior keeps ties in retrieval order.
-        prior = np.array([0.01 * (passages - i) for i, _ in candidates], dtype=np.float32)
+        # Earlier passages were ranked higher: a small prior keeps ties in retrieval order. A question
+        # about an amount ("how much", "cuánto", "hvað kostar") prefers sentences that state one.
+        amount = asks_for_amount(question)
+        prior = np.array(
+            [0.01 * (passages - i) + (AMOUNT_PRIOR if amount and _AMOUNT.search(s) else 0.0) for i, s in candidates],
+            dtype=np.float32,
+        )
         order = np.argsort(-(scores + prior), kind="stable")[:quotes]
         chosen = sorted(order.tolist())  # keep reading order
         lines = [message("excerpts", language), ""]

@@ -17,6 +17,7 @@ same stemmed words on both databases. Every chunk also keeps its vector in
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -53,8 +54,40 @@ class LexicalIndex(Protocol):
     ) -> list[Hit]: ...
 
 
+# In a large index, question terms held by more than this share of passages are left out of the
+# search (BM25 gives them little weight, and scoring their long posting lists is most of the cost).
+COMMON_TERM_SHARE = 0.05
+PRUNE_FROM_PASSAGES = 50_000
+_COUNT_TTL_SECONDS = 60.0
+
+
 class Fts5Index:
     """SQLite FTS5 with its built-in BM25 (``bm25()`` is lower-is-better; negated here)."""
+
+    def __init__(self, *, prune_from: int = PRUNE_FROM_PASSAGES, common_share: float = COMMON_TERM_SHARE) -> None:
+        self.prune_from = prune_from
+        self.common_share = common_share
+        self._passages = (0, -_COUNT_TTL_SECONDS)  # (count, when counted)
+
+    async def _passage_count(self, session: AsyncSession) -> int:
+        count, counted = self._passages
+        now = time.monotonic()
+        if now - counted >= _COUNT_TTL_SECONDS:
+            count = int(await session.scalar(text("SELECT count(*) FROM knowledge_chunks")) or 0)
+            self._passages = (count, now)
+        return count
+
+    async def _selective(self, session: AsyncSession, words: list[str]) -> list[str]:
+        """``words`` without the very common ones, in a large index (the rarest always stays)."""
+        total = await self._passage_count(session)
+        if total < self.prune_from or len(words) < 2:
+            return words
+        stmt = text("SELECT term, doc FROM knowledge_fts_vocab WHERE term IN :terms").bindparams(
+            bindparam("terms", expanding=True)
+        )
+        frequency = {str(t): int(d) for t, d in (await session.execute(stmt, {"terms": words})).all()}
+        kept = [w for w in words if frequency.get(w, 0) <= self.common_share * total]
+        return kept or [min(words, key=lambda w: frequency.get(w, 0))]
 
     async def add(self, session: AsyncSession, rows: Sequence[LexicalRow]) -> None:
         if rows:
@@ -77,7 +110,7 @@ class Fts5Index:
         words = _quote_terms(terms)
         if not words or not collection_ids:
             return []
-        match = " OR ".join(f'"{w}"' for w in words)
+        match = " OR ".join(f'"{w}"' for w in await self._selective(session, words))
         stmt = text(
             "SELECT rowid, bm25(knowledge_fts, :context_weight, 1.0) AS rank FROM knowledge_fts "
             "WHERE knowledge_fts MATCH :match AND collection_id IN :collections ORDER BY rank LIMIT :limit"

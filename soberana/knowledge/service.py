@@ -526,7 +526,7 @@ class KnowledgeService:
             return await self.answerer.generated(principal, model, question, retrieval, answer_language, threshold)
         query_vector = retrieval.query_vectors.get(retrieval.hits[0].collection_id)
         return await self.answerer.extractive(
-            principal, embedding_model, query_vector, retrieval, answer_language, threshold
+            principal, embedding_model, question, query_vector, retrieval, answer_language, threshold
         )
 
     # -- conversations (citizens) ----------------------------------------------------------------------
