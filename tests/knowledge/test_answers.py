@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from soberana.knowledge.answers import check_citations, message, sentences, threshold_for
+from soberana.knowledge.answers import asks_for_amount, check_citations, message, sentences, threshold_for
 
 
 def test_citations_to_retrieved_passages_are_kept_in_order_of_first_use() -> None:
@@ -32,3 +32,15 @@ def test_thresholds_are_calibrated_per_model_and_configurable() -> None:
     assert threshold_for("multilingual-e5-small", None) > 0.8
     assert threshold_for("some-other-model", None) == 0.5
     assert threshold_for("multilingual-e5-small", 0.7) == 0.7
+
+
+def test_questions_about_amounts_are_recognised_in_three_languages() -> None:
+    assert asks_for_amount("How much does the permit cost?")
+    assert asks_for_amount("¿Cuánto cuesta la licencia?")
+    assert asks_for_amount("Hvað kostar að láta sækja grófan úrgang?")
+    assert not asks_for_amount("When is organic waste collected?")
+    assert not asks_for_amount("¿Dónde está la oficina?")
+
+
+def test_table_header_rows_are_not_quoted() -> None:
+    assert sentences("Permit | Fee\nSecond car | €90 per year") == ["Second car | €90 per year"]
