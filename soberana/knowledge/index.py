@@ -111,13 +111,20 @@ class Fts5Index:
         if not words or not collection_ids:
             return []
         match = " OR ".join(f'"{w}"' for w in await self._selective(session, words))
+        # FTS5's own ``rank`` column (set to weighted BM25 by ``rank MATCH``) lets it order the matches
+        # itself: the same ranking as calling bm25() in the query, at half the cost or less.
         stmt = text(
-            "SELECT rowid, bm25(knowledge_fts, :context_weight, 1.0) AS rank FROM knowledge_fts "
-            "WHERE knowledge_fts MATCH :match AND collection_id IN :collections ORDER BY rank LIMIT :limit"
+            "SELECT rowid, rank FROM knowledge_fts WHERE knowledge_fts MATCH :match AND rank MATCH :rank "
+            "AND collection_id IN :collections ORDER BY rank LIMIT :limit"
         ).bindparams(bindparam("collections", expanding=True))
         rows = await session.execute(
             stmt,
-            {"match": match, "collections": list(collection_ids), "limit": limit, "context_weight": CONTEXT_WEIGHT},
+            {
+                "match": match,
+                "rank": f"bm25({CONTEXT_WEIGHT}, 1.0)",
+                "collections": list(collection_ids),
+                "limit": limit,
+            },
         )
         return [(int(r[0]), -float(r[1])) for r in rows]
 
