@@ -16,7 +16,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ValidationError
 
 from soberana.auth.deps import AdminDep, CurrentPrincipal, OriginDep
-from soberana.auth.principal import Scope
+from soberana.auth.principal import Principal, Scope
 from soberana.errors import InvalidRequest, MalformedJSON, ModelNotFound, describe_validation_errors
 from soberana.gateway.admin import GatewayAdmin, quota_out
 from soberana.gateway.schemas import (
@@ -110,11 +110,7 @@ async def chat_completions(request: Request, principal: CurrentPrincipal, gatewa
     response_model=None,
 )
 async def embeddings(request: Request, principal: CurrentPrincipal, gateway: Gateway) -> Response:
-    body = await read_json(request, EmbeddingsRequest)
-    result, deployment = await gateway.complete(
-        principal, body, endpoint="embeddings", request_id=getattr(request.state, "request_id", None)
-    )
-    return Response(result.body, media_type="application/json", headers={"x-soberana-deployment": deployment.name})
+    return await _complete(request, principal, gateway, "embeddings", EmbeddingsRequest)
 
 
 @v1.post(
@@ -124,9 +120,16 @@ async def embeddings(request: Request, principal: CurrentPrincipal, gateway: Gat
     response_model=None,
 )
 async def rerank(request: Request, principal: CurrentPrincipal, gateway: Gateway) -> Response:
-    body = await read_json(request, RerankRequest)
+    return await _complete(request, principal, gateway, "rerank", RerankRequest)
+
+
+async def _complete(
+    request: Request, principal: Principal, gateway: GatewayService, endpoint: str, model: type[BaseModel]
+) -> Response:
+    """A non-streamed call whose upstream body is passed back as it came."""
+    body = await read_json(request, model)
     result, deployment = await gateway.complete(
-        principal, body, endpoint="rerank", request_id=getattr(request.state, "request_id", None)
+        principal, body, endpoint=endpoint, request_id=getattr(request.state, "request_id", None)
     )
     return Response(result.body, media_type="application/json", headers={"x-soberana-deployment": deployment.name})
 
