@@ -47,7 +47,6 @@ class Hit:
     dense_score: float | None = None
     lexical_score: float | None = None
     rerank_score: float | None = None
-    lexical_rank: int | None = None
     dense_rank: int | None = None
 
 
@@ -55,7 +54,6 @@ class Hit:
 class Retrieval:
     hits: list[Hit]
     query_language: str | None
-    pending_embeddings: int = 0
     query_vectors: dict[str, Any] = field(default_factory=dict)  # per collection id
 
     @property
@@ -195,7 +193,6 @@ class Retriever:
         for chunk_id, score in lexical:
             hit = rows.get(chunk_id)
             if hit is not None and allowed(hit):
-                hit.lexical_rank = len(lexical_hits) + 1
                 hit.lexical_score = score
                 lexical_hits.append((hit, score))
         dense_hits: list[Hit] = []

@@ -50,7 +50,16 @@ from soberana.knowledge import repo
 from soberana.knowledge.answers import Answer, Answerer, threshold_for
 from soberana.knowledge.index import Indexes
 from soberana.knowledge.ingest import Ingestor, Progress, StoreResult, prepare, sha256
-from soberana.knowledge.models import Collection, Conversation, Document, Feedback, HandoffCase, IngestJob, Message
+from soberana.knowledge.models import (
+    Chunk,
+    Collection,
+    Conversation,
+    Document,
+    Feedback,
+    HandoffCase,
+    IngestJob,
+    Message,
+)
 from soberana.knowledge.parsing import detect_format
 from soberana.knowledge.ports import Models
 from soberana.knowledge.schemas import (
@@ -86,6 +95,17 @@ class JobCounts(StoreResult):
 
     files_done: int = 0
     errors: list[dict[str, str]] = field(default_factory=list)
+
+
+def _queued_job(collection: Collection, files: int) -> IngestJob:
+    return IngestJob(
+        id=new_id("job"),
+        collection_id=collection.id,
+        org_id=collection.org_id,
+        status="queued",
+        files_total=files,
+        errors=[],
+    )
 
 
 def _token_hash(token: str) -> str:
@@ -139,11 +159,6 @@ class KnowledgeService:
                     )
         assert self._ingestor is not None and self._retriever is not None
         return self._ingestor, self._retriever
-
-    async def indexes(self) -> Indexes:
-        await self._ready()
-        assert self._indexes is not None
-        return self._indexes
 
     def start_background(self) -> None:
         """Start the worker that embeds new passages and purges expired conversations (the server)."""
@@ -321,14 +336,7 @@ class KnowledgeService:
         collection = await self._writable(session, principal, ref)
         if not files:
             raise InvalidRequest("Upload at least one file.", param="files")
-        job = IngestJob(
-            id=new_id("job"),
-            collection_id=collection.id,
-            org_id=collection.org_id,
-            status="queued",
-            files_total=len(files),
-            errors=[],
-        )
+        job = _queued_job(collection, len(files))
         session.add(job)
         await self._audit(
             session,
@@ -436,14 +444,7 @@ class KnowledgeService:
     async def new_job(self, collection: Collection, files: int) -> str:
         """A job row for ingestion run in the foreground (the CLI)."""
         async with self.db.write_session() as session:
-            job = IngestJob(
-                id=new_id("job"),
-                collection_id=collection.id,
-                org_id=collection.org_id,
-                status="queued",
-                files_total=files,
-                errors=[],
-            )
+            job = _queued_job(collection, files)
             session.add(job)
             await session.commit()
             return job.id
@@ -456,8 +457,6 @@ class KnowledgeService:
         return await ingestor.embed_pending(collection.id, principal, model, progress, lambda: self._stopping)
 
     async def embed_all_pending(self) -> None:
-        from soberana.knowledge.models import Chunk
-
         async with self.db.session() as session:
             ids = (await session.scalars(select(Chunk.collection_id).where(Chunk.embedding.is_(None)).distinct())).all()
             collections = [c for c in [await session.get(Collection, i) for i in ids] if c is not None]
