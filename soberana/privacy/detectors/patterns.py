@@ -1,0 +1,319 @@
+"""Personal data with a recognisable form, each candidate confirmed by a well-kept validator.
+
+Candidates come from regular expressions; a candidate becomes an entity only when its validator
+accepts it: ``python-stdnum`` for IBANs, card numbers and national identity numbers (checksums),
+``phonenumbers`` for telephone numbers, :mod:`ipaddress` for IP addresses. Numbers whose form
+alone says little (a patient record number, a licence number) are taken only after a label that
+names them ("NHC:", "passport no.", "kennitala").
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import phonenumbers
+from stdnum import iban as stdnum_iban
+from stdnum import luhn
+from stdnum.at import vnr
+from stdnum.be import nn
+from stdnum.bg import egn
+from stdnum.cz import rc as cz_rc
+from stdnum.de import idnr
+from stdnum.dk import cpr
+from stdnum.ee import ik
+from stdnum.es import cif, dni, nie
+from stdnum.fi import hetu
+from stdnum.fr import nir
+from stdnum.gb import nhs
+from stdnum.gr import amka
+from stdnum.hr import oib
+from stdnum.ie import pps
+from stdnum.is_ import kennitala
+from stdnum.it import codicefiscale
+from stdnum.lt import asmens
+from stdnum.nl import bsn
+from stdnum.pl import pesel
+from stdnum.pt import cc as pt_cc
+from stdnum.ro import cnp
+from stdnum.se import personnummer
+from stdnum.si import emso
+from stdnum.sk import rc as sk_rc
+from stdnum.us import ssn
+
+from soberana.privacy.entities import (
+    ADDRESS,
+    AGE,
+    CREDIT_CARD,
+    DATE,
+    EMAIL,
+    IBAN,
+    ID_NUMBER,
+    IP_ADDRESS,
+    PHONE,
+    URL,
+    Entity,
+)
+
+_EMAIL = re.compile(r"(?<![\w.+-])[A-Za-z0-9][A-Za-z0-9._%+-]*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,24}\b")
+_IBAN = re.compile(r"\b[A-Za-z]{2}\d{2}(?:[ ]?[A-Za-z0-9]){11,30}\b")
+_CARD = re.compile(r"(?<![\d-])(?:\d[ -]?){12,18}\d(?![\d-])")
+_IPV4 = re.compile(r"(?<![\d.])(?:\d{1,3}\.){3}\d{1,3}(?![\d.])")
+_IPV6 = re.compile(r"(?<![\w:])(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}(?![\w:])")
+_URL = re.compile(
+    r"\b(?:https?://|www\.)[^\s<>\"'()\[\]]+[^\s<>\"'()\[\].,;:!?]"
+    r"|\b(?:[A-Za-z0-9][A-Za-z0-9-]{0,62}\.)+(?:com|org|net|edu|gov|info|biz|io|eu|[a-z]{2})\b(?![@\w.-])",
+)
+_ABBREVIATIONS = {"e.g", "i.e", "p.ej", "t.d", "o.s", "s.s", "a.m", "p.m", "dr", "sr", "sra"}
+
+_MONTHS = (
+    "january|february|march|april|may|june|july|august|september|october|november|december|"
+    "jan|feb|mar|apr|jun|jul|aug|sep|sept|oct|nov|dec|"
+    "enero|febrero|marzo|abril|mayo|junio|julio|agosto|septiembre|setiembre|octubre|noviembre|diciembre|"
+    "janúar|febrúar|mars|apríl|maí|júní|júlí|ágúst|september|október|nóvember|desember"
+)
+_DATE = re.compile(
+    r"\b(?:\d{4}-\d{1,2}-\d{1,2}(?:[ T]\d{1,2}:\d{2}(?::\d{2})?)?"  # ISO, with a time
+    r"|\d{1,2}[/.-]\d{1,2}[/.-](?:\d{4}|\d{2})"  # 03/03/1946, 3.3.46, 7/30/1964
+    rf"|\d{{1,2}}\.?\s+(?:de\s+)?(?:{_MONTHS})\.?(?:\s+(?:de(?:l)?\s+)?\d{{4}})?"  # 3 de marzo de 2016, 3. mars 2016
+    rf"|(?:{_MONTHS})\.?\s+\d{{1,2}}(?:st|nd|rd|th)?,?\s+\d{{4}}"  # March 3, 2016
+    rf"|(?:{_MONTHS})\s+(?:de(?:l)?\s+)?\d{{4}}"  # marzo de 2016, March 2016
+    r")\b",
+    re.IGNORECASE,
+)
+_AGE_UNIT = r"años|año|meses|years?[- ]old|years?|yrs?|ára|árs|mánaða"
+_AGE = re.compile(
+    rf"\b(?:aged?|edad(?:\s+de)?)\s*:?\s*(?P<age>\d{{1,3}}(?:\s*(?:{_AGE_UNIT})\b)?)"
+    rf"|\b(?P<bare>\d{{1,3}}\s*(?:{_AGE_UNIT}))\b",
+    re.IGNORECASE,
+)
+
+_STREET_ES = (
+    r"Calle|C/|c/|Avda\.?|Avenida|Av\.|Plaza|Pza\.|P[ºo]\.?|Paseo|Ctra\.?|Carretera|Camino|Ronda|Traves[ií]a|"
+    r"Glorieta|R[uú]a|Rambla|Urbanizaci[oó]n|Urb\."
+)
+_ADDRESS = re.compile(
+    rf"\b(?:{_STREET_ES})\s+[^\n,;:()]{{1,50}}?(?:,?\s*(?:n[ºo°]\.?\s*)?\d+[A-Za-z]?(?:\s*[-/]\s*\d+)?"
+    r"(?:,?\s*\d+[ºª]?\s*(?:[A-Za-z]{1,5}\b)?)?|,?\s*s/n)"
+    r"|\b\d{1,5}[A-Za-z]?\s+(?:[A-Z][a-z]+\s+){1,4}(?:Street|St|Avenue|Ave|Road|Rd|Lane|Ln|Drive|Close|Court|Ct|"
+    r"Boulevard|Blvd|Way|Place|Pl|Square|Sq|Terrace|Crescent|Gardens|Hill|Park|Row)\b\.?"
+    r"(?:,?\s*(?:Apt\.?|Suite|Unit|Flat)\s*\d+)?"
+)
+
+# Identity numbers checked by python-stdnum. ``strong``: the checksum (or a strict format) makes a
+# false match unlikely, so no label is needed near the number; the others need one (``ID_CONTEXT``).
+_ID_FORMS: list[tuple[str, Callable[[str], bool], str, bool]] = [
+    # country, validator, candidate pattern, strong
+    ("es", dni.is_valid, r"\b\d{8}[- ]?[A-Za-z]\b", True),
+    ("es", nie.is_valid, r"\b[XYZxyz][- ]?\d{7}[- ]?[A-Za-z]\b", True),
+    ("es", cif.is_valid, r"\b[ABCDEFGHJNPQRSUVW][- ]?\d{7}[- ]?[0-9A-J]\b", True),
+    ("is", kennitala.is_valid, r"\b\d{6}[- ]?\d{4}\b", True),
+    ("gb", lambda v: is_nino(v), r"\b[A-Za-z]{2}[ ]?\d{2}[ ]?\d{2}[ ]?\d{2}[ ]?[A-Da-d]\b", True),
+    ("gb", nhs.is_valid, r"\b\d{3}[ ]?\d{3}[ ]?\d{4}\b", False),
+    ("us", ssn.is_valid, r"\b\d{3}[- ]\d{2}[- ]\d{4}\b", True),
+    ("us", ssn.is_valid, r"\b\d{9}\b", False),
+    ("it", codicefiscale.is_valid, r"\b[A-Za-z]{6}\d{2}[A-Za-z]\d{2}[A-Za-z]\d{3}[A-Za-z]\b", True),
+    ("fr", nir.is_valid, r"\b[12][ ]?\d{2}[ ]?\d{2}[ ]?\d{2}[ ]?\d{3}[ ]?\d{3}[ ]?\d{2}\b", True),
+    ("be", nn.is_valid, r"\b\d{2}[.]?\d{2}[.]?\d{2}[- ]?\d{3}[.]?\d{2}\b", True),
+    ("bg", egn.is_valid, r"\b\d{10}\b", False),
+    ("cz", cz_rc.is_valid, r"\b\d{6}/?\d{3,4}\b", False),
+    ("dk", cpr.is_valid, r"\b\d{6}-?\d{4}\b", False),
+    ("ee", ik.is_valid, r"\b[1-6]\d{10}\b", False),
+    ("fi", hetu.is_valid, r"\b\d{6}[-+A-FU-Ya-fu-y]\d{3}[0-9A-Ya-y]\b", True),
+    ("gr", amka.is_valid, r"\b\d{11}\b", False),
+    ("hr", oib.is_valid, r"\b\d{11}\b", False),
+    ("ie", pps.is_valid, r"\b\d{7}[A-Wa-w][A-IWa-iw]?\b", True),
+    ("lt", asmens.is_valid, r"\b[1-6]\d{10}\b", False),
+    ("nl", bsn.is_valid, r"\b\d{9}\b", False),
+    ("pl", pesel.is_valid, r"\b\d{11}\b", False),
+    ("pt", pt_cc.is_valid, r"\b\d{8}[ ]?\d[ ]?[A-Za-z]{2}\d\b", True),
+    ("ro", cnp.is_valid, r"\b[1-9]\d{12}\b", True),
+    ("se", personnummer.is_valid, r"\b(?:\d{2})?\d{6}[-+]?\d{4}\b", False),
+    ("si", emso.is_valid, r"\b\d{13}\b", False),
+    ("sk", sk_rc.is_valid, r"\b\d{6}/?\d{3,4}\b", False),
+    ("at", vnr.is_valid, r"\b\d{4}[ ]?\d{6}\b", False),
+    ("de", idnr.is_valid, r"\b\d{2}[ ]?\d{3}[ ]?\d{3}[ ]?\d{3}\b", False),
+]
+_NINO = re.compile(r"(?!BG|GB|NK|KN|TN|NT|ZZ)[A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z]\d{6}[A-D]")
+
+
+def is_nino(value: str) -> bool:
+    """A UK National Insurance number by HMRC's format rules (it has no check digit)."""
+    return _NINO.fullmatch(value.replace(" ", "").upper()) is not None
+
+
+ID_COUNTRIES = tuple(dict.fromkeys(c for c, *_ in _ID_FORMS))
+
+# Labels that say the number after them identifies someone (any language the product serves).
+_ID_LABELS = (
+    r"NHC|N\.?\s*H\.?\s*C|NASS|Episodio|N[ºo°]\s*(?:de\s+)?episodio|CIPA?|nhc/|N[ºo°]\.?\s*(?:de\s+)?(?:col(?:egiado)?|SS|historia|afiliaci[oó]n|tarjeta|"
+    r"pasaporte|expediente)|N[ºo°]\s*Col|CIP|NUSS|NIF|NIE|DNI|pasaporte|historia\s+cl[ií]nica|"
+    r"n[uú]mero\s+de\s+(?:historia|afiliaci[oó]n|colegiado|la\s+seguridad\s+social|pasaporte|tarjeta\s+sanitaria)|"
+    r"SSN|social\s+security(?:\s+number)?|driver'?s?\s+licen[cs]e(?:\s+(?:number|no\.?|#))?|licen[cs]e\s+(?:number|no\.?)|"
+    r"passport(?:\s+(?:number|no\.?))?|national\s+insurance(?:\s+number)?|NINO|NI\s+number|"
+    r"kennitala|kennitölu|kt\.|vegabréf(?:snúmer)?"
+)
+_LABELLED_ID = re.compile(
+    rf"(?:{_ID_LABELS})\s*(?:is|es|er|number|no\.?|n[ºo°]\.?)?\s*[:#.=\-–]?\s*"
+    r"(?P<value>[A-Za-z]{0,3}\d[\dA-Za-z]*(?:[ /.-]\d[\dA-Za-z]*){0,4})",
+    re.IGNORECASE,
+)
+ID_CONTEXT = re.compile(rf"(?:{_ID_LABELS}|identity|identidad|número|number|\bID\b)", re.IGNORECASE)
+
+_PHONE_LABELS = re.compile(
+    r"(?:tel(?:éfono|efono|ephone|\.)?|tfno\.?|tlf\.?|móvil|movil|m[óo]vil|fax|phone|mobile|cell|desk|"
+    r"office|contact(?:o)?|n[uú]mero|number|reach\s+me\s+at|call(?:\s+\w+){0,3}\s+(?:on|at)|sími|síma|símanúmer|farsími|GSM)\s*[:.\-]?\s*$",
+    re.IGNORECASE,
+)
+# phone-shaped without a label: 7 to 15 digits in 2 to 5 groups of 2 to 4 (a leading group of up
+# to 5 when it starts with 0 or +), not followed by a capitalised word (house numbers in addresses)
+_PHONE_SHAPE = re.compile(
+    r"(?<![\w./-])(?:\+\d{1,3}[ -]?)?(?:\(\d{1,4}\)[ -]?)?(?:0\d{1,4}|\d{2,4})(?:[ .-]\d{2,4}){1,4}"
+    r"(?:\s*(?:x|ext\.?)\s*\d{1,6})?(?![\w/-]|[.,]\d)"
+    r"(?!\s+[A-Z][a-z])"
+)
+_PHONE_RUN = re.compile(r"\+?\(?\d[\d ()./-]{5,20}\d(?:\s*(?:x|ext\.?)\s*\d{1,6})?")
+_PHONE_EXTENSION = re.compile(r"\s*(?:x|ext\.?)\s*\d{1,6}", re.IGNORECASE)
+_REGIONS = {"en": ("US", "GB"), "es": ("ES",), "is": ("IS",)}
+
+
+@dataclass(frozen=True, slots=True)
+class IdForm:
+    country: str
+    is_valid: Callable[[str], bool]
+    pattern: re.Pattern[str]
+    strong: bool
+
+
+def _id_forms(countries: tuple[str, ...]) -> list[IdForm]:
+    return [IdForm(c, valid, re.compile(p), strong) for c, valid, p, strong in _ID_FORMS if c in countries]
+
+
+def _valid_iban(value: str) -> bool:
+    """The IBAN checksum (ISO 13616, mod 97) and the country's length and format; national check
+    digits inside the account number are not required (they differ by country and bank)."""
+    try:
+        stdnum_iban.validate(value, check_country=False)
+    except ValueError:
+        return False
+    return True
+
+
+class PatternDetector:
+    """E-mail addresses, telephone numbers, IBANs, payment cards, IP addresses, URLs, dates, ages
+    and national identity numbers."""
+
+    name = "patterns"
+    languages = None  # every language
+
+    def __init__(self, *, id_countries: tuple[str, ...] = ID_COUNTRIES, phone_regions: tuple[str, ...] = ()) -> None:
+        self.id_forms = _id_forms(id_countries)
+        self.phone_regions = phone_regions
+
+    def detect(self, text: str, language: str | None) -> list[Entity]:
+        found: list[Entity] = []
+        for finder in (self._emails, self._ibans, self._cards, self._ips, self._urls, self._ids, self._dates):
+            found.extend(finder(text))
+        found.extend(self._phones(text, language))
+        found.extend(self._ages(text))
+        found.extend(Entity(m.start(), m.end(), ADDRESS, 0.6, self.name) for m in _ADDRESS.finditer(text))
+        return found
+
+    def _entity(self, match: re.Match[str], label: str, group: int | str = 0, score: float = 1.0) -> Entity:
+        return Entity(match.start(group), match.end(group), label, score, self.name)
+
+    def _emails(self, text: str) -> Iterator[Entity]:
+        if "@" in text:
+            for m in _EMAIL.finditer(text):
+                yield self._entity(m, EMAIL)
+
+    def _ibans(self, text: str) -> Iterator[Entity]:
+        for m in _IBAN.finditer(text):
+            value = m.group()
+            # the pattern may run into a following word: shorten until the checksum holds
+            while len(value) >= 15:
+                if _valid_iban(value):
+                    yield Entity(m.start(), m.start() + len(value), IBAN, 1.0, self.name)
+                    break
+                value = value[:-1].rstrip()
+
+    def _cards(self, text: str) -> Iterator[Entity]:
+        for m in _CARD.finditer(text):
+            digits = re.sub(r"\D", "", m.group())
+            if 13 <= len(digits) <= 19 and digits[0] in "23456" and luhn.is_valid(digits):
+                yield self._entity(m, CREDIT_CARD)
+            elif 13 <= len(digits) <= 19 and digits[0] == "1" and luhn.is_valid(digits):
+                yield self._entity(m, CREDIT_CARD, score=0.6)
+
+    def _ips(self, text: str) -> Iterator[Entity]:
+        for m in _IPV4.finditer(text):
+            try:
+                ipaddress.IPv4Address(m.group())
+            except ValueError:
+                continue
+            yield self._entity(m, IP_ADDRESS)
+        if "::" in text or text.count(":") >= 5:
+            for m in _IPV6.finditer(text):
+                try:
+                    ipaddress.IPv6Address(m.group())
+                except ValueError:
+                    continue
+                yield self._entity(m, IP_ADDRESS)
+
+    def _urls(self, text: str) -> Iterator[Entity]:
+        for m in _URL.finditer(text):
+            value = m.group()
+            if value.lower().rstrip(".") in _ABBREVIATIONS or re.fullmatch(r"[\d.]+", value):
+                continue
+            if "://" not in value and not value.lower().startswith("www.") and value.count(".") == 1:
+                stem, tld = value.rsplit(".", 1)
+                if len(tld) == 2 and (len(stem) < 3 or not tld.islower()):
+                    continue  # "Sr.de", "kt.is": abbreviations, not domains
+            yield self._entity(m, URL, score=0.8)
+
+    def _ids(self, text: str) -> Iterator[Entity]:
+        if not any(ch.isdigit() for ch in text):
+            return
+        labelled = [(m.start("value"), m.end("value")) for m in _LABELLED_ID.finditer(text)]
+        for start, end in labelled:
+            value = text[start:end].rstrip(".-/ ")
+            if sum(ch.isdigit() for ch in value) >= 3:
+                yield Entity(start, start + len(value), ID_NUMBER, 0.9, self.name)
+        for form in self.id_forms:
+            for m in form.pattern.finditer(text):
+                if not form.is_valid(m.group()):
+                    continue
+                if form.strong or ID_CONTEXT.search(text, max(0, m.start() - 40), m.start()):
+                    yield self._entity(m, ID_NUMBER, score=1.0 if form.strong else 0.8)
+
+    def _dates(self, text: str) -> Iterator[Entity]:
+        for m in _DATE.finditer(text):
+            yield self._entity(m, DATE, score=0.7)
+
+    def _ages(self, text: str) -> Iterator[Entity]:
+        for m in _AGE.finditer(text):
+            yield self._entity(m, AGE, "age" if m.group("age") else "bare", score=0.7)
+
+    def _phones(self, text: str, language: str | None) -> Iterator[Entity]:
+        regions = self.phone_regions or (*_REGIONS.get(language or "", ()), "US", "GB", "ES", "IS")
+        seen: set[tuple[int, int]] = set()
+        for region in dict.fromkeys(regions):
+            for match in phonenumbers.PhoneNumberMatcher(text, region, leniency=phonenumbers.Leniency.VALID):
+                start, end = match.start, match.end
+                extension = _PHONE_EXTENSION.match(text, end)
+                if extension:
+                    end = extension.end()
+                if (start, end) not in seen:
+                    seen.add((start, end))
+                    yield Entity(start, end, PHONE, 0.8, self.name)
+        # a number right after a telephone label, whatever its form
+        for m in _PHONE_RUN.finditer(text):
+            digits = sum(ch.isdigit() for ch in m.group())
+            if 6 <= digits <= 15 and _PHONE_LABELS.search(text, max(0, m.start() - 40), m.start()):
+                yield self._entity(m, PHONE, score=0.9)
+        for m in _PHONE_SHAPE.finditer(text):
+            number = _PHONE_EXTENSION.split(m.group())[0]
+            if 7 <= sum(ch.isdigit() for ch in number) <= 15 and not _DATE.fullmatch(number):
+                yield self._entity(m, PHONE, score=0.5)
