@@ -12,6 +12,7 @@ Models load on first use, in the calling (worker) thread, never at import.
 
 from __future__ import annotations
 
+import functools
 import re
 import threading
 import warnings
@@ -79,6 +80,14 @@ _NON_NAMES = {
 }
 
 
+@functools.cache
+def _installed(module: str) -> bool:
+    """Whether an optional model or library is installed (looked up once per process, not per text)."""
+    import importlib.util
+
+    return importlib.util.find_spec(module) is not None
+
+
 class SpacyNameDetector:
     """People, places and organisations from a spaCy named-entity recogniser, plus titled names."""
 
@@ -91,10 +100,8 @@ class SpacyNameDetector:
         self._lock = threading.Lock()
 
     def available(self, language: str) -> bool:
-        import importlib.util
-
         name = self.models.get(language)
-        return bool(name) and importlib.util.find_spec(name) is not None  # type: ignore[arg-type]
+        return bool(name) and _installed(name)
 
     def _pipeline(self, language: str) -> Any:
         with self._lock:
@@ -154,8 +161,7 @@ class SpacyNameDetector:
             yield Entity(m.start("name"), end, PERSON, 0.85, self.name)
 
 
-# BÍN subcategories (``fl``): person names, places, companies
-_IS_PERSON = {"ism", "föð", "móð", "ætt", "erm"}
+# BÍN subcategories (``fl``): places, companies
 _IS_PLACE = {"örn", "lönd", "göt", "borg"}
 _IS_COMPANY = {"fyr"}
 _PATRONYMIC = re.compile(r"\w+(?:son|sson|syni|sonar|dóttir|dóttur|dætur)$")
@@ -172,9 +178,7 @@ class IcelandicNameDetector:
         self._ready = False
 
     def available(self, language: str) -> bool:
-        import importlib.util
-
-        return language == "is" and importlib.util.find_spec("reynir") is not None
+        return language == "is" and _installed("reynir")
 
     def detect(self, text: str, language: str | None) -> list[Entity]:
         if language != "is" or not self.available("is"):
