@@ -10,6 +10,7 @@ by hand and no stack trace ever reaches a client.
     SoberanaError                    500 server_error
     ├── InvalidRequest               400 invalid_request_error
     │   ├── MalformedJSON            400 invalid_json
+    │   ├── PersonalDataRefused      400 personal_data_blocked (names the kinds found, never values)
     │   ├── ValidationFailed         422 validation_error
     │   └── InvalidId                400 invalid_id
     ├── AuthenticationFailed         401 authentication_error
@@ -19,6 +20,7 @@ by hand and no stack trace ever reaches a client.
     │   ├── RevokedApiKey            401 revoked_api_key
     │   └── InvalidCredentials       401 invalid_credentials
     ├── PermissionDenied             403 permission_error
+    │   └── ClassificationNotPermitted 403 classification_not_permitted (no deployment may see the data)
     ├── NotFound                     404 not_found_error
     │   └── ModelNotFound            404 model_not_found
     ├── MethodNotAllowed             405 method_not_allowed
@@ -91,6 +93,12 @@ class MalformedJSON(InvalidRequest):
     default_code = "invalid_json"
 
 
+class PersonalDataRefused(InvalidRequest):
+    """The data-protection policy blocks requests holding personal data (the message names the kinds, never values)."""
+
+    default_code = "personal_data_blocked"
+
+
 class ValidationFailed(InvalidRequest):
     status_code = 422
     default_code = "validation_error"
@@ -134,6 +142,12 @@ class PermissionDenied(SoberanaError):
     status_code = 403
     error_type = "permission_error"
     default_code = "permission_denied"
+
+
+class ClassificationNotPermitted(PermissionDenied):
+    """No deployment of the model may receive data of the request's classification."""
+
+    default_code = "classification_not_permitted"
 
 
 class NotFound(SoberanaError):

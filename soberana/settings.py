@@ -73,6 +73,54 @@ class DeploymentConfig(BaseModel):
     label: str | None = Field(None, description="A note shown with the model (e.g. 'demo only').")
 
 
+PrivacyMode = Literal["off", "detect", "pseudonymise", "redact", "block"]
+ALL_SOVEREIGNTY: tuple[Sovereignty, ...] = ("on_premises", "national_cloud", "foreign_cloud")
+
+
+class ClassificationRule(BaseModel):
+    """What happens to personal data in a request of one data classification."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    mode: PrivacyMode = Field(
+        "pseudonymise",
+        description="`off`; `detect` (count what is found, change nothing); `pseudonymise` (typed placeholders, "
+        "originals restored in the answer); `redact` (placeholders without numbers, nothing restored); `block` "
+        "(refuse the request, naming the kinds of data found).",
+    )
+    sovereignty: list[Sovereignty] = Field(
+        default_factory=lambda: list(ALL_SOVEREIGNTY),
+        description="Deployment `sovereignty` values that may receive data of this classification; the router "
+        "skips the others and refuses the request when none is left.",
+    )
+    on_premises_too: bool = Field(
+        False,
+        description="Apply `mode` to on-premises deployments as well. By default data sent to an `on_premises` "
+        "deployment is not changed: it does not leave the administration.",
+    )
+
+
+def _default_privacy_rules() -> dict[str, ClassificationRule]:
+    return {
+        "public": ClassificationRule(mode="detect"),
+        "internal": ClassificationRule(mode="pseudonymise"),
+        "confidential": ClassificationRule(mode="pseudonymise", sovereignty=["on_premises", "national_cloud"]),
+        "secret": ClassificationRule(mode="pseudonymise", sovereignty=["on_premises"]),
+    }
+
+
+DEFAULT_PROTECTED_LABELS = (
+    "PERSON",
+    "ADDRESS",
+    "EMAIL",
+    "PHONE",
+    "ID_NUMBER",
+    "IBAN",
+    "CREDIT_CARD",
+    "IP_ADDRESS",
+)
+
+
 class AliasConfig(BaseModel):
     """How requests for one public model name are spread over its deployments."""
 
@@ -278,6 +326,43 @@ class Settings(BaseSettings):
         30, ge=1, description="How long an anonymous citizen conversation is kept after its last message."
     )
 
+    # -- data protection -------------------------------------------------------------------------------
+    privacy_classifications: list[str] = Field(
+        default_factory=lambda: ["public", "internal", "confidential", "secret"],
+        min_length=1,
+        description="Data classification levels, least sensitive first. A request is handled at the highest of "
+        "its own (`X-Soberana-Classification`), its key's or organisation's default and its collections' levels.",
+    )
+    privacy_default_classification: str = Field(
+        "internal", description="Classification of requests that state none (organisations and keys may set their own)."
+    )
+    privacy_rules: dict[str, ClassificationRule] = Field(
+        default_factory=_default_privacy_rules,
+        description="Per classification: the personal-data mode and the deployment sovereignty values allowed. "
+        "Organisation and key policies override these.",
+    )
+    privacy_labels: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_PROTECTED_LABELS),
+        description="Kinds of personal data that are pseudonymised, redacted or blocked (labels of "
+        "`soberana.privacy.entities`; an organisation's custom detectors add theirs).",
+    )
+    privacy_detection_cache: int = Field(
+        4096,
+        ge=0,
+        description="Messages whose findings are remembered (by SHA-256), so a long conversation is not scanned "
+        "again at every turn. 0 turns the cache off.",
+    )
+    privacy_max_text_chars: int = Field(
+        200_000, ge=1000, description="Longest text scanned for personal data in one request; longer is refused (413)."
+    )
+    vault_ttl_hours: float = Field(
+        24.0, gt=0, description="How long a conversation's placeholders and their values stay in the vault."
+    )
+    usage_retention_days: int | None = Field(400, ge=1, description="How long usage records are kept. Empty: for ever.")
+    retention_purge_minutes: float = Field(
+        60.0, gt=0, description="How often the server deletes what is past its retention period."
+    )
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -313,6 +398,18 @@ class Settings(BaseSettings):
         else:
             raise ValueError(f"database_url: unsupported database {backend!r} (use sqlite or postgresql)")
         return url.render_as_string(hide_password=False)
+
+    @model_validator(mode="after")
+    def _check_classifications(self) -> Settings:
+        levels = self.privacy_classifications
+        if len(set(levels)) != len(levels):
+            raise ValueError("privacy_classifications must not repeat a level")
+        if self.privacy_default_classification not in levels:
+            raise ValueError(f"privacy_default_classification must be one of {levels}")
+        unknown = sorted(set(self.privacy_rules) - set(levels))
+        if unknown:
+            raise ValueError(f"privacy_rules names unknown classifications: {unknown}")
+        return self
 
     @model_validator(mode="after")
     def _refuse_weak_secrets_in_production(self) -> Settings:

@@ -9,6 +9,7 @@ chooses the behaviour:
 - ``slow-<seconds>``: waits that long before answering at all (to provoke time-outs);
 - ``fail-<status>``: answers with that HTTP status and an OpenAI error body;
 - ``reply:<text>``: answers exactly ``<text>`` (a fixed answer, e.g. with citations to check).
+- ``chunks-<n>``: streams the echo in pieces of ``n`` characters (splitting words and placeholders).
 
 ``GET /_log`` returns the last user message of every chat request, in arrival order.
 """
@@ -94,13 +95,15 @@ async def chat(request: web.Request) -> web.StreamResponse:
             **extra,
         }
     ]
+    size = int(_number(model, "chunks-") or 0)
+    pieces = [text[i : i + size] for i in range(0, len(text), size)] if size > 0 else None
     chunks += [
         {
             **base,
-            "choices": [{"index": 0, "delta": {"content": w if i == 0 else " " + w}, "finish_reason": None}],
+            "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}],
             **extra,
         }
-        for i, w in enumerate(words)
+        for piece in (pieces or [w if i == 0 else " " + w for i, w in enumerate(words)])
     ]
     chunks.append({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}], **extra})
     if include_usage:

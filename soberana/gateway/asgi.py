@@ -20,12 +20,16 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from soberana.auth.service import Authenticator, Origin
 from soberana.errors import PayloadTooLarge, SoberanaError
-from soberana.gateway.routes import parse_body
+from soberana.gateway.routes import parse_body, privacy_context
 from soberana.gateway.schemas import ChatCompletionRequest, EmbeddingsRequest
 from soberana.gateway.service import GatewayService
 
 _JSON = [(b"content-type", b"application/json")]
 _SSE = [(b"content-type", b"text/event-stream"), (b"cache-control", b"no-cache")]
+
+
+def _encode(headers: dict[str, str]) -> list[tuple[bytes, bytes]]:
+    return [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
 
 
 class ModelApiFastPath:
@@ -54,13 +58,17 @@ class ModelApiFastPath:
             await send({"type": "http.response.body", "body": body})
 
     async def _handle(self, endpoint: str, scope: Scope, receive: Receive, send: Send) -> None:
-        token = None
+        token = classification = conversation = None
         for name, value in scope["headers"]:
             if name == b"authorization":
                 scheme, _, credentials = value.decode("latin-1").partition(" ")
                 if scheme.lower() == "bearer" and credentials:
                     token = credentials.strip()
-                break
+            elif name == b"x-soberana-classification":
+                classification = value.decode("latin-1")
+            elif name == b"x-soberana-conversation":
+                conversation = value.decode("latin-1")
+        context = privacy_context(classification, conversation)
         request_id = scope.get("state", {}).get("request_id")
         client = scope.get("client")
         principal = await self.authenticator.authenticate_key(token, Origin(client[0] if client else None, request_id))
@@ -72,24 +80,14 @@ class ModelApiFastPath:
                 break
         body = parse_body(b"".join(chunks), ChatCompletionRequest if endpoint == "chat" else EmbeddingsRequest)
         if endpoint == "chat" and body.get("stream"):
-            events, deployment = await self.gateway.stream(principal, body, request_id=request_id)
-            await send(
-                {
-                    "type": "http.response.start",
-                    "status": 200,
-                    "headers": [*_SSE, (b"x-soberana-deployment", deployment.name.encode())],
-                }
-            )
+            events, headers = await self.gateway.stream(principal, body, request_id=request_id, **context)
+            await send({"type": "http.response.start", "status": 200, "headers": [*_SSE, *_encode(headers)]})
             await self._stream(events, receive, send)
             return
-        result, deployment = await self.gateway.complete(principal, body, endpoint=endpoint, request_id=request_id)
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 200,
-                "headers": [*_JSON, (b"x-soberana-deployment", deployment.name.encode())],
-            }
+        result, headers = await self.gateway.complete(
+            principal, body, endpoint=endpoint, request_id=request_id, **context
         )
+        await send({"type": "http.response.start", "status": 200, "headers": [*_JSON, *_encode(headers)]})
         await send({"type": "http.response.body", "body": result.body})
 
     @staticmethod

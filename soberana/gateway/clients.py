@@ -56,12 +56,28 @@ class GatewayClient:
         return scores
 
     async def chat(
-        self, principal: Principal, model: str, messages: list[dict[str, str]], *, max_tokens: int | None = None
+        self,
+        principal: Principal,
+        model: str,
+        messages: list[dict[str, str]],
+        *,
+        max_tokens: int | None = None,
+        classifications: Sequence[str] = (),
+        conversation: str | None = None,
     ) -> str:
-        """The text of one non-streamed chat completion."""
+        """The text of one non-streamed chat completion. ``classifications``: levels the call is handled
+        at or above (e.g. its collections'); ``conversation``: keeps
+        placeholders of personal data stable across the calls of one conversation."""
         body: dict[str, Any] = {"model": model, "messages": messages, "temperature": 0}
         if max_tokens:
             body["max_tokens"] = max_tokens
-        result, _ = await self.service.complete(principal, body, endpoint="chat", request_id=None)
+        result, _ = await self.service.complete(
+            principal,
+            body,
+            endpoint="chat",
+            request_id=None,
+            conversation=conversation,
+            floors=classifications,
+        )
         choices = orjson.loads(result.body).get("choices") or [{}]
         return str((choices[0].get("message") or {}).get("content") or "")

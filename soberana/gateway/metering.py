@@ -6,6 +6,10 @@ also appends a ``usage.batch`` entry to the audit chain holding the batch's SHA-
 shutdown the rest is written before the process ends; a failed write keeps the records for the
 next try. :class:`UsageChainVerifier` lets ``soberana audit verify`` recompute every batch, so an
 altered, deleted or inserted usage record breaks verification.
+
+:class:`UsageRetention` deletes records past their organisation's retention period. Each batch it
+touches is re-anchored: a ``usage.batch.purged`` entry records the digest of the records left, and
+:class:`UsagePurgeVerifier` checks those batches against their latest such entry.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from datetime import datetime
 from typing import Any
 
 import anyio
-from sqlalchemy import func, insert, select
+from sqlalchemy import and_, delete, func, insert, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from soberana.audit.schemas import SYSTEM_ACTOR, AuditEvent
@@ -30,7 +34,9 @@ from soberana.storage.db import Database
 
 logger = logging.getLogger("soberana.gateway.metering")
 BATCH_ACTION = "usage.batch"
+PURGE_ACTION = "usage.batch.purged"
 HASHED_FIELDS = tuple(c.key for c in UsageRecord.__table__.columns)
+OPTIONAL_FIELDS = ("privacy",)
 
 
 def record_digest(records: Sequence[dict[str, Any]]) -> str:
@@ -38,6 +44,9 @@ def record_digest(records: Sequence[dict[str, Any]]) -> str:
     rows = []
     for record in sorted(records, key=lambda r: r["id"]):
         row = {name: record.get(name) for name in HASHED_FIELDS}
+        for name in OPTIONAL_FIELDS:  # columns added later: absent from the digests of older batches
+            if row[name] is None:
+                del row[name]
         row["occurred_at"] = isoformat(row["occurred_at"]) if isinstance(row["occurred_at"], datetime) else None
         rows.append(row)
     return sha256_hex(canonical_json(rows))
@@ -138,8 +147,10 @@ class UsageChainVerifier:
     action = BATCH_ACTION
 
     async def check_entry(self, session: AsyncSession, details: dict[str, Any]) -> str | None:
-        rows = (await session.scalars(select(UsageRecord).where(UsageRecord.batch_id == details["batch_id"]))).all()
-        records = [{name: getattr(row, name) for name in HASHED_FIELDS} for row in rows]
+        batch = await session.get(UsageBatch, details["batch_id"])
+        if batch is not None and batch.purged:
+            return None  # partly purged: checked against its latest re-anchoring (UsagePurgeVerifier)
+        records = await _stored(session, details["batch_id"])
         if len(records) != details["count"]:
             return (
                 f"anchors usage batch {details['batch_id']} of {details['count']} records, but "
@@ -156,3 +167,91 @@ class UsageChainVerifier:
         if unanchored:
             return f"usage batch {unanchored[0]} is not anchored in the audit chain: usage records were inserted"
         return None
+
+
+async def _stored(session: AsyncSession, batch_id: int) -> list[dict[str, Any]]:
+    rows = (await session.scalars(select(UsageRecord).where(UsageRecord.batch_id == batch_id))).all()
+    return [{name: getattr(row, name) for name in HASHED_FIELDS} for row in rows]
+
+
+class UsagePurgeVerifier:
+    """Checks batches that the retention purge touched against the latest digest anchored for them."""
+
+    action = PURGE_ACTION
+
+    async def check_entry(self, session: AsyncSession, details: dict[str, Any]) -> str | None:
+        return None  # only the latest re-anchoring of a batch can be checked: see check_complete
+
+    async def check_complete(self, session: AsyncSession, seen: list[dict[str, Any]]) -> str | None:
+        latest: dict[int, dict[str, Any]] = {}
+        removed: dict[int, int] = {}
+        for details in seen:
+            latest[details["batch_id"]] = details
+            removed[details["batch_id"]] = removed.get(details["batch_id"], 0) + details["removed"]
+        purged = (await session.scalars(select(UsageBatch).where(UsageBatch.purged > 0))).all()
+        marked = {batch.id: batch.purged for batch in purged}
+        for batch_id in sorted(set(marked) | set(latest)):
+            if marked.get(batch_id, 0) != removed.get(batch_id, 0):
+                return f"usage batch {batch_id} is marked as purged without a matching purge in the chain"
+            records = await _stored(session, batch_id)
+            details = latest[batch_id]
+            if len(records) != details["count"] or record_digest(records) != details["sha256"]:
+                return f"usage batch {batch_id} no longer matches its re-anchoring after a purge: records were altered"
+        return None
+
+
+class UsageRetention:
+    """Deletes usage records older than their organisation's retention period, re-anchoring each batch
+    it touches in the audit chain. Registered with the privacy service's purge job."""
+
+    kind = "usage"
+
+    def __init__(self, audit: AuditLog) -> None:
+        self.audit = audit
+
+    def default_days(self, settings: Any) -> float | None:
+        days: int | None = settings.usage_retention_days
+        return days
+
+    def org_days(self, document: Any) -> float | None:
+        days: int | None = document.retention.usage_days
+        return days
+
+    async def purge(
+        self, session: AsyncSession, default_cutoff: datetime | None, cutoffs: dict[str, datetime]
+    ) -> dict[str, int]:
+        at = UsageRecord.occurred_at
+        conditions = [and_(UsageRecord.org_id == org_id, at <= cutoff) for org_id, cutoff in cutoffs.items()]
+        if default_cutoff is not None:
+            conditions.append(and_(UsageRecord.org_id.not_in(list(cutoffs)), at <= default_cutoff))
+        if not conditions:
+            return {}
+        rows = (
+            await session.execute(
+                select(UsageRecord.id, UsageRecord.org_id, UsageRecord.batch_id).where(or_(*conditions))
+            )
+        ).all()
+        deleted: dict[str, int] = {}
+        per_batch: dict[int, list[str]] = {}
+        for record_id, org_id, batch_id in rows:
+            deleted[org_id] = deleted.get(org_id, 0) + 1
+            per_batch.setdefault(batch_id, []).append(record_id)
+        for batch_id, ids in sorted(per_batch.items()):
+            for start in range(0, len(ids), 500):
+                await session.execute(delete(UsageRecord).where(UsageRecord.id.in_(ids[start : start + 500])))
+            remaining = await _stored(session, batch_id)
+            digest = await anyio.to_thread.run_sync(record_digest, remaining)
+            batch = await session.get(UsageBatch, batch_id)
+            if batch is not None:
+                batch.purged += len(ids)
+            await self.audit.append(
+                session,
+                AuditEvent(
+                    action=PURGE_ACTION,
+                    actor=SYSTEM_ACTOR,
+                    object_type="usage_batch",
+                    object_id=str(batch_id),
+                    details={"batch_id": batch_id, "count": len(remaining), "removed": len(ids), "sha256": digest},
+                ),
+            )
+        return deleted

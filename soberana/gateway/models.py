@@ -83,6 +83,8 @@ class UsageRecord(Base):
     attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
     request_id: Mapped[str | None] = mapped_column(String(64))
     content: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
+    # data protection: classification, action and counts per kind of personal data (never a value)
+    privacy: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
 
     __table_args__ = (Index("ix_usage_records_org_id_occurred_at", "org_id", "occurred_at"),)
 
@@ -96,3 +98,5 @@ class UsageBatch(Base):
     written_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
     count: Mapped[int] = mapped_column(Integer, nullable=False)
     sha256: Mapped[str] = mapped_column(String(64), nullable=False)
+    # records deleted by the retention purge since; the remaining ones are re-anchored in the chain
+    purged: Mapped[int] = mapped_column(Integer, nullable=False, default=0, server_default="0")

@@ -8,7 +8,7 @@ re-serialises a response.
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypedDict
 
 import orjson
 from fastapi import APIRouter, Depends, Query, Request, Response, status
@@ -72,6 +72,33 @@ def parse_body(raw: bytes, model: type[BaseModel]) -> dict[str, Any]:
     return body
 
 
+CLASSIFICATION_HEADER = "x-soberana-classification"
+CONVERSATION_HEADER = "x-soberana-conversation"
+
+
+class PrivacyContext(TypedDict):
+    classification: str | None
+    conversation: str | None
+
+
+def privacy_context(classification: str | None, conversation: str | None) -> PrivacyContext:
+    """The data-protection request headers, checked: the classification the client states (it can
+    raise its key's default, never lower it) and the conversation whose placeholders stay stable."""
+    if classification is not None and not 0 < len(classification) <= 40:
+        raise InvalidRequest(
+            f"The {CLASSIFICATION_HEADER} header must be 1 to 40 characters.", param=CLASSIFICATION_HEADER
+        )
+    if conversation is not None and not 0 < len(conversation) <= 128:
+        raise InvalidRequest(
+            f"The {CONVERSATION_HEADER} header must be 1 to 128 characters.", param=CONVERSATION_HEADER
+        )
+    return {"classification": classification or None, "conversation": conversation or None}
+
+
+def _privacy_context(request: Request) -> PrivacyContext:
+    return privacy_context(request.headers.get(CLASSIFICATION_HEADER), request.headers.get(CONVERSATION_HEADER))
+
+
 def _schema(model: type[BaseModel]) -> dict[str, Any]:
     return {
         "requestBody": {
@@ -92,15 +119,14 @@ def _schema(model: type[BaseModel]) -> dict[str, Any]:
 async def chat_completions(request: Request, principal: CurrentPrincipal, gateway: Gateway) -> Response:
     body = await read_json(request, ChatCompletionRequest)
     request_id = getattr(request.state, "request_id", None)
+    context = _privacy_context(request)
     if body.get("stream"):
-        events, deployment = await gateway.stream(principal, body, request_id=request_id)
+        events, headers = await gateway.stream(principal, body, request_id=request_id, **context)
         return StreamingResponse(
-            events,
-            media_type="text/event-stream",
-            headers={"Cache-Control": "no-cache", "x-soberana-deployment": deployment.name},
+            events, media_type="text/event-stream", headers={"Cache-Control": "no-cache", **headers}
         )
-    result, deployment = await gateway.complete(principal, body, endpoint="chat", request_id=request_id)
-    return Response(result.body, media_type="application/json", headers={"x-soberana-deployment": deployment.name})
+    result, headers = await gateway.complete(principal, body, endpoint="chat", request_id=request_id, **context)
+    return Response(result.body, media_type="application/json", headers=headers)
 
 
 @v1.post(
@@ -128,10 +154,14 @@ async def _complete(
 ) -> Response:
     """A non-streamed call whose upstream body is passed back as it came."""
     body = await read_json(request, model)
-    result, deployment = await gateway.complete(
-        principal, body, endpoint=endpoint, request_id=getattr(request.state, "request_id", None)
+    result, headers = await gateway.complete(
+        principal,
+        body,
+        endpoint=endpoint,
+        request_id=getattr(request.state, "request_id", None),
+        **_privacy_context(request),
     )
-    return Response(result.body, media_type="application/json", headers={"x-soberana-deployment": deployment.name})
+    return Response(result.body, media_type="application/json", headers=headers)
 
 
 def _model_object(gateway: GatewayService, alias: str) -> dict[str, Any]:

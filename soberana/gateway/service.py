@@ -7,7 +7,7 @@ memory or Redis, and usage records are queued for the :class:`~soberana.gateway.
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -16,10 +16,19 @@ import orjson
 from soberana.auth.principal import Principal, Scope
 from soberana.core.clock import utcnow
 from soberana.core.ids import new_id
-from soberana.errors import InvalidRequest, ModelNotFound, PermissionDenied, QuotaExceeded, SoberanaError
+from soberana.errors import (
+    InvalidRequest,
+    ModelNotFound,
+    PermissionDenied,
+    PersonalDataRefused,
+    QuotaExceeded,
+    SoberanaError,
+)
 from soberana.gateway.catalog import Catalog, ModelEntry
 from soberana.gateway.metering import UsageMeter
+from soberana.gateway.protection import Shield
 from soberana.gateway.quotas import DAY, MINUTE, Admission, Counters, Limit
+from soberana.privacy.service import PrivacyService
 from soberana.providers.base import Completion, Usage, estimate_prompt_tokens
 from soberana.providers.routing import Deployment, Router
 from soberana.settings import Settings
@@ -117,6 +126,7 @@ class Call:
     ttft_ms: float | None = None
     usage: Usage | None = None
     content: dict[str, Any] | None = None
+    privacy: dict[str, Any] | None = None
 
 
 def price(deployment: Deployment | None, usage: Usage) -> float:
@@ -153,6 +163,7 @@ class GatewayService:
         self.meter = meter
         self.quotas = QuotaBook()
         self.augmenters: list[ChatAugmenter] = []
+        self.privacy: PrivacyService | None = None  # set by the composition root
         self._content_orgs = frozenset(settings.content_logging_orgs)
 
     async def _augment(
@@ -252,6 +263,7 @@ class GatewayService:
                 "attempts": call.attempts,
                 "request_id": call.request_id,
                 "content": call.content,
+                "privacy": call.privacy,
             }
         )
 
@@ -279,50 +291,118 @@ class GatewayService:
         await self._settle(call)
         self._meter(call, error.status_code, error.code)
 
+    def _shield(
+        self,
+        principal: Principal,
+        endpoint: str,
+        body: dict[str, Any],
+        classification: str | None,
+        conversation: str | None,
+        floors: Sequence[str],
+    ) -> Shield | None:
+        if self.privacy is None:
+            return None
+        resolved = self.privacy.resolve(principal, classification, floors)
+        return Shield(self.privacy, principal, resolved, endpoint, body, conversation)
+
+    async def _deployments(
+        self, call: Call, entry: ModelEntry, capability: str, shield: Shield | None
+    ) -> list[Deployment]:
+        """The deployments that may serve the call, with its texts protected for those that need it."""
+        deployments = entry.for_capability(capability)
+        if shield is not None:
+            deployments = shield.permitted(deployments, call.model)
+            try:
+                await shield.prepare(deployments)
+            except PersonalDataRefused:
+                call.privacy = {"classification": shield.resolved.classification, "action": "blocked", "counts": {}}
+                raise
+        return deployments
+
+    @staticmethod
+    def _headers(deployment: Deployment, shield: Shield | None) -> dict[str, str]:
+        headers = {"x-soberana-deployment": deployment.name}
+        if shield is not None:
+            headers["x-soberana-classification"] = shield.resolved.classification
+            if (pii := shield.header()) is not None:
+                headers["x-soberana-pii"] = pii
+        return headers
+
     async def complete(
-        self, principal: Principal, body: dict[str, Any], *, endpoint: str, request_id: str | None
-    ) -> tuple[Completion, Deployment]:
-        """A non-streamed chat completion (``endpoint="chat"``), embeddings or rerank call."""
+        self,
+        principal: Principal,
+        body: dict[str, Any],
+        *,
+        endpoint: str,
+        request_id: str | None,
+        classification: str | None = None,
+        conversation: str | None = None,
+        floors: Sequence[str] = (),
+    ) -> tuple[Completion, dict[str, str]]:
+        """A non-streamed chat completion (``endpoint="chat"``), embeddings or rerank call.
+
+        Returns the upstream's answer (personal data restored) and the response headers that say
+        which deployment answered and what was done to personal data. ``classification`` is the one
+        the request states, ``floors`` the lowest the caller imposes (its collections'),
+        ``conversation`` the id under which placeholders stay stable between requests.
+        """
         augmenter, state = None, None
         if endpoint == "chat" and self.augmenters:
             body, augmenter, state = await self._augment(principal, body)
         capability = endpoint if endpoint in ("chat", "rerank") else "embeddings"
         call = Call(principal, endpoint, str(body["model"]), False, request_id, time.perf_counter())
+        shield = None
         try:
+            shield = self._shield(principal, endpoint, body, classification, conversation, floors)
             entry = self.model(principal, call.model, capability)
+            deployments = await self._deployments(call, entry, capability, shield)
             self._estimate(call, body, entry)
             await self._admit(call)
-            deployments = entry.for_capability(capability)
+
+            def body_for(d: Deployment) -> dict[str, Any]:
+                return shield.body_for(d) if shield is not None else body
+
             if endpoint == "chat":
                 result, call.deployment, call.attempts = await self.router.run(
-                    deployments, entry.strategy, principal.priority, lambda d: d.provider.chat(body)
+                    deployments, entry.strategy, principal.priority, lambda d: d.provider.chat(body_for(d))
                 )
             elif endpoint == "rerank":
                 result, call.deployment, call.attempts = await self.router.run(
-                    deployments, entry.strategy, principal.priority, lambda d: d.provider.rerank(body)
+                    deployments, entry.strategy, principal.priority, lambda d: d.provider.rerank(body_for(d))
                 )
             else:
                 result, call.deployment, call.attempts = await self.router.run(
-                    deployments, entry.strategy, principal.priority, lambda d: d.provider.embeddings(body)
+                    deployments, entry.strategy, principal.priority, lambda d: d.provider.embeddings(body_for(d))
                 )
         except SoberanaError as error:
             await self._failed(call, error)
             raise
         call.usage = result.usage
+        if shield is not None:
+            call.privacy = shield.record()
         if self._log_content(call):
+            sent = shield.body_for(call.deployment) if shield is not None else body
             call.content = {
-                "request": body.get("messages") or body.get("input"),
+                "request": sent.get("messages") or sent.get("input"),
                 "response": orjson.loads(result.body).get("choices"),
             }
         await self._settle(call)
         self._meter(call, 200)
+        if shield is not None:
+            result = Completion(shield.restore_body(result.body), result.usage)
         if augmenter is not None:
             result = Completion(augmenter.finish(state, result.body), result.usage)
-        return result, call.deployment
+        return result, self._headers(call.deployment, shield)
 
     async def stream(
-        self, principal: Principal, body: dict[str, Any], *, request_id: str | None
-    ) -> tuple[AsyncIterator[bytes], Deployment]:
+        self,
+        principal: Principal,
+        body: dict[str, Any],
+        *,
+        request_id: str | None,
+        classification: str | None = None,
+        conversation: str | None = None,
+    ) -> tuple[AsyncIterator[bytes], dict[str, str]]:
         """Start a streamed chat completion; returns the SSE byte stream once the first chunk is in.
 
         Errors before the first chunk (quota, unknown model, every deployment failing) are raised
@@ -334,26 +414,34 @@ class GatewayService:
         call = Call(principal, "chat", str(body["model"]), True, request_id, time.perf_counter())
         want_usage = bool((body.get("stream_options") or {}).get("include_usage"))
 
+        shield: Shield | None = None
+
         async def first_chunk(deployment: Deployment) -> tuple[bytes, AsyncIterator[bytes]]:
-            chunks = deployment.provider.chat_stream(body).__aiter__()
+            sent = shield.body_for(deployment) if shield is not None else body
+            chunks = deployment.provider.chat_stream(sent).__aiter__()
             try:
                 return await chunks.__anext__(), chunks
             except StopAsyncIteration:
                 return b"", chunks
 
         try:
+            shield = self._shield(principal, "chat", body, classification, conversation, ())
             entry = self.model(principal, call.model, "chat")
+            deployments = await self._deployments(call, entry, "chat", shield)
             self._estimate(call, body, entry)
             await self._admit(call)
             (first, chunks), call.deployment, call.attempts = await self.router.run(
-                entry.for_capability("chat"), entry.strategy, principal.priority, first_chunk, hold=True
+                deployments, entry.strategy, principal.priority, first_chunk, hold=True
             )
         except SoberanaError as error:
             await self._failed(call, error)
             raise
         call.ttft_ms = (time.perf_counter() - call.started) * 1000
+        if shield is not None:
+            call.privacy = shield.record()
         log_content = self._log_content(call)
         deployment = call.deployment
+        sent_messages = (shield.body_for(deployment) if shield is not None else body).get("messages")
 
         async def events() -> AsyncIterator[bytes]:
             status, code = 200, None
@@ -401,10 +489,11 @@ class GatewayService:
                 if call.usage is None:
                     call.usage = Usage(estimate_prompt_tokens(body), completion_chunks, estimated=True)
                 if log_content:
-                    call.content = {"request": body.get("messages"), "response": "".join(pieces)}
+                    call.content = {"request": sent_messages, "response": "".join(pieces)}
                 await self._settle(call)
                 self._meter(call, status, code)
 
+        stream = events() if shield is None else shield.restore_stream(events())
         if augmenter is not None:
-            return augmenter.stream(state, events()), deployment
-        return events(), deployment
+            stream = augmenter.stream(state, stream)
+        return stream, self._headers(deployment, shield)

@@ -209,9 +209,18 @@ class Answerer:
         retrieval: Retrieval,
         language: str | None,
         threshold: float,
+        *,
+        classifications: Sequence[str] = (),
+        conversation: str | None = None,
     ) -> Answer:
         hits = retrieval.hits
-        raw = await self.models.chat(principal, model, build_messages(question, hits, language))
+        raw = await self.models.chat(
+            principal,
+            model,
+            build_messages(question, hits, language),
+            classifications=classifications,
+            conversation=conversation,
+        )
         if raw.strip().strip(".").upper() == NO_ANSWER:
             answer = self.abstain(language, retrieval, threshold)
             answer.model = model

@@ -22,9 +22,17 @@ class Embedder(Protocol):
 
 class ChatModel(Protocol):
     async def chat(
-        self, principal: Principal, model: str, messages: list[dict[str, str]], *, max_tokens: int | None = None
+        self,
+        principal: Principal,
+        model: str,
+        messages: list[dict[str, str]],
+        *,
+        max_tokens: int | None = None,
+        classifications: Sequence[str] = (),
+        conversation: str | None = None,
     ) -> str:
-        """The text of one chat completion."""
+        """The text of one chat completion, handled at least at ``classifications`` (data protection),
+        with personal data kept under stable placeholders for the whole ``conversation``."""
 
 
 class Reranker(Protocol):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Collection as Ids
 from datetime import datetime
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import and_, delete, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from soberana.knowledge.models import (
@@ -97,9 +97,19 @@ async def handoff_cases(session: AsyncSession, org_ids: Ids[str] | None, status:
     return list((await session.scalars(stmt)).all())
 
 
-async def expired_conversations(session: AsyncSession, now: datetime, limit: int = 1000) -> list[str]:
-    stmt = select(Conversation.id).where(Conversation.expires_at < now).limit(limit)
-    return list((await session.scalars(stmt)).all())
+async def conversations_before(
+    session: AsyncSession, default_cutoff: datetime | None, cutoffs: dict[str, datetime]
+) -> list[tuple[str, str]]:
+    """(id, org_id) of conversations whose last message is older than their organisation's cutoff
+    (``default_cutoff`` for organisations not in ``cutoffs``; ``None``: theirs are kept)."""
+    last = Conversation.last_activity_at
+    conditions = [and_(Conversation.org_id == org_id, last <= cutoff) for org_id, cutoff in cutoffs.items()]
+    if default_cutoff is not None:
+        conditions.append(and_(Conversation.org_id.not_in(list(cutoffs)), last <= default_cutoff))
+    if not conditions:
+        return []
+    rows = (await session.execute(select(Conversation.id, Conversation.org_id).where(or_(*conditions)))).all()
+    return [(row[0], row[1]) for row in rows]
 
 
 async def delete_conversations(session: AsyncSession, ids: list[str]) -> None:

@@ -22,7 +22,7 @@ import time
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import anyio
@@ -73,11 +73,15 @@ from soberana.knowledge.schemas import (
 )
 from soberana.knowledge.search import Retrieval, Retriever
 from soberana.knowledge.text import LanguageDetector
+from soberana.privacy.schemas import PolicyDocument
+from soberana.privacy.service import PrivacyService
 from soberana.settings import Settings
 from soberana.storage.db import Database
 
 logger = logging.getLogger("soberana.knowledge")
 
+CITIZEN_ASSISTANT = "citizen-assistant"
+CITIZEN_ASSISTANT_ID = f"system:{CITIZEN_ASSISTANT}"  # the principal citizens' questions are answered as
 FOLLOW_UP_WORDS = 6  # a question this short is read together with the one before it
 HISTORY_QUESTIONS = 1
 
@@ -129,6 +133,7 @@ class KnowledgeService:
         self._wake = asyncio.Event()
         self._stopping = False
         self._citizen_windows: dict[str, deque[float]] = {}
+        self.privacy: PrivacyService | None = None  # set by the composition root
 
     # -- set-up ----------------------------------------------------------------------------------------
 
@@ -161,7 +166,7 @@ class KnowledgeService:
         return self._ingestor, self._retriever
 
     def start_background(self) -> None:
-        """Start the worker that embeds new passages and purges expired conversations (the server)."""
+        """Start the worker that embeds new passages (the server)."""
         self._spawn(self._background())
         self._wake.set()
 
@@ -191,7 +196,6 @@ class KnowledgeService:
                 return
             try:
                 await self.embed_all_pending()
-                await self.purge_expired_conversations()
             except SoberanaError as error:  # e.g. the embeddings model is not configured: retry later
                 logger.warning("background indexing paused: %s", error.message)
             except Exception:
@@ -499,6 +503,7 @@ class KnowledgeService:
         question: str,
         body: AnswerRequest | None,
         history: Sequence[str],
+        conversation: str | None = None,
     ) -> Answer:
         _, retriever = await self._ready()
         s = self.settings
@@ -522,7 +527,16 @@ class KnowledgeService:
             return self.answerer.abstain(answer_language, retrieval, threshold)
         model = (body.model if body else None) or s.knowledge_answer_model
         if model and not (body and body.extractive):
-            return await self.answerer.generated(principal, model, question, retrieval, answer_language, threshold)
+            return await self.answerer.generated(
+                principal,
+                model,
+                question,
+                retrieval,
+                answer_language,
+                threshold,
+                classifications=[c.classification for c in collections],
+                conversation=conversation,
+            )
         query_vector = retrieval.query_vectors.get(retrieval.hits[0].collection_id)
         return await self.answerer.extractive(
             principal, embedding_model, question, query_vector, retrieval, answer_language, threshold
@@ -556,7 +570,7 @@ class KnowledgeService:
                 token_hash=_token_hash(token),
                 created_at=now,
                 last_activity_at=now,
-                expires_at=now + timedelta(days=self.settings.conversation_retention_days),
+                expires_at=now + self._retention(collection.org_id),
             )
             session.add(conversation)
             await session.commit()
@@ -600,8 +614,8 @@ class KnowledgeService:
             collection = await session.get(Collection, conversation.collection_id)
             history = [m.content for m in await repo.messages(session, conversation.id) if m.role == "user"]
         assert collection is not None
-        principal = system_principal(collection.org_id, await self._org(collection.org_id), "citizen-assistant")
-        answer = await self._answer(principal, [collection], question, None, history)
+        principal = system_principal(collection.org_id, await self._org(collection.org_id), CITIZEN_ASSISTANT)
+        answer = await self._answer(principal, [collection], question, None, history, conversation_id)
         now = utcnow()
         async with self.db.write_session() as session:
             conversation = await self._conversation(session, conversation_id, token)
@@ -629,7 +643,7 @@ class KnowledgeService:
             session.add(reply)
             conversation.language = answer.language
             conversation.last_activity_at = now
-            conversation.expires_at = now + timedelta(days=self.settings.conversation_retention_days)
+            conversation.expires_at = now + self._retention(conversation.org_id)
             await session.commit()
         return reply, answer
 
@@ -704,6 +718,10 @@ class KnowledgeService:
         async with self.db.write_session() as session:
             conversation = await self._conversation(session, conversation_id, token)
             await repo.delete_conversations(session, [conversation.id])
+            if self.privacy is not None:
+                await self.privacy.erase_conversation(
+                    session, conversation.org_id, CITIZEN_ASSISTANT_ID, conversation.id
+                )
             await self.audit.append(
                 session,
                 AuditEvent(
@@ -718,23 +736,9 @@ class KnowledgeService:
             )
             await session.commit()
 
-    async def purge_expired_conversations(self) -> int:
-        """Delete conversations past their retention period; the purge is recorded in the audit log."""
-        async with self.db.write_session() as session:
-            ids = await repo.expired_conversations(session, utcnow())
-            if not ids:
-                return 0
-            await repo.delete_conversations(session, ids)
-            await self.audit.append(
-                session,
-                AuditEvent(
-                    action="knowledge.conversations.purged",
-                    actor=SYSTEM_ACTOR,
-                    details={"count": len(ids), "retention_days": self.settings.conversation_retention_days},
-                ),
-            )
-            await session.commit()
-        return len(ids)
+    def _retention(self, org_id: str) -> timedelta:
+        days = self.privacy.retention_days(org_id, "conversations") if self.privacy else None
+        return timedelta(days=days or self.settings.conversation_retention_days)
 
     # -- hand-off queue (staff) ------------------------------------------------------------------------
 
@@ -809,3 +813,28 @@ class KnowledgeService:
         except IntegrityError:
             await session.rollback()
             raise Conflict(conflict) from None
+
+
+class ConversationRetention:
+    """Deletes citizen conversations (messages, feedback, hand-off cases) a retention period after their
+    last message; registered with :class:`~soberana.privacy.service.PrivacyService`'s purge job."""
+
+    kind = "conversations"
+
+    def default_days(self, settings: Settings) -> float | None:
+        return settings.conversation_retention_days
+
+    def org_days(self, document: PolicyDocument) -> float | None:
+        return document.retention.conversations_days
+
+    async def purge(
+        self, session: AsyncSession, default_cutoff: datetime | None, cutoffs: dict[str, datetime]
+    ) -> dict[str, int]:
+        rows = await repo.conversations_before(session, default_cutoff, cutoffs)
+        deleted: dict[str, int] = {}
+        for _, org_id in rows:
+            deleted[org_id] = deleted.get(org_id, 0) + 1
+        ids = [conversation_id for conversation_id, _ in rows]
+        for start in range(0, len(ids), 500):
+            await repo.delete_conversations(session, ids[start : start + 500])
+        return deleted

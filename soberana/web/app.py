@@ -20,11 +20,15 @@ from soberana.auth.service import AdminService, Authenticator
 from soberana.gateway import routes as gateway_routes
 from soberana.gateway.asgi import ModelApiFastPath
 from soberana.gateway.clients import GatewayClient
-from soberana.gateway.metering import UsageChainVerifier
+from soberana.gateway.metering import UsageChainVerifier, UsagePurgeVerifier, UsageRetention
 from soberana.gateway.runtime import GatewayRuntime
 from soberana.knowledge import routes as knowledge_routes
 from soberana.knowledge.chat import KnowledgeChat
-from soberana.knowledge.service import KnowledgeService
+from soberana.knowledge.service import ConversationRetention, KnowledgeService
+from soberana.privacy import routes as privacy_routes
+from soberana.privacy.builtin import detector_registry
+from soberana.privacy.engine import PiiEngine
+from soberana.privacy.service import PrivacyService
 from soberana.settings import Settings, ensure_secret_key, load_settings
 from soberana.storage import migrate
 from soberana.storage.db import Database
@@ -50,6 +54,11 @@ OPENAPI_TAGS = [
         "name": "knowledge",
         "description": "Collections and documents (`knowledge` scope), hybrid search and grounded answers with "
         "citations (`inference` scope), and the staff hand-off queue.",
+    },
+    {
+        "name": "data protection",
+        "description": "Personal-data policies per organisation and key (modes, allowed sovereignty, detectors, "
+        "retention), the caller's effective policy and erasure of a conversation's placeholders.",
     },
     {
         "name": "citizen assistant",
@@ -81,13 +90,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = ensure_secret_key(settings or load_settings())
     logging.getLogger("soberana").setLevel(settings.log_level.upper())
     db = Database.from_settings(settings)
-    audit = AuditLog(settings.secret_key_bytes, verifiers=[UsageChainVerifier()])
+    audit = AuditLog(settings.secret_key_bytes, verifiers=[UsageChainVerifier(), UsagePurgeVerifier()])
     admin = AdminService.from_settings(settings, audit)
     authenticator = Authenticator.from_settings(settings, db, audit)
     admin.on_change.append(authenticator.forget)
     gateway = GatewayRuntime(settings, db, audit, admin)
     knowledge = KnowledgeService(settings, db, audit, admin, GatewayClient(gateway.service))
     gateway.service.augmenters.append(KnowledgeChat(knowledge))  # the `knowledge` option of chat completions
+    engine = PiiEngine(detector_registry(), detect_language=knowledge.detector.detect)
+    privacy = PrivacyService(settings, db, admin, engine)
+    privacy.purgers += [ConversationRetention(), UsageRetention(audit)]
+    gateway.service.privacy = privacy
+    knowledge.privacy = privacy
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -95,13 +109,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         stopping = asyncio.Event()
         schema_check = asyncio.create_task(_warn_if_not_migrated(db, stopping))
         await gateway.start()
-        knowledge.start_background()  # embeds new passages, purges expired conversations
+        await privacy.start()  # loads policies; reloads policies, purges what is past its retention period
+        knowledge.start_background()  # embeds new passages
         try:
             yield
         finally:
             stopping.set()
             await schema_check  # returns at once, or after its query: never cancelled mid-query
             await knowledge.stop()
+            await privacy.stop()
             await gateway.stop()  # writes every queued usage record before the process ends
             await db.dispose()
 
@@ -124,6 +140,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.gateway = gateway.service
     app.state.gateway_admin = gateway.admin
     app.state.knowledge = knowledge
+    app.state.privacy = privacy
 
     install_error_handlers(app)
     app.add_middleware(ModelApiFastPath, gateway=gateway.service, authenticator=authenticator)
@@ -143,4 +160,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(gateway_routes.admin_router)
     app.include_router(knowledge_routes.router)
     app.include_router(knowledge_routes.conversations)
+    app.include_router(privacy_routes.v1)
+    app.include_router(privacy_routes.admin_router)
     return app

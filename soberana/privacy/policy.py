@@ -1,0 +1,106 @@
+"""Which data-protection rules apply to a request: the policies of its key and organisation, kept in memory.
+
+A key's policy overrides its organisation's, which overrides the installation's settings, field by
+field. The classification of a request is the highest of the one it states, its key's or
+organisation's default and any floor the caller adds (the classification of the collections it
+reads): a client may raise it, never lower it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from soberana.auth.principal import Principal
+from soberana.errors import InvalidRequest
+from soberana.privacy.detectors import Detector
+from soberana.privacy.detectors.custom import DenyListDetector, RegexDetector
+from soberana.privacy.schemas import PolicyDocument, Retention
+from soberana.settings import ClassificationRule, Settings, Sovereignty
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """The rule in force for one request."""
+
+    classification: str
+    rule: ClassificationRule
+    labels: frozenset[str]
+    detectors: tuple[Detector, ...]  # the organisation's and key's own
+
+    def allows(self, sovereignty: Sovereignty) -> bool:
+        return sovereignty in self.rule.sovereignty
+
+    def applies_to(self, sovereignty: Sovereignty) -> bool:
+        """Whether the mode changes (or checks) what is sent to a deployment of this sovereignty."""
+        return self.rule.mode != "off" and (sovereignty != "on_premises" or self.rule.on_premises_too)
+
+
+def _custom_detectors(document: PolicyDocument) -> tuple[Detector, ...]:
+    detectors: list[Detector] = [RegexDetector(p.pattern, p.label) for p in document.patterns]
+    detectors += [DenyListDetector(d.terms, d.label) for d in document.deny_lists]
+    return tuple(detectors)
+
+
+class PolicyBook:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.levels = list(settings.privacy_classifications)
+        self._rank = {level: i for i, level in enumerate(self.levels)}
+        self.organisations: dict[str, PolicyDocument] = {}
+        self.keys: dict[str, PolicyDocument] = {}
+        self._detectors: dict[str, tuple[Detector, ...]] = {}
+
+    def load(self, organisations: dict[str, PolicyDocument], keys: dict[str, PolicyDocument]) -> None:
+        self.organisations, self.keys = organisations, keys
+        self._detectors = {
+            **{f"org:{k}": _custom_detectors(v) for k, v in organisations.items()},
+            **{f"key:{k}": _custom_detectors(v) for k, v in keys.items()},
+        }
+
+    def _documents(self, principal: Principal) -> list[PolicyDocument]:
+        """Most specific first: the key's policy, then the organisation's."""
+        found = [self.keys.get(principal.key_id or ""), self.organisations.get(principal.org_id or "")]
+        return [d for d in found if d is not None]
+
+    def check_level(self, level: str, param: str = "classification") -> str:
+        if level not in self._rank:
+            raise InvalidRequest(
+                f"Unknown data classification {level!r}; this installation uses: {', '.join(self.levels)}.",
+                param=param,
+                code="invalid_classification",
+            )
+        return level
+
+    def highest(self, levels: Iterable[str]) -> str:
+        known = [level for level in levels if level in self._rank]
+        return max(known, key=self._rank.__getitem__) if known else self.levels[-1]
+
+    def resolve(self, principal: Principal, requested: str | None = None, floors: Sequence[str] = ()) -> Resolved:
+        documents = self._documents(principal)
+        default = next(
+            (d.default_classification for d in documents if d.default_classification),
+            self.settings.privacy_default_classification,
+        )
+        candidates = [default, *floors]
+        if requested:
+            candidates.append(self.check_level(requested))
+        classification = self.highest(candidates)
+        rule = next(
+            (d.rules[classification] for d in documents if classification in d.rules),
+            self.settings.privacy_rules.get(classification) or ClassificationRule(),
+        )
+        labels = next((d.labels for d in documents if d.labels is not None), self.settings.privacy_labels)
+        detectors = self._detectors.get(f"key:{principal.key_id}", ()) + self._detectors.get(
+            f"org:{principal.org_id}", ()
+        )
+        custom = {getattr(d, "label", "") for d in detectors}
+        return Resolved(classification, rule, frozenset(labels) | frozenset(custom), detectors)
+
+    def retention(self, org_id: str) -> Retention:
+        document = self.organisations.get(org_id)
+        return document.retention if document else Retention()
+
+    def ingestion(self, org_id: str) -> str:
+        document = self.organisations.get(org_id)
+        return (document.ingestion if document else None) or "off"

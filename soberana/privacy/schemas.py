@@ -1,0 +1,97 @@
+"""Data-protection policy documents and the admin API's objects."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from soberana.privacy.detectors.custom import compile_pattern
+from soberana.settings import ClassificationRule
+
+LABEL_PATTERN = r"^[A-Z][A-Z_]{0,39}$"
+
+
+class CustomPattern(BaseModel):
+    """A regular expression for an organisation's own identifiers (e.g. internal case numbers)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    label: str = Field(pattern=LABEL_PATTERN, description="Placeholder type, e.g. `CASE_NUMBER`.")
+    pattern: str = Field(min_length=1, max_length=500, description="Python regular expression.")
+
+    @field_validator("pattern")
+    @classmethod
+    def _compiles(cls, value: str) -> str:
+        compile_pattern(value)  # raises InvalidRequest with the position of the error
+        return value
+
+
+class DenyList(BaseModel):
+    """Terms always treated as personal data (whole words, any case)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    label: str = Field(pattern=LABEL_PATTERN)
+    terms: list[str] = Field(min_length=1, max_length=10_000)
+
+
+class Retention(BaseModel):
+    """How long an organisation's data is kept; empty fields use the installation's settings."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    conversations_days: int | None = Field(None, ge=1, description="Citizen conversations, after the last message.")
+    vault_hours: float | None = Field(None, gt=0, description="Placeholders and their values in the vault.")
+    usage_days: int | None = Field(None, ge=1, description="Usage records of model calls.")
+
+
+class PolicyDocument(BaseModel):
+    """An organisation's or an API key's data-protection policy. Empty fields inherit: a key's from its
+    organisation's policy, an organisation's from the installation's settings."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    default_classification: str | None = Field(None, description="Classification of requests that state none.")
+    rules: dict[str, ClassificationRule] = Field(
+        default_factory=dict,
+        description="Per classification: mode and allowed sovereignty (replaces the inherited rule).",
+    )
+    labels: list[str] | None = Field(None, description="Kinds of personal data protected.")
+    patterns: list[CustomPattern] = Field(default_factory=list, max_length=100)
+    deny_lists: list[DenyList] = Field(default_factory=list, max_length=100)
+    ingestion: Literal["off", "detect", "redact"] | None = Field(
+        None,
+        description="At document ingestion: `detect` counts personal data per document; `redact` removes it "
+        "before the text is stored and indexed. Empty: `off`.",
+    )
+    retention: Retention = Field(default_factory=Retention, description="Organisations only.")
+
+
+class PolicyOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    object: Literal["privacy_policy"] = "privacy_policy"
+    id: str
+    subject_type: Literal["organisation", "api_key"]
+    subject_id: str
+    org_id: str
+    document: PolicyDocument
+    updated_at: datetime
+
+
+class EffectivePolicy(BaseModel):
+    """What applies to the caller, after inheritance (``GET /v1/privacy/policy``)."""
+
+    object: Literal["effective_privacy_policy"] = "effective_privacy_policy"
+    classifications: list[str]
+    default_classification: str
+    rules: dict[str, ClassificationRule]
+    labels: list[str]
+    custom_labels: list[str]
+
+
+class PurgeReport(BaseModel):
+    object: Literal["purge_report"] = "purge_report"
+    deleted: dict[str, int] = Field(description="Rows deleted per kind of data (conversations, vault, usage).")
