@@ -14,6 +14,7 @@ Three stages with different costs, kept apart:
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -83,6 +84,9 @@ class StoreResult:
         self.removed += other.removed
 
 
+Redactor = Callable[[str, str | None], str]
+
+
 def embedding_text(title: str, heading_path: Sequence[str], text: str) -> str:
     """What the embedding model reads for a passage: where it sits (title, headings), then the passage."""
     path = [h for h in heading_path if h and h != title]
@@ -102,8 +106,13 @@ def prepare(
     *,
     target_words: int,
     max_words: int,
+    redact: Redactor | None = None,
 ) -> list[PreparedDocument]:
-    """Parse and chunk one uploaded file (CPU-bound: run it in a worker thread)."""
+    """Parse and chunk one uploaded file (CPU-bound: run it in a worker thread).
+
+    ``redact(text, language)``, when given, removes personal data from every block and title before
+    anything is chunked, stored or embedded (the organisation's data-protection policy).
+    """
     documents = parsing.parse(data, filename, content_type)
     fmt = parsing.detect_format(filename, content_type, data)
     single = len(documents) == 1 and fmt != "jsonl"
@@ -114,6 +123,12 @@ def prepare(
         # key is no title, and the embedding model should not read it).
         title = (doc.title or ("" if "#" in doc.key else doc.key.rsplit("/", 1)[-1])).strip()[:500]
         language = doc.language or detector.detect(f"{title}\n{body}")
+        if redact is not None:
+            title = redact(title, language)
+            doc = dataclasses.replace(
+                doc, blocks=[dataclasses.replace(b, text=redact(b.text, language)) for b in doc.blocks]
+            )
+            body = doc.text
         result = PreparedDocument(
             key=doc.key[:500],
             title=title,

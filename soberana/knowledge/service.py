@@ -278,7 +278,7 @@ class KnowledgeService:
             title=body.title,
             description=body.description,
             visibility=body.visibility,
-            classification=body.classification or ("public" if body.visibility == "public" else "internal"),
+            classification=self._classification(body.classification, body.visibility),
             embedding_model=body.embedding_model or self.settings.knowledge_embedding_model,
         )
         session.add(collection)
@@ -286,11 +286,26 @@ class KnowledgeService:
         await self._commit(session, f"A collection named {body.name!r} exists already in this organisation.")
         return collection
 
+    def _classification(self, requested: str | None, visibility: str) -> str:
+        """A known data classification: the one asked for, else the least sensitive level for public
+        collections and the installation's default for internal ones."""
+        levels = self.settings.privacy_classifications
+        if requested is not None:
+            if requested not in levels:
+                raise InvalidRequest(
+                    f"Unknown data classification {requested!r}; this installation uses: {', '.join(levels)}.",
+                    param="classification",
+                )
+            return requested
+        return levels[0] if visibility == "public" else self.settings.privacy_default_classification
+
     async def update_collection(
         self, session: AsyncSession, principal: Principal, ref: str, body: CollectionUpdate, origin: Origin
     ) -> Collection:
         collection = await self._writable(session, principal, ref)
         changes = body.model_dump(exclude_unset=True, exclude_none=True)
+        if "classification" in changes:
+            self._classification(changes["classification"], collection.visibility)
         for name, value in changes.items():
             setattr(collection, name, value)
         await self._audit(session, principal, origin, "knowledge.collection.updated", collection, {"fields": changes})
@@ -414,6 +429,7 @@ class KnowledgeService:
             counts.unchanged += 1  # unchanged file: not even parsed
             return
         s = self.settings
+        redact = self.privacy.ingestion_redactor(collection.org_id) if self.privacy else None
         prepared = await anyio.to_thread.run_sync(
             lambda: prepare(
                 file.data,
@@ -422,6 +438,7 @@ class KnowledgeService:
                 self.detector,
                 target_words=s.knowledge_chunk_target_words,
                 max_words=s.knowledge_chunk_max_words,
+                redact=redact,
             )
         )
         result = await ingestor.store(

@@ -61,10 +61,10 @@ class PolicyDocument(BaseModel):
     labels: list[str] | None = Field(None, description="Kinds of personal data protected.")
     patterns: list[CustomPattern] = Field(default_factory=list, max_length=100)
     deny_lists: list[DenyList] = Field(default_factory=list, max_length=100)
-    ingestion: Literal["off", "detect", "redact"] | None = Field(
+    ingestion: Literal["off", "redact"] | None = Field(
         None,
-        description="At document ingestion: `detect` counts personal data per document; `redact` removes it "
-        "before the text is stored and indexed. Empty: `off`.",
+        description="At document ingestion: `redact` replaces personal data of the protected kinds by its type "
+        "(`<PERSON>`) before anything is stored, indexed or embedded. Empty: `off`. Organisations only.",
     )
     retention: Retention = Field(default_factory=Retention, description="Organisations only.")
 

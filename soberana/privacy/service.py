@@ -13,7 +13,7 @@ import contextlib
 import hashlib
 import logging
 from collections import Counter, OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal, Protocol
@@ -24,7 +24,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from soberana.audit.schemas import SYSTEM_ACTOR, AuditEvent
-from soberana.auth.principal import Principal, Scope
+from soberana.auth.principal import Principal, Scope, system_principal
 from soberana.auth.service import AdminService, Origin
 from soberana.core.clock import utcnow
 from soberana.core.crypto import sha256_hex
@@ -302,6 +302,20 @@ class PrivacyService:
     def _vault_ttl(self, org_id: str) -> timedelta:
         hours = self.book.retention(org_id).vault_hours or self.settings.vault_ttl_hours
         return timedelta(hours=hours)
+
+    def ingestion_redactor(self, org_id: str) -> Callable[[str, str | None], str] | None:
+        """A function that redacts a document's text for ``org_id``, if its policy asks for it at ingestion."""
+        if self.book.ingestion(org_id) != "redact":
+            return None
+        resolved = self.resolve(system_principal(org_id, None, "ingestion"))
+
+        def redact_text(text: str, language: str | None) -> str:
+            found = [
+                e for e in self.engine.detect(text, language, extra=resolved.detectors) if e.label in resolved.labels
+            ]
+            return redact(text, found) if found else text
+
+        return redact_text
 
     # -- retention and erasure -----------------------------------------------------------------------
 

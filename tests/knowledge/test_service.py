@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import text
 
 from soberana.settings import DeploymentConfig
 from tests.conftest import Tenant
@@ -190,7 +191,7 @@ async def test_a_broken_file_is_reported_by_name_and_the_others_are_kept(
 
 async def test_a_spanish_question_finds_the_english_page(client: httpx.AsyncClient, tenant_a: Tenant) -> None:
     collection = await filled(client, tenant_a)
-    question = "¿Cuánto cuesta el permiso de aparcamiento para el segundo coche?"
+    question = "What does the resident parking permit for a second car cost? I am Margaret Thompson."
     hybrid = await search(client, tenant_a, collection["id"], question)
     assert hybrid[0]["title"] == "Resident parking permit"
     assert hybrid[0]["dense_score"] is not None
@@ -202,7 +203,7 @@ async def test_extractive_answer_quotes_and_cites_retrieved_passages(
     client: httpx.AsyncClient, tenant_a: Tenant
 ) -> None:
     collection = await filled(client, tenant_a)
-    question = "How much is the parking permit for a second car?"
+    question = "What does the resident parking permit for a second car cost? I am Margaret Thompson."
     response = await client.post(
         "/v1/answers", headers=tenant_a.headers("staff"), json={"question": question, "collections": [collection["id"]]}
     )
@@ -248,7 +249,9 @@ def settings(settings: Any, upstream: Any) -> Any:
         "model": f"reply:{fixed}",
         "base_url": upstream.url,
     }
-    return settings.model_copy(update={"deployments": [*settings.deployments, DeploymentConfig(**answer_model)]})
+    abroad = {**answer_model, "alias": "answer-abroad", "model": "echo", "sovereignty": "foreign_cloud"}
+    deployments = [*settings.deployments, DeploymentConfig(**answer_model), DeploymentConfig(**abroad)]
+    return settings.model_copy(update={"deployments": deployments})
 
 
 async def test_generated_answer_loses_citations_to_passages_not_retrieved(
@@ -380,7 +383,7 @@ async def test_chat_completions_answer_from_collections_with_checked_citations(
     client: httpx.AsyncClient, tenant_a: Tenant
 ) -> None:
     collection = await filled(client, tenant_a)
-    question = "How much for a second car?"
+    question = "What does the resident parking permit for a second car cost? I am Margaret Thompson."
     request = {
         "model": "answer-model",
         "messages": [{"role": "user", "content": question}],
@@ -416,3 +419,88 @@ async def test_chat_completions_answer_from_collections_with_checked_citations(
         json={**request, "knowledge": {"collections": ["col_01M8AYNAVHQ5ZYTY6160T3N212"]}},
     )
     assert other.status_code == 404
+
+
+async def test_answers_keep_personal_data_and_classified_collections_at_home(
+    client: httpx.AsyncClient, tenant_a: Tenant, upstream: Any
+) -> None:
+    collection = await filled(client, tenant_a)
+    question = "What does the resident parking permit for a second car cost? I am Margaret Thompson."
+    response = await client.post(
+        "/v1/answers",
+        headers=tenant_a.headers("staff"),
+        json={"question": question, "collections": [collection["id"]], "model": "answer-abroad"},
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["mode"] == "generated", response.json()
+    sent = upstream.log()[-1]
+    assert "Margaret Thompson" not in sent and "<PERSON_1>" in sent  # pseudonymised before it left
+    assert "Margaret Thompson" in response.json()["answer"]  # and restored in the answer
+    secret = await client.post(
+        "/v1/collections",
+        headers=tenant_a.headers("staff"),
+        json={"name": "case-files", "title": "Case files", "classification": "confidential"},
+    )
+    assert secret.status_code == 201
+    before = len(upstream.log())
+    refused = await client.post(
+        "/v1/answers",
+        headers=tenant_a.headers("staff"),
+        json={"question": question, "collections": [secret.json()["id"], collection["id"]], "model": "answer-abroad"},
+    )
+    # the answer reads a confidential collection: the foreign model may not see its passages
+    assert refused.status_code == 403, refused.text
+    assert refused.json()["error"]["code"] == "classification_not_permitted"
+    assert len(upstream.log()) == before
+    unknown = await client.post(
+        "/v1/collections",
+        headers=tenant_a.headers("staff"),
+        json={"name": "odd", "title": "Odd", "classification": "top-secret"},
+    )
+    assert unknown.status_code == 400 and unknown.json()["error"]["param"] == "classification"
+
+
+async def test_ingestion_redacts_personal_data_when_the_policy_says_so(
+    client: httpx.AsyncClient, tenant_a: Tenant
+) -> None:
+    policy = await client.put(
+        f"/admin/privacy/policies/organisations/{tenant_a.org_id}",
+        headers=tenant_a.headers("admin"),
+        json={"ingestion": "redact"},
+    )
+    assert policy.status_code == 200, policy.text
+    collection = await make_collection(client, tenant_a, "case-notes")
+    note = (
+        b"# Housing benefit appeal\n\nThe appeal of Margaret Thompson (phone 020 7946 0018, "
+        b"margaret.thompson@example.org) was heard on Tuesday. The housing benefit was restored.\n"
+    )
+    job = await upload(client, tenant_a, collection["id"], {"appeal.md": note})
+    assert job["status"] == "succeeded", job
+    hits = await search(client, tenant_a, collection["id"], "housing benefit appeal", method="lexical")
+    assert hits and "<PERSON>" in hits[0]["text"] and "<PHONE>" in hits[0]["text"] and "<EMAIL>" in hits[0]["text"]
+    assert "Thompson" not in hits[0]["text"] and "7946" not in hits[0]["text"]
+    assert await search(client, tenant_a, collection["id"], "Thompson", method="lexical") == []
+
+
+async def test_erasing_a_citizen_conversation_forgets_its_placeholders(
+    app: Any, client: httpx.AsyncClient, tenant_a: Tenant, upstream: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    knowledge = app.state.knowledge
+    monkeypatch.setattr(
+        knowledge, "settings", knowledge.settings.model_copy(update={"knowledge_answer_model": "answer-abroad"})
+    )
+    await filled(client, tenant_a, "public")
+    opened = (await client.post("/v1/conversations", json={"collection": f"{tenant_a.slug}/city-services"})).json()
+    cid, token = opened["id"], {"X-Conversation-Token": opened["token"]}
+    question = "What does the resident parking permit for a second car cost? I am Margaret Thompson."
+    answer = (await client.post(f"/v1/conversations/{cid}/messages", headers=token, json={"question": question})).json()
+    assert answer["mode"] == "generated", answer
+    assert "Margaret Thompson" not in upstream.log()[-1] and "Margaret Thompson" in answer["answer"]
+    async with app.state.db.session() as session:
+        stored = (await session.execute(text("SELECT count(*) FROM privacy_vault"))).scalar_one()
+    assert stored == 1  # <PERSON_1>, sealed, for this conversation only
+    erased = await client.delete(f"/v1/conversations/{cid}", headers=token)
+    assert erased.status_code == 204
+    async with app.state.db.session() as session:
+        assert (await session.execute(text("SELECT count(*) FROM privacy_vault"))).scalar_one() == 0
+    assert (await client.get(f"/v1/conversations/{cid}", headers=token)).status_code == 404
