@@ -338,8 +338,10 @@ class Settings(BaseSettings):
     )
     privacy_rules: dict[str, ClassificationRule] = Field(
         default_factory=_default_privacy_rules,
-        description="Per classification: the personal-data mode and the deployment sovereignty values allowed. "
-        "Organisation and key policies override these.",
+        description="Per classification: the personal-data mode and the deployment sovereignty values allowed "
+        "(JSON). Default: `public` detect, any; `internal` pseudonymise, any; `confidential` pseudonymise, "
+        "on_premises and national_cloud; `secret` pseudonymise, on_premises only. Organisation and key policies "
+        "override these.",
     )
     privacy_labels: list[str] = Field(
         default_factory=lambda: list(DEFAULT_PROTECTED_LABELS),

@@ -131,6 +131,44 @@ CASES: list[Case] = [
     ("GET", "/admin/usage", lambda b: "/admin/usage?group_by=organisation", None),
     ("GET", "/admin/usage", lambda b: "/admin/usage?group_by=key", None),
     ("GET", "/admin/usage", lambda b: f"/admin/usage?org_id={b.org_id}", None),
+    ("GET", "/admin/privacy/policies", lambda b: "/admin/privacy/policies", None),
+    (
+        "GET",
+        "/admin/privacy/policies/{kind}/{subject_id}",
+        lambda b: f"/admin/privacy/policies/organisations/{b.org_id}",
+        None,
+    ),
+    (
+        "GET",
+        "/admin/privacy/policies/{kind}/{subject_id}",
+        lambda b: f"/admin/privacy/policies/keys/{b.staff_key_id}",
+        None,
+    ),
+    (
+        "PUT",
+        "/admin/privacy/policies/{kind}/{subject_id}",
+        lambda b: f"/admin/privacy/policies/organisations/{b.org_id}",
+        lambda b: {"rules": {"internal": {"mode": "off"}}},
+    ),
+    (
+        "PUT",
+        "/admin/privacy/policies/{kind}/{subject_id}",
+        lambda b: f"/admin/privacy/policies/keys/{b.staff_key_id}",
+        lambda b: {"default_classification": "public"},
+    ),
+    (
+        "DELETE",
+        "/admin/privacy/policies/{kind}/{subject_id}",
+        lambda b: f"/admin/privacy/policies/organisations/{b.org_id}",
+        None,
+    ),
+    (
+        "DELETE",
+        "/admin/privacy/policies/{kind}/{subject_id}",
+        lambda b: f"/admin/privacy/policies/keys/{b.staff_key_id}",
+        None,
+    ),
+    ("POST", "/admin/privacy/purge", lambda b: "/admin/privacy/purge", None),
 ]
 
 
@@ -208,6 +246,11 @@ async def test_organisation_a_cannot_reach_organisation_b(
     assert len(keys.json()["data"]) == 3
     quotas = (await client.get("/admin/quotas", headers=tenant_b.headers("admin"))).json()
     assert sorted((q["subject_type"], q["requests_per_minute"]) for q in quotas) == [("api_key", 1000)]
+    policies = (await client.get("/admin/privacy/policies", headers=tenant_b.headers("admin"))).json()
+    assert sorted((p["subject_type"], p["document"]["default_classification"]) for p in policies) == [
+        ("api_key", "confidential"),
+        ("organisation", "confidential"),
+    ]
     models = await client.get("/v1/models", headers=tenant_b.headers("staff"))
     assert [m["id"] for m in models.json()["data"]] == ["mock-chat"]
     chat = await client.post(
@@ -228,6 +271,18 @@ async def give_b_quotas_and_usage(app: Any, client: httpx.AsyncClient, b: Tenant
         await app.state.gateway_admin.set_quota(
             session, cli_principal("pytest"), "api_key", b.staff_key_id, QuotaValues(requests_per_minute=1000), Origin()
         )
+    from soberana.privacy.schemas import PolicyDocument
+
+    for subject_type, subject_id in (("organisation", b.org_id), ("api_key", b.staff_key_id)):
+        async with app.state.db.write_session() as session:
+            await app.state.privacy.set_policy(
+                session,
+                cli_principal("pytest"),
+                subject_type,
+                subject_id,
+                PolicyDocument(default_classification="confidential"),
+                Origin(),
+            )
     response = await client.post(
         "/v1/chat/completions",
         headers=b.headers("staff"),

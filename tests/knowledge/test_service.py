@@ -191,7 +191,7 @@ async def test_a_broken_file_is_reported_by_name_and_the_others_are_kept(
 
 async def test_a_spanish_question_finds_the_english_page(client: httpx.AsyncClient, tenant_a: Tenant) -> None:
     collection = await filled(client, tenant_a)
-    question = "What does the resident parking permit for a second car cost? I am Margaret Thompson."
+    question = "¿Cuánto cuesta el permiso de aparcamiento para el segundo coche?"
     hybrid = await search(client, tenant_a, collection["id"], question)
     assert hybrid[0]["title"] == "Resident parking permit"
     assert hybrid[0]["dense_score"] is not None
@@ -203,7 +203,7 @@ async def test_extractive_answer_quotes_and_cites_retrieved_passages(
     client: httpx.AsyncClient, tenant_a: Tenant
 ) -> None:
     collection = await filled(client, tenant_a)
-    question = "What does the resident parking permit for a second car cost? I am Margaret Thompson."
+    question = "How much is the parking permit for a second car?"
     response = await client.post(
         "/v1/answers", headers=tenant_a.headers("staff"), json={"question": question, "collections": [collection["id"]]}
     )
@@ -383,7 +383,7 @@ async def test_chat_completions_answer_from_collections_with_checked_citations(
     client: httpx.AsyncClient, tenant_a: Tenant
 ) -> None:
     collection = await filled(client, tenant_a)
-    question = "What does the resident parking permit for a second car cost? I am Margaret Thompson."
+    question = "How much for a second car?"
     request = {
         "model": "answer-model",
         "messages": [{"role": "user", "content": question}],
