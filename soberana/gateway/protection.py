@@ -30,6 +30,12 @@ PLACEHOLDER_NOTE = (
 )
 
 
+def restore_json(text: str, originals: dict[str, str]) -> str:
+    """Placeholders restored inside JSON text (tool-call arguments), each value escaped for JSON."""
+    escaped = {k: orjson.dumps(v).decode()[1:-1] for k, v in originals.items()}
+    return restore(text, escaped)
+
+
 def _text_slots(endpoint: str, body: dict[str, Any]) -> list[tuple[Any, Any]]:
     """(container, key) of every text the request sends, in order."""
     slots: list[tuple[Any, Any]] = []
@@ -130,6 +136,10 @@ class Shield:
             message = choice.get("message") or {}
             if isinstance(message.get("content"), str):
                 message["content"] = restore(message["content"], originals)
+            for call in message.get("tool_calls") or []:
+                function = call.get("function") or {}
+                if isinstance(function.get("arguments"), str):  # JSON text: values restored JSON-escaped
+                    function["arguments"] = restore_json(function["arguments"], originals)
         return orjson.dumps(parsed)
 
     def restore_text(self, text: str) -> str:

@@ -243,3 +243,11 @@ async def test_no_personal_value_in_logs_usage_records_or_database(
         for path in database.parent.glob(database.name + "*"):
             raw = path.read_bytes()
             assert not any(value.encode() in raw for value in VALUES), path
+
+
+def test_tool_call_arguments_are_restored_as_valid_json() -> None:
+    from soberana.gateway.protection import restore_json
+
+    arguments = '{"to": "<PERSON_1>", "note": "<PERSON_1> said \\"hi\\""}'
+    restored = restore_json(arguments, {"<PERSON_1>": 'Ana "la jefa" Ruiz'})
+    assert orjson.loads(restored) == {"to": 'Ana "la jefa" Ruiz', "note": 'Ana "la jefa" Ruiz said "hi"'}

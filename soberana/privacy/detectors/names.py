@@ -197,6 +197,7 @@ class IcelandicNameDetector:
         from tokenizer import TOK
 
         found: list[Entity] = []
+        foreign: list[tuple[int, int]] = []
         cursor = 0
         sentence_start = True
         for token in tokenize(text):
@@ -213,6 +214,8 @@ class IcelandicNameDetector:
             cursor = end
             if token.kind == TOK.PERSON:
                 found.append(Entity(start, end, PERSON, 0.85, self.name))
+            elif token.kind == TOK.ENTITY and " " in original:
+                foreign.append((start, end))  # several capitalised words BÍN does not know
             elif token.kind == TOK.WORD and token.txt[:1].isupper():
                 meanings: Any = token.val or ()
                 categories = {m.fl for m in meanings if hasattr(m, "fl")}
@@ -223,7 +226,21 @@ class IcelandicNameDetector:
                 elif categories and categories <= _IS_COMPANY:
                     found.append(Entity(start, end, ORGANIZATION, 0.6, self.name))
             sentence_start = (token.kind == TOK.PUNCTUATION and token.txt in ".!?:") or token.kind == TOK.S_BEGIN
+        found.extend(self._foreign_people(text, foreign))
         return _merge_adjacent(text, found, PERSON)
+
+    @staticmethod
+    def _foreign_people(text: str, spans: list[tuple[int, int]]) -> list[Entity]:
+        """Multi-word names BÍN does not know ("Ryan Gosling"), told from teams and firms ("Crystal
+        Palace", "Goldman Sachs") by the English recogniser reading the name alone."""
+        if not spans or not _installed(DEFAULT_SPACY_MODELS["en"]):
+            return []
+        nlp = _load_pipeline(DEFAULT_SPACY_MODELS["en"])
+        people = []
+        for (start, end), doc in zip(spans, nlp.pipe(text[s:e] for s, e in spans), strict=True):
+            if any(ent.label_ == "PERSON" and len(ent) >= len(doc) - 1 for ent in doc.ents):
+                people.append(Entity(start, end, PERSON, 0.6, "names-is"))
+        return people
 
 
 def _merge_adjacent(text: str, entities: list[Entity], label: str) -> list[Entity]:

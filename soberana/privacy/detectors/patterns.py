@@ -164,8 +164,13 @@ ID_CONTEXT = re.compile(rf"(?:{_ID_LABELS}|identity|identidad|número|number|\bI
 
 _PHONE_LABELS = re.compile(
     r"(?:tel(?:éfono|efono|ephone|\.)?|tfno\.?|tlf\.?|móvil|movil|m[óo]vil|fax|phone|mobile|cell|desk|"
-    r"office|contact(?:o)?|n[uú]mero|number|reach\s+me\s+at|call(?:\s+\w+){0,3}\s+(?:on|at)|sími|síma|símanúmer|farsími|GSM)\s*[:.\-]?\s*$",
+    r"office|contact(?:o)?|n[uú]mero|number|reach\s+me\s+at|(?:call|answering|ring|text)(?:\s+\w+){0,3}\s+(?:on|at)|"
+    r"registered|sími|síma|símanúmer|farsími|GSM)\s*[:.\-]?\s*$",
     re.IGNORECASE,
+)
+# a label right after the number: "082 490 1693-Office", "3660170548 (fax)"
+_PHONE_LABEL_AFTER = re.compile(
+    r"\s*[-–(]?\s*(?:office|fax|mobile|cell|home|work|tel|phone|móvil|movil|fijo|sími|farsími)\b", re.IGNORECASE
 )
 # phone-shaped without a label: 7 to 15 digits in 2 to 5 groups of 2 to 4 (a leading group of up
 # to 5 when it starts with 0 or +), not followed by a capitalised word (house numbers in addresses)
@@ -308,10 +313,13 @@ class PatternDetector:
                 if (start, end) not in seen:
                     seen.add((start, end))
                     yield Entity(start, end, PHONE, 0.8, self.name)
-        # a number right after a telephone label, whatever its form
+        # a number right after (or right before) a telephone label, whatever its form
         for m in _PHONE_RUN.finditer(text):
             digits = sum(ch.isdigit() for ch in m.group())
-            if 6 <= digits <= 15 and _PHONE_LABELS.search(text, max(0, m.start() - 40), m.start()):
+            labelled = _PHONE_LABELS.search(text, max(0, m.start() - 40), m.start()) or _PHONE_LABEL_AFTER.match(
+                text, m.end()
+            )
+            if 6 <= digits <= 15 and labelled:
                 yield self._entity(m, PHONE, score=0.9)
         for m in _PHONE_SHAPE.finditer(text):
             number = _PHONE_EXTENSION.split(m.group())[0]
