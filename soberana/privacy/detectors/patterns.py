@@ -206,6 +206,21 @@ def _valid_iban(value: str) -> bool:
     return True
 
 
+def _windows(text: str, pattern: re.Pattern[str], margin: int) -> Iterator[tuple[int, str]]:
+    """(offset, text) of the stretches around ``pattern``'s matches, overlapping ones merged."""
+    start = end = -1
+    for m in pattern.finditer(text):
+        lo, hi = max(0, m.start() - margin), min(len(text), m.end() + margin)
+        if lo <= end:
+            end = max(end, hi)
+            continue
+        if end > start:
+            yield start, text[start:end]
+        start, end = lo, hi
+    if end > start:
+        yield start, text[start:end]
+
+
 class PatternDetector:
     """E-mail addresses, telephone numbers, IBANs, payment cards, IP addresses, URLs, dates, ages
     and national identity numbers."""
@@ -286,8 +301,12 @@ class PatternDetector:
             value = text[start:end].rstrip(".-/ ")
             if sum(ch.isdigit() for ch in value) >= 3:
                 yield Entity(start, start + len(value), ID_NUMBER, 0.9, self.name)
+        candidates: dict[str, list[re.Match[str]]] = {}  # several countries share a form: scan it once
         for form in self.id_forms:
-            for m in form.pattern.finditer(text):
+            matches = candidates.get(form.pattern.pattern)
+            if matches is None:
+                matches = candidates[form.pattern.pattern] = list(form.pattern.finditer(text))
+            for m in matches:
                 if not form.is_valid(m.group()):
                     continue
                 if form.strong or ID_CONTEXT.search(text, max(0, m.start() - 40), m.start()):
@@ -304,15 +323,22 @@ class PatternDetector:
     def _phones(self, text: str, language: str | None) -> Iterator[Entity]:
         regions = self.phone_regions or (*_REGIONS.get(language or "", ()), "US", "GB", "ES", "IS")
         seen: set[tuple[int, int]] = set()
-        for region in dict.fromkeys(regions):
-            for match in phonenumbers.PhoneNumberMatcher(text, region, leniency=phonenumbers.Leniency.VALID):
-                start, end = match.start, match.end
-                extension = _PHONE_EXTENSION.match(text, end)
-                if extension:
-                    end = extension.end()
-                if (start, end) not in seen:
-                    seen.add((start, end))
-                    yield Entity(start, end, PHONE, 0.8, self.name)
+        # phonenumbers' matcher is pure Python and scans every character: give it only the windows
+        # around digit runs (a few per text) instead of the whole text, once per region
+        for offset, window in _windows(text, _PHONE_RUN, margin=4):
+            covered: set[int] = set()
+            for region in dict.fromkeys(regions):
+                if covered and all(not ch.isdigit() or i in covered for i, ch in enumerate(window)):
+                    break  # every digit of the window is in a number found for an earlier region
+                for match in phonenumbers.PhoneNumberMatcher(window, region, leniency=phonenumbers.Leniency.VALID):
+                    covered.update(range(match.start, match.end))
+                    start, end = offset + match.start, offset + match.end
+                    extension = _PHONE_EXTENSION.match(text, end)
+                    if extension:
+                        end = extension.end()
+                    if (start, end) not in seen:
+                        seen.add((start, end))
+                        yield Entity(start, end, PHONE, 0.8, self.name)
         # a number right after (or right before) a telephone label, whatever its form
         for m in _PHONE_RUN.finditer(text):
             digits = sum(ch.isdigit() for ch in m.group())
