@@ -61,21 +61,43 @@ class CachedModels:
         self.enabled = True
 
     async def embed(
-        self, principal: Principal, model: str, texts: Sequence[str], *, kind: Literal["query", "passage"]
+        self,
+        principal: Principal,
+        model: str,
+        texts: Sequence[str],
+        *,
+        kind: Literal["query", "passage"],
+        classifications: Sequence[str] = (),
     ) -> Any:
         if kind == "query" or not self.enabled:
-            return await self.inner.embed(principal, model, texts, kind=kind)
+            return await self.inner.embed(principal, model, texts, kind=kind, classifications=classifications)
         keys = [cache_key(f"soberana/{model}", kind, t) for t in texts]
         missing = [i for i, k in enumerate(keys) if self.cache.get(k) is None]
         if missing:
-            vectors = await self.inner.embed(principal, model, [texts[i] for i in missing], kind=kind)
+            vectors = await self.inner.embed(
+                principal, model, [texts[i] for i in missing], kind=kind, classifications=classifications
+            )
             self.cache.put(self.store, [keys[i] for i in missing], np.asarray(vectors, dtype=np.float32))
         return np.stack([self.cache.get(k) for k in keys])
 
     async def chat(
-        self, principal: Principal, model: str, messages: list[dict[str, str]], *, max_tokens: int | None = None
+        self,
+        principal: Principal,
+        model: str,
+        messages: list[dict[str, str]],
+        *,
+        max_tokens: int | None = None,
+        classifications: Sequence[str] = (),
+        conversation: str | None = None,
     ) -> str:
-        return await self.inner.chat(principal, model, messages, max_tokens=max_tokens)
+        return await self.inner.chat(
+            principal,
+            model,
+            messages,
+            max_tokens=max_tokens,
+            classifications=classifications,
+            conversation=conversation,
+        )
 
 
 class SoberanaSystem:

@@ -24,13 +24,24 @@ class GatewayClient:
         self.service = service
 
     async def embed(
-        self, principal: Principal, model: str, texts: Sequence[str], *, kind: Literal["query", "passage"]
+        self,
+        principal: Principal,
+        model: str,
+        texts: Sequence[str],
+        *,
+        kind: Literal["query", "passage"],
+        classifications: Sequence[str] = (),
     ) -> Any:
-        """Unit vectors of ``texts`` as a float32 array of shape (len(texts), dimensions)."""
+        """Unit vectors of ``texts`` as a float32 array of shape (len(texts), dimensions).
+
+        ``classifications``: the data classifications of the collections the texts come from; the call
+        is handled at the highest of them (which deployments may see it, what is pseudonymised)."""
         import numpy as np
 
         body = {"model": model, "input": list(texts), "input_type": kind, "encoding_format": "base64"}
-        result, _ = await self.service.complete(principal, body, endpoint="embeddings", request_id=None)
+        result, _ = await self.service.complete(
+            principal, body, endpoint="embeddings", request_id=None, floors=classifications
+        )
         data = sorted(orjson.loads(result.body)["data"], key=lambda d: d["index"])
         rows = [
             np.frombuffer(base64.b64decode(d["embedding"]), dtype="<f4")
@@ -44,10 +55,20 @@ class GatewayClient:
         norms = np.linalg.norm(matrix, axis=1, keepdims=True)
         return matrix / np.where(norms == 0, 1, norms)
 
-    async def rerank(self, principal: Principal, model: str, query: str, documents: Sequence[str]) -> list[float]:
+    async def rerank(
+        self,
+        principal: Principal,
+        model: str,
+        query: str,
+        documents: Sequence[str],
+        *,
+        classifications: Sequence[str] = (),
+    ) -> list[float]:
         """Relevance of each of ``documents`` to ``query``, in the documents' order."""
         body = {"model": model, "query": query, "documents": list(documents)}
-        result, _ = await self.service.complete(principal, body, endpoint="rerank", request_id=None)
+        result, _ = await self.service.complete(
+            principal, body, endpoint="rerank", request_id=None, floors=classifications
+        )
         scores = [0.0] * len(documents)
         for item in orjson.loads(result.body).get("results") or []:
             index = int(item["index"])

@@ -253,6 +253,7 @@ class Answerer:
         *,
         passages: int = 3,
         quotes: int = 3,
+        classifications: Sequence[str] = (),
     ) -> Answer:
         """The most relevant sentences of the best passages, quoted, each with its citation."""
         candidates = [(i, s) for i, hit in enumerate(retrieval.hits[:passages], 1) for s in sentences(hit.text)]
@@ -263,7 +264,9 @@ class Answerer:
             # Each sentence is read under its page and section: "Minor works permit › Fees: Processing
             # fee | 60 €" answers "how much is the minor works permit?" where the table row alone does not.
             texts = [_in_section(retrieval.hits[i - 1], s) for i, s in candidates]
-            vectors = await self.models.embed(principal, embedding_model, texts, kind="passage")
+            vectors = await self.models.embed(
+                principal, embedding_model, texts, kind="passage", classifications=classifications
+            )
             scores = np.asarray(vectors) @ np.asarray(query_vector)
         # Earlier passages were ranked higher: a small prior keeps ties in retrieval order. A question
         # about an amount ("how much", "cuánto", "hvað kostar") prefers sentences that state one.

@@ -344,8 +344,11 @@ class Ingestor:
         model: str,
         progress: Progress | None = None,
         stop: Callable[[], bool] | None = None,
+        classification: str | None = None,
     ) -> int:
-        """Embed every passage of the collection that has no vector yet; returns how many were embedded."""
+        """Embed every passage of the collection that has no vector yet; returns how many were embedded.
+        ``classification``: the collection's, which decides where its passages may be sent."""
+        levels = (classification,) if classification else ()
         total = await self.pending(collection_id)
         done = 0
         if progress:
@@ -358,7 +361,9 @@ class Ingestor:
 
             async def one(batch: list[tuple[int, str]]) -> int:
                 async with semaphore:
-                    vectors = await self.embedder.embed(principal, model, [t for _, t in batch], kind="passage")
+                    vectors = await self.embedder.embed(
+                        principal, model, [t for _, t in batch], kind="passage", classifications=levels
+                    )
                 await self._write_vectors(collection_id, [(i, v) for (i, _), v in zip(batch, vectors, strict=True)])
                 return len(batch)
 

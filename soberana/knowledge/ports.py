@@ -15,9 +15,16 @@ from soberana.auth.principal import Principal
 
 class Embedder(Protocol):
     async def embed(
-        self, principal: Principal, model: str, texts: Sequence[str], *, kind: Literal["query", "passage"]
+        self,
+        principal: Principal,
+        model: str,
+        texts: Sequence[str],
+        *,
+        kind: Literal["query", "passage"],
+        classifications: Sequence[str] = (),
     ) -> Any:
-        """Unit vectors (float32 array, one row per text) from the embeddings model ``model``."""
+        """Unit vectors (float32 array, one row per text) from the embeddings model ``model``, sent as
+        data of at least ``classifications`` (the collections the texts belong to)."""
 
 
 class ChatModel(Protocol):
@@ -36,7 +43,15 @@ class ChatModel(Protocol):
 
 
 class Reranker(Protocol):
-    async def rerank(self, principal: Principal, model: str, query: str, documents: Sequence[str]) -> list[float]:
+    async def rerank(
+        self,
+        principal: Principal,
+        model: str,
+        query: str,
+        documents: Sequence[str],
+        *,
+        classifications: Sequence[str] = (),
+    ) -> list[float]:
         """Relevance of each document to the query (higher is better), in the documents' order."""
 
 

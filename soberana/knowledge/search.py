@@ -153,6 +153,7 @@ class Retriever:
         """The ``limit`` best passages of ``collections`` for ``query``, best first."""
         language = query_language or await self.detect_language(query)
         ids = [c.id for c in collections]
+        levels = [c.classification for c in collections]
         query_vectors: dict[str, Any] = {}
 
         async def lexical_ranking() -> list[tuple[int, float]]:
@@ -169,7 +170,7 @@ class Retriever:
                 by_model.setdefault(c.embedding_model or default_model, []).append(c.id)
             found: list[tuple[int, float]] = []
             for model, model_ids in by_model.items():
-                vector = (await self.embedder.embed(principal, model, [query], kind="query"))[0]
+                vector = (await self.embedder.embed(principal, model, [query], kind="query", classifications=levels))[0]
                 for cid in model_ids:
                     query_vectors[cid] = vector
                 async with self.db.session() as session:
@@ -207,16 +208,16 @@ class Retriever:
         fused = {h.chunk_id: h for h, _ in lexical_hits} | {h.chunk_id: h for h in dense_hits}
         ranked = sorted(fused.values(), key=lambda h: (-h.score, h.chunk_id))
         if self.reranker is not None and self.rerank_model and ranked:
-            ranked = await self._rerank(principal, query, ranked)
+            ranked = await self._rerank(principal, query, ranked, levels)
         ranked = ranked[:limit]
         return Retrieval(ranked, language, query_vectors=query_vectors)
 
-    async def _rerank(self, principal: Principal, query: str, ranked: list[Hit]) -> list[Hit]:
+    async def _rerank(self, principal: Principal, query: str, ranked: list[Hit], levels: list[str]) -> list[Hit]:
         """Re-order the best fused passages by the rerank model's scores (the rest keep their order after them)."""
         assert self.reranker is not None and self.rerank_model is not None
         head = ranked[:RERANK_DEPTH]
         documents = [" › ".join([h.title, *h.heading_path]) + "\n" + h.text for h in head]
-        scores = await self.reranker.rerank(principal, self.rerank_model, query, documents)
+        scores = await self.reranker.rerank(principal, self.rerank_model, query, documents, classifications=levels)
         for hit, score in zip(head, scores, strict=True):
             hit.rerank_score = score
         head.sort(key=lambda h: -(h.rerank_score or 0.0))

@@ -475,7 +475,9 @@ class KnowledgeService:
         org = await self._org(collection.org_id)
         principal = system_principal(collection.org_id, org, "knowledge-indexing")
         model = collection.embedding_model or self.settings.knowledge_embedding_model
-        return await ingestor.embed_pending(collection.id, principal, model, progress, lambda: self._stopping)
+        return await ingestor.embed_pending(
+            collection.id, principal, model, progress, lambda: self._stopping, collection.classification
+        )
 
     async def embed_all_pending(self) -> None:
         async with self.db.session() as session:
@@ -556,7 +558,14 @@ class KnowledgeService:
             )
         query_vector = retrieval.query_vectors.get(retrieval.hits[0].collection_id)
         return await self.answerer.extractive(
-            principal, embedding_model, question, query_vector, retrieval, answer_language, threshold
+            principal,
+            embedding_model,
+            question,
+            query_vector,
+            retrieval,
+            answer_language,
+            threshold,
+            classifications=[c.classification for c in collections],
         )
 
     # -- conversations (citizens) ----------------------------------------------------------------------

@@ -250,7 +250,13 @@ def settings(settings: Any, upstream: Any) -> Any:
         "base_url": upstream.url,
     }
     abroad = {**answer_model, "alias": "answer-abroad", "model": "echo", "sovereignty": "foreign_cloud"}
-    deployments = [*settings.deployments, DeploymentConfig(**answer_model), DeploymentConfig(**abroad)]
+    embed_abroad = {**abroad, "alias": "embed-abroad", "capabilities": ["embeddings"]}
+    deployments = [
+        *settings.deployments,
+        DeploymentConfig(**answer_model),
+        DeploymentConfig(**abroad),
+        DeploymentConfig(**embed_abroad),
+    ]
     return settings.model_copy(update={"deployments": deployments})
 
 
@@ -504,3 +510,25 @@ async def test_erasing_a_citizen_conversation_forgets_its_placeholders(
     async with app.state.db.session() as session:
         assert (await session.execute(text("SELECT count(*) FROM privacy_vault"))).scalar_one() == 0
     assert (await client.get(f"/v1/conversations/{cid}", headers=token)).status_code == 404
+
+
+async def test_a_confidential_collection_is_not_embedded_abroad(
+    app: Any, client: httpx.AsyncClient, tenant_a: Tenant
+) -> None:
+    from soberana.errors import ClassificationNotPermitted
+    from soberana.knowledge.models import Collection
+
+    response = await client.post(
+        "/v1/collections",
+        headers=tenant_a.headers("staff"),
+        json={"name": "cases", "title": "Cases", "classification": "confidential", "embedding_model": "embed-abroad"},
+    )
+    assert response.status_code == 201, response.text
+    job = await upload(client, tenant_a, response.json()["id"], {"note.md": b"# Case\n\nA confidential case note."})
+    assert job["status"] == "succeeded"
+    async with app.state.db.session() as session:
+        collection = await session.get(Collection, response.json()["id"])
+    with pytest.raises(ClassificationNotPermitted):
+        await app.state.knowledge.embed_pending(collection)
+    body = (await client.get(f"/v1/collections/{collection.id}", headers=tenant_a.headers("staff"))).json()
+    assert body["chunks"] >= 1 and body["chunks_embedded"] == 0  # searchable by words only, nothing sent abroad
