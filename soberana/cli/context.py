@@ -17,7 +17,7 @@ from soberana.audit.service import AuditLog
 from soberana.auth.principal import Principal, cli_principal
 from soberana.auth.service import AdminService, Origin
 from soberana.errors import ConfigurationError, SoberanaError
-from soberana.gateway.metering import UsageChainVerifier
+from soberana.gateway.metering import usage_verifiers
 from soberana.settings import Settings, ensure_secret_key, load_settings
 from soberana.storage.db import Database
 
@@ -49,7 +49,7 @@ class CliContext:
 
     @cached_property
     def audit(self) -> AuditLog:
-        return AuditLog(self.settings.secret_key_bytes, verifiers=[UsageChainVerifier()])
+        return AuditLog(self.settings.secret_key_bytes, verifiers=usage_verifiers())
 
     @cached_property
     def admin(self) -> AdminService:

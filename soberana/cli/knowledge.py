@@ -28,12 +28,20 @@ async def knowledge_service(context: CliContext) -> AsyncIterator[KnowledgeServi
     from soberana.gateway.clients import GatewayClient
     from soberana.gateway.runtime import GatewayRuntime
     from soberana.knowledge.service import KnowledgeService
+    from soberana.privacy.service import PrivacyService
 
     gateway = GatewayRuntime(context.settings, context.db, context.audit, context.admin)
     await gateway.start()
     service = KnowledgeService(
         context.settings, context.db, context.audit, context.admin, GatewayClient(gateway.service)
     )
+    # the same data protection as the server: classifications, redaction at ingestion
+    privacy = PrivacyService.from_settings(
+        context.settings, context.db, context.admin, detect_language=service.detector.detect
+    )
+    async with context.db.session() as session:
+        await privacy.reload(session)
+    gateway.service.privacy = service.privacy = privacy
     try:
         yield service
     finally:

@@ -200,6 +200,11 @@ class UsagePurgeVerifier:
         return None
 
 
+def usage_verifiers() -> list[UsageChainVerifier | UsagePurgeVerifier]:
+    """The audit-chain checks of usage records (give them to :class:`~soberana.audit.service.AuditLog`)."""
+    return [UsageChainVerifier(), UsagePurgeVerifier()]
+
+
 class UsageRetention:
     """Deletes usage records older than their organisation's retention period, re-anchoring each batch
     it touches in the audit chain. Registered with the privacy service's purge job."""

@@ -104,6 +104,22 @@ class PrivacyService:
         self._task: asyncio.Task[None] | None = None
         self._stop = asyncio.Event()
 
+    @classmethod
+    def from_settings(
+        cls,
+        settings: Settings,
+        db: Database,
+        admin: AdminService,
+        *,
+        detect_language: Callable[[str], str | None] | None = None,
+        load_entry_points: bool = True,
+    ) -> PrivacyService:
+        """The service with the built-in detectors and those of installed plugins."""
+        from soberana.privacy.builtin import detector_registry
+
+        engine = PiiEngine(detector_registry(load_entry_points=load_entry_points), detect_language=detect_language)
+        return cls(settings, db, admin, engine)
+
     # -- policies ------------------------------------------------------------------------------------
 
     async def reload(self, session: AsyncSession) -> None:

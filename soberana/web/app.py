@@ -20,14 +20,12 @@ from soberana.auth.service import AdminService, Authenticator
 from soberana.gateway import routes as gateway_routes
 from soberana.gateway.asgi import ModelApiFastPath
 from soberana.gateway.clients import GatewayClient
-from soberana.gateway.metering import UsageChainVerifier, UsagePurgeVerifier, UsageRetention
+from soberana.gateway.metering import UsageRetention, usage_verifiers
 from soberana.gateway.runtime import GatewayRuntime
 from soberana.knowledge import routes as knowledge_routes
 from soberana.knowledge.chat import KnowledgeChat
 from soberana.knowledge.service import ConversationRetention, KnowledgeService
 from soberana.privacy import routes as privacy_routes
-from soberana.privacy.builtin import detector_registry
-from soberana.privacy.engine import PiiEngine
 from soberana.privacy.service import PrivacyService
 from soberana.settings import Settings, ensure_secret_key, load_settings
 from soberana.storage import migrate
@@ -90,15 +88,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = ensure_secret_key(settings or load_settings())
     logging.getLogger("soberana").setLevel(settings.log_level.upper())
     db = Database.from_settings(settings)
-    audit = AuditLog(settings.secret_key_bytes, verifiers=[UsageChainVerifier(), UsagePurgeVerifier()])
+    audit = AuditLog(settings.secret_key_bytes, verifiers=usage_verifiers())
     admin = AdminService.from_settings(settings, audit)
     authenticator = Authenticator.from_settings(settings, db, audit)
     admin.on_change.append(authenticator.forget)
     gateway = GatewayRuntime(settings, db, audit, admin)
     knowledge = KnowledgeService(settings, db, audit, admin, GatewayClient(gateway.service))
     gateway.service.augmenters.append(KnowledgeChat(knowledge))  # the `knowledge` option of chat completions
-    engine = PiiEngine(detector_registry(), detect_language=knowledge.detector.detect)
-    privacy = PrivacyService(settings, db, admin, engine)
+    privacy = PrivacyService.from_settings(settings, db, admin, detect_language=knowledge.detector.detect)
     privacy.purgers += [ConversationRetention(), UsageRetention(audit)]
     gateway.service.privacy = privacy
     knowledge.privacy = privacy

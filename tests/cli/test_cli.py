@@ -192,6 +192,32 @@ def test_audit_verify_export_and_tamper_detection(cli: Cli, tmp_path: Path) -> N
     assert "BROKEN: entry 2 was altered" in broken.stdout
 
 
+def test_retention_purge_deletes_old_usage_and_the_chain_still_verifies(cli: Cli) -> None:
+    from datetime import timedelta
+
+    from soberana.gateway.metering import UsageMeter
+    from tests.privacy.test_retention import usage
+
+    cli("db", "upgrade")
+    settings = ensure_secret_key(Settings(data_dir=cli.data_dir, database_url=cli.database_url))
+
+    async def record() -> None:
+        db = Database.from_settings(settings)
+        meter = UsageMeter(db, AuditLog(settings.secret_key_bytes), flush_seconds=1, flush_records=10)
+        for age in (500, 1):  # days: past the default 400-day retention, and recent
+            meter.record(usage("org_01JD0000000000000000000000", timedelta(days=age)))
+        await meter.flush()
+        await db.dispose()
+
+    asyncio.run(record())
+    purged = cli("retention", "purge")
+    assert re.search(r"usage\W+1\b", purged.stdout), purged.stdout
+    assert re.search(r"conversations\W+0\b", purged.stdout)
+    assert cli("audit", "verify").stdout.startswith("OK: ")  # the purged batch was re-anchored
+    again = cli("retention", "purge")
+    assert re.search(r"usage\W+0\b", again.stdout)
+
+
 def test_settings_masks_secrets_and_reads_the_same_variables(cli: Cli) -> None:
     env = {"SOBERANA_SECRET_KEY": "a-very-secret-value-that-is-long-enough-123", "SOBERANA_PORT": "9123"}
     shown = cli("settings", "--json", env=env)
