@@ -409,8 +409,16 @@ class Settings(BaseSettings):
         if self.privacy_default_classification not in levels:
             raise ValueError(f"privacy_default_classification must be one of {levels}")
         unknown = sorted(set(self.privacy_rules) - set(levels))
-        if unknown:
+        if unknown and "privacy_rules" in self.model_fields_set:
             raise ValueError(f"privacy_rules names unknown classifications: {unknown}")
+        if unknown:  # the default rules, with levels renamed: keep those that still exist
+            object.__setattr__(self, "privacy_rules", {k: v for k, v in self.privacy_rules.items() if k in levels})
+        # rules given for some levels keep the defaults of the others (a partial override must not
+        # open `confidential` to every deployment)
+        defaults = {k: v for k, v in _default_privacy_rules().items() if k in levels}
+        missing = {k: v for k, v in defaults.items() if k not in self.privacy_rules}
+        if missing:
+            object.__setattr__(self, "privacy_rules", {**missing, **self.privacy_rules})
         return self
 
     @model_validator(mode="after")

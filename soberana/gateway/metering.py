@@ -22,7 +22,7 @@ from datetime import datetime
 from typing import Any
 
 import anyio
-from sqlalchemy import and_, delete, func, insert, or_, select
+from sqlalchemy import and_, delete, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from soberana.audit.schemas import SYSTEM_ACTOR, AuditEvent
@@ -237,18 +237,26 @@ class UsageRetention:
             )
         ).all()
         deleted: dict[str, int] = {}
-        per_batch: dict[int, list[str]] = {}
+        per_batch: dict[int, list[tuple[str, str]]] = {}
         for record_id, org_id, batch_id in rows:
-            deleted[org_id] = deleted.get(org_id, 0) + 1
-            per_batch.setdefault(batch_id, []).append(record_id)
-        for batch_id, ids in sorted(per_batch.items()):
-            for start in range(0, len(ids), 500):
-                await session.execute(delete(UsageRecord).where(UsageRecord.id.in_(ids[start : start + 500])))
+            per_batch.setdefault(batch_id, []).append((record_id, org_id))
+        for batch_id, found in sorted(per_batch.items()):
+            removed = 0
+            for start in range(0, len(found), 500):
+                part = found[start : start + 500]
+                result = await session.execute(
+                    delete(UsageRecord).where(UsageRecord.id.in_([record_id for record_id, _ in part]))
+                )
+                removed += int(getattr(result, "rowcount", 0) or 0)
+            if not removed:
+                continue  # deleted meanwhile by another purge
+            for _, org_id in found:
+                deleted[org_id] = deleted.get(org_id, 0) + 1
             remaining = await _stored(session, batch_id)
             digest = await anyio.to_thread.run_sync(record_digest, remaining)
-            batch = await session.get(UsageBatch, batch_id)
-            if batch is not None:
-                batch.purged += len(ids)
+            await session.execute(
+                update(UsageBatch).where(UsageBatch.id == batch_id).values(purged=UsageBatch.purged + removed)
+            )
             await self.audit.append(
                 session,
                 AuditEvent(
@@ -256,7 +264,7 @@ class UsageRetention:
                     actor=SYSTEM_ACTOR,
                     object_type="usage_batch",
                     object_id=str(batch_id),
-                    details={"batch_id": batch_id, "count": len(remaining), "removed": len(ids), "sha256": digest},
+                    details={"batch_id": batch_id, "count": len(remaining), "removed": removed, "sha256": digest},
                 ),
             )
         return deleted

@@ -151,6 +151,10 @@ class ChatAugmenter(Protocol):
     def stream(self, state: Any, events: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
         """Rewrite a stream of Server-Sent Events (``data: …`` lines)."""
 
+    def classifications(self, state: Any) -> Sequence[str]:
+        """The data classifications of what :meth:`prepare` added to the request (the call is handled
+        at the highest of them and of its own)."""
+
 
 class GatewayService:
     def __init__(
@@ -313,11 +317,16 @@ class GatewayService:
         if shield is not None:
             deployments = shield.permitted(deployments, call.model)
             try:
-                await shield.prepare(deployments)
+                deployments = await shield.prepare(deployments)
             except PersonalDataRefused:
                 call.privacy = {"classification": shield.resolved.classification, "action": "blocked", "counts": {}}
                 raise
         return deployments
+
+    @staticmethod
+    def _floors(augmenter: ChatAugmenter | None, state: Any) -> list[str]:
+        """Data classifications an augmenter's additions carry (e.g. the collections it read)."""
+        return list(augmenter.classifications(state)) if augmenter is not None else []
 
     @staticmethod
     def _headers(deployment: Deployment, shield: Shield | None) -> dict[str, str]:
@@ -353,11 +362,12 @@ class GatewayService:
         call = Call(principal, endpoint, str(body["model"]), False, request_id, time.perf_counter())
         shield = None
         try:
+            floors = [*floors, *self._floors(augmenter, state)]
             shield = self._shield(principal, endpoint, body, classification, conversation, floors)
             entry = self.model(principal, call.model, capability)
-            deployments = await self._deployments(call, entry, capability, shield)
             self._estimate(call, body, entry)
-            await self._admit(call)
+            await self._admit(call)  # before any work on the texts: a refused call costs nothing
+            deployments = await self._deployments(call, entry, capability, shield)
 
             def body_for(d: Deployment) -> dict[str, Any]:
                 return shield.body_for(d) if shield is not None else body
@@ -425,11 +435,11 @@ class GatewayService:
                 return b"", chunks
 
         try:
-            shield = self._shield(principal, "chat", body, classification, conversation, ())
+            shield = self._shield(principal, "chat", body, classification, conversation, self._floors(augmenter, state))
             entry = self.model(principal, call.model, "chat")
-            deployments = await self._deployments(call, entry, "chat", shield)
             self._estimate(call, body, entry)
             await self._admit(call)
+            deployments = await self._deployments(call, entry, "chat", shield)
             (first, chunks), call.deployment, call.attempts = await self.router.run(
                 deployments, entry.strategy, principal.priority, first_chunk, hold=True
             )

@@ -36,6 +36,7 @@ class KnowledgeOption(BaseModel):
 class Grounding:
     hits: list[Hit]
     pieces: list[str] = field(default_factory=list)
+    classifications: list[str] = field(default_factory=list)
 
 
 def _last_user_text(messages: list[dict[str, Any]]) -> str:
@@ -74,7 +75,11 @@ class KnowledgeChat:
         system = {"role": "system", "content": f"{rules}\n\nPassages:\n\n{numbered_passages(retrieval.hits)}"}
         new_body = {k: v for k, v in body.items() if k != self.field}
         new_body["messages"] = [system, *messages]
-        return new_body, Grounding(retrieval.hits)
+        return new_body, Grounding(retrieval.hits, classifications=retrieval.classifications)
+
+    def classifications(self, state: Grounding) -> list[str]:
+        """The passages come from these collections: the model call is handled at their level."""
+        return state.classifications
 
     def _citations(self, state: Grounding, text: str) -> tuple[str, list[dict[str, Any]], list[str]]:
         cleaned, used, removed = check_citations(text, len(state.hits))

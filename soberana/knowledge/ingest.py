@@ -123,8 +123,10 @@ def prepare(
         # key is no title, and the embedding model should not read it).
         title = (doc.title or ("" if "#" in doc.key else doc.key.rsplit("/", 1)[-1])).strip()[:500]
         language = doc.language or detector.detect(f"{title}\n{body}")
+        metadata = dict(doc.metadata)
         if redact is not None:
             title = redact(title, language)
+            metadata = {k: redact(v, language) for k, v in metadata.items()}  # authors, subjects, keywords
             doc = dataclasses.replace(
                 doc, blocks=[dataclasses.replace(b, text=redact(b.text, language)) for b in doc.blocks]
             )
@@ -140,7 +142,7 @@ def prepare(
             published=doc.published,
             modified=doc.modified,
             page_count=doc.page_count,
-            meta=dict(doc.metadata),
+            meta=metadata,
         )
         for piece in chunking.chunk_document(doc, target_words=target_words, max_words=max_words):
             embed = embedding_text(title, piece.heading_path, piece.text)

@@ -55,6 +55,7 @@ class Retrieval:
     hits: list[Hit]
     query_language: str | None
     query_vectors: dict[str, Any] = field(default_factory=dict)  # per collection id
+    classifications: list[str] = field(default_factory=list)  # of the collections searched
 
     @property
     def top_dense_score(self) -> float | None:
@@ -210,7 +211,7 @@ class Retriever:
         if self.reranker is not None and self.rerank_model and ranked:
             ranked = await self._rerank(principal, query, ranked, levels)
         ranked = ranked[:limit]
-        return Retrieval(ranked, language, query_vectors=query_vectors)
+        return Retrieval(ranked, language, query_vectors=query_vectors, classifications=levels)
 
     async def _rerank(self, principal: Principal, query: str, ranked: list[Hit], levels: list[str]) -> list[Hit]:
         """Re-order the best fused passages by the rerank model's scores (the rest keep their order after them)."""

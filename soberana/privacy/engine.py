@@ -38,7 +38,11 @@ class PiiEngine:
         extra: Sequence[Detector] = (),
         labels: Iterable[str] | None = None,
     ) -> list[Entity]:
-        """Non-overlapping entities in ``text``, in order (``labels``: only these kinds)."""
+        """Non-overlapping entities in ``text``, in order.
+
+        ``labels``: only these kinds — chosen *before* overlaps are resolved, so that a kind left out
+        (a URL) never hides a wanted one inside it (a phone number in ``https://wa.me/34612345678``).
+        """
         if not text.strip():
             return []
         language = language or self.language_of(text)
@@ -46,11 +50,10 @@ class PiiEngine:
         for detector in [*self.detectors, *extra]:
             if detector.languages is None or language in detector.languages:
                 found.extend(detector.detect(text, language))
-        entities = resolve(found)
         if labels is not None:
             wanted = set(labels)
-            entities = [e for e in entities if e.label in wanted]
-        return entities
+            found = [e for e in found if e.label in wanted]
+        return resolve(found)
 
 
 def builtin_detectors(

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from soberana.auth.principal import Principal
+from soberana.core.crypto import canonical_json, sha256_hex
 from soberana.errors import InvalidRequest
 from soberana.privacy.detectors import Detector
 from soberana.privacy.detectors.custom import DenyListDetector, RegexDetector
@@ -27,6 +28,7 @@ class Resolved:
     rule: ClassificationRule
     labels: frozenset[str]
     detectors: tuple[Detector, ...]  # the organisation's and key's own
+    signature: str = ""  # what decides the findings (labels, custom detectors): the detection cache's key
 
     def allows(self, sovereignty: Sovereignty) -> bool:
         return sovereignty in self.rule.sovereignty
@@ -34,6 +36,15 @@ class Resolved:
     def applies_to(self, sovereignty: Sovereignty) -> bool:
         """Whether the mode changes (or checks) what is sent to a deployment of this sovereignty."""
         return self.rule.mode != "off" and (sovereignty != "on_premises" or self.rule.on_premises_too)
+
+
+# A classification with no rule anywhere (a level added to the settings without one) fails closed.
+UNRULED = ClassificationRule(mode="pseudonymise", sovereignty=["on_premises"])
+
+
+def detectors_spec(document: PolicyDocument) -> str:
+    """The custom detectors of a policy as canonical JSON (their identity for caches)."""
+    return canonical_json(document.model_dump(mode="json", include={"patterns", "deny_lists"}))
 
 
 def _custom_detectors(document: PolicyDocument) -> tuple[Detector, ...]:
@@ -49,14 +60,21 @@ class PolicyBook:
         self._rank = {level: i for i, level in enumerate(self.levels)}
         self.organisations: dict[str, PolicyDocument] = {}
         self.keys: dict[str, PolicyDocument] = {}
-        self._detectors: dict[str, tuple[Detector, ...]] = {}
+        self._detectors: dict[str, tuple[str, tuple[Detector, ...]]] = {}  # subject -> (spec, detectors)
 
     def load(self, organisations: dict[str, PolicyDocument], keys: dict[str, PolicyDocument]) -> None:
-        self.organisations, self.keys = organisations, keys
-        self._detectors = {
-            **{f"org:{k}": _custom_detectors(v) for k, v in organisations.items()},
-            **{f"key:{k}": _custom_detectors(v) for k, v in keys.items()},
-        }
+        """Replace the policies; custom detectors are compiled again only where they changed."""
+        detectors: dict[str, tuple[str, tuple[Detector, ...]]] = {}
+        for prefix, documents in (("org", organisations), ("key", keys)):
+            for subject, document in documents.items():
+                if not document.patterns and not document.deny_lists:
+                    continue
+                spec = detectors_spec(document)
+                known = self._detectors.get(f"{prefix}:{subject}")
+                detectors[f"{prefix}:{subject}"] = (
+                    known if known and known[0] == spec else (spec, _custom_detectors(document))
+                )
+        self.organisations, self.keys, self._detectors = organisations, keys, detectors
 
     def _documents(self, principal: Principal) -> list[PolicyDocument]:
         """Most specific first: the key's policy, then the organisation's."""
@@ -73,8 +91,17 @@ class PolicyBook:
         return level
 
     def highest(self, levels: Iterable[str]) -> str:
-        known = [level for level in levels if level in self._rank]
-        return max(known, key=self._rank.__getitem__) if known else self.levels[-1]
+        """The most sensitive of ``levels``; a level this installation does not know (a collection
+        classified before the levels were renamed) counts as the most sensitive of all."""
+        ranks = [self._rank.get(level, len(self.levels) - 1) for level in levels]
+        return self.levels[max(ranks)] if ranks else self.levels[-1]
+
+    def rule_for(self, principal: Principal, classification: str) -> ClassificationRule:
+        """The rule of ``classification`` for ``principal``: the key's, the organisation's, the settings'."""
+        return next(
+            (d.rules[classification] for d in self._documents(principal) if classification in d.rules),
+            self.settings.privacy_rules.get(classification) or UNRULED,
+        )
 
     def resolve(self, principal: Principal, requested: str | None = None, floors: Sequence[str] = ()) -> Resolved:
         documents = self._documents(principal)
@@ -86,16 +113,14 @@ class PolicyBook:
         if requested:
             candidates.append(self.check_level(requested))
         classification = self.highest(candidates)
-        rule = next(
-            (d.rules[classification] for d in documents if classification in d.rules),
-            self.settings.privacy_rules.get(classification) or ClassificationRule(),
-        )
+        rule = self.rule_for(principal, classification)
         labels = next((d.labels for d in documents if d.labels is not None), self.settings.privacy_labels)
-        detectors = self._detectors.get(f"key:{principal.key_id}", ()) + self._detectors.get(
-            f"org:{principal.org_id}", ()
-        )
-        custom = {getattr(d, "label", "") for d in detectors}
-        return Resolved(classification, rule, frozenset(labels) | frozenset(custom), detectors)
+        key_spec, key_detectors = self._detectors.get(f"key:{principal.key_id}", ("", ()))
+        org_spec, org_detectors = self._detectors.get(f"org:{principal.org_id}", ("", ()))
+        detectors = key_detectors + org_detectors
+        protected = frozenset(labels) | {getattr(d, "label", "") for d in detectors}
+        signature = sha256_hex(canonical_json([sorted(protected), key_spec, org_spec]))
+        return Resolved(classification, rule, protected, detectors, signature)
 
     def retention(self, org_id: str) -> Retention:
         document = self.organisations.get(org_id)

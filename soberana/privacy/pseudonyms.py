@@ -35,6 +35,7 @@ class PseudonymMap:
     by_value: dict[tuple[str, str], str] = field(default_factory=dict)  # (label, normalised) -> placeholder
     originals: dict[str, str] = field(default_factory=dict)  # placeholder -> value as first written
     added: list[tuple[str, str, str]] = field(default_factory=list)  # (placeholder, label, value) new this request
+    used: set[str] = field(default_factory=set)  # placeholders that replaced a value in this request
 
     @classmethod
     def from_entries(cls, entries: Iterable[tuple[str, str, str]]) -> PseudonymMap:
@@ -57,6 +58,7 @@ class PseudonymMap:
             self.by_value[key] = found
             self.originals[found] = value
             self.added.append((found, label, value))
+        self.used.add(found)
         return found
 
 

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import hashlib
 import logging
+import threading
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ from typing import Any, Literal, Protocol
 
 import anyio
 from sqlalchemy import select
+from sqlalchemy import text as sql
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -29,11 +31,11 @@ from soberana.auth.service import AdminService, Origin
 from soberana.core.clock import utcnow
 from soberana.core.crypto import sha256_hex
 from soberana.core.ids import new_id
-from soberana.errors import InvalidRequest, NotFound, PayloadTooLarge, PersonalDataRefused
+from soberana.errors import Conflict, InvalidRequest, NotFound, PayloadTooLarge, PersonalDataRefused
 from soberana.privacy.engine import PiiEngine
 from soberana.privacy.entities import Entity
 from soberana.privacy.models import PrivacyPolicy
-from soberana.privacy.policy import PolicyBook, Resolved
+from soberana.privacy.policy import PolicyBook, Resolved, detectors_spec
 from soberana.privacy.pseudonyms import PseudonymMap, pseudonymise, redact
 from soberana.privacy.schemas import EffectivePolicy, PolicyDocument
 from soberana.privacy.vault import Vault, scope_of
@@ -71,6 +73,33 @@ class Protected:
         return {"classification": classification, "action": self.action, "counts": dict(self.counts)}
 
 
+PURGE_LOCK = 0x50_55_52_47_45  # PostgreSQL advisory lock id of the retention purge ("PURGE")
+
+
+async def _only_purge(session: AsyncSession) -> bool:
+    """Whether this transaction is the only purge running (PostgreSQL, several server processes); on
+    SQLite the write transaction is exclusive already."""
+    if session.get_bind().dialect.name != "postgresql":
+        return True
+    return bool(await session.scalar(sql("SELECT pg_try_advisory_xact_lock(:id)"), {"id": PURGE_LOCK}))
+
+
+def _used(mapping: PseudonymMap) -> dict[str, str]:
+    """The placeholders that replaced personal data in this request, and their values: only these are
+    restored in the answer, so a placeholder typed by the caller never reveals a value of another turn."""
+    return {p: mapping.originals[p] for p in mapping.used}
+
+
+def _audited(document: PolicyDocument) -> dict[str, Any]:
+    """What the audit log keeps of a policy: everything but the deny-listed terms and the patterns
+    themselves (names of people, often), which it records as counts and a digest."""
+    details = document.model_dump(mode="json", exclude={"patterns", "deny_lists"})
+    details["patterns"] = [p.label for p in document.patterns]
+    details["deny_lists"] = [{"label": d.label, "terms": len(d.terms)} for d in document.deny_lists]
+    details["detectors_sha256"] = sha256_hex(detectors_spec(document))
+    return details
+
+
 class Purger(Protocol):
     """Deletes one kind of data past its retention period (registered by the capability that owns it)."""
 
@@ -99,7 +128,8 @@ class PrivacyService:
         self.book = PolicyBook(settings)
         self.vault = Vault(settings.secret_key_bytes)
         self.purgers: list[Purger] = []
-        self._cache: OrderedDict[tuple[str, tuple[str, ...]], tuple[Entity, ...]] = OrderedDict()
+        self._cache: OrderedDict[tuple[str, str], tuple[Entity, ...]] = OrderedDict()
+        self._cache_lock = threading.Lock()  # detection runs in several worker threads
         self._scope_locks: dict[str, asyncio.Lock] = {}
         self._task: asyncio.Task[None] | None = None
         self._stop = asyncio.Event()
@@ -135,7 +165,7 @@ class PrivacyService:
 
     def effective(self, principal: Principal) -> EffectivePolicy:
         resolved = self.resolve(principal)
-        rules = {level: self.resolve(principal, level).rule for level in self.book.levels}
+        rules = {level: self.book.rule_for(principal, level) for level in self.book.levels}
         custom = sorted({getattr(d, "label", "") for d in resolved.detectors})
         return EffectivePolicy(
             classifications=self.book.levels,
@@ -199,7 +229,7 @@ class PrivacyService:
         policy.document = document.model_dump(mode="json")
         await session.flush()
         await self._audit(
-            session, principal, origin, "privacy.policy.set", org_id, subject_type, subject_id, policy.document
+            session, principal, origin, "privacy.policy.set", org_id, subject_type, subject_id, _audited(document)
         )
         await session.commit()
         await self.reload(session)
@@ -242,22 +272,27 @@ class PrivacyService:
     # -- protecting texts ----------------------------------------------------------------------------
 
     def _detect(self, texts: Sequence[str], resolved: Resolved) -> list[tuple[Entity, ...]]:
-        """Findings of the protected kinds in each text (CPU work: call from a worker thread)."""
-        custom = tuple(sorted(f"{type(d).__name__}:{id(d)}" for d in resolved.detectors))
+        """Findings of the protected kinds in each text (CPU work: call from a worker thread).
+
+        Findings are remembered per text and per :attr:`Resolved.signature` (the protected kinds and
+        the custom detectors), so a changed deny-list is applied to a conversation's old messages too.
+        """
         limit = self.settings.privacy_detection_cache
         found: list[tuple[Entity, ...]] = []
         for text in texts:
-            key = (hashlib.sha256(text.encode("utf-8")).hexdigest(), custom)
-            entities = self._cache.get(key) if limit else None
+            key = (hashlib.sha256(text.encode("utf-8")).hexdigest(), resolved.signature)
+            with self._cache_lock:
+                entities = self._cache.get(key) if limit else None
+                if entities is not None:
+                    self._cache.move_to_end(key)
             if entities is None:
-                entities = tuple(self.engine.detect(text, extra=resolved.detectors))
+                entities = tuple(self.engine.detect(text, extra=resolved.detectors, labels=resolved.labels))
                 if limit:
-                    self._cache[key] = entities
-                    while len(self._cache) > limit:
-                        self._cache.popitem(last=False)
-            else:
-                self._cache.move_to_end(key)
-            found.append(tuple(e for e in entities if e.label in resolved.labels))
+                    with self._cache_lock:
+                        self._cache[key] = entities
+                        while len(self._cache) > limit:
+                            self._cache.popitem(last=False)
+            found.append(entities)
         return found
 
     async def protect(
@@ -292,7 +327,7 @@ class PrivacyService:
         if conversation is None or principal.org_id is None:
             mapping = PseudonymMap()
             out = [pseudonymise(t, e, mapping) for t, e in zip(texts, findings, strict=True)]
-            return Protected(out, "pseudonymised", counts, dict(mapping.originals))
+            return Protected(out, "pseudonymised", counts, _used(mapping))
         scope = scope_of(principal.org_id, principal.id, conversation)
         lock = self._scope_locks.setdefault(scope, asyncio.Lock())
         async with lock:
@@ -306,14 +341,16 @@ class PrivacyService:
                         )
                         await session.commit()
                     except IntegrityError:  # another process numbered the same placeholder first
-                        if attempt:
-                            raise
                         await session.rollback()
+                        if attempt:
+                            raise Conflict(
+                                "Another request of this conversation was numbering the same personal data; try again."
+                            ) from None
                         continue
                     break
         if len(self._scope_locks) > 10_000:
             self._scope_locks = {k: v for k, v in self._scope_locks.items() if v.locked()}
-        return Protected(out, "pseudonymised", counts, dict(mapping.originals))
+        return Protected(out, "pseudonymised", counts, _used(mapping))
 
     def _vault_ttl(self, org_id: str) -> timedelta:
         hours = self.book.retention(org_id).vault_hours or self.settings.vault_ttl_hours
@@ -326,9 +363,7 @@ class PrivacyService:
         resolved = self.resolve(system_principal(org_id, None, "ingestion"))
 
         def redact_text(text: str, language: str | None) -> str:
-            found = [
-                e for e in self.engine.detect(text, language, extra=resolved.detectors) if e.label in resolved.labels
-            ]
+            found = self.engine.detect(text, language, extra=resolved.detectors, labels=resolved.labels)
             return redact(text, found) if found else text
 
         return redact_text
@@ -370,8 +405,10 @@ class PrivacyService:
     async def purge(self, now: datetime | None = None) -> dict[str, int]:
         """Delete everything past its retention period; each purge is recorded in the audit log."""
         now = now or utcnow()
-        totals: dict[str, int] = {"vault": 0}
+        totals: dict[str, int] = {"vault": 0, **{p.kind: 0 for p in self.purgers}}
         async with self.db.write_session() as session:
+            if not await _only_purge(session):
+                return totals  # another server process is purging right now
             per_org = await self.vault.purge(session, now)
             await self._record_purge(session, "vault", per_org, None)
             totals["vault"] = sum(per_org.values())
@@ -385,6 +422,8 @@ class PrivacyService:
                     cutoffs[org_id] = now - timedelta(days=days)
             default_cutoff = now - timedelta(days=default) if default is not None else None
             async with self.db.write_session() as session:
+                if not await _only_purge(session):
+                    continue
                 per_org = await purger.purge(session, default_cutoff, cutoffs)
                 await self._record_purge(session, purger.kind, per_org, (default_cutoff, cutoffs))
                 await session.commit()

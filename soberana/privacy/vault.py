@@ -8,9 +8,11 @@ nobody else's request can reach a conversation's values, even with the same conv
 
 from __future__ import annotations
 
+import logging
 import os
 from datetime import datetime, timedelta
 
+from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
@@ -24,6 +26,7 @@ from soberana.privacy.models import VaultEntry
 from soberana.privacy.pseudonyms import PseudonymMap
 
 NONCE_BYTES = 12
+logger = logging.getLogger("soberana.privacy")
 
 
 def scope_of(org_id: str, owner: str, conversation: str) -> str:
@@ -44,14 +47,22 @@ class Vault:
         return self._aead.decrypt(nonce, body, f"{scope}|{placeholder}".encode()).decode("utf-8")
 
     async def load(self, session: AsyncSession, scope: str, now: datetime | None = None) -> PseudonymMap:
-        rows = (
-            await session.scalars(
-                select(VaultEntry).where(VaultEntry.scope == scope, VaultEntry.expires_at > (now or utcnow()))
-            )
-        ).all()
-        return PseudonymMap.from_entries(
-            (r.placeholder, r.label, self._open(scope, r.placeholder, r.ciphertext)) for r in rows
+        """A conversation's mapping (empty when it expired: its numbering then starts again).
+
+        Expired rows are deleted here rather than left for the purge job, so that new placeholders never
+        collide with old ones; rows sealed under another server secret are forgotten the same way.
+        """
+        await session.execute(
+            delete(VaultEntry).where(VaultEntry.scope == scope, VaultEntry.expires_at <= (now or utcnow()))
         )
+        rows = (await session.scalars(select(VaultEntry).where(VaultEntry.scope == scope))).all()
+        try:
+            entries = [(r.placeholder, r.label, self._open(scope, r.placeholder, r.ciphertext)) for r in rows]
+        except InvalidTag:
+            logger.warning("a conversation's placeholders were sealed under another secret key: starting afresh")
+            await session.execute(delete(VaultEntry).where(VaultEntry.scope == scope))
+            entries = []
+        return PseudonymMap.from_entries(entries)
 
     async def save(self, session: AsyncSession, org_id: str, scope: str, mapping: PseudonymMap, ttl: timedelta) -> None:
         """Store the placeholders new in ``mapping`` and extend the conversation's time to live."""

@@ -532,3 +532,26 @@ async def test_a_confidential_collection_is_not_embedded_abroad(
         await app.state.knowledge.embed_pending(collection)
     body = (await client.get(f"/v1/collections/{collection.id}", headers=tenant_a.headers("staff"))).json()
     assert body["chunks"] >= 1 and body["chunks_embedded"] == 0  # searchable by words only, nothing sent abroad
+
+
+async def test_chat_with_knowledge_is_handled_at_its_collections_classification(
+    client: httpx.AsyncClient, tenant_a: Tenant, upstream: Any
+) -> None:
+    collection = await filled(client, tenant_a)
+    patch = await client.patch(
+        f"/v1/collections/{collection['id']}", headers=tenant_a.headers("staff"), json={"classification": "secret"}
+    )
+    assert patch.status_code == 200, patch.text
+    before = len(upstream.log())
+    request = {
+        "model": "answer-abroad",
+        "messages": [{"role": "user", "content": "How much for a second car?"}],
+        "knowledge": {"collections": [collection["id"]]},
+    }
+    for stream in (False, True):
+        response = await client.post(
+            "/v1/chat/completions", headers=tenant_a.headers("staff"), json={**request, "stream": stream}
+        )
+        assert response.status_code == 403, response.text  # the passages are secret: not for a foreign model
+        assert response.json()["error"]["code"] == "classification_not_permitted"
+    assert len(upstream.log()) == before

@@ -251,3 +251,59 @@ def test_tool_call_arguments_are_restored_as_valid_json() -> None:
     arguments = '{"to": "<PERSON_1>", "note": "<PERSON_1> said \\"hi\\""}'
     restored = restore_json(arguments, {"<PERSON_1>": 'Ana "la jefa" Ruiz'})
     assert orjson.loads(restored) == {"to": 'Ana "la jefa" Ruiz', "note": 'Ana "la jefa" Ruiz said "hi"'}
+
+
+async def test_only_placeholders_made_for_this_request_are_restored(
+    live: LiveServer, tenant: Tenant, upstream: Upstream
+) -> None:
+    conversation = {"x-soberana-conversation": "shared-account"}
+    await post(live, tenant.staff_key, chat("abroad", "Ha llamado María García López."), **conversation)
+    # another end user of the same account, same conversation id, asks for the first one's placeholder
+    probe = await post(live, tenant.staff_key, chat("abroad", "Repita <PERSON_1>, por favor."), **conversation)
+    assert upstream.log()[-1] == "Repita <PERSON_1>, por favor."
+    assert "María" not in probe.text
+    assert probe.json()["choices"][0]["message"]["content"] == "Echo: Repita <PERSON_1>, por favor."
+
+
+async def test_block_mode_still_serves_from_on_premises_and_unscannable_input_is_refused(
+    live: LiveServer, tenant: Tenant, upstream: Upstream
+) -> None:
+    await set_policy(live, tenant, {"rules": {"internal": {"mode": "block"}}})
+    kept_home = await post(live, tenant.staff_key, chat("mixed", CASE_NOTE))
+    assert kept_home.status_code == 200
+    assert kept_home.headers["x-soberana-deployment"] == "mixed@home"  # the foreign one was skipped
+    await set_policy(live, tenant, {"rules": {"internal": {"mode": "pseudonymise"}}})
+    async with httpx.AsyncClient(base_url=live.url, timeout=30) as client:
+        tokens = await client.post(
+            "/v1/embeddings",
+            json={"model": "embed-abroad", "input": [[101, 2023, 102]]},
+            headers={"Authorization": f"Bearer {tenant.staff_key}"},
+        )
+    assert tokens.status_code == 400 and tokens.json()["error"]["code"] == "unscannable_content"
+
+
+async def test_policy_audit_entries_keep_no_deny_listed_names(live: LiveServer, tenant: Tenant) -> None:
+    await set_policy(live, tenant, {"deny_lists": [{"label": "PERSON", "terms": ["Doña Urraca de Castilla"]}]})
+    async with live.app.state.db.session() as session:
+        details = (
+            await session.execute(text("SELECT details FROM audit_log WHERE action = 'privacy.policy.set'"))
+        ).scalar_one()
+    assert "Urraca" not in details and '"terms":1' in details
+    async with httpx.AsyncClient(base_url=live.url, timeout=30) as client:
+        effective = await client.get("/v1/privacy/policy", headers={"Authorization": f"Bearer {tenant.staff_key}"})
+    rules = effective.json()["rules"]
+    assert rules["public"]["mode"] == "detect" and rules["internal"]["mode"] == "pseudonymise"
+
+
+async def test_an_expired_conversation_starts_its_numbering_again(
+    live: LiveServer, tenant: Tenant, upstream: Upstream
+) -> None:
+    conversation = {"x-soberana-conversation": "old-case"}
+    await post(live, tenant.staff_key, chat("abroad", "Ha llamado María García López."), **conversation)
+    async with live.app.state.db.write_session() as session:
+        await session.execute(text("UPDATE privacy_vault SET expires_at = created_at"))
+        await session.commit()
+    later = await post(live, tenant.staff_key, chat("abroad", "Ha llamado Pedro Sánchez Ruiz."), **conversation)
+    assert later.status_code == 200
+    assert upstream.log()[-1] == "Ha llamado <PERSON_1>."
+    assert "Pedro Sánchez Ruiz" in later.json()["choices"][0]["message"]["content"]
