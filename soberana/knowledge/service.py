@@ -134,6 +134,7 @@ class KnowledgeService:
         self._stopping = False
         self._citizen_windows: dict[str, deque[float]] = {}
         self.privacy: PrivacyService | None = None  # set by the composition root
+        self._started_at = utcnow()
 
     # -- set-up ----------------------------------------------------------------------------------------
 
@@ -167,6 +168,7 @@ class KnowledgeService:
 
     def start_background(self) -> None:
         """Start the worker that embeds new passages (the server)."""
+        self._started_at = utcnow()
         self._spawn(self._background())
         self._wake.set()
 
@@ -202,8 +204,12 @@ class KnowledgeService:
                 logger.exception("background indexing failed; retrying later")
 
     async def _fail_interrupted_jobs(self) -> None:
+        """Mark the jobs a previous run of the server left unfinished as failed (not this run's own)."""
         async with self.db.write_session() as session:
-            jobs = (await session.scalars(select(IngestJob).where(IngestJob.status.in_(["queued", "running"])))).all()
+            stmt = select(IngestJob).where(
+                IngestJob.status.in_(["queued", "running"]), IngestJob.created_at < self._started_at
+            )
+            jobs = (await session.scalars(stmt)).all()
             for job in jobs:
                 job.status = "failed"
                 job.errors = [*job.errors, {"file": "*", "message": "The server stopped before the job finished."}]
