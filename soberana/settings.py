@@ -326,6 +326,19 @@ class Settings(BaseSettings):
         30, ge=1, description="How long an anonymous citizen conversation is kept after its last message."
     )
 
+    # -- web application ---------------------------------------------------------------------------------
+    web_default_language: Literal["es", "en", "is"] = Field(
+        "en", description="Interface language when neither the visitor's choice nor the browser's names one we have."
+    )
+    web_session_hours: float = Field(8.0, gt=0, description="How long a staff sign-in lasts.")
+    web_secure_cookies: bool | None = Field(
+        None,
+        description="Mark cookies `Secure` (sent over HTTPS only). Empty: yes in production, no in development.",
+    )
+    sign_in_attempts_per_minute: int = Field(
+        5, ge=1, description="Sign-in attempts allowed per client address and per account each minute (then 429)."
+    )
+
     # -- data protection -------------------------------------------------------------------------------
     privacy_classifications: list[str] = Field(
         default_factory=lambda: ["public", "internal", "confidential", "secret"],

@@ -92,3 +92,16 @@ class ApiKey(Base):
     organisation: Mapped[Organisation] = relationship(lazy="raise")
 
     __table_args__ = (CheckConstraint("(user_id IS NULL) <> (service_account_id IS NULL)", name="one_owner"),)
+
+
+class WebSession(Base):
+    """A signed-in browser session. The cookie holds a random token; only its SHA-256 is stored."""
+
+    __tablename__ = "web_sessions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # SHA-256 of the cookie's token
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True, nullable=False)
+    csrf_token: Mapped[str] = mapped_column(String(64), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, index=True)
+    ip: Mapped[str | None] = mapped_column(String(64))

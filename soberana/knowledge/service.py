@@ -589,6 +589,25 @@ class KnowledgeService:
             raise NotFound(f"No public assistant {ref!r}.", param="collection")
         return collection
 
+    async def public_assistants(self) -> list[tuple[Collection, str, str]]:
+        """Every public collection of an active organisation: ``(collection, org slug, org name)``."""
+        async with self.db.session() as session:
+            found = []
+            for collection in await repo.collections(session, None):
+                if collection.visibility != "public":
+                    continue
+                org = await self.admin.public_organisation(session, org_id=collection.org_id)
+                if org is not None:
+                    found.append((collection, org.slug, org.name))
+        return found
+
+    async def public_assistant(self, collection_ref: str) -> tuple[Collection, str]:
+        """A public collection's assistant (``org-slug/name`` or its id) and the organisation's name."""
+        async with self.db.session() as session:
+            collection = await self._public_collection(session, collection_ref)
+            org = await self.admin.public_organisation(session, org_id=collection.org_id)
+        return collection, org.name if org else ""
+
     async def open_conversation(self, collection_ref: str) -> tuple[Conversation, str]:
         """A new anonymous conversation on a public collection, and its token (shown once)."""
         token = secrets.token_urlsafe(32)

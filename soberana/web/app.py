@@ -7,9 +7,12 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
+from pathlib import Path
 
 import anyio
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
 
 from soberana import __version__
 from soberana.audit import routes as audit_routes
@@ -17,6 +20,7 @@ from soberana.audit.service import AuditLog
 from soberana.auth import routes as auth_routes
 from soberana.auth.deps import get_audit_access
 from soberana.auth.service import AdminService, Authenticator
+from soberana.auth.sessions import SessionStore
 from soberana.gateway import routes as gateway_routes
 from soberana.gateway.asgi import ModelApiFastPath
 from soberana.gateway.clients import GatewayClient
@@ -30,9 +34,10 @@ from soberana.privacy.service import PrivacyService
 from soberana.settings import Settings, ensure_secret_key, load_settings
 from soberana.storage import migrate
 from soberana.storage.db import Database
-from soberana.web import pages
+from soberana.web import citizen, console, home, pages, staff
 from soberana.web.errors import install_error_handlers
 from soberana.web.middleware import BodySizeLimitMiddleware, RequestIdMiddleware
+from soberana.web.security import SignInLimiter
 
 DESCRIPTION = """
 Soberana is a self-hostable AI platform that a public administration installs and runs itself.
@@ -138,6 +143,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.gateway_admin = gateway.admin
     app.state.knowledge = knowledge
     app.state.privacy = privacy
+    app.state.sessions = SessionStore(db, timedelta(hours=settings.web_session_hours))
+    app.state.sign_in_limiter = SignInLimiter(settings.sign_in_attempts_per_minute)
 
     install_error_handlers(app)
     app.add_middleware(ModelApiFastPath, gateway=gateway.service, authenticator=authenticator)
@@ -149,6 +156,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(RequestIdMiddleware)
 
     app.include_router(pages.router)
+    app.include_router(home.router)
+    app.include_router(citizen.router)
+    app.include_router(staff.router)
+    app.include_router(console.router)
+    app.mount("/assets", StaticFiles(directory=Path(__file__).parent / "static"), name="assets")
     if settings.docs_enabled:
         pages.mount_docs(app)
     app.include_router(auth_routes.router)

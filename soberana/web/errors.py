@@ -11,7 +11,7 @@ import logging
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from soberana.errors import (
@@ -52,7 +52,11 @@ def validation_error(exc: RequestValidationError) -> SoberanaError:
 
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(SoberanaError)
-    async def soberana_error(request: Request, exc: SoberanaError) -> JSONResponse:
+    async def soberana_error(request: Request, exc: SoberanaError) -> Response:
+        if getattr(request.state, "html", False):  # a page of the web application: an error page
+            from soberana.web.ui import error_page
+
+            return error_page(request, exc)
         return error_response(exc)
 
     @app.exception_handler(RequestValidationError)

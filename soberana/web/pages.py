@@ -12,8 +12,6 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.engine import make_url
 
-from soberana import __version__
-from soberana.settings import Settings
 from soberana.storage import migrate
 from soberana.storage.db import Database
 
@@ -29,23 +27,6 @@ def templates() -> Jinja2Templates:
     from fastapi.templating import Jinja2Templates
 
     return Jinja2Templates(directory=Path(__file__).parent / "templates")
-
-
-@router.get("/", response_class=HTMLResponse, include_in_schema=False)
-async def landing(request: Request) -> HTMLResponse:
-    settings: Settings = request.app.state.settings
-    db: Database = request.app.state.db
-    return templates().TemplateResponse(
-        request,
-        "landing.html",
-        {
-            "version": __version__,
-            "environment": settings.environment,
-            "database": "PostgreSQL" if db.dialect == "postgresql" else "SQLite (embedded)",
-            "docs_enabled": settings.docs_enabled,
-            "base_url": settings.public_base_url or str(request.base_url).rstrip("/"),
-        },
-    )
 
 
 @router.get("/healthz", tags=["health"], summary="Liveness: the process answers")

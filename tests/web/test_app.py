@@ -15,8 +15,8 @@ async def test_landing_page_says_what_is_running(client: httpx.AsyncClient, back
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/html")
     html = response.text
-    assert '<html lang="en">' in html
-    assert "<main>" in html
+    assert '<html lang="en" dir="ltr">' in html
+    assert '<main id="main"' in html
     assert ("PostgreSQL" if backend == "postgresql" else "SQLite") in html
     for link in ('href="/docs"', 'href="/docs#/admin"', 'href="/readyz"'):
         assert link in html

@@ -1,0 +1,256 @@
+"""The citizen assistant: ``/ask/{organisation}/{collection}``, a page that works with or without JavaScript.
+
+Without JavaScript the question is a form post and the page comes back with the answer. With it, the
+answer streams in (``…/stream``, Server-Sent Events) as it is written out. A conversation lives in a
+cookie scoped to the assistant's path (``id.token``); the citizen can end and erase it at any time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import RedirectResponse, Response, StreamingResponse
+
+from soberana.auth.service import Origin
+from soberana.errors import AuthenticationFailed, InvalidRequest, NotFound, SoberanaError
+from soberana.knowledge.schemas import FeedbackIn, HandoffIn
+from soberana.knowledge.service import KnowledgeService
+from soberana.web.security import secure_cookies
+from soberana.web.ui import Page, PageContext
+
+router = APIRouter(include_in_schema=False)
+CONVERSATION_COOKIE = "soberana_conversation"
+Slug = Annotated[str, "path"]
+
+
+def _knowledge(request: Request) -> KnowledgeService:
+    service: KnowledgeService = request.app.state.knowledge
+    return service
+
+
+def _origin(request: Request) -> Origin:
+    return Origin(request.client.host if request.client else None, getattr(request.state, "request_id", None))
+
+
+def _path(org: str, name: str) -> str:
+    return f"/ask/{org}/{name}"
+
+
+def _conversation(request: Request) -> tuple[str, str] | None:
+    value = request.cookies.get(CONVERSATION_COOKIE, "")
+    conversation_id, _, token = value.partition(".")
+    return (conversation_id, token) if conversation_id.startswith("conv_") and token else None
+
+
+def _remember(response: Response, page: PageContext, org: str, name: str, conversation_id: str, token: str) -> None:
+    response.set_cookie(
+        CONVERSATION_COOKIE,
+        f"{conversation_id}.{token}",
+        path=_path(org, name),
+        httponly=True,
+        samesite="lax",
+        secure=secure_cookies(page.settings),
+        max_age=page.settings.conversation_retention_days * 86400,
+    )
+
+
+def _labels(page: PageContext) -> dict[str, str]:
+    _ = page.t.gettext
+    return {
+        "you": _("You"),
+        "assistant": _("Assistant"),
+        "staff": _("Staff member"),
+        "sources": _("Sources"),
+        "searching": _("Searching the official pages…"),
+        "answered": _("The answer is ready."),
+        "failed": _("The answer could not be loaded. Send the question again, or reload the page."),
+    }
+
+
+def _mode_label(page: PageContext, mode: str | None) -> str | None:
+    _ = page.t.gettext
+    return {
+        "extractive": _("Excerpts from the official pages, quoted as written:"),
+        "generated": _("Answer written by an AI model from the official pages:"),
+        "abstained": None,
+    }.get(mode or "")
+
+
+async def _state(request: Request, page: PageContext, org: str, name: str) -> dict[str, Any]:
+    knowledge = _knowledge(request)
+    collection, org_name = await knowledge.public_assistant(f"{org}/{name}")
+    messages: list[Any] = []
+    case = None
+    remembered = _conversation(request)
+    if remembered is not None:
+        try:
+            conversation, messages, case = await knowledge.transcript(*remembered)
+            if conversation.collection_id != collection.id:
+                messages, case = [], None
+        except (NotFound, AuthenticationFailed):
+            messages, case = [], None
+    return {
+        "collection": collection,
+        "org_name": org_name,
+        "messages": messages,
+        "case": case,
+        "path": _path(org, name),
+        "labels": _labels(page),
+        "mode_label": lambda mode: _mode_label(page, mode),
+    }
+
+
+@router.get("/ask/{org}/{name}")
+async def ask_page(org: str, name: str, request: Request, page: Page) -> Response:
+    state = await _state(request, page, org, name)
+    return page.render("ask.html", section="ask", **state)
+
+
+async def _current(request: Request, org: str, name: str) -> tuple[str, str]:
+    """The visitor's conversation with this assistant, opened now if there is none (or it expired)."""
+    knowledge = _knowledge(request)
+    remembered = _conversation(request)
+    collection, _ = await knowledge.public_assistant(f"{org}/{name}")
+    if remembered is not None:
+        try:
+            conversation, _, _ = await knowledge.transcript(*remembered)
+            if conversation.collection_id != collection.id:
+                remembered = None
+        except (NotFound, AuthenticationFailed):
+            remembered = None
+    if remembered is None:
+        conversation, token = await knowledge.open_conversation(collection.id)
+        remembered = (conversation.id, token)
+    return remembered
+
+
+def _question(value: str) -> str:
+    text = value.strip()
+    if not text:
+        raise InvalidRequest("Write a question first.", param="question")
+    return text[:2000]
+
+
+@router.post("/ask/{org}/{name}")
+async def ask(
+    org: str,
+    name: str,
+    request: Request,
+    page: Page,
+    question: Annotated[str, Form(max_length=4000)] = "",
+    csrf_token: Annotated[str, Form()] = "",
+) -> Response:
+    """The question as a plain form post: the page comes back with the answer."""
+    page.check_form(csrf_token)
+    text = _question(question)
+    conversation_id, token = await _current(request, org, name)
+    message, _ = await _knowledge(request).ask(conversation_id, token, text, _origin(request))
+    response = RedirectResponse(f"{_path(org, name)}#msg-{message.id}", status_code=303)
+    _remember(response, page, org, name, conversation_id, token)
+    page.finish(response)
+    return response
+
+
+@router.post("/ask/{org}/{name}/stream")
+async def ask_stream(
+    org: str,
+    name: str,
+    request: Request,
+    page: Page,
+    question: Annotated[str, Form(max_length=4000)] = "",
+    csrf_token: Annotated[str, Form()] = "",
+) -> Response:
+    """The question from the page's script: the answer as Server-Sent Events (``mode``, ``delta``,
+    ``citations``, ``done`` or ``error``)."""
+    page.check_form(csrf_token)
+    text = _question(question)
+    knowledge = _knowledge(request)
+    conversation_id, token = await _current(request, org, name)
+
+    async def events() -> AsyncIterator[bytes]:
+        def event(name_: str, data: dict[str, Any]) -> bytes:
+            return b"event: " + name_.encode() + b"\ndata: " + orjson.dumps(data) + b"\n\n"
+
+        try:
+            message, answer = await knowledge.ask(conversation_id, token, text, _origin(request))
+        except SoberanaError as error:
+            yield event("error", {"message": error.message})
+            return
+        label = _mode_label(page, answer.mode)
+        if label:
+            yield event("mode", {"label": label})
+        words = answer.text.split(" ")
+        for start in range(0, len(words), 4):  # written out progressively, a few words at a time
+            piece = " ".join(words[start : start + 4])
+            yield event("delta", {"text": piece if start == 0 else " " + piece})
+            await asyncio.sleep(0.01)
+        yield event("citations", {"items": answer.citations})
+        rendered = page.render("partials/feedback.html", path=_path(org, name), message_id=message.id)
+        feedback = bytes(rendered.body).decode()
+        yield event("done", {"id": message.id, "feedback": feedback})
+
+    response = StreamingResponse(events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
+    _remember(response, page, org, name, conversation_id, token)
+    page.finish(response)
+    return response
+
+
+@router.post("/ask/{org}/{name}/feedback")
+async def feedback(
+    org: str,
+    name: str,
+    request: Request,
+    page: Page,
+    message_id: Annotated[str, Form(max_length=64)],
+    helpful: Annotated[bool, Form()],
+    csrf_token: Annotated[str, Form()] = "",
+) -> Response:
+    page.check_form(csrf_token)
+    remembered = _conversation(request)
+    if remembered is None:
+        raise NotFound("This conversation has ended.")
+    await _knowledge(request).feedback(*remembered, FeedbackIn(message_id=message_id, helpful=helpful))
+    response = RedirectResponse(f"{_path(org, name)}?thanks=1#msg-{message_id}", status_code=303)
+    page.finish(response)
+    return response
+
+
+@router.post("/ask/{org}/{name}/handoff")
+async def handoff(
+    org: str,
+    name: str,
+    request: Request,
+    page: Page,
+    reason: Annotated[str, Form(max_length=2000)] = "",
+    contact: Annotated[str, Form(max_length=320)] = "",
+    csrf_token: Annotated[str, Form()] = "",
+) -> Response:
+    """ "Talk to a person": opens a case in the staff queue with the conversation's transcript."""
+    page.check_form(csrf_token)
+    remembered = _conversation(request)
+    if remembered is None:
+        raise NotFound("Ask a question first: a person will read the conversation.")
+    body = HandoffIn(reason=reason.strip() or None, contact=contact.strip() or None)
+    await _knowledge(request).request_handoff(*remembered, body, _origin(request))
+    response = RedirectResponse(f"{_path(org, name)}#handoff", status_code=303)
+    page.finish(response)
+    return response
+
+
+@router.post("/ask/{org}/{name}/erase")
+async def erase(org: str, name: str, request: Request, page: Page, csrf_token: Annotated[str, Form()] = "") -> Response:
+    """End the conversation and erase it (messages, feedback, hand-off case, placeholders)."""
+    page.check_form(csrf_token)
+    remembered = _conversation(request)
+    if remembered is not None:
+        with contextlib.suppress(NotFound, AuthenticationFailed):  # already gone: nothing to erase
+            await _knowledge(request).erase_conversation(*remembered, _origin(request))
+    response = RedirectResponse(f"{_path(org, name)}?erased=1", status_code=303)
+    response.delete_cookie(CONVERSATION_COOKIE, path=_path(org, name))
+    page.finish(response)
+    return response

@@ -1,0 +1,100 @@
+"""The administration console: API keys (a new key is shown once; revoke)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import RedirectResponse, Response
+from pydantic import ValidationError
+
+from soberana.auth.principal import Scope
+from soberana.auth.schemas import ApiKeyCreate
+from soberana.auth.service import AdminService, Origin, key_status
+from soberana.errors import InvalidRequest
+from soberana.web.ui import Page, PageContext
+
+router = APIRouter(include_in_schema=False)
+SCOPES = (Scope.INFERENCE, Scope.KNOWLEDGE, Scope.AUDIT, Scope.ADMIN)
+
+
+def _origin(request: Request) -> Origin:
+    return Origin(request.client.host if request.client else None, getattr(request.state, "request_id", None))
+
+
+async def _keys_page(
+    request: Request, page: PageContext, created: tuple[str, str] | None = None, status_code: int = 200
+) -> Response:
+    admin: AdminService = request.app.state.admin
+    principal = page.principal
+    admin.require(principal, Scope.ADMIN)
+    async with request.app.state.db.session() as session:
+        keys, _ = await admin.list_keys(session, principal, limit=200)
+        users, _ = await admin.list_users(session, principal, limit=200)
+        accounts, _ = await admin.list_service_accounts(session, principal, limit=200)
+    owners = {u.id: u.display_name for u in users} | {a.id: a.name for a in accounts}
+    rows = [
+        {
+            "id": k.id,
+            "name": k.name,
+            "prefix": k.prefix,
+            "owner": owners.get(k.user_id or k.service_account_id or "", "—"),
+            "scopes": k.scopes,
+            "created_at": k.created_at,
+            "last_used_at": k.last_used_at,
+            "status": key_status(k),
+        }
+        for k in keys
+    ]
+    return page.render(
+        "console_keys.html",
+        status_code=status_code,
+        section="console",
+        keys=rows,
+        users=users,
+        accounts=accounts,
+        scopes=SCOPES,
+        created=created,
+    )
+
+
+@router.get("/console/keys")
+async def keys(request: Request, page: Page) -> Response:
+    return await _keys_page(request, page)
+
+
+@router.post("/console/keys")
+async def create_key(
+    request: Request,
+    page: Page,
+    name: Annotated[str, Form(max_length=100)] = "",
+    owner: Annotated[str, Form(max_length=64)] = "",
+    scopes: Annotated[list[str] | None, Form()] = None,
+    csrf_token: Annotated[str, Form()] = "",
+) -> Response:
+    """Create a key; the page that answers shows it this once (it is never stored, only its digest)."""
+    page.check_form(csrf_token)
+    admin: AdminService = request.app.state.admin
+    owner_field = "service_account_id" if owner.startswith("svc_") else "user_id"
+    try:
+        data = ApiKeyCreate.model_validate(
+            {"name": name.strip(), owner_field: owner, "scopes": scopes or ["inference"]}
+        )
+    except ValidationError:
+        raise InvalidRequest(
+            page.t.gettext("Give the key a name, an owner and at least one use."), param="name"
+        ) from None
+    async with request.app.state.db.write_session() as session:
+        key, plaintext = await admin.create_key(session, page.principal, data, _origin(request))
+    return await _keys_page(request, page, created=(key.name, plaintext), status_code=201)
+
+
+@router.post("/console/keys/{key_id}/revoke")
+async def revoke_key(key_id: str, request: Request, page: Page, csrf_token: Annotated[str, Form()] = "") -> Response:
+    page.check_form(csrf_token)
+    admin: AdminService = request.app.state.admin
+    async with request.app.state.db.write_session() as session:
+        await admin.revoke_key(session, page.principal, key_id, _origin(request))
+    response = RedirectResponse("/console/keys?revoked=1", status_code=303)
+    page.finish(response)
+    return response

@@ -1,0 +1,64 @@
+"""The home page (public assistants of this installation), the privacy notice and the pattern library."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from soberana import __version__
+from soberana.knowledge.service import KnowledgeService
+from soberana.web.citizen import _labels, _mode_label
+from soberana.web.ui import Page
+
+router = APIRouter(include_in_schema=False)
+
+
+@router.get("/")
+async def home(request: Request, page: Page) -> Response:
+    knowledge: KnowledgeService = request.app.state.knowledge
+    assistants = await knowledge.public_assistants()
+    return page.render(
+        "home.html",
+        section="home",
+        assistants=assistants,
+        version=__version__,
+        environment=page.settings.environment,
+        database="PostgreSQL" if request.app.state.db.dialect == "postgresql" else "SQLite",
+        docs_enabled=page.settings.docs_enabled,
+        base_url=page.settings.public_base_url or str(request.base_url).rstrip("/"),
+    )
+
+
+@router.get("/privacy")
+async def privacy(page: Page) -> Response:
+    return page.render(
+        "privacy.html",
+        section="privacy",
+        retention_days=page.settings.conversation_retention_days,
+    )
+
+
+@router.get("/-/patterns")
+async def patterns(page: Page) -> Response:
+    """Every interface component on one page, for design and accessibility review."""
+    sample = {
+        "id": "sample",
+        "role": "assistant",
+        "mode": "extractive",
+        "content": page.t.gettext("A sample answer quoting an official page."),
+        "citations": [
+            {
+                "index": 1,
+                "title": page.t.gettext("Sample page"),
+                "url": "#",
+                "quote": page.t.gettext("A quoted sentence."),
+            }
+        ],
+    }
+    return page.render(
+        "patterns.html",
+        section="patterns",
+        sample=sample,
+        labels=_labels(page),
+        mode_label=lambda mode: _mode_label(page, mode),
+    )

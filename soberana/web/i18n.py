@@ -1,0 +1,108 @@
+"""Interface languages: Spanish, English and Icelandic, through gettext catalogues and Babel.
+
+The catalogues are ``soberana/web/locale/<lang>/LC_MESSAGES/messages.po`` (``make translations``
+extracts new strings into ``messages.pot`` and merges them into each). They are compiled in memory on
+first use: no binary ``.mo`` files are committed or built. A page's language comes from, in order:
+``?lang=`` (which is then remembered in a cookie), the ``soberana_lang`` cookie, the browser's
+``Accept-Language``, the default.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from datetime import date, datetime
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from babel import Locale
+from babel.dates import format_date, format_datetime
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+from babel.numbers import format_decimal, format_percent
+from babel.support import Translations
+from starlette.requests import Request
+
+LOCALE_DIR = Path(__file__).parent / "locale"
+LANGUAGES = ("es", "en", "is")  # the interface's languages; English is the source language
+LANGUAGE_NAMES = {"es": "Español", "en": "English", "is": "Íslenska"}
+COOKIE = "soberana_lang"
+
+
+def N_(message: str) -> str:  # noqa: N802 - the gettext convention for "mark for translation, translate later"
+    """Mark ``message`` for the catalogues; it is translated where it is shown."""
+    return message
+
+
+@cache
+def translations(language: str) -> Translations:
+    """The compiled catalogue of ``language`` (English: the messages as written)."""
+    path = LOCALE_DIR / language / "LC_MESSAGES" / "messages.po"
+    if language == "en" or not path.is_file():
+        return Translations()
+    with path.open("rb") as handle:
+        catalog = read_po(handle, locale=language)
+    buffer = io.BytesIO()
+    write_mo(buffer, catalog, use_fuzzy=False)
+    buffer.seek(0)
+    return Translations(buffer)
+
+
+def negotiate(request: Request, default: str = "en") -> str:
+    """The language for this request."""
+    asked = request.query_params.get("lang")
+    if asked in LANGUAGES:
+        return asked
+    remembered = request.cookies.get(COOKIE)
+    if remembered in LANGUAGES:
+        return remembered
+    header = request.headers.get("accept-language", "")
+    preferred = []
+    for part in header.split(","):
+        tag, _, quality = part.strip().partition(";q=")
+        try:
+            weight = float(quality) if quality else 1.0
+        except ValueError:
+            weight = 0.0
+        if tag:
+            preferred.append((weight, tag.split("-")[0].lower()))
+    for _, tag in sorted(preferred, key=lambda p: -p[0]):
+        if tag in LANGUAGES:
+            return tag
+    return default
+
+
+@dataclass(frozen=True)
+class Translator:
+    """Everything a template needs to speak one language."""
+
+    language: str
+
+    @property
+    def _catalog(self) -> Translations:
+        return translations(self.language)
+
+    def gettext(self, message: str, **values: Any) -> str:
+        text = self._catalog.gettext(message)
+        return text % values if values else text
+
+    def ngettext(self, singular: str, plural: str, n: int, **values: Any) -> str:
+        text = self._catalog.ngettext(singular, plural, n)
+        return text % {"num": n, **values}
+
+    def date(self, value: date | datetime) -> str:
+        return format_date(value, format="long", locale=self.language)
+
+    def datetime(self, value: datetime) -> str:
+        return format_datetime(value, format="medium", locale=self.language)
+
+    def number(self, value: float, digits: int = 0) -> str:
+        return format_decimal(value, format=f"#,##0.{'0' * digits}" if digits else "#,##0", locale=self.language)
+
+    def percent(self, value: float) -> str:
+        return format_percent(value, locale=self.language)
+
+    @property
+    def direction(self) -> str:
+        return Locale.parse(self.language).text_direction

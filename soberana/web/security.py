@@ -1,0 +1,76 @@
+"""Browser security: CSRF tokens, cookies, and the sign-in rate limit.
+
+* Signed-in pages use the session's CSRF token; anonymous forms (the citizen assistant, the sign-in
+  form) a double-submit token: a random value in a ``SameSite=Strict`` cookie that the form repeats.
+* Cookies are ``HttpOnly`` and ``SameSite``; ``Secure`` in production (``web_secure_cookies``).
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+import time
+from collections import deque
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from soberana.errors import PermissionDenied, RateLimited
+from soberana.settings import Settings
+
+CSRF_COOKIE = "soberana_csrf"
+SESSION_COOKIE = "soberana_session"
+CSRF_FIELD = "csrf_token"
+CSRF_HEADER = "x-csrf-token"
+
+
+def secure_cookies(settings: Settings) -> bool:
+    if settings.web_secure_cookies is not None:
+        return settings.web_secure_cookies
+    return settings.environment == "production"
+
+
+def anonymous_csrf(request: Request) -> tuple[str, bool]:
+    """The visitor's double-submit token, and whether it is new (then set it with :func:`set_csrf_cookie`)."""
+    token = request.cookies.get(CSRF_COOKIE)
+    if token and 20 <= len(token) <= 128:
+        return token, False
+    return secrets.token_urlsafe(32), True
+
+
+def set_csrf_cookie(response: Response, token: str, settings: Settings) -> None:
+    response.set_cookie(CSRF_COOKIE, token, httponly=True, samesite="strict", secure=secure_cookies(settings), path="/")
+
+
+def check_csrf(expected: str | None, sent: str | None) -> None:
+    """Refuse a state-changing request whose CSRF token is missing or wrong (403)."""
+    if not expected or not sent or not hmac.compare_digest(expected.encode(), sent.encode()):
+        raise PermissionDenied(
+            "This form has expired or did not come from this site. Reload the page and try again.",
+            code="csrf_failed",
+        )
+
+
+class SignInLimiter:
+    """At most ``per_minute`` sign-in attempts per client address and per account name (in this process)."""
+
+    def __init__(self, per_minute: int) -> None:
+        self.per_minute = per_minute
+        self._windows: dict[str, deque[float]] = {}
+
+    def check(self, *subjects: str) -> None:
+        now = time.monotonic()
+        for subject in subjects:
+            window = self._windows.setdefault(subject, deque())
+            while window and window[0] <= now - 60:
+                window.popleft()
+            if len(window) >= self.per_minute:
+                retry = int(60 - (now - window[0])) + 1
+                raise RateLimited(
+                    "Too many sign-in attempts. Wait a minute and try again.", headers={"Retry-After": str(retry)}
+                )
+        for subject in subjects:
+            self._windows[subject].append(now)
+        if len(self._windows) > 10_000:
+            for key in [k for k, w in self._windows.items() if not w or w[-1] <= now - 60]:
+                del self._windows[key]

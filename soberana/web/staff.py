@@ -1,0 +1,131 @@
+"""Staff pages: sign-in and sign-out, the hand-off queue (read a citizen's conversation and reply)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import RedirectResponse, Response
+
+from soberana.auth.service import Authenticator, Origin
+from soberana.auth.sessions import SessionStore
+from soberana.errors import InvalidCredentials, InvalidRequest
+from soberana.knowledge.schemas import StaffReplyIn
+from soberana.knowledge.service import KnowledgeService
+from soberana.web.citizen import _labels, _mode_label
+from soberana.web.security import SESSION_COOKIE, SignInLimiter, secure_cookies
+from soberana.web.ui import Page
+
+router = APIRouter(include_in_schema=False)
+
+
+def _origin(request: Request) -> Origin:
+    return Origin(request.client.host if request.client else None, getattr(request.state, "request_id", None))
+
+
+def _safe_next(value: str | None) -> str:
+    """Only a path on this site (never ``//host`` or a full URL) is followed after signing in."""
+    if value and value.startswith("/") and not value.startswith("//") and "\\" not in value:
+        return value
+    return "/staff/cases"
+
+
+@router.get("/sign-in")
+async def sign_in_page(page: Page, next: str | None = None) -> Response:
+    if page.signed_in is not None:
+        return RedirectResponse(_safe_next(next), status_code=303)
+    return page.render("sign_in.html", section="sign-in", next=_safe_next(next), error=None, email="")
+
+
+@router.post("/sign-in")
+async def sign_in(
+    request: Request,
+    page: Page,
+    email: Annotated[str, Form(max_length=320)] = "",
+    password: Annotated[str, Form(max_length=1000)] = "",
+    next: Annotated[str, Form(max_length=500)] = "",
+    csrf_token: Annotated[str, Form()] = "",
+) -> Response:
+    page.check_form(csrf_token)
+    limiter: SignInLimiter = request.app.state.sign_in_limiter
+    origin = _origin(request)
+    limiter.check(f"ip:{origin.ip}", f"account:{email.strip().lower()}")
+    authenticator: Authenticator = request.app.state.authenticator
+    try:
+        principal = await authenticator.sign_in(email.strip(), password, origin)
+    except InvalidCredentials:
+        error = page.t.gettext("Wrong e-mail address or password.")
+        return page.render(
+            "sign_in.html", status_code=401, section="sign-in", next=_safe_next(next), error=error, email=email
+        )
+    sessions: SessionStore = request.app.state.sessions
+    token, _ = await sessions.create(principal, origin.ip)
+    response = RedirectResponse(_safe_next(next), status_code=303)
+    response.set_cookie(
+        SESSION_COOKIE,
+        token,
+        httponly=True,
+        samesite="lax",
+        secure=secure_cookies(page.settings),
+        max_age=int(page.settings.web_session_hours * 3600),
+    )
+    page.finish(response)
+    return response
+
+
+@router.post("/sign-out")
+async def sign_out(request: Request, page: Page, csrf_token: Annotated[str, Form()] = "") -> Response:
+    page.check_form(csrf_token)
+    sessions: SessionStore = request.app.state.sessions
+    await sessions.end(request.cookies.get(SESSION_COOKIE))
+    response = RedirectResponse("/?signed_out=1", status_code=303)
+    response.delete_cookie(SESSION_COOKIE)
+    page.finish(response)
+    return response
+
+
+@router.get("/staff/cases")
+async def cases(request: Request, page: Page, status: str | None = None) -> Response:
+    knowledge: KnowledgeService = request.app.state.knowledge
+    wanted = status if status in ("open", "assigned", "closed") else None
+    async with request.app.state.db.session() as session:
+        found = await knowledge.list_cases(session, page.principal, wanted)
+    return page.render("staff_cases.html", section="staff", cases=found, status=wanted)
+
+
+@router.get("/staff/cases/{case_id}")
+async def case(case_id: str, request: Request, page: Page) -> Response:
+    knowledge: KnowledgeService = request.app.state.knowledge
+    async with request.app.state.db.session() as session:
+        found, conversation, messages = await knowledge.get_case(session, page.principal, case_id)
+    return page.render(
+        "staff_case.html",
+        section="staff",
+        case=found,
+        conversation=conversation,
+        messages=messages,
+        labels=_labels(page),
+        mode_label=lambda mode: _mode_label(page, mode),
+    )
+
+
+@router.post("/staff/cases/{case_id}/reply")
+async def reply(
+    case_id: str,
+    request: Request,
+    page: Page,
+    message: Annotated[str, Form(max_length=4000)] = "",
+    close: Annotated[bool, Form()] = False,
+    csrf_token: Annotated[str, Form()] = "",
+) -> Response:
+    page.check_form(csrf_token)
+    if not message.strip():
+        raise InvalidRequest(page.t.gettext("Write a reply first."), param="message")
+    knowledge: KnowledgeService = request.app.state.knowledge
+    async with request.app.state.db.write_session() as session:
+        await knowledge.reply(
+            session, page.principal, case_id, StaffReplyIn(message=message.strip(), close=close), _origin(request)
+        )
+    response = RedirectResponse(f"/staff/cases/{case_id}?sent=1", status_code=303)
+    page.finish(response)
+    return response

@@ -1,0 +1,138 @@
+"""Rendering pages: the language, the signed-in user, CSRF tokens and HTML error pages.
+
+Routes of the web application depend on :func:`page_context`; what they raise (a
+:class:`~soberana.errors.SoberanaError`) is shown as an HTML page in the visitor's language, not as
+the API's JSON.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from fastapi.responses import HTMLResponse, Response
+
+from soberana.auth.principal import Principal, Scope
+from soberana.auth.sessions import SessionStore, SignedIn
+from soberana.errors import AuthenticationFailed, SoberanaError
+from soberana.settings import Settings
+from soberana.web import i18n
+from soberana.web.i18n import N_
+from soberana.web.pages import templates
+from soberana.web.security import SESSION_COOKIE, anonymous_csrf, check_csrf, secure_cookies, set_csrf_cookie
+
+
+@dataclass
+class PageContext:
+    """One page request: its language, its visitor and the CSRF token forms must carry."""
+
+    request: Request
+    settings: Settings
+    t: i18n.Translator
+    signed_in: SignedIn | None
+    csrf_token: str
+    new_csrf_cookie: bool
+
+    @property
+    def principal(self) -> Principal:
+        if self.signed_in is None:
+            raise AuthenticationFailed("Sign in to see this page.", code="sign_in_required")
+        return self.signed_in.principal
+
+    def check_form(self, sent: str | None) -> None:
+        check_csrf(self.csrf_token, sent)
+
+    def render(self, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
+        user = None
+        if self.signed_in is not None:
+            principal = self.signed_in.principal
+            user = {
+                "name": self.signed_in.display_name,
+                "can_admin": principal.can(Scope.ADMIN),
+                "org_id": principal.org_id,
+            }
+        response = templates().TemplateResponse(
+            self.request,
+            f"web/{template}",
+            {
+                "lang": self.t.language,
+                "t": self.t,
+                "_": self.t.gettext,
+                "ngettext": self.t.ngettext,
+                "languages": [(code, i18n.LANGUAGE_NAMES[code]) for code in i18n.LANGUAGES],
+                "user": user,
+                "csrf_token": self.csrf_token,
+                **context,
+            },
+            status_code=status_code,
+        )
+        self.finish(response)
+        return response
+
+    def finish(self, response: Response) -> None:
+        """Cookies every page response carries: the remembered language, the anonymous CSRF token."""
+        if self.request.query_params.get("lang") in i18n.LANGUAGES:
+            response.set_cookie(
+                i18n.COOKIE,
+                self.t.language,
+                max_age=365 * 86400,
+                samesite="lax",
+                secure=secure_cookies(self.settings),
+                httponly=True,
+            )
+        if self.new_csrf_cookie:
+            set_csrf_cookie(response, self.csrf_token, self.settings)
+        response.headers.setdefault("Cache-Control", "no-store")
+        response.headers["Content-Language"] = self.t.language
+
+
+async def page_context(request: Request) -> PageContext:
+    settings: Settings = request.app.state.settings
+    request.state.html = True  # errors on this request are shown as a page
+    language = i18n.negotiate(request, settings.web_default_language)
+    sessions: SessionStore = request.app.state.sessions
+    signed_in = await sessions.resolve(request.cookies.get(SESSION_COOKIE))
+    if signed_in is not None:
+        csrf, new = signed_in.csrf_token, False
+    else:
+        csrf, new = anonymous_csrf(request)
+    context = PageContext(request, settings, i18n.Translator(language), signed_in, csrf, new)
+    request.state.page = context
+    return context
+
+
+Page = Annotated[PageContext, Depends(page_context)]
+
+
+def error_page(request: Request, error: SoberanaError) -> Response:
+    """An error on a page of the web application, as a page (sign-in needed: to the sign-in form)."""
+    context: PageContext | None = getattr(request.state, "page", None)
+    if context is None:
+        settings: Settings = request.app.state.settings
+        context = PageContext(
+            request,
+            settings,
+            i18n.Translator(i18n.negotiate(request, settings.web_default_language)),
+            None,
+            "",
+            False,
+        )
+    if isinstance(error, AuthenticationFailed) and error.code == "sign_in_required":
+        return Response(status_code=303, headers={"Location": f"/sign-in?next={request.url.path}"})
+    titles = {
+        400: N_("The request could not be used"),
+        403: N_("Not allowed"),
+        404: N_("Page not found"),
+        409: N_("This changed meanwhile"),
+        429: N_("Too many attempts"),
+    }
+    response = context.render(
+        "error.html",
+        status_code=error.status_code,
+        heading=titles.get(error.status_code, N_("Something went wrong")),
+        message=error.message,
+        code=error.code,
+    )
+    response.headers.update(error.headers)
+    return response

@@ -1,0 +1,144 @@
+"""The web application over HTTP: translations complete, every page in three languages, sign-in with
+sessions, CSRF refusal and the sign-in rate limit. (What needs a browser is in test_browser.py.)"""
+
+from __future__ import annotations
+
+import html
+import re
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from babel.messages.extract import extract_from_dir
+from babel.messages.pofile import read_po
+
+from soberana.web import i18n
+from tests.conftest import Tenant
+
+ROOT = Path(__file__).resolve().parents[2]
+KEYWORDS = {"_": None, "gettext": None, "ngettext": (1, 2), "N_": None}
+PASSWORD = "correct horse battery staple"
+
+
+def source_messages() -> set[str]:
+    """Every interface string in the code and templates, as `make translations` extracts them."""
+    found: set[str] = set()
+    for method, pattern in (("python", "soberana/web/**.py"), ("jinja2", "soberana/web/templates/web/**.html")):
+        for _, _, message, _, _ in extract_from_dir(
+            str(ROOT), method_map=[(pattern, method)], keywords=KEYWORDS, comment_tags=()
+        ):
+            found.add(message[0] if isinstance(message, tuple) else message)
+    return found
+
+
+def catalogue(language: str) -> dict[str, Any]:
+    with (i18n.LOCALE_DIR / language / "LC_MESSAGES" / "messages.po").open("rb") as handle:
+        return {m.id[0] if isinstance(m.id, tuple) else m.id: m for m in read_po(handle) if m.id}
+
+
+@pytest.mark.parametrize("language", ["es", "is"])
+def test_message_catalogues_are_complete(language: str) -> None:
+    wanted = source_messages()
+    assert len(wanted) > 100
+    entries = catalogue(language)
+    missing = sorted(wanted - set(entries))
+    assert not missing, f"{language}: not in the catalogue (run `make translations`): {missing[:5]}"
+    untranslated = sorted(
+        m
+        for m in wanted
+        if not entries[m].string or (isinstance(entries[m].string, tuple) and not all(entries[m].string))
+    )
+    assert not untranslated, f"{language}: no translation for {untranslated[:5]}"
+    assert not [m for m in wanted if entries[m].fuzzy], f"{language}: fuzzy entries"
+    stale = sorted(set(entries) - wanted)
+    assert not stale, f"{language}: entries no longer in the code: {stale[:5]}"
+
+
+async def set_password(client: httpx.AsyncClient, tenant: Tenant, user_id: str) -> None:
+    response = await client.patch(f"/admin/users/{user_id}", headers=tenant.headers(), json={"password": PASSWORD})
+    assert response.status_code == 200, response.text
+
+
+async def sign_in(client: httpx.AsyncClient, email: str, password: str = PASSWORD, **extra: str) -> httpx.Response:
+    form = await client.get("/sign-in")
+    token = re.search(r'name="csrf_token" value="([^"]+)"', form.text)
+    assert token is not None
+    return await client.post(
+        "/sign-in", data={"email": email, "password": password, "csrf_token": token.group(1), **extra}
+    )
+
+
+def visible_text(page: str) -> str:
+    body = re.sub(r"<(script|style)\b.*?</\1>", " ", page, flags=re.S)
+    return html.unescape(re.sub(r"<[^>]+>", " ", body))
+
+
+async def test_every_page_speaks_the_chosen_language(client: httpx.AsyncClient, tenant_a: Tenant) -> None:
+    await set_password(client, tenant_a, tenant_a.admin_id)
+    english = {m for m in source_messages() if len(m) > 12}  # short words may coincide across languages
+    signed_out = ["/sign-in"]
+    signed_in = ["/", "/privacy", "/-/patterns", "/staff/cases", "/console/keys", "/ask/nobody/nothing"]
+    for pages in (signed_out, signed_in):
+        if pages is signed_in:
+            assert (await sign_in(client, f"org_admin@{tenant_a.slug}.example")).status_code == 303
+        for language, path in [(lang, p) for lang in ("es", "is") for p in pages]:
+            response = await client.get(path, params={"lang": language})
+            assert response.status_code in (200, 404), (path, response.status_code)
+            assert f'<html lang="{language}"' in response.text
+            text = " ".join(visible_text(response.text).split())
+            left = sorted(m for m in english if " ".join(m.split()) in text)
+            assert not left, f"{path} in {language} shows English text: {left[:3]}"
+    # the choice is remembered; without one, the browser's language counts
+    assert '<html lang="is"' in (await client.get("/privacy")).text
+    client.cookies.delete("soberana_lang")
+    spanish = await client.get("/privacy", headers={"Accept-Language": "de-DE,es;q=0.9,en;q=0.5"})
+    assert '<html lang="es"' in spanish.text
+
+
+async def test_sign_in_sessions_and_sign_out(client: httpx.AsyncClient, tenant_a: Tenant) -> None:
+    await set_password(client, tenant_a, tenant_a.staff_id)
+    assert (await client.get("/staff/cases")).headers["location"] == "/sign-in?next=/staff/cases"
+    wrong = await sign_in(client, f"staff@{tenant_a.slug}.example", "not the password")
+    assert wrong.status_code == 401 and "Wrong e-mail address or password." in wrong.text
+    signed = await sign_in(client, f"staff@{tenant_a.slug}.example", next="/staff/cases")
+    assert signed.status_code == 303 and signed.headers["location"] == "/staff/cases"
+    cookie = signed.headers["set-cookie"]
+    assert "soberana_session=" in cookie and "HttpOnly" in cookie and "SameSite=lax" in cookie
+    queue = await client.get("/staff/cases")
+    assert queue.status_code == 200 and "Hand-off queue" in queue.text
+    session_token = client.cookies.get("soberana_session")
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', queue.text)
+    assert csrf is not None
+    # staff may not open the administration console
+    assert (await client.get("/console/keys")).status_code == 403
+    out = await client.post("/sign-out", data={"csrf_token": csrf.group(1)})
+    assert out.status_code == 303
+    # the old cookie no longer opens anything, even if someone kept a copy
+    client.cookies.set("soberana_session", session_token or "")
+    assert (await client.get("/staff/cases")).status_code == 303
+    # an outside address after sign-in is never followed
+    again = await sign_in(client, f"staff@{tenant_a.slug}.example", next="//evil.example/x")
+    assert again.headers["location"] == "/staff/cases"
+
+
+async def test_forms_without_the_csrf_token_are_refused(client: httpx.AsyncClient, tenant_a: Tenant) -> None:
+    await set_password(client, tenant_a, tenant_a.staff_id)
+    refused = await client.post("/sign-in", data={"email": f"staff@{tenant_a.slug}.example", "password": PASSWORD})
+    assert refused.status_code == 403
+    assert refused.headers["content-type"].startswith("text/html")
+    assert "did not come from this site" in refused.text and "Traceback" not in refused.text
+    await sign_in(client, f"staff@{tenant_a.slug}.example")
+    forged = await client.post("/sign-out", data={"csrf_token": "forged-token-from-another-site"})
+    assert forged.status_code == 403
+    assert (await client.get("/staff/cases")).status_code == 200  # still signed in
+
+
+async def test_sign_in_attempts_are_rate_limited(client: httpx.AsyncClient, tenant_a: Tenant) -> None:
+    statuses = [
+        (await sign_in(client, f"staff@{tenant_a.slug}.example", "wrong password")).status_code for _ in range(6)
+    ]
+    assert statuses[:5] == [401] * 5
+    assert statuses[5] == 429
+    limited = await sign_in(client, f"staff@{tenant_a.slug}.example", "wrong password")
+    assert int(limited.headers["retry-after"]) >= 1 and "Too many sign-in attempts" in limited.text
