@@ -74,11 +74,8 @@ def _labels(page: PageContext) -> dict[str, str]:
 
 def _mode_label(page: PageContext, mode: str | None) -> str | None:
     _ = page.t.gettext
-    return {
-        "extractive": _("Excerpts from the official pages, quoted as written:"),
-        "generated": _("Answer written by an AI model from the official pages:"),
-        "abstained": None,
-    }.get(mode or "")
+    # extractive answers say themselves that they are excerpts; abstentions need no label
+    return _("Answer written by an AI model from the official pages:") if mode == "generated" else None
 
 
 async def _state(request: Request, page: PageContext, org: str, name: str) -> dict[str, Any]:
@@ -232,12 +229,11 @@ async def handoff(
 ) -> Response:
     """ "Talk to a person": opens a case in the staff queue with the conversation's transcript."""
     page.check_form(csrf_token)
-    remembered = _conversation(request)
-    if remembered is None:
-        raise NotFound("Ask a question first: a person will read the conversation.")
+    conversation_id, token = await _current(request, org, name)  # a person may be asked for at once
     body = HandoffIn(reason=reason.strip() or None, contact=contact.strip() or None)
-    await _knowledge(request).request_handoff(*remembered, body, _origin(request))
+    await _knowledge(request).request_handoff(conversation_id, token, body, _origin(request))
     response = RedirectResponse(f"{_path(org, name)}#handoff", status_code=303)
+    _remember(response, page, org, name, conversation_id, token)
     page.finish(response)
     return response
 

@@ -1,0 +1,265 @@
+"""The web application in a real browser: Debian's chromium, headless, driven by Playwright.
+
+One server for the module, on the embedded SQLite database with what `make run` seeds (the demo
+organisation and its public collection of Velmora's service pages, embedded by the real model).
+Screenshots of the main pages are written to ``bench/results/screens/`` (linked from the README).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import uvicorn
+
+from soberana.auth.principal import Role, cli_principal
+from soberana.auth.schemas import UserCreate, UserUpdate
+from soberana.settings import Settings, ensure_secret_key
+from soberana.web.app import create_app
+from tests.gateway.conftest import free_port
+
+CHROMIUM = "/usr/bin/chromium"
+SCREENS = Path(__file__).resolve().parents[2] / "bench" / "results" / "screens"
+PASSWORD = "correct horse battery staple"
+ASK = "/ask/demo/city-services"
+
+pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium is installed by `make test`")
+
+
+@dataclass
+class Site:
+    url: str
+    app: Any
+    loop: asyncio.AbstractEventLoop
+
+    def run(self, coroutine: Any) -> Any:
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(60)
+
+
+def _cli(data_dir: Path, *args: str) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SOBERANA_")}
+    env["SOBERANA_DATA_DIR"] = str(data_dir)
+    subprocess.run([sys.executable, "-m", "soberana", *args], env=env, check=True, capture_output=True, timeout=600)
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    data_dir = tmp_path_factory.mktemp("site") / "var"
+    for command in (["db", "upgrade"], ["demo", "seed"], ["demo", "knowledge"]):
+        _cli(data_dir, *command)
+    settings = ensure_secret_key(Settings(data_dir=data_dir))
+    app = create_app(settings)
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_until_complete, args=(server.serve(),), daemon=True)
+    thread.start()
+    while not server.started:
+        if not thread.is_alive():
+            raise RuntimeError("the server did not start")
+        threading.Event().wait(0.05)
+    site = Site(f"http://127.0.0.1:{port}", app, loop)
+    site.run(_people(app))
+    yield site
+    server.should_exit = True
+    thread.join(30)
+    loop.close()
+
+
+async def _people(app: Any) -> None:
+    """The demo administrator and a staff member of the demo organisation, with passwords."""
+    admin, root = app.state.admin, cli_principal("pytest")
+    async with app.state.db.write_session() as session:
+        org = await admin.organisation_by_slug(session, root, "demo")
+        users, _ = await admin.list_users(session, root, org_id=org.id)
+    demo_admin = next(u for u in users if u.email == "admin@demo.example")
+    async with app.state.db.write_session() as session:
+        await admin.update_user(session, root, demo_admin.id, UserUpdate(password=PASSWORD))
+    async with app.state.db.write_session() as session:
+        await admin.create_user(
+            session,
+            root,
+            UserCreate(
+                org_id=org.id, email="staff@demo.example", display_name="Ana Staff", role=Role.STAFF, password=PASSWORD
+            ),
+        )
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser: Any, site: Site) -> Iterator[Any]:
+    context = browser.new_context(base_url=site.url, viewport={"width": 1000, "height": 800})
+    page = context.new_page()
+    yield page
+    context.close()
+
+
+def sign_in(page: Any, email: str) -> None:
+    page.goto("/sign-in?lang=en")
+    page.fill("#email", email)
+    page.fill("#password", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(re.compile(r"/staff/cases"))
+
+
+def no_serious_accessibility_problems(page: Any) -> None:
+    from axe_playwright_python.sync_playwright import Axe
+
+    violations = Axe().run(page).response["violations"]
+    serious = [
+        (v["id"], v["impact"], [n["target"] for n in v["nodes"]][:3])
+        for v in violations
+        if v["impact"] in ("serious", "critical")
+    ]
+    assert not serious, f"{page.url}: {serious}"
+
+
+def screenshot(page: Any, name: str) -> None:
+    SCREENS.mkdir(parents=True, exist_ok=True)
+    page.evaluate("window.scrollTo(0, 0)")
+    page.screenshot(path=str(SCREENS / f"{name}.png"), full_page=False)
+
+
+def ask(page: Any, question: str) -> Any:
+    page.fill("#question", question)
+    with page.expect_response(lambda r: r.url.endswith("/stream")) as streamed:
+        page.click("form[data-stream] button[type=submit]")
+    answer = page.locator("#log li.message.assistant").last
+    answer.and_(page.locator("[aria-busy=false]")).wait_for(timeout=60_000)
+    assert streamed.value.headers["content-type"].startswith("text/event-stream")
+    return answer
+
+
+def test_a_citizen_asks_in_spanish_and_gets_a_streamed_answer_with_citations(page: Any) -> None:
+    page.goto(f"{ASK}?lang=es")
+    assert page.locator("html").get_attribute("lang") == "es"
+    assert "Está hablando con un sistema de IA" in page.inner_text(".notice")
+    answer = ask(page, "¿Cuánto cuesta la licencia de obra menor?")
+    assert "60 €" in answer.inner_text()
+    link = answer.locator("ol.citations a").first
+    assert "/es/services/minor-works-permit" in (link.get_attribute("href") or "")
+    assert answer.locator("ol.citations blockquote").count() >= 1
+    screenshot(page, "citizen-assistant")
+    page.reload()  # the conversation is kept: the answer is there after a reload
+    assert "60 €" in page.inner_text("#log")
+
+
+def test_without_javascript_the_question_is_a_plain_form(browser: Any, site: Site) -> None:
+    context = browser.new_context(base_url=site.url, java_script_enabled=False)
+    page = context.new_page()
+    page.goto(f"{ASK}?lang=is")
+    page.fill("#question", "Hvað kostar að láta sækja grófan úrgang?")
+    page.click("form[data-stream] button[type=submit]")
+    page.wait_for_url(re.compile(r"#msg-"))
+    assert "25 €" in page.inner_text("#log li.message.assistant")
+    context.close()
+
+
+def test_the_assistant_works_with_the_keyboard_alone(browser: Any, site: Site) -> None:
+    context = browser.new_context(base_url=site.url)
+    page = context.new_page()
+    page.goto(f"{ASK}?lang=en")
+    for _ in range(30):  # Tab through the page until the question field has focus
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.id") == "question":
+            break
+    assert page.evaluate("document.activeElement.id") == "question"
+    page.keyboard.type("How much is the minor works permit?")
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.tagName") == "BUTTON"
+    page.keyboard.press("Enter")
+    answer = page.locator("#log li.message.assistant").last
+    answer.and_(page.locator("[aria-busy=false]")).wait_for(timeout=60_000)
+    assert answer.locator("ol.citations a").count() >= 1  # an answer from the pages, with its sources
+    context.close()
+
+
+def test_hand_off_reaches_the_staff_queue_and_the_reply_reaches_the_citizen(browser: Any, site: Site) -> None:
+    citizen = browser.new_context(base_url=site.url).new_page()
+    citizen.goto(f"{ASK}?lang=es")
+    ask(citizen, "¿Cuándo recogen los residuos orgánicos?")
+    citizen.fill("#reason", "Necesito reservar una recogida de muebles.")
+    citizen.click("#handoff button[type=submit]")
+    assert "Un miembro del personal le responderá" in citizen.inner_text("#handoff")
+
+    staff = browser.new_context(base_url=site.url).new_page()
+    sign_in(staff, "staff@demo.example")
+    no_serious_accessibility_problems(staff)
+    staff.click("table a >> nth=0")
+    assert "reservar una recogida de muebles" in staff.inner_text("main")
+    assert "residuos orgánicos" in staff.inner_text(".log")
+    screenshot(staff, "staff-case")
+    no_serious_accessibility_problems(staff)
+    staff.fill("#message", "Hemos reservado la recogida para el lunes.")
+    staff.check("input[name=close]")
+    staff.click("form[action$='/reply'] button[type=submit]")
+    assert "Your reply has been sent" in staff.inner_text("main")
+
+    citizen.reload()
+    reply = citizen.locator("li.message.staff").last
+    assert "Hemos reservado la recogida para el lunes." in reply.inner_text()
+    assert "Miembro del personal" in reply.inner_text()
+
+
+def test_an_administrator_creates_a_key_and_sees_it_once(page: Any) -> None:
+    sign_in(page, "admin@demo.example")
+    page.goto("/console/keys?lang=en")
+    no_serious_accessibility_problems(page)
+    page.fill("#key-name", "citizen portal")
+    page.click("form[action='/console/keys'] button[type=submit]")
+    shown = page.inner_text("#new-key-value").strip()
+    assert re.fullmatch(r"sob_[0-9A-Z]{12}_[A-Za-z0-9_-]{43}", shown)
+    screenshot(page, "console-keys")
+    page.goto("/console/keys")
+    assert page.locator("#new-key-value").count() == 0
+    assert shown not in page.content()
+    assert "citizen portal" in page.inner_text("table")
+
+
+def test_sign_in_sign_out_and_csrf_refusal(page: Any) -> None:
+    sign_in(page, "staff@demo.example")
+    refused = page.request.post("/sign-out", form={"csrf_token": "not-the-token"})
+    assert refused.status == 403
+    page.goto("/staff/cases")
+    assert page.url.endswith("/staff/cases")  # still signed in
+    page.click("nav form[action='/sign-out'] button")
+    page.wait_for_url(re.compile(r"/\?signed_out=1"))
+    page.goto("/staff/cases")
+    assert "/sign-in" in page.url
+
+
+@pytest.mark.parametrize("language", ["es", "en", "is"])
+def test_every_page_passes_axe(page: Any, language: str) -> None:
+    pages = ["/", "/privacy", "/-/patterns", "/sign-in", ASK, "/ask/nobody/nothing"]
+    for path in pages:
+        page.goto(f"{path}?lang={language}")
+        no_serious_accessibility_problems(page)
+    if language == "en":
+        page.goto("/?lang=en")
+        screenshot(page, "home")
+        page.goto("/-/patterns")
+        screenshot(page, "patterns")
+        page.set_viewport_size({"width": 380, "height": 800})
+        page.goto(ASK)
+        screenshot(page, "citizen-assistant-phone")
