@@ -44,6 +44,8 @@ class Collection(Base):
     visibility: Mapped[str] = mapped_column(String(10), nullable=False)  # "public" | "internal"
     classification: Mapped[str] = mapped_column(String(40), nullable=False)
     embedding_model: Mapped[str | None] = mapped_column(String(120))
+    # sites that may embed the assistant widget of a public collection
+    widget_origins: Mapped[list[Any]] = mapped_column(JSON, nullable=False, default=list, server_default="[]")
     # Bumped on every change to the collection's chunks: in-process vector caches reload on a change.
     version: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 Visibility = Literal["public", "internal"]
 AnswerMode = Literal["generated", "extractive", "abstained"]
@@ -18,6 +19,17 @@ class _In(BaseModel):
 
 class _Out(BaseModel):
     model_config = ConfigDict(from_attributes=True)
+
+
+def _origin(value: str) -> str:
+    """A web origin: scheme, host and optional port, nothing else (``https://www.city.example``)."""
+    parsed = urlsplit(value.strip())
+    if parsed.scheme not in ("http", "https") or not parsed.hostname or parsed.path not in ("", "/") or parsed.query:
+        raise ValueError("an origin is a scheme and a host, e.g. https://www.city.example")
+    return f"{parsed.scheme}://{parsed.netloc}".lower()
+
+
+Origin = Annotated[str, Field(max_length=200), AfterValidator(_origin)]
 
 
 class CollectionCreate(_In):
@@ -37,6 +49,11 @@ class CollectionCreate(_In):
         None, max_length=120, description="Embeddings model alias. Default: SOBERANA_KNOWLEDGE_EMBEDDING_MODEL."
     )
     org_id: str | None = Field(None, description="Owning organisation. Default: the caller's.")
+    widget_origins: list[Origin] = Field(
+        default_factory=list,
+        max_length=50,
+        description="Sites that may embed this public collection's assistant widget (`https://www.city.example`).",
+    )
 
 
 class CollectionUpdate(_In):
@@ -44,6 +61,7 @@ class CollectionUpdate(_In):
     description: str | None = Field(None, max_length=2000)
     visibility: Visibility | None = None
     classification: str | None = Field(None, max_length=40)
+    widget_origins: list[Origin] | None = Field(None, max_length=50)
 
 
 class CollectionOut(_Out):
@@ -56,6 +74,7 @@ class CollectionOut(_Out):
     visibility: Visibility
     classification: str
     embedding_model: str | None
+    widget_origins: list[str] = Field(default_factory=list)
     documents: int = 0
     chunks: int = 0
     chunks_embedded: int = 0

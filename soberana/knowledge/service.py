@@ -286,6 +286,7 @@ class KnowledgeService:
             visibility=body.visibility,
             classification=self._classification(body.classification, body.visibility),
             embedding_model=body.embedding_model or self.settings.knowledge_embedding_model,
+            widget_origins=list(body.widget_origins),
         )
         session.add(collection)
         await self._audit(session, principal, origin, "knowledge.collection.created", collection)

@@ -10,11 +10,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Form, Request
-from fastapi.responses import RedirectResponse, Response, StreamingResponse
+from fastapi.responses import FileResponse, RedirectResponse, Response, StreamingResponse
 
 from soberana.auth.service import Origin
 from soberana.errors import AuthenticationFailed, InvalidRequest, NotFound, SoberanaError
@@ -41,6 +42,16 @@ def _path(org: str, name: str) -> str:
     return f"/ask/{org}/{name}"
 
 
+def _embedded(request: Request) -> bool:
+    return request.query_params.get("embed") == "1"
+
+
+def _back(request: Request, org: str, name: str, query: str = "", fragment: str = "") -> str:
+    """Where a form post returns to: the assistant's page (still embedded, if it was)."""
+    params = [p for p in ("embed=1" if _embedded(request) else "", query) if p]
+    return _path(org, name) + ("?" + "&".join(params) if params else "") + (f"#{fragment}" if fragment else "")
+
+
 def _conversation(request: Request) -> tuple[str, str] | None:
     value = request.cookies.get(CONVERSATION_COOKIE, "")
     conversation_id, _, token = value.partition(".")
@@ -53,7 +64,7 @@ def _remember(response: Response, page: PageContext, org: str, name: str, conver
         f"{conversation_id}.{token}",
         path=_path(org, name),
         httponly=True,
-        samesite="lax",
+        samesite=page.cookie_samesite,
         secure=secure_cookies(page.settings),
         max_age=page.settings.conversation_retention_days * 86400,
     )
@@ -105,7 +116,19 @@ async def _state(request: Request, page: PageContext, org: str, name: str) -> di
 @router.get("/ask/{org}/{name}")
 async def ask_page(org: str, name: str, request: Request, page: Page) -> Response:
     state = await _state(request, page, org, name)
+    if page.embedded:  # inside the widget: only on the sites the collection names
+        page.frame_ancestors = list(state["collection"].widget_origins)
     return page.render("ask.html", section="ask", **state)
+
+
+@router.get("/widget.js")
+async def widget() -> Response:
+    """The script an agency adds to its own site to embed a public assistant (see docs/web.md)."""
+    return FileResponse(
+        Path(__file__).parent / "static" / "widget.js",
+        media_type="text/javascript",
+        headers={"Cache-Control": "public, max-age=3600", "Access-Control-Allow-Origin": "*"},
+    )
 
 
 async def _current(request: Request, org: str, name: str) -> tuple[str, str]:
@@ -147,7 +170,7 @@ async def ask(
     text = _question(question)
     conversation_id, token = await _current(request, org, name)
     message, _ = await _knowledge(request).ask(conversation_id, token, text, _origin(request))
-    response = RedirectResponse(f"{_path(org, name)}#msg-{message.id}", status_code=303)
+    response = RedirectResponse(_back(request, org, name, fragment=f"msg-{message.id}"), status_code=303)
     _remember(response, page, org, name, conversation_id, token)
     page.finish(response)
     return response
@@ -212,7 +235,7 @@ async def feedback(
     if remembered is None:
         raise NotFound("This conversation has ended.")
     await _knowledge(request).feedback(*remembered, FeedbackIn(message_id=message_id, helpful=helpful))
-    response = RedirectResponse(f"{_path(org, name)}?thanks=1#msg-{message_id}", status_code=303)
+    response = RedirectResponse(_back(request, org, name, "thanks=1", f"msg-{message_id}"), status_code=303)
     page.finish(response)
     return response
 
@@ -232,7 +255,7 @@ async def handoff(
     conversation_id, token = await _current(request, org, name)  # a person may be asked for at once
     body = HandoffIn(reason=reason.strip() or None, contact=contact.strip() or None)
     await _knowledge(request).request_handoff(conversation_id, token, body, _origin(request))
-    response = RedirectResponse(f"{_path(org, name)}#handoff", status_code=303)
+    response = RedirectResponse(_back(request, org, name, fragment="handoff"), status_code=303)
     _remember(response, page, org, name, conversation_id, token)
     page.finish(response)
     return response
@@ -246,7 +269,7 @@ async def erase(org: str, name: str, request: Request, page: Page, csrf_token: A
     if remembered is not None:
         with contextlib.suppress(NotFound, AuthenticationFailed):  # already gone: nothing to erase
             await _knowledge(request).erase_conversation(*remembered, _origin(request))
-    response = RedirectResponse(f"{_path(org, name)}?erased=1", status_code=303)
+    response = RedirectResponse(_back(request, org, name, "erased=1"), status_code=303)
     response.delete_cookie(CONVERSATION_COOKIE, path=_path(org, name))
     page.finish(response)
     return response

@@ -11,6 +11,7 @@ import hmac
 import secrets
 import time
 from collections import deque
+from typing import Literal
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -38,8 +39,11 @@ def anonymous_csrf(request: Request) -> tuple[str, bool]:
     return secrets.token_urlsafe(32), True
 
 
-def set_csrf_cookie(response: Response, token: str, settings: Settings) -> None:
-    response.set_cookie(CSRF_COOKIE, token, httponly=True, samesite="strict", secure=secure_cookies(settings), path="/")
+def set_csrf_cookie(response: Response, token: str, settings: Settings, *, embedded: bool = False) -> None:
+    """The double-submit cookie: ``Strict``, except on an embedded assistant, whose frame on another
+    site must send it back (``None``, over HTTPS; the form must still repeat its value)."""
+    samesite: Literal["strict", "none"] = "none" if embedded and secure_cookies(settings) else "strict"
+    response.set_cookie(CSRF_COOKIE, token, httponly=True, samesite=samesite, secure=secure_cookies(settings), path="/")
 
 
 def check_csrf(expected: str | None, sent: str | None) -> None:

@@ -7,8 +7,8 @@ the API's JSON.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Annotated, Any
+from dataclasses import dataclass, field
+from typing import Annotated, Any, Literal
 
 from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse, Response
@@ -33,6 +33,13 @@ class PageContext:
     signed_in: SignedIn | None
     csrf_token: str
     new_csrf_cookie: bool
+    embedded: bool = False  # shown inside the assistant widget on another site
+    frame_ancestors: list[str] = field(default_factory=list)  # sites besides this one that may frame the page
+
+    @property
+    def cookie_samesite(self) -> Literal["lax", "none"]:
+        """Cookies of an embedded page must reach it inside another site's frame (HTTPS only)."""
+        return "none" if self.embedded and secure_cookies(self.settings) else "lax"
 
     @property
     def principal(self) -> Principal:
@@ -63,6 +70,8 @@ class PageContext:
                 "languages": [(code, i18n.LANGUAGE_NAMES[code]) for code in i18n.LANGUAGES],
                 "user": user,
                 "csrf_token": self.csrf_token,
+                "embedded": self.embedded,
+                "embed_query": "?embed=1" if self.embedded else "",
                 **context,
             },
             status_code=status_code,
@@ -82,8 +91,11 @@ class PageContext:
                 httponly=True,
             )
         if self.new_csrf_cookie:
-            set_csrf_cookie(response, self.csrf_token, self.settings)
+            set_csrf_cookie(response, self.csrf_token, self.settings, embedded=self.embedded)
         response.headers.setdefault("Cache-Control", "no-store")
+        # no other site may frame a page (clickjacking), except an assistant's on the sites it names
+        ancestors = " ".join(["'self'", *self.frame_ancestors])
+        response.headers["Content-Security-Policy"] = f"frame-ancestors {ancestors}"
         response.headers["Content-Language"] = self.t.language
 
 
@@ -97,7 +109,8 @@ async def page_context(request: Request) -> PageContext:
         csrf, new = signed_in.csrf_token, False
     else:
         csrf, new = anonymous_csrf(request)
-    context = PageContext(request, settings, i18n.Translator(language), signed_in, csrf, new)
+    embedded = request.query_params.get("embed") == "1"
+    context = PageContext(request, settings, i18n.Translator(language), signed_in, csrf, new, embedded)
     request.state.page = context
     return context
 

@@ -8,6 +8,7 @@ Screenshots of the main pages are written to ``bench/results/screens/`` (linked 
 from __future__ import annotations
 
 import asyncio
+import http.server
 import os
 import re
 import subprocess
@@ -40,6 +41,7 @@ class Site:
     url: str
     app: Any
     loop: asyncio.AbstractEventLoop
+    agency: str  # another origin: an agency's own site that embeds the widget
 
     def run(self, coroutine: Any) -> Any:
         return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(60)
@@ -67,12 +69,55 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         if not thread.is_alive():
             raise RuntimeError("the server did not start")
         threading.Event().wait(0.05)
-    site = Site(f"http://127.0.0.1:{port}", app, loop)
+    agency, stop_agency = _agency_site(f"http://127.0.0.1:{port}")
+    site = Site(f"http://127.0.0.1:{port}", app, loop, agency)
     site.run(_people(app))
+    site.run(_allow_widget(app, agency))
     yield site
+    stop_agency()
     server.should_exit = True
     thread.join(30)
     loop.close()
+
+
+def _agency_site(soberana: str) -> tuple[str, Any]:
+    """A municipality's own web site, on another origin, with the widget's one script tag."""
+    page = (
+        '<!doctype html><html lang="es"><head><meta charset="utf-8"><title>Ayuntamiento de Velmora</title></head>'
+        "<body><main><h1>Ayuntamiento de Velmora</h1><p>Bienvenido.</p></main>"
+        f'<script src="{soberana}/widget.js" data-collection="demo/city-services" data-lang="es" async></script>'
+        "</body></html>"
+    ).encode()
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.end_headers()
+            self.wfile.write(page)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+
+    def stop() -> None:
+        server.shutdown()
+        server.server_close()
+
+    return f"http://127.0.0.1:{server.server_address[1]}", stop
+
+
+async def _allow_widget(app: Any, origin: str) -> None:
+    from soberana.auth.service import Origin
+    from soberana.knowledge.schemas import CollectionUpdate
+
+    collection, _ = await app.state.knowledge.public_assistant("demo/city-services")
+    async with app.state.db.write_session() as session:
+        await app.state.knowledge.update_collection(
+            session, cli_principal("pytest"), collection.id, CollectionUpdate(widget_origins=[origin]), Origin()
+        )
 
 
 async def _people(app: Any) -> None:
@@ -263,3 +308,26 @@ def test_every_page_passes_axe(page: Any, language: str) -> None:
         page.set_viewport_size({"width": 380, "height": 800})
         page.goto(ASK)
         screenshot(page, "citizen-assistant-phone")
+
+
+def test_the_widget_works_on_an_agency_site_of_another_origin(browser: Any, site: Site) -> None:
+    page = browser.new_context().new_page()
+    page.goto(site.agency)
+    button = page.locator("#soberana-widget-button")
+    assert button.inner_text() == "Pregunte al asistente"
+    button.click()
+    assert button.get_attribute("aria-expanded") == "true"
+    frame = page.frame_locator("#soberana-widget-panel iframe")
+    frame.locator("#question").fill("¿Cuánto cuesta la licencia de obra menor?")
+    frame.locator("form[data-stream] button[type=submit]").click()
+    answer = frame.locator("#log li.message.assistant").last
+    answer.and_(frame.locator("[aria-busy=false]")).wait_for(timeout=60_000)
+    assert "60 €" in answer.inner_text()
+    assert frame.locator("header.site-header").count() == 0  # the embedded page has no site chrome
+    page.evaluate("window.scrollTo(0, 0)")
+    SCREENS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENS / "widget.png"))
+    # framing is allowed only where the collection says: every other page refuses other sites
+    embedded = page.request.get(f"{site.url}{ASK}?embed=1")
+    assert embedded.headers["content-security-policy"] == f"frame-ancestors 'self' {site.agency}"
+    assert page.request.get(f"{site.url}/").headers["content-security-policy"] == "frame-ancestors 'self'"

@@ -142,3 +142,33 @@ async def test_sign_in_attempts_are_rate_limited(client: httpx.AsyncClient, tena
     assert statuses[5] == 429
     limited = await sign_in(client, f"staff@{tenant_a.slug}.example", "wrong password")
     assert int(limited.headers["retry-after"]) >= 1 and "Too many sign-in attempts" in limited.text
+
+
+async def test_widget_origins_are_checked_and_frame_the_assistant_only_there(
+    client: httpx.AsyncClient, tenant_a: Tenant
+) -> None:
+    created = await client.post(
+        "/v1/collections",
+        headers=tenant_a.headers("staff"),
+        json={"name": "help", "title": "Help", "visibility": "public"},
+    )
+    collection = created.json()
+    assert collection["widget_origins"] == []
+    for bad in ("javascript:alert(1)", "https://www.city.example/page", "ftp://city.example"):
+        refused = await client.patch(
+            f"/v1/collections/{collection['id']}", headers=tenant_a.headers("staff"), json={"widget_origins": [bad]}
+        )
+        assert refused.status_code == 422, bad
+    allowed = await client.patch(
+        f"/v1/collections/{collection['id']}",
+        headers=tenant_a.headers("staff"),
+        json={"widget_origins": ["https://WWW.City.example"]},
+    )
+    assert allowed.json()["widget_origins"] == ["https://www.city.example"]
+    embedded = await client.get(f"/ask/{tenant_a.slug}/help?embed=1")
+    assert embedded.headers["content-security-policy"] == "frame-ancestors 'self' https://www.city.example"
+    assert 'class="site-header"' not in embedded.text
+    plain = await client.get(f"/ask/{tenant_a.slug}/help")
+    assert plain.headers["content-security-policy"] == "frame-ancestors 'self'"
+    script = await client.get("/widget.js")
+    assert script.headers["content-type"].startswith("text/javascript") and "data-collection" in script.text

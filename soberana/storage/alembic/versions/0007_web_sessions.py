@@ -1,4 +1,4 @@
-"""Signed-in browser sessions of the web application.
+"""Signed-in browser sessions of the web application; the sites allowed to embed an assistant widget.
 
 Revision ID: 0007
 Revises: 0006
@@ -34,9 +34,13 @@ def upgrade() -> None:
     )
     op.create_index(op.f("ix_web_sessions_user_id"), "web_sessions", ["user_id"], unique=False)
     op.create_index(op.f("ix_web_sessions_expires_at"), "web_sessions", ["expires_at"], unique=False)
+    with op.batch_alter_table("knowledge_collections") as batch:
+        batch.add_column(sa.Column("widget_origins", sa.JSON(), server_default="[]", nullable=False))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("knowledge_collections") as batch:
+        batch.drop_column("widget_origins")
     op.drop_index(op.f("ix_web_sessions_expires_at"), table_name="web_sessions")
     op.drop_index(op.f("ix_web_sessions_user_id"), table_name="web_sessions")
     op.drop_table("web_sessions")
