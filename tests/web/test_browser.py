@@ -251,6 +251,10 @@ def test_hand_off_reaches_the_staff_queue_and_the_reply_reaches_the_citizen(brow
     staff = browser.new_context(base_url=site.url).new_page()
     sign_in(staff, "staff@demo.example")
     no_serious_accessibility_problems(staff)
+    for language in ("es", "en", "is"):
+        staff.goto(f"/staff/chat?lang={language}")
+        no_serious_accessibility_problems(staff)
+    staff.goto("/staff/cases?lang=en")
     staff.click("table a >> nth=0")
     assert "reservar una recogida de muebles" in staff.inner_text("main")
     assert "residuos orgánicos" in staff.inner_text(".log")

@@ -78,7 +78,7 @@ async def test_every_page_speaks_the_chosen_language(client: httpx.AsyncClient, 
     await set_password(client, tenant_a, tenant_a.admin_id)
     english = {m for m in source_messages() if len(m) > 12}  # short words may coincide across languages
     signed_out = ["/sign-in"]
-    signed_in = ["/", "/privacy", "/-/patterns", "/staff/cases", "/console/keys", "/ask/nobody/nothing"]
+    signed_in = ["/", "/privacy", "/-/patterns", "/staff/cases", "/staff/chat", "/console/keys", "/ask/nobody/nothing"]
     for pages in (signed_out, signed_in):
         if pages is signed_in:
             assert (await sign_in(client, f"org_admin@{tenant_a.slug}.example")).status_code == 303
