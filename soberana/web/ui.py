@@ -57,6 +57,7 @@ class PageContext:
             user = {
                 "name": self.signed_in.display_name,
                 "can_admin": principal.can(Scope.ADMIN),
+                "can_audit": principal.can(Scope.AUDIT),
                 "org_id": principal.org_id,
             }
         response = templates().TemplateResponse(

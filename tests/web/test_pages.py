@@ -78,7 +78,17 @@ async def test_every_page_speaks_the_chosen_language(client: httpx.AsyncClient, 
     await set_password(client, tenant_a, tenant_a.admin_id)
     english = {m for m in source_messages() if len(m) > 12}  # short words may coincide across languages
     signed_out = ["/sign-in"]
-    signed_in = ["/", "/privacy", "/-/patterns", "/staff/cases", "/staff/chat", "/console/keys", "/ask/nobody/nothing"]
+    signed_in = [
+        "/",
+        "/privacy",
+        "/-/patterns",
+        "/staff/cases",
+        "/staff/chat",
+        "/console/keys",
+        "/console/usage",
+        "/console/audit",
+        "/ask/nobody/nothing",
+    ]
     for pages in (signed_out, signed_in):
         if pages is signed_in:
             assert (await sign_in(client, f"org_admin@{tenant_a.slug}.example")).status_code == 303
@@ -172,3 +182,53 @@ async def test_widget_origins_are_checked_and_frame_the_assistant_only_there(
     assert plain.headers["content-security-policy"] == "frame-ancestors 'self'"
     script = await client.get("/widget.js")
     assert script.headers["content-type"].startswith("text/javascript") and "data-collection" in script.text
+
+
+async def test_console_usage_charts_csv_and_audit_log(
+    client: httpx.AsyncClient, tenant_a: Tenant, tenant_b: Tenant, app: Any, platform_key: str
+) -> None:
+    for tenant in (tenant_a, tenant_b):
+        call = await client.post(
+            "/v1/chat/completions",
+            headers=tenant.headers("staff"),
+            json={"model": "mock-chat", "messages": [{"role": "user", "content": "hola"}]},
+        )
+        assert call.status_code == 200
+    await app.state.gateway.meter.flush()
+    await set_password(client, tenant_a, tenant_a.admin_id)
+    await sign_in(client, f"org_admin@{tenant_a.slug}.example")
+    usage = await client.get("/console/usage", params={"group_by": "organisation", "metric": "tokens"})
+    assert usage.status_code == 200
+    assert '<svg role="img" aria-labelledby="chart-caption"' in usage.text
+    assert "Agency-A" in usage.text and "Agency-B" not in usage.text  # only its own organisations
+    csv = await client.get("/console/usage.csv", params={"group_by": "model"})
+    lines = csv.text.splitlines()
+    assert lines[0].startswith("model,requests,errors") and lines[1].startswith("mock-chat,1,0")
+    audit = await client.get("/console/audit", params={"action": "api_key."})
+    assert audit.status_code == 200 and "api_key.create" in audit.text
+    assert tenant_b.admin_key_id not in audit.text and "agency-b" not in audit.text.lower()
+    assert "Verify the chain" not in audit.text  # the whole chain is for platform administrators
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', audit.text)
+    assert csrf is not None
+    assert (await client.post("/console/audit/verify", data={"csrf_token": csrf.group(1)})).status_code == 403
+
+    # a platform administrator verifies the chain from the console
+    client.cookies.clear()
+    me = (await client.get("/admin/me", headers={"Authorization": f"Bearer {platform_key}"})).json()
+    patched = await client.patch(
+        f"/admin/users/{me['id']}", headers={"Authorization": f"Bearer {platform_key}"}, json={"password": PASSWORD}
+    )
+    assert patched.status_code == 200, patched.text
+    await sign_in(client, "ops@platform.example")
+    page = await client.get("/console/audit")
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+    assert csrf is not None and "Verify the chain" in page.text
+    verified = await client.post("/console/audit/verify", data={"csrf_token": csrf.group(1)})
+    assert "The chain is intact" in verified.text
+
+    # staff see neither page
+    await set_password(client, tenant_a, tenant_a.staff_id)
+    client.cookies.clear()
+    await sign_in(client, f"staff@{tenant_a.slug}.example")
+    assert (await client.get("/console/usage")).status_code == 403
+    assert (await client.get("/console/audit")).status_code == 403

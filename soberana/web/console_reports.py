@@ -1,0 +1,179 @@
+"""The administration console's reports: usage (tables, charts, CSV) and the audit log (filters, verify)."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Form, Query, Request
+from fastapi.responses import Response
+
+from soberana.audit.schemas import AuditEvent, Outcome
+from soberana.audit.service import AuditLog
+from soberana.auth.principal import Role, Scope
+from soberana.auth.service import AdminService
+from soberana.errors import PermissionDenied
+from soberana.gateway.admin import GatewayAdmin
+from soberana.web.ui import Page, PageContext
+
+router = APIRouter(include_in_schema=False)
+Metric = Literal["requests", "tokens", "cost", "latency"]
+CHART_WIDTH, BAR_HEIGHT, LABEL_WIDTH = 640, 22, 200
+
+
+def _metric(row: Any, metric: str) -> float:
+    if metric == "tokens":
+        return float(row.prompt_tokens + row.completion_tokens)
+    if metric == "cost":
+        return float(row.cost)
+    if metric == "latency":
+        return float(row.latency_ms_avg)
+    return float(row.requests)
+
+
+def bar_chart(rows: list[Any], metric: str, page: PageContext) -> dict[str, Any]:
+    """A horizontal bar chart as SVG geometry (the table beside it carries the same numbers)."""
+    values = [_metric(r, metric) for r in rows]
+    top = max(values, default=0.0) or 1.0
+    bars = []
+    for i, (row, value) in enumerate(zip(rows, values, strict=True)):
+        width = (CHART_WIDTH - LABEL_WIDTH - 90) * value / top
+        bars.append(
+            {
+                "y": i * (BAR_HEIGHT + 8),
+                "width": max(width, 1.0),
+                "label": str(row.group)[:28],
+                "value": page.t.number(value, 2 if metric == "cost" else 0),
+            }
+        )
+    return {"bars": bars, "height": len(bars) * (BAR_HEIGHT + 8), "width": CHART_WIDTH, "label_width": LABEL_WIDTH}
+
+
+async def _report(request: Request, page: PageContext, group_by: str, start: date | None, end: date | None) -> Any:
+    admin: AdminService = request.app.state.admin
+    gateway: GatewayAdmin = request.app.state.gateway_admin
+    principal = page.principal
+    admin.require(principal, Scope.ADMIN)
+    async with request.app.state.db.session() as session:
+        visible = await admin.visible_org_ids(session, principal)
+        report = await gateway.report(session, group_by=group_by, start=start, end=end, org_ids=visible)
+        if group_by == "organisation":  # show names, not ids
+            orgs, _ = await admin.list_organisations(session, principal, limit=500)
+            names = {o.id: o.name for o in orgs}
+            for row in report.data:
+                row.group = names.get(row.group, row.group)
+    return report
+
+
+@router.get("/console/usage")
+async def usage(
+    request: Request,
+    page: Page,
+    group_by: Literal["organisation", "model", "day"] = "day",
+    metric: Metric = "requests",
+    start_date: date | None = None,
+    end_date: date | None = None,
+) -> Response:
+    end = end_date or datetime.now(UTC).date()
+    start = start_date or end - timedelta(days=29)
+    report = await _report(request, page, group_by, start, end)
+    return page.render(
+        "console_usage.html",
+        section="usage",
+        report=report,
+        group_by=group_by,
+        metric=metric,
+        chart=bar_chart(report.data, metric, page),
+        start=start,
+        end=end,
+    )
+
+
+@router.get("/console/usage.csv")
+async def usage_csv(
+    request: Request,
+    page: Page,
+    group_by: Literal["organisation", "model", "day"] = "day",
+    start_date: date | None = None,
+    end_date: date | None = None,
+) -> Response:
+    report = await _report(request, page, group_by, start_date, end_date)
+    gateway: GatewayAdmin = request.app.state.gateway_admin
+    return Response(
+        gateway.report_csv(report),
+        media_type="text/csv",
+        headers={
+            "Content-Disposition": f'attachment; filename="usage-{group_by}-{report.start_date}-{report.end_date}.csv"'
+        },
+    )
+
+
+def _audit_access(page: PageContext) -> None:
+    if not page.principal.can(Scope.AUDIT):
+        raise PermissionDenied(page.t.gettext("Reading the audit log needs an auditor's or administrator's account."))
+
+
+@router.get("/console/audit")
+async def audit(
+    request: Request,
+    page: Page,
+    action: Annotated[str | None, Query(max_length=80)] = None,
+    outcome: Outcome | None = None,
+    since: date | None = None,
+    until: date | None = None,
+    before: Annotated[int | None, Query(ge=1)] = None,
+) -> Response:
+    _audit_access(page)
+    admin: AdminService = request.app.state.admin
+    log: AuditLog = request.app.state.audit
+    async with request.app.state.db.session() as session:
+        visible = await admin.visible_org_ids(session, page.principal)
+        entries, more = await log.search(
+            session,
+            org_ids=visible,
+            limit=50,
+            action=action or None,
+            outcome=outcome,
+            since=datetime(since.year, since.month, since.day, tzinfo=UTC) if since else None,
+            until=datetime(until.year, until.month, until.day, tzinfo=UTC) + timedelta(days=1) if until else None,
+            before_seq=before,
+        )
+    return page.render(
+        "console_audit.html",
+        section="audit",
+        entries=entries,
+        more=more,
+        filters={"action": action or "", "outcome": outcome or "", "since": since or "", "until": until or ""},
+        can_verify=page.principal.role is Role.PLATFORM_ADMIN,
+        result=None,
+    )
+
+
+@router.post("/console/audit/verify")
+async def verify(request: Request, page: Page, csrf_token: Annotated[str, Form()] = "") -> Response:
+    """Recompute the whole hash chain (platform administrators); the check itself is audited."""
+    page.check_form(csrf_token)
+    _audit_access(page)
+    if page.principal.role is not Role.PLATFORM_ADMIN:
+        raise PermissionDenied(page.t.gettext("Only platform administrators verify the whole audit chain."))
+    log: AuditLog = request.app.state.audit
+    async with request.app.state.db.session() as session:
+        result = await log.verify(session)
+    await log.record(
+        request.app.state.db,
+        AuditEvent(
+            action="audit.verify",
+            actor=page.principal.actor(),
+            outcome=Outcome.SUCCESS if result.ok else Outcome.FAILURE,
+            details={"ok": result.ok, "entries_checked": result.entries_checked, "source": "console"},
+        ),
+    )
+    return page.render(
+        "console_audit.html",
+        section="audit",
+        entries=[],
+        more=False,
+        filters={"action": "", "outcome": "", "since": "", "until": ""},
+        can_verify=True,
+        result=result,
+    )
