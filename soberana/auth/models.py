@@ -105,3 +105,17 @@ class WebSession(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, index=True)
     ip: Mapped[str | None] = mapped_column(String(64))
+
+
+class IdentityProvider(Base):
+    """An organisation's OpenID Connect identity provider for single sign-on of its staff."""
+
+    __tablename__ = "identity_providers"
+
+    org_id: Mapped[str] = mapped_column(ForeignKey("organisations.id", ondelete="CASCADE"), primary_key=True)
+    issuer: Mapped[str] = mapped_column(String(500), nullable=False)
+    client_id: Mapped[str] = mapped_column(String(200), nullable=False)
+    client_secret_env: Mapped[str | None] = mapped_column(String(100))  # the variable's name, never the secret
+    email_claim: Mapped[str] = mapped_column(String(60), nullable=False, default="email")
+    enabled: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow, onupdate=utcnow)

@@ -8,13 +8,16 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, Depends, Query, Request, Response, status
 
 from soberana.auth.deps import AdminDep, CurrentPrincipal, OriginDep
+from soberana.auth.oidc import OidcService
 from soberana.auth.schemas import (
     ApiKeyCreate,
     ApiKeyCreated,
     ApiKeyOut,
+    IdentityProviderIn,
+    IdentityProviderOut,
     Me,
     OrganisationCreate,
     OrganisationOut,
@@ -245,3 +248,44 @@ async def revoke_key(
     key_id: str, principal: CurrentPrincipal, admin: AdminDep, session: WriteSession, origin: OriginDep
 ) -> ApiKeyOut:
     return key_out(await admin.revoke_key(session, principal, key_id, origin))
+
+
+# -- single sign-on ---------------------------------------------------------------------------------
+
+
+def get_oidc(request: Request) -> OidcService:
+    oidc: OidcService = request.app.state.oidc
+    return oidc
+
+
+Oidc = Annotated[OidcService, Depends(get_oidc)]
+
+
+@router.get(
+    "/organisations/{org_id}/identity-provider",
+    response_model=IdentityProviderOut,
+    summary="An organisation's OpenID Connect provider for staff single sign-on",
+)
+async def get_identity_provider(org_id: str, principal: CurrentPrincipal, oidc: Oidc) -> IdentityProviderOut:
+    return IdentityProviderOut.model_validate(await oidc.get(principal, org_id))
+
+
+@router.put(
+    "/organisations/{org_id}/identity-provider",
+    response_model=IdentityProviderOut,
+    summary="Set an organisation's OpenID Connect provider (its staff then sign in through it)",
+)
+async def put_identity_provider(
+    org_id: str, body: IdentityProviderIn, principal: CurrentPrincipal, oidc: Oidc, origin: OriginDep
+) -> IdentityProviderOut:
+    return IdentityProviderOut.model_validate(await oidc.put(principal, org_id, body, origin))
+
+
+@router.delete(
+    "/organisations/{org_id}/identity-provider",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Remove an organisation's identity provider",
+)
+async def delete_identity_provider(org_id: str, principal: CurrentPrincipal, oidc: Oidc, origin: OriginDep) -> Response:
+    await oidc.delete(principal, org_id, origin)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

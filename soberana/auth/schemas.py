@@ -174,3 +174,30 @@ class Me(BaseModel):
     role: Role
     scopes: list[Scope]
     key_id: str | None
+
+
+class IdentityProviderIn(Input):
+    """An organisation's OpenID Connect provider (authorization code flow with PKCE)."""
+
+    issuer: str = Field(
+        max_length=500,
+        pattern=r"^https?://[^\s]+$",
+        description="The provider's issuer URL (its discovery document is at `/.well-known/openid-configuration`).",
+    )
+    client_id: str = Field(min_length=1, max_length=200)
+    client_secret_env: str | None = Field(
+        None,
+        max_length=100,
+        pattern=r"^[A-Z_][A-Z0-9_]*$",
+        description="Name of the environment variable holding the client secret (never the secret itself).",
+    )
+    email_claim: str = Field("email", max_length=60, description="The ID token claim with the user's e-mail address.")
+    enabled: bool = True
+
+
+class IdentityProviderOut(IdentityProviderIn):
+    model_config = ConfigDict(from_attributes=True)
+
+    object: Literal["identity_provider"] = "identity_provider"
+    org_id: str
+    updated_at: datetime

@@ -732,6 +732,60 @@ class Authenticator:
                 await session.commit()
         return principal
 
+    async def sign_in_external(self, email: str, org_id: str, method: str, origin: Origin = Origin()) -> Principal:
+        """Sign in a user whose identity an organisation's identity provider vouched for (``method``:
+        ``oidc``). The account must exist, be active, and belong to that organisation or one below it."""
+        async with self._db.session() as session:
+            user = await repo.user_by_email(session, email.lower())
+            actor = Actor(type="user", id=user.id if user else None, label=email.lower())
+            chain = await repo.ancestors(session, user.org_id) if user else []
+            if user is None or org_id not in {org.id for org in chain}:
+                raise await self._refuse(
+                    InvalidCredentials("There is no account for this address in the organisation that signed you in."),
+                    origin,
+                    method=method,
+                    actor=actor,
+                    org_id=org_id,
+                )
+            if not user.is_active or not all(org.is_active for org in chain):
+                raise await self._refuse(
+                    AuthenticationFailed("This account or its organisation is deactivated.", code="account_disabled"),
+                    origin,
+                    method=method,
+                    actor=actor,
+                    org_id=user.org_id,
+                )
+        return await self._signed_in(user, actor, method, origin)
+
+    async def _signed_in(
+        self, user: User, actor: Actor, method: str, origin: Origin, password: str | None = None
+    ) -> Principal:
+        """Record a successful sign-in (and upgrade an outdated password hash)."""
+        async with self._db.write_session() as session:
+            stored = await session.get(User, user.id)
+            assert stored is not None
+            stored.last_sign_in_at = utcnow()
+            if password and stored.password_hash and passwords.needs_rehash(stored.password_hash):
+                stored.password_hash = await anyio.to_thread.run_sync(passwords.hash_password, password)
+            await self._audit.append(
+                session,
+                AuditEvent(
+                    action="auth.sign_in",
+                    actor=actor,
+                    org_id=user.org_id,
+                    object_type="user",
+                    object_id=user.id,
+                    details={"method": method},
+                    ip=origin.ip,
+                    request_id=origin.request_id,
+                ),
+            )
+            await session.commit()
+        role = Role(user.role)
+        return Principal(
+            kind="user", id=user.id, label=user.email, org_id=user.org_id, role=role, scopes=ROLE_SCOPES[role]
+        )
+
     async def sign_in(self, email: str, password: str, origin: Origin = Origin()) -> Principal:
         """Check a user's password (Argon2id); record the sign-in or its refusal."""
         async with self._db.session() as session:
@@ -757,27 +811,4 @@ class Authenticator:
                     actor=actor,
                     org_id=user.org_id,
                 )
-        async with self._db.write_session() as session:
-            stored = await session.get(User, user.id)
-            assert stored is not None
-            stored.last_sign_in_at = utcnow()
-            if stored.password_hash and passwords.needs_rehash(stored.password_hash):
-                stored.password_hash = await anyio.to_thread.run_sync(passwords.hash_password, password)
-            await self._audit.append(
-                session,
-                AuditEvent(
-                    action="auth.sign_in",
-                    actor=actor,
-                    org_id=user.org_id,
-                    object_type="user",
-                    object_id=user.id,
-                    details={"method": "password"},
-                    ip=origin.ip,
-                    request_id=origin.request_id,
-                ),
-            )
-            await session.commit()
-        role = Role(user.role)
-        return Principal(
-            kind="user", id=user.id, label=user.email, org_id=user.org_id, role=role, scopes=ROLE_SCOPES[role]
-        )
+        return await self._signed_in(user, actor, "password", origin, password)

@@ -19,6 +19,7 @@ from soberana.audit import routes as audit_routes
 from soberana.audit.service import AuditLog
 from soberana.auth import routes as auth_routes
 from soberana.auth.deps import get_audit_access
+from soberana.auth.oidc import OidcService
 from soberana.auth.service import AdminService, Authenticator
 from soberana.auth.sessions import SessionStore
 from soberana.gateway import routes as gateway_routes
@@ -144,6 +145,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.knowledge = knowledge
     app.state.privacy = privacy
     app.state.sessions = SessionStore(db, timedelta(hours=settings.web_session_hours))
+    app.state.oidc = OidcService(db, admin, authenticator, settings.secret_key_bytes)
     app.state.sign_in_limiter = SignInLimiter(settings.sign_in_attempts_per_minute)
 
     install_error_handlers(app)

@@ -7,14 +7,15 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
+from soberana.auth.oidc import OidcService
 from soberana.auth.service import Authenticator, Origin
 from soberana.auth.sessions import SessionStore
-from soberana.errors import InvalidCredentials, InvalidRequest
+from soberana.errors import AuthenticationFailed, InvalidCredentials, InvalidRequest
 from soberana.knowledge.schemas import StaffReplyIn
 from soberana.knowledge.service import KnowledgeService
 from soberana.web.citizen import _labels, _mode_label
 from soberana.web.security import SESSION_COOKIE, SignInLimiter, secure_cookies
-from soberana.web.ui import Page
+from soberana.web.ui import Page, PageContext
 
 router = APIRouter(include_in_schema=False)
 
@@ -127,5 +128,65 @@ async def reply(
             session, page.principal, case_id, StaffReplyIn(message=message.strip(), close=close), _origin(request)
         )
     response = RedirectResponse(f"/staff/cases/{case_id}?sent=1", status_code=303)
+    page.finish(response)
+    return response
+
+
+# -- single sign-on (OpenID Connect) -----------------------------------------------------------------
+
+SSO_COOKIE = "soberana_sso"
+
+
+def _callback_url(request: Request, page: PageContext) -> str:
+    base = page.settings.public_base_url or str(request.base_url)
+    return base.rstrip("/") + "/sign-in/sso/callback"
+
+
+@router.get("/sign-in/sso")
+async def sso_start(request: Request, page: Page, org: str = "", next: str | None = None) -> Response:
+    """Send the browser to the organisation's identity provider."""
+    oidc: OidcService = request.app.state.oidc
+    slug = org.strip().lower()
+    if not slug:
+        raise InvalidRequest(page.t.gettext("Write your organisation's short name."), param="org")
+    url, flow = await oidc.start(slug, _callback_url(request, page), _safe_next(next))
+    response = RedirectResponse(url, status_code=303)
+    response.set_cookie(
+        SSO_COOKIE,
+        flow,
+        httponly=True,
+        samesite="lax",
+        secure=secure_cookies(page.settings),
+        path="/sign-in",
+        max_age=600,
+    )
+    page.finish(response)
+    return response
+
+
+@router.get("/sign-in/sso/callback")
+async def sso_callback(
+    request: Request, page: Page, state: str | None = None, code: str | None = None, error: str | None = None
+) -> Response:
+    """The provider sends the browser back here: check everything, then open a session."""
+    oidc: OidcService = request.app.state.oidc
+    if error:
+        raise AuthenticationFailed(page.t.gettext("The identity provider did not sign you in."), code="sso_refused")
+    origin = _origin(request)
+    principal, next_path = await oidc.finish(
+        request.cookies.get(SSO_COOKIE), state, code, _callback_url(request, page), origin
+    )
+    sessions: SessionStore = request.app.state.sessions
+    token, _ = await sessions.create(principal, origin.ip)
+    response = RedirectResponse(_safe_next(next_path), status_code=303)
+    response.delete_cookie(SSO_COOKIE, path="/sign-in")
+    response.set_cookie(
+        SESSION_COOKIE,
+        token,
+        httponly=True,
+        samesite="lax",
+        secure=secure_cookies(page.settings),
+        max_age=int(page.settings.web_session_hours * 3600),
+    )
     page.finish(response)
     return response

@@ -136,6 +136,7 @@ def error_page(request: Request, error: SoberanaError) -> Response:
         return Response(status_code=303, headers={"Location": f"/sign-in?next={request.url.path}"})
     titles = {
         400: N_("The request could not be used"),
+        401: N_("Not signed in"),
         403: N_("Not allowed"),
         404: N_("Page not found"),
         409: N_("This changed meanwhile"),

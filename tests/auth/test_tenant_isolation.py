@@ -169,6 +169,24 @@ CASES: list[Case] = [
         None,
     ),
     ("POST", "/admin/privacy/purge", lambda b: "/admin/privacy/purge", None),
+    (
+        "GET",
+        "/admin/organisations/{org_id}/identity-provider",
+        lambda b: f"/admin/organisations/{b.org_id}/identity-provider",
+        None,
+    ),
+    (
+        "PUT",
+        "/admin/organisations/{org_id}/identity-provider",
+        lambda b: f"/admin/organisations/{b.org_id}/identity-provider",
+        lambda b: {"issuer": "https://idp.attacker.example", "client_id": "stolen"},
+    ),
+    (
+        "DELETE",
+        "/admin/organisations/{org_id}/identity-provider",
+        lambda b: f"/admin/organisations/{b.org_id}/identity-provider",
+        None,
+    ),
 ]
 
 
@@ -246,6 +264,10 @@ async def test_organisation_a_cannot_reach_organisation_b(
     assert len(keys.json()["data"]) == 3
     quotas = (await client.get("/admin/quotas", headers=tenant_b.headers("admin"))).json()
     assert sorted((q["subject_type"], q["requests_per_minute"]) for q in quotas) == [("api_key", 1000)]
+    idp = await client.get(
+        f"/admin/organisations/{tenant_b.org_id}/identity-provider", headers=tenant_b.headers("admin")
+    )
+    assert idp.json()["issuer"] == "https://idp.agency-b.example"
     policies = (await client.get("/admin/privacy/policies", headers=tenant_b.headers("admin"))).json()
     assert sorted((p["subject_type"], p["document"]["default_classification"]) for p in policies) == [
         ("api_key", "confidential"),
@@ -271,7 +293,15 @@ async def give_b_quotas_and_usage(app: Any, client: httpx.AsyncClient, b: Tenant
         await app.state.gateway_admin.set_quota(
             session, cli_principal("pytest"), "api_key", b.staff_key_id, QuotaValues(requests_per_minute=1000), Origin()
         )
+    from soberana.auth.schemas import IdentityProviderIn
     from soberana.privacy.schemas import PolicyDocument
+
+    await app.state.oidc.put(
+        cli_principal("pytest"),
+        b.org_id,
+        IdentityProviderIn(issuer="https://idp.agency-b.example", client_id="agency-b"),
+        Origin(),
+    )
 
     for subject_type, subject_id in (("organisation", b.org_id), ("api_key", b.staff_key_id)):
         async with app.state.db.write_session() as session:

@@ -1,4 +1,5 @@
-"""Signed-in browser sessions of the web application; the sites allowed to embed an assistant widget.
+"""Web application: signed-in browser sessions, organisations' identity providers (single sign-on),
+the sites allowed to embed an assistant widget.
 
 Revision ID: 0007
 Revises: 0006
@@ -36,9 +37,27 @@ def upgrade() -> None:
     op.create_index(op.f("ix_web_sessions_expires_at"), "web_sessions", ["expires_at"], unique=False)
     with op.batch_alter_table("knowledge_collections") as batch:
         batch.add_column(sa.Column("widget_origins", sa.JSON(), server_default="[]", nullable=False))
+    op.create_table(
+        "identity_providers",
+        sa.Column("org_id", sa.String(length=40), nullable=False),
+        sa.Column("issuer", sa.String(length=500), nullable=False),
+        sa.Column("client_id", sa.String(length=200), nullable=False),
+        sa.Column("client_secret_env", sa.String(length=100), nullable=True),
+        sa.Column("email_claim", sa.String(length=60), nullable=False),
+        sa.Column("enabled", sa.Boolean(), nullable=False),
+        sa.Column("updated_at", soberana.storage.base.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["org_id"],
+            ["organisations.id"],
+            name=op.f("fk_identity_providers_org_id_organisations"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("org_id", name=op.f("pk_identity_providers")),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("identity_providers")
     with op.batch_alter_table("knowledge_collections") as batch:
         batch.drop_column("widget_origins")
     op.drop_index(op.f("ix_web_sessions_expires_at"), table_name="web_sessions")
