@@ -66,10 +66,18 @@ class OidcService:
             raise NotFound(f"Organisation {org_id!r} has no identity provider.")
         return provider
 
+    @staticmethod
+    def _require_platform_admin(principal: Principal) -> None:
+        """An identity provider vouches for people: only platform administrators set one (an
+        organisation administrator could otherwise sign in as anyone of their organisation's tree)."""
+        if not principal.is_platform_admin:
+            raise PermissionDenied("Only platform administrators configure identity providers.")
+
     async def put(
         self, principal: Principal, org_id: str, data: IdentityProviderIn, origin: Origin
     ) -> IdentityProvider:
         self.admin.require(principal, Scope.ADMIN)
+        self._require_platform_admin(principal)
         async with self.db.write_session() as session:
             org = await self.admin.get_organisation(session, principal, org_id)
             provider = await session.get(IdentityProvider, org.id) or IdentityProvider(org_id=org.id)
@@ -84,6 +92,7 @@ class OidcService:
 
     async def delete(self, principal: Principal, org_id: str, origin: Origin) -> None:
         self.admin.require(principal, Scope.ADMIN)
+        self._require_platform_admin(principal)
         async with self.db.write_session() as session:
             org = await self.admin.get_organisation(session, principal, org_id)
             provider = await session.get(IdentityProvider, org.id)
@@ -193,6 +202,8 @@ class OidcService:
         if provider is None or not provider.enabled:
             raise PermissionDenied("This organisation no longer signs in with an identity provider.")
         metadata = await self._discover(provider.issuer)
+        if metadata.get("issuer") != provider.issuer:
+            raise UpstreamUnavailable("The identity provider's discovery document names another issuer.")
         client = self._client(provider, redirect_uri)
         try:
             token = await client.fetch_token(
@@ -208,7 +219,7 @@ class OidcService:
             await client.aclose()
         claims = self._verify(str(token.get("id_token") or ""), keys, provider, metadata, flow)
         email = claims.get(provider.email_claim)
-        if not isinstance(email, str) or claims.get("email_verified") is False:
+        if not isinstance(email, str) or claims.get("email_verified") not in (True, "true"):
             raise AuthenticationFailed("The identity provider gave no verified e-mail address.", code="sso_no_email")
         principal = await self.authenticator.sign_in_external(email, flow.org_id, "oidc", origin)
         return principal, flow.next
@@ -220,7 +231,7 @@ class OidcService:
         try:
             decoded = jwt.decode(id_token, keys)
             registry = jwt.JWTClaimsRegistry(
-                iss={"essential": True, "value": metadata.get("issuer", provider.issuer)},
+                iss={"essential": True, "value": provider.issuer},
                 aud={"essential": True, "value": provider.client_id},
                 exp={"essential": True},
                 nonce={"essential": True, "value": flow.nonce},

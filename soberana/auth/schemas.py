@@ -188,8 +188,9 @@ class IdentityProviderIn(Input):
     client_secret_env: str | None = Field(
         None,
         max_length=100,
-        pattern=r"^[A-Z_][A-Z0-9_]*$",
-        description="Name of the environment variable holding the client secret (never the secret itself).",
+        pattern=r"^SOBERANA_OIDC_SECRET_[A-Z0-9_]+$",
+        description="Name of the environment variable holding the client secret (never the secret itself); it must "
+        "start with `SOBERANA_OIDC_SECRET_`, so no other variable of the server can be sent to a provider.",
     )
     email_claim: str = Field("email", max_length=60, description="The ID token claim with the user's e-mail address.")
     enabled: bool = True

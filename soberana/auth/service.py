@@ -737,9 +737,11 @@ class Authenticator:
         ``oidc``). The account must exist, be active, and belong to that organisation or one below it."""
         async with self._db.session() as session:
             user = await repo.user_by_email(session, email.lower())
-            actor = Actor(type="user", id=user.id if user else None, label=email.lower())
             chain = await repo.ancestors(session, user.org_id) if user else []
-            if user is None or org_id not in {org.id for org in chain}:
+            belongs = user is not None and org_id in {org.id for org in chain}
+            # the refusal is recorded under the provider's organisation: name no account of another one
+            actor = Actor(type="user", id=user.id if user and belongs else None, label=email.lower())
+            if user is None or not belongs:
                 raise await self._refuse(
                     InvalidCredentials("There is no account for this address in the organisation that signed you in."),
                     origin,
@@ -750,6 +752,17 @@ class Authenticator:
             if not user.is_active or not all(org.is_active for org in chain):
                 raise await self._refuse(
                     AuthenticationFailed("This account or its organisation is deactivated.", code="account_disabled"),
+                    origin,
+                    method=method,
+                    actor=actor,
+                    org_id=user.org_id,
+                )
+            if user.role == Role.PLATFORM_ADMIN:  # the installation's operators sign in with their password
+                raise await self._refuse(
+                    AuthenticationFailed(
+                        "Platform administrators sign in with their password, not an identity provider.",
+                        code="sso_not_for_platform_admins",
+                    ),
                     origin,
                     method=method,
                     actor=actor,

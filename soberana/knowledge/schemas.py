@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -21,12 +22,29 @@ class _Out(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
 
+_HOST = re.compile(r"(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*")
+
+
 def _origin(value: str) -> str:
     """A web origin: scheme, host and optional port, nothing else (``https://www.city.example``)."""
-    parsed = urlsplit(value.strip())
-    if parsed.scheme not in ("http", "https") or not parsed.hostname or parsed.path not in ("", "/") or parsed.query:
-        raise ValueError("an origin is a scheme and a host, e.g. https://www.city.example")
-    return f"{parsed.scheme}://{parsed.netloc}".lower()
+    problem = ValueError("an origin is a scheme and a host, e.g. https://www.city.example")
+    try:
+        parsed = urlsplit(value.strip())
+        port = parsed.port
+    except ValueError:
+        raise problem from None
+    host = parsed.hostname or ""
+    if (
+        parsed.scheme not in ("http", "https")
+        or not _HOST.fullmatch(host)
+        or parsed.username is not None
+        or parsed.password is not None
+        or parsed.path not in ("", "/")
+        or parsed.query
+        or parsed.fragment
+    ):
+        raise problem
+    return f"{parsed.scheme}://{host}" + (f":{port}" if port else "")
 
 
 Origin = Annotated[str, Field(max_length=200), AfterValidator(_origin)]

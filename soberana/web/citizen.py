@@ -42,13 +42,21 @@ def _path(org: str, name: str) -> str:
     return f"/ask/{org}/{name}"
 
 
+def _allow_framing(request: Request, collection: Any) -> None:
+    """Inside the widget, this page (and its error pages) may be framed by the collection's sites."""
+    page: PageContext | None = getattr(request.state, "page", None)
+    if page is not None and page.embedded:
+        page.frame_ancestors = list(collection.widget_origins)
+
+
 def _embedded(request: Request) -> bool:
     return request.query_params.get("embed") == "1"
 
 
 def _back(request: Request, org: str, name: str, query: str = "", fragment: str = "") -> str:
     """Where a form post returns to: the assistant's page (still embedded, if it was)."""
-    params = [p for p in ("embed=1" if _embedded(request) else "", query) if p]
+    embedded = f"embed=1&lang={request.query_params.get('lang', '')}" if _embedded(request) else ""
+    params = [p for p in (embedded, query) if p]
     return _path(org, name) + ("?" + "&".join(params) if params else "") + (f"#{fragment}" if fragment else "")
 
 
@@ -100,7 +108,7 @@ async def _state(request: Request, page: PageContext, org: str, name: str) -> di
             conversation, messages, case = await knowledge.transcript(*remembered)
             if conversation.collection_id != collection.id:
                 messages, case = [], None
-        except (NotFound, AuthenticationFailed):
+        except (NotFound, AuthenticationFailed, InvalidRequest):  # expired, or a cookie that is not ours
             messages, case = [], None
     return {
         "collection": collection,
@@ -116,8 +124,7 @@ async def _state(request: Request, page: PageContext, org: str, name: str) -> di
 @router.get("/ask/{org}/{name}")
 async def ask_page(org: str, name: str, request: Request, page: Page) -> Response:
     state = await _state(request, page, org, name)
-    if page.embedded:  # inside the widget: only on the sites the collection names
-        page.frame_ancestors = list(state["collection"].widget_origins)
+    _allow_framing(request, state["collection"])  # inside the widget: only on the sites the collection names
     return page.render("ask.html", section="ask", **state)
 
 
@@ -136,12 +143,13 @@ async def _current(request: Request, org: str, name: str) -> tuple[str, str]:
     knowledge = _knowledge(request)
     remembered = _conversation(request)
     collection, _ = await knowledge.public_assistant(f"{org}/{name}")
+    _allow_framing(request, collection)
     if remembered is not None:
         try:
             conversation, _, _ = await knowledge.transcript(*remembered)
             if conversation.collection_id != collection.id:
                 remembered = None
-        except (NotFound, AuthenticationFailed):
+        except (NotFound, AuthenticationFailed, InvalidRequest):
             remembered = None
     if remembered is None:
         conversation, token = await knowledge.open_conversation(collection.id)
@@ -204,6 +212,8 @@ async def ask_stream(
         label = _mode_label(page, answer.mode)
         if label:
             yield event("mode", {"label": label})
+        if answer.language:
+            yield event("language", {"language": answer.language})
         words = answer.text.split(" ")
         for start in range(0, len(words), 4):  # written out progressively, a few words at a time
             piece = " ".join(words[start : start + 4])
@@ -214,7 +224,11 @@ async def ask_stream(
         feedback = bytes(rendered.body).decode()
         yield event("done", {"id": message.id, "feedback": feedback})
 
-    response = StreamingResponse(events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
+    response = StreamingResponse(
+        events(),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},  # no proxy buffering of the stream
+    )
     _remember(response, page, org, name, conversation_id, token)
     page.finish(response)
     return response
@@ -270,6 +284,11 @@ async def erase(org: str, name: str, request: Request, page: Page, csrf_token: A
         with contextlib.suppress(NotFound, AuthenticationFailed):  # already gone: nothing to erase
             await _knowledge(request).erase_conversation(*remembered, _origin(request))
     response = RedirectResponse(_back(request, org, name, "erased=1"), status_code=303)
-    response.delete_cookie(CONVERSATION_COOKIE, path=_path(org, name))
+    response.delete_cookie(
+        CONVERSATION_COOKIE,
+        path=_path(org, name),
+        samesite=page.cookie_samesite,
+        secure=page.cookie_samesite == "none",
+    )
     page.finish(response)
     return response

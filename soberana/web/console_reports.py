@@ -101,11 +101,18 @@ async def usage_csv(
     gateway: GatewayAdmin = request.app.state.gateway_admin
     return Response(
         gateway.report_csv(report),
-        media_type="text/csv",
+        media_type="text/csv; charset=utf-8",
         headers={
             "Content-Disposition": f'attachment; filename="usage-{group_by}-{report.start_date}-{report.end_date}.csv"'
         },
     )
+
+
+def _day(value: str | None) -> date | None:
+    try:
+        return date.fromisoformat(value) if value else None
+    except ValueError:
+        return None
 
 
 def _audit_access(page: PageContext) -> None:
@@ -118,12 +125,15 @@ async def audit(
     request: Request,
     page: Page,
     action: Annotated[str | None, Query(max_length=80)] = None,
-    outcome: Outcome | None = None,
-    since: date | None = None,
-    until: date | None = None,
+    outcome: Annotated[str | None, Query(max_length=20)] = None,
+    since: Annotated[str | None, Query(max_length=10)] = None,
+    until: Annotated[str | None, Query(max_length=10)] = None,
     before: Annotated[int | None, Query(ge=1)] = None,
 ) -> Response:
+    """The audit log; a blank filter field (the form sends every field) means no filter."""
     _audit_access(page)
+    outcome_value = Outcome(outcome) if outcome in {o.value for o in Outcome} else None
+    since_day, until_day = _day(since), _day(until)
     admin: AdminService = request.app.state.admin
     log: AuditLog = request.app.state.audit
     async with request.app.state.db.session() as session:
@@ -133,9 +143,13 @@ async def audit(
             org_ids=visible,
             limit=50,
             action=action or None,
-            outcome=outcome,
-            since=datetime(since.year, since.month, since.day, tzinfo=UTC) if since else None,
-            until=datetime(until.year, until.month, until.day, tzinfo=UTC) + timedelta(days=1) if until else None,
+            outcome=outcome_value,
+            since=datetime(since_day.year, since_day.month, since_day.day, tzinfo=UTC) if since_day else None,
+            until=(
+                datetime(until_day.year, until_day.month, until_day.day, tzinfo=UTC) + timedelta(days=1)
+                if until_day
+                else None
+            ),
             before_seq=before,
         )
     return page.render(
@@ -143,7 +157,12 @@ async def audit(
         section="audit",
         entries=entries,
         more=more,
-        filters={"action": action or "", "outcome": outcome or "", "since": since or "", "until": until or ""},
+        filters={
+            "action": action or "",
+            "outcome": outcome_value.value if outcome_value else "",
+            "since": since_day.isoformat() if since_day else "",
+            "until": until_day.isoformat() if until_day else "",
+        },
         can_verify=page.principal.role is Role.PLATFORM_ADMIN,
         result=None,
     )

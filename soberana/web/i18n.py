@@ -60,12 +60,16 @@ def negotiate(request: Request, default: str = "en") -> str:
     header = request.headers.get("accept-language", "")
     preferred = []
     for part in header.split(","):
-        tag, _, quality = part.strip().partition(";q=")
-        try:
-            weight = float(quality) if quality else 1.0
-        except ValueError:
-            weight = 0.0
-        if tag:
+        tag, *parameters = (p.strip() for p in part.split(";"))
+        weight = 1.0
+        for parameter in parameters:
+            name, _, value = parameter.partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    weight = float(value)
+                except ValueError:
+                    weight = 0.0
+        if tag and weight > 0:
             preferred.append((weight, tag.split("-")[0].lower()))
     for _, tag in sorted(preferred, key=lambda p: -p[0]):
         if tag in LANGUAGES:

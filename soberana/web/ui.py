@@ -72,7 +72,7 @@ class PageContext:
                 "user": user,
                 "csrf_token": self.csrf_token,
                 "embedded": self.embedded,
-                "embed_query": "?embed=1" if self.embedded else "",
+                "embed_query": f"?embed=1&lang={self.t.language}" if self.embedded else "",
                 **context,
             },
             status_code=status_code,

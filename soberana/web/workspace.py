@@ -76,10 +76,14 @@ async def chat(
     page.check_form(csrf_token)
     principal = page.principal
     try:
-        turns = [t for t in orjson.loads(history) if isinstance(t, dict)][-MAX_TURNS:]
+        sent = orjson.loads(history)
     except orjson.JSONDecodeError:
-        turns = []
-    turns = [{k: str(t.get(k, "")) for k in ("role", "content", "pii", "deployment")} for t in turns]
+        sent = []
+    turns = [
+        {k: str(t.get(k, "")) for k in ("role", "content", "pii", "deployment")}
+        for t in (sent if isinstance(sent, list) else [])
+        if isinstance(t, dict) and t.get("role") in ("user", "assistant")  # never a system or tool message
+    ][-MAX_TURNS:]
     if not conversation.startswith("chat-"):
         conversation = f"chat-{secrets.token_urlsafe(12)}"
     error = None

@@ -164,7 +164,14 @@ async def test_widget_origins_are_checked_and_frame_the_assistant_only_there(
     )
     collection = created.json()
     assert collection["widget_origins"] == []
-    for bad in ("javascript:alert(1)", "https://www.city.example/page", "ftp://city.example"):
+    for bad in (
+        "javascript:alert(1)",
+        "https://www.city.example/page",
+        "ftp://city.example",
+        "https://a.example *",
+        "https://a.example;script-src *",
+        "https://user:pw@city.example",
+    ):
         refused = await client.patch(
             f"/v1/collections/{collection['id']}", headers=tenant_a.headers("staff"), json={"widget_origins": [bad]}
         )
@@ -204,6 +211,8 @@ async def test_console_usage_charts_csv_and_audit_log(
     csv = await client.get("/console/usage.csv", params={"group_by": "model"})
     lines = csv.text.splitlines()
     assert lines[0].startswith("model,requests,errors") and lines[1].startswith("mock-chat,1,0")
+    blank = await client.get("/console/audit?action=&outcome=&since=&until=")  # the form sends every field
+    assert blank.status_code == 200 and "api_key.create" in blank.text
     audit = await client.get("/console/audit", params={"action": "api_key."})
     assert audit.status_code == 200 and "api_key.create" in audit.text
     assert tenant_b.admin_key_id not in audit.text and "agency-b" not in audit.text.lower()
@@ -232,3 +241,14 @@ async def test_console_usage_charts_csv_and_audit_log(
     await sign_in(client, f"staff@{tenant_a.slug}.example")
     assert (await client.get("/console/usage")).status_code == 403
     assert (await client.get("/console/audit")).status_code == 403
+
+
+@pytest.mark.parametrize(
+    ("header", "language"),
+    [("de, en; q=0.5", "en"), ("es;q=0, is;q=0.4", "is"), ("is-IS", "is"), ("fr", "en"), ("es-ES,es;q=0.9", "es")],
+)
+def test_accept_language_is_read_as_the_standard_writes_it(header: str, language: str) -> None:
+    from starlette.requests import Request
+
+    scope = {"type": "http", "headers": [(b"accept-language", header.encode())], "query_string": b""}
+    assert i18n.negotiate(Request(scope)) == language

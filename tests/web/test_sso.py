@@ -15,15 +15,24 @@ from tests.web.oidc_provider import Provider, oidc_provider
 @pytest.fixture
 def provider(monkeypatch: pytest.MonkeyPatch) -> Iterator[Provider]:
     with oidc_provider() as running:
-        monkeypatch.setenv("AGENCY_A_OIDC_SECRET", running.client_secret)
+        monkeypatch.setenv("SOBERANA_OIDC_SECRET_AGENCY_A", running.client_secret)
         yield running
 
 
-async def configure(client: httpx.AsyncClient, tenant: Tenant, provider: Provider) -> None:
+async def configure(client: httpx.AsyncClient, tenant: Tenant, provider: Provider, platform_key: str) -> None:
+    body = {
+        "issuer": provider.url,
+        "client_id": provider.client_id,
+        "client_secret_env": "SOBERANA_OIDC_SECRET_AGENCY_A",
+    }
+    # an organisation's own administrator may not: the provider would vouch for anyone of its tree
+    assert (
+        await client.put(f"/admin/organisations/{tenant.org_id}/identity-provider", headers=tenant.headers(), json=body)
+    ).status_code == 403
     response = await client.put(
         f"/admin/organisations/{tenant.org_id}/identity-provider",
-        headers=tenant.headers(),
-        json={"issuer": provider.url, "client_id": provider.client_id, "client_secret_env": "AGENCY_A_OIDC_SECRET"},
+        headers={"Authorization": f"Bearer {platform_key}"},
+        json=body,
     )
     assert response.status_code == 200, response.text
     assert "provider-secret" not in response.text  # only the variable's name is stored
@@ -44,9 +53,9 @@ async def through_provider(client: httpx.AsyncClient, slug: str, next_path: str 
 
 
 async def test_staff_sign_in_through_their_organisations_provider(
-    client: httpx.AsyncClient, tenant_a: Tenant, tenant_b: Tenant, provider: Provider
+    client: httpx.AsyncClient, tenant_a: Tenant, tenant_b: Tenant, provider: Provider, platform_key: str
 ) -> None:
-    await configure(client, tenant_a, provider)
+    await configure(client, tenant_a, provider, platform_key)
     provider.email = f"staff@{tenant_a.slug}.example"
     done = await through_provider(client, tenant_a.slug)
     assert done.status_code == 303 and done.headers["location"] == "/staff/cases"
@@ -69,6 +78,12 @@ async def test_staff_sign_in_through_their_organisations_provider(
     assert replayed.status_code == 401 and "token was refused" in replayed.text
     provider.nonce_override = None
 
+    # an address the provider does not say it verified is refused
+    provider.email_verified = False
+    unverified = await through_provider(client, tenant_a.slug)
+    assert unverified.status_code == 401 and "no verified e-mail" in unverified.text
+    provider.email_verified = True
+
     # a callback that does not belong to a flow this browser started is refused
     client.cookies.clear()
     forged = await client.get("/sign-in/sso/callback", params={"state": "x", "code": "y"})
@@ -76,22 +91,23 @@ async def test_staff_sign_in_through_their_organisations_provider(
 
 
 async def test_identity_provider_settings_are_per_organisation(
-    client: httpx.AsyncClient, tenant_a: Tenant, tenant_b: Tenant, provider: Provider
+    client: httpx.AsyncClient, tenant_a: Tenant, tenant_b: Tenant, provider: Provider, platform_key: str
 ) -> None:
-    await configure(client, tenant_a, provider)
+    await configure(client, tenant_a, provider, platform_key)
     other = await client.put(
         f"/admin/organisations/{tenant_b.org_id}/identity-provider",
         headers=tenant_a.headers(),
         json={"issuer": provider.url, "client_id": "x"},
     )
-    assert other.status_code == 404
+    assert other.status_code in (403, 404)
     assert (
         await client.get(f"/admin/organisations/{tenant_b.org_id}/identity-provider", headers=tenant_a.headers())
     ).status_code == 404
     assert (await client.get("/sign-in/sso", params={"org": tenant_b.slug})).status_code == 404
-    bad = await client.put(
-        f"/admin/organisations/{tenant_a.org_id}/identity-provider",
-        headers=tenant_a.headers(),
-        json={"issuer": provider.url, "client_id": "soberana", "client_secret_env": "the secret itself!"},
-    )
-    assert bad.status_code == 422
+    for variable in ("the secret itself!", "SOBERANA_SECRET_KEY", "SOBERANA_DATABASE_URL"):
+        bad = await client.put(
+            f"/admin/organisations/{tenant_a.org_id}/identity-provider",
+            headers={"Authorization": f"Bearer {platform_key}"},
+            json={"issuer": provider.url, "client_id": "soberana", "client_secret_env": variable},
+        )
+        assert bad.status_code == 422, variable  # only SOBERANA_OIDC_SECRET_* may be sent to a provider

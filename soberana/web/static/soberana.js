@@ -75,6 +75,8 @@ function enhanceAsk(form) {
             list.append(entry);
           }
           answer.append(heading, list);
+        } else if (name === "language") {
+          body.setAttribute("lang", data.language);
         } else if (name === "done") {
           answer.setAttribute("aria-busy", "false");
           answer.id = "msg-" + data.id;
@@ -87,6 +89,7 @@ function enhanceAsk(form) {
         }
       });
     } catch (error) {
+      if (!field.value) field.value = question; // nothing typed is lost
       body.textContent = labels.failed;
       answer.setAttribute("aria-busy", "false");
       status.textContent = labels.failed;

@@ -47,6 +47,13 @@
     if (showing) frame.focus();
   });
 
+  document.addEventListener("keydown", function (event) {
+    if (event.key === "Escape" && !panel.hidden) {
+      button.click();
+      button.focus();
+    }
+  });
+
   panel.appendChild(frame);
   document.body.appendChild(panel);
   document.body.appendChild(button);
