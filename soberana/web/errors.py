@@ -50,21 +50,37 @@ def validation_error(exc: RequestValidationError) -> SoberanaError:
     return ValidationFailed(message, param=param, details=details)
 
 
+API_PREFIXES = ("/v1/", "/admin/", "/openapi.json", "/docs", "/healthz", "/readyz")
+
+
+def _wants_page(request: Request) -> bool:
+    """A page of the web application, or a browser asking for a page (not an API path): HTML."""
+    if getattr(request.state, "html", False):
+        return True
+    path = request.url.path
+    if path.startswith(API_PREFIXES) or path in ("/v1", "/admin"):
+        return False
+    return "text/html" in request.headers.get("accept", "")
+
+
 def install_error_handlers(app: FastAPI) -> None:
-    @app.exception_handler(SoberanaError)
-    async def soberana_error(request: Request, exc: SoberanaError) -> Response:
-        if getattr(request.state, "html", False):  # a page of the web application: an error page
+    def respond(request: Request, error: SoberanaError) -> Response:
+        if _wants_page(request):  # a person in a browser on the web application: an error page
             from soberana.web.ui import error_page
 
-            return error_page(request, exc)
-        return error_response(exc)
+            return error_page(request, error)
+        return error_response(error)
+
+    @app.exception_handler(SoberanaError)
+    async def soberana_error(request: Request, exc: SoberanaError) -> Response:
+        return respond(request, exc)
 
     @app.exception_handler(RequestValidationError)
-    async def request_validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
-        return error_response(validation_error(exc))
+    async def request_validation_error(request: Request, exc: RequestValidationError) -> Response:
+        return respond(request, validation_error(exc))
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         cls = _HTTP_ERRORS.get(exc.status_code)
         if exc.status_code == 404 and exc.detail == "Not Found":
             error: SoberanaError = NotFound(
@@ -78,17 +94,18 @@ def install_error_handlers(app: FastAPI) -> None:
             body = SoberanaError(str(exc.detail), code=f"http_{exc.status_code}").to_dict()
             return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
         error.headers.update(exc.headers or {})
-        return error_response(error)
+        return respond(request, error)
 
     @app.exception_handler(Exception)
-    async def unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+    async def unexpected_error(request: Request, exc: Exception) -> Response:
         request_id = getattr(request.state, "request_id", None)
         logger.exception("unhandled error in %s %s (request %s)", request.method, request.url.path, request_id)
         # This handler runs outside the other middleware, so it sets the request-id header itself.
-        return error_response(
+        return respond(
+            request,
             SoberanaError(
                 f"Internal error. Report request id {request_id} to your administrator.",
                 code="internal_error",
                 headers={"x-request-id": request_id} if request_id else None,
-            )
+            ),
         )

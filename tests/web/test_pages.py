@@ -252,3 +252,13 @@ def test_accept_language_is_read_as_the_standard_writes_it(header: str, language
 
     scope = {"type": "http", "headers": [(b"accept-language", header.encode())], "query_string": b""}
     assert i18n.negotiate(Request(scope)) == language
+
+
+async def test_a_browser_gets_error_pages_and_an_api_client_json(client: httpx.AsyncClient) -> None:
+    page = await client.get("/no/such/page", headers={"Accept": "text/html,application/xhtml+xml"})
+    assert page.status_code == 404 and page.headers["content-type"].startswith("text/html")
+    assert "Page not found" in page.text and "Traceback" not in page.text
+    api = await client.get("/v1/no-such-endpoint", headers={"Accept": "text/html"})
+    assert api.status_code == 404 and api.json()["error"]["code"] == "unknown_url"
+    plain = await client.get("/no/such/page")
+    assert plain.headers["content-type"].startswith("application/json")
