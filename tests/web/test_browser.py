@@ -284,7 +284,12 @@ def test_an_administrator_creates_a_key_and_sees_it_once(page: Any) -> None:
     assert page.locator("#new-key-value").count() == 0
     assert shown not in page.content()
     assert "citizen portal" in page.inner_text("table")
-    for path in ("/console/usage?lang=es", "/console/audit?lang=is", "/console/usage?lang=en&group_by=model"):
+    for path in (
+        "/console/usage?lang=es",
+        "/console/audit?lang=is",
+        "/console/people?lang=es",
+        "/console/usage?lang=en&group_by=model",
+    ):
         page.goto(path)
         no_serious_accessibility_problems(page)
     screenshot(page, "console-usage")

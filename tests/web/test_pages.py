@@ -85,6 +85,7 @@ async def test_every_page_speaks_the_chosen_language(client: httpx.AsyncClient, 
         "/staff/cases",
         "/staff/chat",
         "/console/keys",
+        "/console/people",
         "/console/usage",
         "/console/audit",
         "/ask/nobody/nothing",
@@ -262,3 +263,43 @@ async def test_a_browser_gets_error_pages_and_an_api_client_json(client: httpx.A
     assert api.status_code == 404 and api.json()["error"]["code"] == "unknown_url"
     plain = await client.get("/no/such/page")
     assert plain.headers["content-type"].startswith("application/json")
+
+
+async def test_console_people_add_change_role_and_deactivate(
+    client: httpx.AsyncClient, tenant_a: Tenant, tenant_b: Tenant
+) -> None:
+    await set_password(client, tenant_a, tenant_a.admin_id)
+    await sign_in(client, f"org_admin@{tenant_a.slug}.example")
+    page = await client.get("/console/people")
+    assert page.status_code == 200
+    assert f"staff@{tenant_a.slug}.example" in page.text and f"staff@{tenant_b.slug}.example" not in page.text
+    assert "Platform administrator" not in page.text  # not a role an organisation administrator can give
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+    assert csrf is not None
+    token = csrf.group(1)
+    added = await client.post(
+        "/console/people",
+        data={
+            "csrf_token": token,
+            "org_id": tenant_a.org_id,
+            "email": "new.person@agency-a.example",
+            "display_name": "New Person",
+            "role": "auditor",
+            "password": PASSWORD,
+        },
+    )
+    assert added.status_code == 303
+    listing = await client.get("/console/people")
+    assert "new.person@agency-a.example" in listing.text
+    users = (await client.get("/admin/users", headers=tenant_a.headers())).json()["data"]
+    person = next(u for u in users if u["email"] == "new.person@agency-a.example")
+    assert person["role"] == "auditor"
+    await client.post(f"/console/people/{person['id']}", data={"csrf_token": token, "role": "staff"})
+    await client.post(f"/console/people/{person['id']}", data={"csrf_token": token, "active": "false"})
+    changed = (await client.get(f"/admin/users/{person['id']}", headers=tenant_a.headers())).json()
+    assert (changed["role"], changed["is_active"]) == ("staff", False)
+    # another organisation's user cannot be changed from here
+    other = await client.post(f"/console/people/{tenant_b.staff_id}", data={"csrf_token": token, "active": "false"})
+    assert other.status_code == 404
+    untouched = await client.get(f"/admin/users/{tenant_b.staff_id}", headers=tenant_b.headers())
+    assert untouched.json()["is_active"] is True

@@ -1,0 +1,111 @@
+"""The administration console's people pages: organisations and users (create, change role, deactivate)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import RedirectResponse, Response
+from pydantic import ValidationError
+
+from soberana.auth.principal import Role, Scope
+from soberana.auth.schemas import UserCreate, UserUpdate
+from soberana.auth.service import AdminService, Origin
+from soberana.errors import InvalidRequest
+from soberana.web.ui import Page, PageContext
+
+router = APIRouter(include_in_schema=False)
+
+
+def _origin(request: Request) -> Origin:
+    return Origin(request.client.host if request.client else None, getattr(request.state, "request_id", None))
+
+
+def _role_names(page: PageContext) -> dict[str, str]:
+    _ = page.t.gettext
+    return {
+        Role.STAFF: _("Staff"),
+        Role.AUDITOR: _("Auditor"),
+        Role.ORG_ADMIN: _("Organisation administrator"),
+        Role.PLATFORM_ADMIN: _("Platform administrator"),
+    }
+
+
+async def _people_page(request: Request, page: PageContext, status_code: int = 200) -> Response:
+    admin: AdminService = request.app.state.admin
+    principal = page.principal
+    admin.require(principal, Scope.ADMIN)
+    async with request.app.state.db.session() as session:
+        organisations, _ = await admin.list_organisations(session, principal, limit=500)
+        users, _ = await admin.list_users(session, principal, limit=500)
+    names = {o.id: o.name for o in organisations}
+    roles = [Role.STAFF, Role.AUDITOR, Role.ORG_ADMIN] + ([Role.PLATFORM_ADMIN] if principal.is_platform_admin else [])
+    return page.render(
+        "console_people.html",
+        status_code=status_code,
+        section="people",
+        organisations=organisations,
+        users=users,
+        org_names=names,
+        roles=roles,
+        role_names=_role_names(page),
+    )
+
+
+@router.get("/console/people")
+async def people(request: Request, page: Page) -> Response:
+    return await _people_page(request, page)
+
+
+@router.post("/console/people")
+async def create_user(
+    request: Request,
+    page: Page,
+    org_id: Annotated[str, Form(max_length=64)] = "",
+    email: Annotated[str, Form(max_length=320)] = "",
+    display_name: Annotated[str, Form(max_length=200)] = "",
+    role: Annotated[str, Form(max_length=20)] = "staff",
+    password: Annotated[str, Form(max_length=1024)] = "",
+    csrf_token: Annotated[str, Form()] = "",
+) -> Response:
+    page.check_form(csrf_token)
+    admin: AdminService = request.app.state.admin
+    try:
+        data = UserCreate(
+            org_id=org_id, email=email.strip(), display_name=display_name.strip(), role=role, password=password or None
+        )
+    except ValidationError:
+        raise InvalidRequest(
+            page.t.gettext(
+                "Give a valid e-mail address, a name, a role, and a password of 12 characters or more (or none)."
+            ),
+            param="email",
+        ) from None
+    async with request.app.state.db.write_session() as session:
+        await admin.create_user(session, page.principal, data, _origin(request))
+    response = RedirectResponse("/console/people?created=1", status_code=303)
+    page.finish(response)
+    return response
+
+
+@router.post("/console/people/{user_id}")
+async def update_user(
+    user_id: str,
+    request: Request,
+    page: Page,
+    role: Annotated[str | None, Form(max_length=20)] = None,
+    active: Annotated[str | None, Form(max_length=5)] = None,
+    csrf_token: Annotated[str, Form()] = "",
+) -> Response:
+    """Change a user's role, or deactivate / reactivate them (their keys and sessions stop at once)."""
+    page.check_form(csrf_token)
+    admin: AdminService = request.app.state.admin
+    try:
+        data = UserUpdate(role=role or None, is_active=None if active is None else active == "true")
+    except ValidationError:
+        raise InvalidRequest(page.t.gettext("Choose one of the roles offered."), param="role") from None
+    async with request.app.state.db.write_session() as session:
+        await admin.update_user(session, page.principal, user_id, data, _origin(request))
+    response = RedirectResponse("/console/people?updated=1", status_code=303)
+    page.finish(response)
+    return response
