@@ -35,7 +35,17 @@ from soberana.privacy.service import PrivacyService
 from soberana.settings import Settings, ensure_secret_key, load_settings
 from soberana.storage import migrate
 from soberana.storage.db import Database
-from soberana.web import citizen, console, console_people, console_reports, home, pages, staff, workspace
+from soberana.web import (
+    citizen,
+    console,
+    console_models,
+    console_people,
+    console_reports,
+    home,
+    pages,
+    staff,
+    workspace,
+)
 from soberana.web.errors import install_error_handlers
 from soberana.web.middleware import BodySizeLimitMiddleware, RequestIdMiddleware
 from soberana.web.security import SignInLimiter
@@ -165,6 +175,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(workspace.router)
     app.include_router(console_reports.router)
     app.include_router(console_people.router)
+    app.include_router(console_models.router)
     app.mount("/assets", StaticFiles(directory=Path(__file__).parent / "static"), name="assets")
     if settings.docs_enabled:
         pages.mount_docs(app)

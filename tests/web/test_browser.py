@@ -288,6 +288,7 @@ def test_an_administrator_creates_a_key_and_sees_it_once(page: Any) -> None:
         "/console/usage?lang=es",
         "/console/audit?lang=is",
         "/console/people?lang=es",
+        "/console/models?lang=is",
         "/console/usage?lang=en&group_by=model",
     ):
         page.goto(path)

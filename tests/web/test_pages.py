@@ -86,6 +86,7 @@ async def test_every_page_speaks_the_chosen_language(client: httpx.AsyncClient, 
         "/staff/chat",
         "/console/keys",
         "/console/people",
+        "/console/models",
         "/console/usage",
         "/console/audit",
         "/ask/nobody/nothing",
@@ -303,3 +304,32 @@ async def test_console_people_add_change_role_and_deactivate(
     assert other.status_code == 404
     untouched = await client.get(f"/admin/users/{tenant_b.staff_id}", headers=tenant_b.headers())
     assert untouched.json()["is_active"] is True
+
+
+async def test_console_models_show_where_models_run_and_switch_deployments(
+    client: httpx.AsyncClient, tenant_a: Tenant, platform_key: str
+) -> None:
+    await set_password(client, tenant_a, tenant_a.admin_id)
+    await sign_in(client, f"org_admin@{tenant_a.slug}.example")
+    page = await client.get("/console/models")
+    assert page.status_code == 200
+    assert "mock-chat" in page.text and "on the administration's own servers" in html.unescape(page.text)
+    assert "Switch off" not in page.text  # deployments are the platform administrators' business
+    # a platform administrator switches a deployment added in the admin API
+    ops = {"Authorization": f"Bearer {platform_key}"}
+    created = await client.post("/admin/models/deployments", headers=ops, json={"alias": "extra", "provider": "mock"})
+    assert created.status_code == 201, created.text
+    me = (await client.get("/admin/me", headers=ops)).json()
+    await client.patch(f"/admin/users/{me['id']}", headers=ops, json={"password": PASSWORD})
+    client.cookies.clear()
+    await sign_in(client, "ops@platform.example")
+    listing = await client.get("/console/models")
+    assert "Switch off" in listing.text
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', listing.text)
+    assert csrf is not None
+    switched = await client.post(
+        f"/console/models/deployments/{created.json()['id']}", data={"csrf_token": csrf.group(1), "enabled": "false"}
+    )
+    assert switched.status_code == 303
+    states = (await client.get("/admin/models/deployments", headers=ops)).json()
+    assert next(d for d in states if d["id"] == created.json()["id"])["enabled"] is False
