@@ -17,7 +17,7 @@ import orjson
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import FileResponse, RedirectResponse, Response, StreamingResponse
 
-from soberana.auth.service import Origin
+from soberana.auth.deps import get_origin
 from soberana.errors import AuthenticationFailed, InvalidRequest, NotFound, SoberanaError
 from soberana.knowledge.schemas import FeedbackIn, HandoffIn
 from soberana.knowledge.service import KnowledgeService
@@ -32,10 +32,6 @@ Slug = Annotated[str, "path"]
 def _knowledge(request: Request) -> KnowledgeService:
     service: KnowledgeService = request.app.state.knowledge
     return service
-
-
-def _origin(request: Request) -> Origin:
-    return Origin(request.client.host if request.client else None, getattr(request.state, "request_id", None))
 
 
 def _path(org: str, name: str) -> str:
@@ -177,7 +173,7 @@ async def ask(
     page.check_form(csrf_token)
     text = _question(question)
     conversation_id, token = await _current(request, org, name)
-    message, _ = await _knowledge(request).ask(conversation_id, token, text, _origin(request))
+    message, _ = await _knowledge(request).ask(conversation_id, token, text, get_origin(request))
     response = RedirectResponse(_back(request, org, name, fragment=f"msg-{message.id}"), status_code=303)
     _remember(response, page, org, name, conversation_id, token)
     page.finish(response)
@@ -205,7 +201,7 @@ async def ask_stream(
             return b"event: " + name_.encode() + b"\ndata: " + orjson.dumps(data) + b"\n\n"
 
         try:
-            message, answer = await knowledge.ask(conversation_id, token, text, _origin(request))
+            message, answer = await knowledge.ask(conversation_id, token, text, get_origin(request))
         except SoberanaError as error:
             yield event("error", {"message": error.message})
             return
@@ -268,7 +264,7 @@ async def handoff(
     page.check_form(csrf_token)
     conversation_id, token = await _current(request, org, name)  # a person may be asked for at once
     body = HandoffIn(reason=reason.strip() or None, contact=contact.strip() or None)
-    await _knowledge(request).request_handoff(conversation_id, token, body, _origin(request))
+    await _knowledge(request).request_handoff(conversation_id, token, body, get_origin(request))
     response = RedirectResponse(_back(request, org, name, fragment="handoff"), status_code=303)
     _remember(response, page, org, name, conversation_id, token)
     page.finish(response)
@@ -282,7 +278,7 @@ async def erase(org: str, name: str, request: Request, page: Page, csrf_token: A
     remembered = _conversation(request)
     if remembered is not None:
         with contextlib.suppress(NotFound, AuthenticationFailed):  # already gone: nothing to erase
-            await _knowledge(request).erase_conversation(*remembered, _origin(request))
+            await _knowledge(request).erase_conversation(*remembered, get_origin(request))
     response = RedirectResponse(_back(request, org, name, "erased=1"), status_code=303)
     response.delete_cookie(
         CONVERSATION_COOKIE,

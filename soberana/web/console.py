@@ -8,18 +8,15 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
 
+from soberana.auth.deps import get_origin
 from soberana.auth.principal import Scope
 from soberana.auth.schemas import ApiKeyCreate
-from soberana.auth.service import AdminService, Origin, key_status
+from soberana.auth.service import AdminService, key_status
 from soberana.errors import InvalidRequest
 from soberana.web.ui import Page, PageContext
 
 router = APIRouter(include_in_schema=False)
 SCOPES = (Scope.INFERENCE, Scope.KNOWLEDGE, Scope.AUDIT, Scope.ADMIN)
-
-
-def _origin(request: Request) -> Origin:
-    return Origin(request.client.host if request.client else None, getattr(request.state, "request_id", None))
 
 
 async def _keys_page(
@@ -85,7 +82,7 @@ async def create_key(
             page.t.gettext("Give the key a name, an owner and at least one use."), param="name"
         ) from None
     async with request.app.state.db.write_session() as session:
-        key, plaintext = await admin.create_key(session, page.principal, data, _origin(request))
+        key, plaintext = await admin.create_key(session, page.principal, data, get_origin(request))
     return await _keys_page(request, page, created=(key.name, plaintext), status_code=201)
 
 
@@ -94,7 +91,7 @@ async def revoke_key(key_id: str, request: Request, page: Page, csrf_token: Anno
     page.check_form(csrf_token)
     admin: AdminService = request.app.state.admin
     async with request.app.state.db.write_session() as session:
-        await admin.revoke_key(session, page.principal, key_id, _origin(request))
+        await admin.revoke_key(session, page.principal, key_id, get_origin(request))
     response = RedirectResponse("/console/keys?revoked=1", status_code=303)
     page.finish(response)
     return response

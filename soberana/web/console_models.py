@@ -8,8 +8,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
+from soberana.auth.deps import get_origin
 from soberana.auth.principal import Scope
-from soberana.auth.service import AdminService, Origin
+from soberana.auth.service import AdminService
 from soberana.gateway.admin import GatewayAdmin, quota_out
 from soberana.gateway.service import GatewayService
 from soberana.web.ui import Page
@@ -63,9 +64,10 @@ async def switch_deployment(
     """Switch a deployment added in the admin API on or off (platform administrators)."""
     page.check_form(csrf_token)
     gateway_admin: GatewayAdmin = request.app.state.gateway_admin
-    origin = Origin(request.client.host if request.client else None, getattr(request.state, "request_id", None))
     async with request.app.state.db.write_session() as session:
-        await gateway_admin.update_deployment(session, page.principal, dep_id, enabled == "true", None, origin)
+        await gateway_admin.update_deployment(
+            session, page.principal, dep_id, enabled == "true", None, get_origin(request)
+        )
     response = RedirectResponse("/console/models?switched=1", status_code=303)
     page.finish(response)
     return response

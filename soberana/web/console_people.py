@@ -8,17 +8,14 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
 
+from soberana.auth.deps import get_origin
 from soberana.auth.principal import Role, Scope
 from soberana.auth.schemas import UserCreate, UserUpdate
-from soberana.auth.service import AdminService, Origin
+from soberana.auth.service import AdminService
 from soberana.errors import InvalidRequest
 from soberana.web.ui import Page, PageContext
 
 router = APIRouter(include_in_schema=False)
-
-
-def _origin(request: Request) -> Origin:
-    return Origin(request.client.host if request.client else None, getattr(request.state, "request_id", None))
 
 
 def _role_names(page: PageContext) -> dict[str, str]:
@@ -82,7 +79,7 @@ async def create_user(
             param="email",
         ) from None
     async with request.app.state.db.write_session() as session:
-        await admin.create_user(session, page.principal, data, _origin(request))
+        await admin.create_user(session, page.principal, data, get_origin(request))
     response = RedirectResponse("/console/people?created=1", status_code=303)
     page.finish(response)
     return response
@@ -105,7 +102,7 @@ async def update_user(
     except ValidationError:
         raise InvalidRequest(page.t.gettext("Choose one of the roles offered."), param="role") from None
     async with request.app.state.db.write_session() as session:
-        await admin.update_user(session, page.principal, user_id, data, _origin(request))
+        await admin.update_user(session, page.principal, user_id, data, get_origin(request))
     response = RedirectResponse("/console/people?updated=1", status_code=303)
     page.finish(response)
     return response

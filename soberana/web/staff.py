@@ -7,7 +7,9 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
+from soberana.auth.deps import get_origin
 from soberana.auth.oidc import OidcService
+from soberana.auth.principal import Principal
 from soberana.auth.service import Authenticator, Origin
 from soberana.auth.sessions import SessionStore
 from soberana.errors import AuthenticationFailed, InvalidCredentials, InvalidRequest
@@ -20,15 +22,30 @@ from soberana.web.ui import Page, PageContext
 router = APIRouter(include_in_schema=False)
 
 
-def _origin(request: Request) -> Origin:
-    return Origin(request.client.host if request.client else None, getattr(request.state, "request_id", None))
-
-
 def _safe_next(value: str | None) -> str:
     """Only a path on this site (never ``//host`` or a full URL) is followed after signing in."""
     if value and value.startswith("/") and not value.startswith("//") and "\\" not in value:
         return value
     return "/staff/cases"
+
+
+async def _open_session(
+    request: Request, page: PageContext, principal: Principal, origin: Origin, next_path: str
+) -> Response:
+    """A new browser session for a signed-in user (a fresh token: never one from before sign-in)."""
+    sessions: SessionStore = request.app.state.sessions
+    token, _ = await sessions.create(principal, origin.ip)
+    response = RedirectResponse(next_path, status_code=303)
+    response.set_cookie(
+        SESSION_COOKIE,
+        token,
+        httponly=True,
+        samesite="lax",
+        secure=secure_cookies(page.settings),
+        max_age=int(page.settings.web_session_hours * 3600),
+    )
+    page.finish(response)
+    return response
 
 
 @router.get("/sign-in")
@@ -49,7 +66,7 @@ async def sign_in(
 ) -> Response:
     page.check_form(csrf_token)
     limiter: SignInLimiter = request.app.state.sign_in_limiter
-    origin = _origin(request)
+    origin = get_origin(request)
     limiter.check(f"ip:{origin.ip}", f"account:{email.strip().lower()}")
     authenticator: Authenticator = request.app.state.authenticator
     try:
@@ -59,19 +76,7 @@ async def sign_in(
         return page.render(
             "sign_in.html", status_code=401, section="sign-in", next=_safe_next(next), error=error, email=email
         )
-    sessions: SessionStore = request.app.state.sessions
-    token, _ = await sessions.create(principal, origin.ip)
-    response = RedirectResponse(_safe_next(next), status_code=303)
-    response.set_cookie(
-        SESSION_COOKIE,
-        token,
-        httponly=True,
-        samesite="lax",
-        secure=secure_cookies(page.settings),
-        max_age=int(page.settings.web_session_hours * 3600),
-    )
-    page.finish(response)
-    return response
+    return await _open_session(request, page, principal, origin, _safe_next(next))
 
 
 @router.post("/sign-out")
@@ -125,7 +130,7 @@ async def reply(
     knowledge: KnowledgeService = request.app.state.knowledge
     async with request.app.state.db.write_session() as session:
         await knowledge.reply(
-            session, page.principal, case_id, StaffReplyIn(message=message.strip(), close=close), _origin(request)
+            session, page.principal, case_id, StaffReplyIn(message=message.strip(), close=close), get_origin(request)
         )
     response = RedirectResponse(f"/staff/cases/{case_id}?sent=1", status_code=303)
     page.finish(response)
@@ -172,21 +177,10 @@ async def sso_callback(
     oidc: OidcService = request.app.state.oidc
     if error:
         raise AuthenticationFailed(page.t.gettext("The identity provider did not sign you in."), code="sso_refused")
-    origin = _origin(request)
+    origin = get_origin(request)
     principal, next_path = await oidc.finish(
         request.cookies.get(SSO_COOKIE), state, code, _callback_url(request, page), origin
     )
-    sessions: SessionStore = request.app.state.sessions
-    token, _ = await sessions.create(principal, origin.ip)
-    response = RedirectResponse(_safe_next(next_path), status_code=303)
+    response = await _open_session(request, page, principal, origin, _safe_next(next_path))
     response.delete_cookie(SSO_COOKIE, path="/sign-in")
-    response.set_cookie(
-        SESSION_COOKIE,
-        token,
-        httponly=True,
-        samesite="lax",
-        secure=secure_cookies(page.settings),
-        max_age=int(page.settings.web_session_hours * 3600),
-    )
-    page.finish(response)
     return response
