@@ -491,6 +491,14 @@ class AdminService:
             service_account_id=service_account_id,
         )
 
+    async def subject_org(self, session: AsyncSession, principal: Principal, subject_type: str, subject_id: str) -> str:
+        """The organisation of an organisation (``subject_type="organisation"``) or API key the caller
+        administers — what per-organisation or per-key settings (quotas, policies) are filed under."""
+        self.require(principal, Scope.ADMIN)
+        if subject_type == "organisation":
+            return (await self.get_organisation(session, principal, subject_id)).id
+        return (await self.get_key(session, principal, subject_id)).org_id
+
     async def get_key(self, session: AsyncSession, principal: Principal, key_id: str) -> ApiKey:
         self.require(principal, Scope.ADMIN)
         return await self._get(session, principal, ApiKey, key_id)

@@ -262,10 +262,7 @@ class GatewayAdmin:
         self, session: AsyncSession, principal: Principal, subject_type: str, subject_id: str
     ) -> str:
         """The organisation of a quota's subject, which must lie within the caller's organisations."""
-        self.admin.require(principal, Scope.ADMIN)
-        if subject_type == "organisation":
-            return (await self.admin.get_organisation(session, principal, subject_id)).id
-        return (await self.admin.get_key(session, principal, subject_id)).org_id
+        return await self.admin.subject_org(session, principal, subject_type, subject_id)
 
     async def list_quotas(self, session: AsyncSession, principal: Principal) -> list[Quota]:
         self.admin.require(principal, Scope.ADMIN)

@@ -178,10 +178,7 @@ class PrivacyService:
     async def _subject_org(
         self, session: AsyncSession, principal: Principal, subject_type: str, subject_id: str
     ) -> str:
-        self.admin.require(principal, Scope.ADMIN)
-        if subject_type == "organisation":
-            return (await self.admin.get_organisation(session, principal, subject_id)).id
-        return (await self.admin.get_key(session, principal, subject_id)).org_id
+        return await self.admin.subject_org(session, principal, subject_type, subject_id)
 
     async def list_policies(self, session: AsyncSession, principal: Principal) -> list[PrivacyPolicy]:
         self.admin.require(principal, Scope.ADMIN)

@@ -6,6 +6,7 @@ import asyncio
 import socket
 import threading
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,12 +36,12 @@ class Upstream:
         return list(httpx.get(self.url.removesuffix("/v1") + "/_log").json())
 
 
-@pytest.fixture(scope="session")
-def upstream() -> Iterator[Upstream]:
-    """The minimal OpenAI-compatible server of soberana.devtools, in a thread of its own."""
+@contextmanager
+def aiohttp_server(app: web.Application) -> Iterator[int]:
+    """Serve an aiohttp application in a thread of its own, on a free port (yielded)."""
     port = free_port()
     loop = asyncio.new_event_loop()
-    runner = web.AppRunner(make_upstream(), access_log=None)
+    runner = web.AppRunner(app, access_log=None)
     started = threading.Event()
 
     def serve() -> None:
@@ -53,11 +54,20 @@ def upstream() -> Iterator[Upstream]:
     thread = threading.Thread(target=serve, daemon=True)
     thread.start()
     started.wait(10)
-    yield Upstream(f"http://127.0.0.1:{port}/v1")
-    asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(10)
-    loop.call_soon_threadsafe(loop.stop)
-    thread.join(10)
-    loop.close()
+    try:
+        yield port
+    finally:
+        asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+        loop.close()
+
+
+@pytest.fixture(scope="session")
+def upstream() -> Iterator[Upstream]:
+    """The minimal OpenAI-compatible server of soberana.devtools, in a thread of its own."""
+    with aiohttp_server(make_upstream()) as port:
+        yield Upstream(f"http://127.0.0.1:{port}/v1")
 
 
 def gateway_deployments(upstream: Upstream, dead_url: str) -> list[dict[str, Any]]:
@@ -159,10 +169,10 @@ class LiveServer:
             await self.task
 
 
-@pytest.fixture
-async def live(gateway_settings: Settings) -> AsyncIterator[LiveServer]:
-    """Soberana served by uvicorn on a free port, inside the test's event loop."""
-    app = create_app(gateway_settings)
+@asynccontextmanager
+async def serve(settings: Settings) -> AsyncIterator[LiveServer]:
+    """Soberana served by uvicorn on a free port, inside the running event loop."""
+    app = create_app(settings)
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
     task = asyncio.create_task(server.serve())
@@ -171,8 +181,17 @@ async def live(gateway_settings: Settings) -> AsyncIterator[LiveServer]:
             task.result()
         await asyncio.sleep(0.02)
     live = LiveServer(f"http://127.0.0.1:{port}", app, server, task)
-    yield live
-    await live.stop()
+    try:
+        yield live
+    finally:
+        await live.stop()
+
+
+@pytest.fixture
+async def live(gateway_settings: Settings) -> AsyncIterator[LiveServer]:
+    """Soberana served by uvicorn on a free port, inside the test's event loop."""
+    async with serve(gateway_settings) as server:
+        yield server
 
 
 @pytest.fixture

@@ -3,17 +3,14 @@ deployments of every sovereignty."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-import uvicorn
 
 from soberana.settings import Settings
-from soberana.web.app import create_app
 from tests.conftest import TEST_SECRET, Tenant, make_tenant
-from tests.gateway.conftest import LiveServer, Upstream, free_port, upstream
+from tests.gateway.conftest import LiveServer, Upstream, serve, upstream
 
 __all__ = ["upstream"]  # the session-wide upstream server, shared with the gateway tests
 
@@ -52,17 +49,8 @@ def privacy_settings(db_url: str, tmp_path: Path, upstream: Upstream) -> Setting
 
 @pytest.fixture
 async def live(privacy_settings: Settings) -> AsyncIterator[LiveServer]:
-    app = create_app(privacy_settings)
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        if task.done():
-            task.result()
-        await asyncio.sleep(0.02)
-    live = LiveServer(f"http://127.0.0.1:{port}", app, server, task)
-    yield live
-    await live.stop()
+    async with serve(privacy_settings) as server:
+        yield server
 
 
 @pytest.fixture

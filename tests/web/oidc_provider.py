@@ -3,11 +3,9 @@ once), token (client secret and PKCE checked) and the JWKS the ID tokens are sig
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import hashlib
 import secrets
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,7 +17,7 @@ from aiohttp import web
 from joserfc import jwt
 from joserfc.jwk import RSAKey
 
-from tests.gateway.conftest import free_port
+from tests.gateway.conftest import aiohttp_server
 
 
 @dataclass
@@ -35,8 +33,7 @@ class Provider:
 
 @contextmanager
 def oidc_provider() -> Iterator[Provider]:
-    port = free_port()
-    provider = Provider(f"http://127.0.0.1:{port}")
+    provider = Provider("")  # its address once it listens
     key = RSAKey.generate_key(2048, parameters={"kid": "test-key", "use": "sig", "alg": "RS256"})
 
     async def discovery(_: web.Request) -> web.Response:
@@ -97,24 +94,6 @@ def oidc_provider() -> Iterator[Provider]:
     app.router.add_get("/authorize", authorize)
     app.router.add_post("/token", token)
     app.router.add_get("/jwks", jwks)
-    loop = asyncio.new_event_loop()
-    runner = web.AppRunner(app, access_log=None)
-    started = threading.Event()
-
-    def serve() -> None:
-        asyncio.set_event_loop(loop)
-        loop.run_until_complete(runner.setup())
-        loop.run_until_complete(web.TCPSite(runner, "127.0.0.1", port).start())
-        started.set()
-        loop.run_forever()
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    started.wait(10)
-    try:
+    with aiohttp_server(app) as port:
+        provider.url = f"http://127.0.0.1:{port}"
         yield provider
-    finally:
-        asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(10)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(10)
-        loop.close()
