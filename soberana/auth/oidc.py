@@ -85,7 +85,16 @@ class OidcService:
                 setattr(provider, name, value)
             provider.updated_at = utcnow()
             session.add(provider)
-            await self._audit(session, principal, origin, "sso.provider.set", org.id, data.model_dump())
+            await self.admin.record_change(
+                session,
+                principal,
+                origin,
+                action="sso.provider.set",
+                org_id=org.id,
+                object_type="identity_provider",
+                object_id=org.id,
+                details=data.model_dump(),
+            )
             await session.commit()
             await session.refresh(provider)
             return provider
@@ -99,27 +108,16 @@ class OidcService:
             if provider is None:
                 raise NotFound(f"Organisation {org_id!r} has no identity provider.")
             await session.delete(provider)
-            await self._audit(session, principal, origin, "sso.provider.delete", org.id, {})
-            await session.commit()
-
-    async def _audit(
-        self, session: Any, principal: Principal, origin: Origin, action: str, org_id: str, details: dict[str, Any]
-    ) -> None:
-        from soberana.audit.schemas import AuditEvent
-
-        await self.admin.audit.append(
-            session,
-            AuditEvent(
-                action=action,
-                actor=principal.actor(),
-                org_id=org_id,
+            await self.admin.record_change(
+                session,
+                principal,
+                origin,
+                action="sso.provider.delete",
+                org_id=org.id,
                 object_type="identity_provider",
-                object_id=org_id,
-                details=details,
-                ip=origin.ip,
-                request_id=origin.request_id,
-            ),
-        )
+                object_id=org.id,
+            )
+            await session.commit()
 
     # -- the sign-in flow ------------------------------------------------------------------------------
 

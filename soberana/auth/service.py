@@ -199,6 +199,33 @@ class AdminService:
         org_ids = await self.visible_org_ids(session, principal)
         return await repo.list_scoped(session, model, org_ids, limit=limit, after=after, filters=filters)
 
+    async def record_change(
+        self,
+        session: AsyncSession,
+        principal: Principal,
+        origin: Origin,
+        *,
+        action: str,
+        object_type: str | None,
+        object_id: str | None,
+        org_id: str | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> None:
+        """Record a change ``principal`` made in the audit log, in the transaction that makes it."""
+        await self.audit.append(
+            session,
+            AuditEvent(
+                action=action,
+                actor=principal.actor(),
+                org_id=org_id,
+                object_type=object_type,
+                object_id=object_id,
+                details=details or {},
+                ip=origin.ip,
+                request_id=origin.request_id,
+            ),
+        )
+
     async def _record(
         self,
         session: AsyncSession,

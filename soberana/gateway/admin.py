@@ -14,7 +14,6 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from soberana.audit.schemas import AuditEvent
 from soberana.auth.principal import Principal, Scope
 from soberana.auth.service import AdminService, Origin
 from soberana.core.ids import new_id
@@ -55,33 +54,6 @@ class GatewayAdmin:
         for (kind, subject), spent in (await repo.spent_since(session, month_start)).items():
             await self.gateway.counters.seed(f"{kind}:{subject}:budget", 0, spent)
         self.gateway.quotas = book
-
-    async def _audit(
-        self,
-        session: AsyncSession,
-        principal: Principal,
-        origin: Origin,
-        *,
-        action: str,
-        object_type: str,
-        object_id: str,
-        details: dict[str, Any] | None = None,
-        org_id: str | None = None,
-    ) -> None:
-        """Record a change in the audit log, in the transaction that makes it."""
-        await self.admin.audit.append(
-            session,
-            AuditEvent(
-                action=action,
-                actor=principal.actor(),
-                org_id=org_id,
-                object_type=object_type,
-                object_id=object_id,
-                details=details or {},
-                ip=origin.ip,
-                request_id=origin.request_id,
-            ),
-        )
 
     # -- deployments --------------------------------------------------------------------------------
 
@@ -134,7 +106,7 @@ class GatewayAdmin:
             raise Conflict(f"A deployment named {name!r} already exists.", param="name")
         row = ModelDeployment(id=new_id("dep"), name=name, config=config.model_dump(mode="json"), enabled=True)
         session.add(row)
-        await self._audit(
+        await self.admin.record_change(
             session,
             principal,
             origin,
@@ -180,7 +152,7 @@ class GatewayAdmin:
                 changes["config"] = {"from": row.config, "to": new}
                 row.config = new
         if changes:
-            await self._audit(
+            await self.admin.record_change(
                 session,
                 principal,
                 origin,
@@ -200,7 +172,7 @@ class GatewayAdmin:
         if row is None:
             raise NotFound(f"No deployment with id {dep_id!r}.")
         await session.delete(row)
-        await self._audit(
+        await self.admin.record_change(
             session,
             principal,
             origin,
@@ -231,7 +203,7 @@ class GatewayAdmin:
             row = ModelAlias(name=config.name)
             session.add(row)
         row.strategy, row.description = config.strategy, config.description
-        await self._audit(
+        await self.admin.record_change(
             session,
             principal,
             origin,
@@ -250,7 +222,7 @@ class GatewayAdmin:
         if row is None:
             raise NotFound(f"No alias settings stored for {name!r}.")
         await session.delete(row)
-        await self._audit(
+        await self.admin.record_change(
             session, principal, origin, action="model_alias.delete", object_type="model_alias", object_id=name
         )
         await session.commit()
@@ -288,7 +260,7 @@ class GatewayAdmin:
         for name, value in values.model_dump().items():
             setattr(quota, name, value)
         await session.flush()
-        await self._audit(
+        await self.admin.record_change(
             session,
             principal,
             origin,
@@ -310,7 +282,7 @@ class GatewayAdmin:
         if quota is None:
             raise NotFound(f"No quota is set for {subject_id!r}.")
         await session.delete(quota)
-        await self._audit(
+        await self.admin.record_change(
             session,
             principal,
             origin,

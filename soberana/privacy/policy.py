@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 from soberana.auth.principal import Principal
 from soberana.core.crypto import canonical_json, sha256_hex
@@ -28,7 +29,13 @@ class Resolved:
     rule: ClassificationRule
     labels: frozenset[str]
     detectors: tuple[Detector, ...]  # the organisation's and key's own
-    signature: str = ""  # what decides the findings (labels, custom detectors): the detection cache's key
+    specs: tuple[str, str] = ("", "")  # the key's and the organisation's custom detectors, as canonical JSON
+
+    @cached_property
+    def signature(self) -> str:
+        """What decides the findings (protected kinds, custom detectors): the detection cache's key.
+        Computed when a text is checked, not on every call of the model API."""
+        return sha256_hex(canonical_json([sorted(self.labels), *self.specs]))
 
     def allows(self, sovereignty: Sovereignty) -> bool:
         return sovereignty in self.rule.sovereignty
@@ -119,8 +126,7 @@ class PolicyBook:
         org_spec, org_detectors = self._detectors.get(f"org:{principal.org_id}", ("", ()))
         detectors = key_detectors + org_detectors
         protected = frozenset(labels) | {getattr(d, "label", "") for d in detectors}
-        signature = sha256_hex(canonical_json([sorted(protected), key_spec, org_spec]))
-        return Resolved(classification, rule, protected, detectors, signature)
+        return Resolved(classification, rule, protected, detectors, (key_spec, org_spec))
 
     def retention(self, org_id: str) -> Retention:
         document = self.organisations.get(org_id)

@@ -225,8 +225,15 @@ class PrivacyService:
             session.add(policy)
         policy.document = document.model_dump(mode="json")
         await session.flush()
-        await self._audit(
-            session, principal, origin, "privacy.policy.set", org_id, subject_type, subject_id, _audited(document)
+        await self.admin.record_change(
+            session,
+            principal,
+            origin,
+            action="privacy.policy.set",
+            org_id=org_id,
+            object_type=subject_type,
+            object_id=subject_id,
+            details=_audited(document),
         )
         await session.commit()
         await self.reload(session)
@@ -237,34 +244,17 @@ class PrivacyService:
     ) -> None:
         policy = await self.get_policy(session, principal, subject_type, subject_id)
         await session.delete(policy)
-        await self._audit(session, principal, origin, "privacy.policy.delete", policy.org_id, subject_type, subject_id)
+        await self.admin.record_change(
+            session,
+            principal,
+            origin,
+            action="privacy.policy.delete",
+            org_id=policy.org_id,
+            object_type=subject_type,
+            object_id=subject_id,
+        )
         await session.commit()
         await self.reload(session)
-
-    async def _audit(
-        self,
-        session: AsyncSession,
-        principal: Principal,
-        origin: Origin,
-        action: str,
-        org_id: str | None,
-        object_type: str,
-        object_id: str,
-        details: dict[str, Any] | None = None,
-    ) -> None:
-        await self.audit.append(
-            session,
-            AuditEvent(
-                action=action,
-                actor=principal.actor(),
-                org_id=org_id,
-                object_type=object_type,
-                object_id=object_id,
-                details=details or {},
-                ip=origin.ip,
-                request_id=origin.request_id,
-            ),
-        )
 
     # -- protecting texts ----------------------------------------------------------------------------
 
@@ -386,15 +376,15 @@ class PrivacyService:
         if principal.org_id is None:
             return 0
         count = await self.vault.erase(session, scope_of(principal.org_id, principal.id, conversation))
-        await self._audit(
+        await self.admin.record_change(
             session,
             principal,
             origin,
-            "privacy.conversation.erased",
-            principal.org_id,
-            "privacy_conversation",
-            sha256_hex(conversation)[:16],
-            {"placeholders": count},
+            action="privacy.conversation.erased",
+            org_id=principal.org_id,
+            object_type="privacy_conversation",
+            object_id=sha256_hex(conversation)[:16],
+            details={"placeholders": count},
         )
         await session.commit()
         return count
