@@ -78,8 +78,7 @@ docs: setup
 translations: setup-test
 	$(BIN)/pybabel extract -F babel.cfg -k N_ -k _ -k gettext -k ngettext:1,2 --no-location --sort-output \
 		--omit-header -o soberana/web/locale/messages.pot .
-	$(BIN)/pybabel update -i soberana/web/locale/messages.pot -d soberana/web/locale --no-location --omit-header \
-		--no-fuzzy-matching
+	$(BIN)/python -m soberana.devtools.translations merge
 	@echo "translate the new empty msgstr entries in soberana/web/locale/{es,is}/LC_MESSAGES/messages.po"
 
 ## make bench NAME=<benchmark>: run bench/<benchmark>/ and write bench/results/<benchmark>.{json,md}

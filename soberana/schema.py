@@ -14,8 +14,9 @@ from soberana.gateway import models as gateway_models
 from soberana.knowledge import models as knowledge_models
 from soberana.privacy import models as privacy_models
 from soberana.storage.base import Base
+from soberana.workspace import models as workspace_models
 
-MODEL_MODULES = (audit_models, auth_models, gateway_models, knowledge_models, privacy_models)
+MODEL_MODULES = (audit_models, auth_models, gateway_models, knowledge_models, privacy_models, workspace_models)
 
 
 def metadata() -> MetaData:

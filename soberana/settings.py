@@ -325,6 +325,9 @@ class Settings(BaseSettings):
     conversation_retention_days: int = Field(
         30, ge=1, description="How long an anonymous citizen conversation is kept after its last message."
     )
+    workspace_retention_days: int = Field(
+        90, ge=1, description="How long a staff member's saved conversation with a model is kept after it last changed."
+    )
 
     # -- web application ---------------------------------------------------------------------------------
     web_default_language: Literal["es", "en", "is"] = Field(

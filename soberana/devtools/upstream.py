@@ -11,6 +11,9 @@ chooses the behaviour:
 - ``reply:<text>``: answers exactly ``<text>`` (a fixed answer, e.g. with citations to check).
 - ``chunks-<n>``: streams the echo in pieces of ``n`` characters (splitting words and placeholders).
 
+Options combine before a fixed answer: ``delay-0.05+reply:Text [1]`` streams ``Text [1]`` word by word,
+waiting 0.05 s before each piece.
+
 ``GET /_log`` returns the last user message of every chat request, in arrival order.
 """
 
@@ -54,8 +57,10 @@ def _usage(prompt: int, completion: int) -> dict[str, int]:
 
 async def chat(request: web.Request) -> web.StreamResponse:
     body = orjson.loads(await request.read())
-    model = str(body.get("model", "echo"))
+    name = str(body.get("model", "echo"))
     request.app[LOG_KEY].append(_last_user(body))
+    options, fixed, reply = name.partition("reply:")
+    model = options.rstrip("+")
     if (status := _number(model, "fail-")) is not None:
         error = {"error": {"message": f"upstream failure {int(status)}", "type": "server_error", "code": None}}
         return web.Response(
@@ -67,7 +72,7 @@ async def chat(request: web.Request) -> web.StreamResponse:
     if (slow := _number(model, "slow-")) is not None:
         await asyncio.sleep(slow)
     delay = _number(model, "delay-") or 0.0
-    text = model.removeprefix("reply:") if model.startswith("reply:") else f"Echo: {_last_user(body)}"
+    text = reply if fixed else f"Echo: {_last_user(body)}"
     words = text.split(" ")
     prompt_tokens = sum(len(str(m.get("content", "")).split()) for m in body.get("messages") or []) or 1
     created = int(time.time())
@@ -78,14 +83,14 @@ async def chat(request: web.Request) -> web.StreamResponse:
             "id": "chatcmpl-upstream",
             "object": "chat.completion",
             "created": created,
-            "model": model,
+            "model": name,
             "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
             "usage": _usage(prompt_tokens, len(words)),
         }
         return web.Response(body=orjson.dumps(answer), content_type="application/json")
     response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
     await response.prepare(request)
-    base = {"id": "chatcmpl-upstream", "object": "chat.completion.chunk", "created": created, "model": model}
+    base = {"id": "chatcmpl-upstream", "object": "chat.completion.chunk", "created": created, "model": name}
     include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
     extra = {"usage": None} if include_usage else {}
     chunks = [

@@ -57,13 +57,13 @@ class GatewayAdmin:
 
     # -- deployments --------------------------------------------------------------------------------
 
-    def _require_platform_admin(self, principal: Principal) -> None:
+    def require_platform_admin(self, principal: Principal) -> None:
         self.admin.require(principal, Scope.ADMIN)
         if not principal.is_platform_admin:
             raise PermissionDenied("Only platform administrators manage model deployments.")
 
     async def list_deployments(self, session: AsyncSession, principal: Principal) -> list[DeploymentOut]:
-        self._require_platform_admin(principal)
+        self.require_platform_admin(principal)
         stored = {d.name: d for d in await repo.deployments(session)}
         demo_names = {c.name for c in self.gateway.catalog.static_configs[len(self.gateway.settings.deployments) :]}
         out = []
@@ -93,7 +93,7 @@ class GatewayAdmin:
     async def create_deployment(
         self, session: AsyncSession, principal: Principal, config: DeploymentConfig, origin: Origin
     ) -> ModelDeployment:
-        self._require_platform_admin(principal)
+        self.require_platform_admin(principal)
         name = config.name or f"{config.alias}@{config.provider}"
         config = config.model_copy(update={"name": name})
         if any((c.name or f"{c.alias}@{c.provider}") == name for c in self.gateway.catalog.static_configs):
@@ -137,7 +137,7 @@ class GatewayAdmin:
         config: DeploymentConfig | None,
         origin: Origin,
     ) -> ModelDeployment:
-        self._require_platform_admin(principal)
+        self.require_platform_admin(principal)
         require_id(dep_id, "dep", "deployment")
         row = await session.get(ModelDeployment, dep_id)
         if row is None:
@@ -166,7 +166,7 @@ class GatewayAdmin:
         return row
 
     async def delete_deployment(self, session: AsyncSession, principal: Principal, dep_id: str, origin: Origin) -> None:
-        self._require_platform_admin(principal)
+        self.require_platform_admin(principal)
         require_id(dep_id, "dep", "deployment")
         row = await session.get(ModelDeployment, dep_id)
         if row is None:
@@ -188,7 +188,7 @@ class GatewayAdmin:
 
     async def list_aliases(self, principal: Principal) -> list[AliasConfig]:
         """Every public model name with its strategy and description, as routing uses them now."""
-        self._require_platform_admin(principal)
+        self.require_platform_admin(principal)
         return [
             AliasConfig.model_validate({"name": e.alias, "strategy": e.strategy.name, "description": e.description})
             for e in self.gateway.catalog.entries()
@@ -197,7 +197,7 @@ class GatewayAdmin:
     async def set_alias(
         self, session: AsyncSession, principal: Principal, config: AliasConfig, origin: Origin
     ) -> AliasConfig:
-        self._require_platform_admin(principal)
+        self.require_platform_admin(principal)
         row = await session.get(ModelAlias, config.name)
         if row is None:
             row = ModelAlias(name=config.name)
@@ -217,7 +217,7 @@ class GatewayAdmin:
         return config
 
     async def delete_alias(self, session: AsyncSession, principal: Principal, name: str, origin: Origin) -> None:
-        self._require_platform_admin(principal)
+        self.require_platform_admin(principal)
         row = await session.get(ModelAlias, name)
         if row is None:
             raise NotFound(f"No alias settings stored for {name!r}.")

@@ -88,6 +88,10 @@ class Catalog:
         """Raise :class:`ConfigurationError` if ``config`` cannot be served here."""
         self._registry.create(config, self._context)
 
+    def provider_kinds(self) -> list[str]:
+        """The provider kinds a deployment may name (those registered as plugins)."""
+        return sorted(self._registry.kinds())
+
     def get(self, alias: str) -> ModelEntry | None:
         return self._entries.get(alias)
 

@@ -9,7 +9,8 @@ hand them this client.
 from __future__ import annotations
 
 import base64
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import orjson
@@ -17,6 +18,16 @@ import orjson
 from soberana.auth.principal import Principal
 from soberana.errors import UpstreamFailed
 from soberana.gateway.service import GatewayService
+
+
+@dataclass(frozen=True, slots=True)
+class ChatReply:
+    """A chat answer with what happened on the way: the deployment that wrote it, and what data
+    protection did to the request (the ``x-soberana-pii`` header, e.g. ``pseudonymised; PERSON=2``)."""
+
+    text: str
+    deployment: str
+    pii: str
 
 
 class GatewayClient:
@@ -102,3 +113,62 @@ class GatewayClient:
         )
         choices = orjson.loads(result.body).get("choices") or [{}]
         return str((choices[0].get("message") or {}).get("content") or "")
+
+    async def converse(
+        self,
+        principal: Principal,
+        model: str,
+        messages: list[dict[str, str]],
+        *,
+        classification: str | None = None,
+        conversation: str | None = None,
+        request_id: str | None = None,
+    ) -> ChatReply:
+        """One chat completion at the data ``classification`` the caller states, with what happened."""
+        result, headers = await self.service.complete(
+            principal,
+            {"model": model, "messages": messages},
+            endpoint="chat",
+            request_id=request_id,
+            classification=classification,
+            conversation=conversation,
+        )
+        choices = orjson.loads(result.body).get("choices") or [{}]
+        text = str((choices[0].get("message") or {}).get("content") or "")
+        return ChatReply(text, headers.get("x-soberana-deployment", ""), headers.get("x-soberana-pii", ""))
+
+    async def chat_stream(
+        self,
+        principal: Principal,
+        model: str,
+        messages: list[dict[str, str]],
+        *,
+        max_tokens: int | None = None,
+        classifications: Sequence[str] = (),
+        conversation: str | None = None,
+    ) -> AsyncIterator[str]:
+        """The text of one chat completion as the model writes it, piece by piece (a streamed call:
+        routed, limited, metered and protected like :meth:`chat`). A failure before the first piece
+        raises at once; one in the middle raises :class:`UpstreamFailed` where it happened."""
+        body: dict[str, Any] = {"model": model, "messages": messages, "temperature": 0, "stream": True}
+        if max_tokens:
+            body["max_tokens"] = max_tokens
+        stream, _ = await self.service.stream(
+            principal, body, request_id=None, conversation=conversation, floors=classifications
+        )
+        buffer = b""
+        async for chunk in stream:
+            buffer += chunk
+            while b"\n\n" in buffer:
+                event, buffer = buffer.split(b"\n\n", 1)
+                for line in event.split(b"\n"):
+                    data = line.removeprefix(b"data: ").strip() if line.startswith(b"data:") else b""
+                    if not data or data == b"[DONE]":
+                        continue
+                    parsed = orjson.loads(data)
+                    if "error" in parsed:
+                        raise UpstreamFailed(str((parsed["error"] or {}).get("message") or "The model failed."))
+                    for choice in parsed.get("choices") or []:
+                        piece = (choice.get("delta") or {}).get("content")
+                        if piece:
+                            yield str(piece)

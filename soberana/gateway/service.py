@@ -412,11 +412,13 @@ class GatewayService:
         request_id: str | None,
         classification: str | None = None,
         conversation: str | None = None,
+        floors: Sequence[str] = (),
     ) -> tuple[AsyncIterator[bytes], dict[str, str]]:
         """Start a streamed chat completion; returns the SSE byte stream once the first chunk is in.
 
         Errors before the first chunk (quota, unknown model, every deployment failing) are raised
         here, so the client gets a proper status. Later errors end the stream with an error event.
+        ``floors``: the lowest data classifications the caller imposes (as for :meth:`complete`).
         """
         augmenter, state = None, None
         if self.augmenters:
@@ -435,7 +437,8 @@ class GatewayService:
                 return b"", chunks
 
         try:
-            shield = self._shield(principal, "chat", body, classification, conversation, self._floors(augmenter, state))
+            floors = [*floors, *self._floors(augmenter, state)]
+            shield = self._shield(principal, "chat", body, classification, conversation, floors)
             entry = self.model(principal, call.model, "chat")
             self._estimate(call, body, entry)
             await self._admit(call)

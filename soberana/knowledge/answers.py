@@ -14,7 +14,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -81,6 +81,14 @@ class Answer:
         return self.mode == "abstained"
 
 
+@dataclass(slots=True, frozen=True)
+class Delta:
+    """A piece of a generated answer as the model writes it (citations already checked)."""
+
+    text: str
+    language: str | None = None
+
+
 def citation(index: int, hit: Hit, quote: str | None = None) -> dict[str, Any]:
     text = quote if quote is not None else hit.text
     if len(text) > MAX_QUOTE_CHARS:
@@ -118,6 +126,48 @@ def check_citations(text: str, passages: int) -> tuple[str, list[int], bool]:
     cleaned = _CITATION.sub(keep, text)
     cleaned = re.sub(r"[ \t]+([.,;:])", r"\1", re.sub(r"[ \t]{2,}", " ", cleaned)).strip()
     return cleaned, used, removed
+
+
+_OPEN_CITATION = re.compile(r"\[[\d\s,]{0,20}$")
+
+
+class CitationStream:
+    """:func:`check_citations` for text that arrives in pieces: a citation that may still be growing
+    (``[1``, ``[1, 2``) is held back until it closes, then passed on with its invalid numbers removed.
+    Joined, the pieces equal the raw text with every invalid number dropped, so what a reader sees
+    while the answer streams never cites a passage that was not retrieved.
+    """
+
+    def __init__(self, passages: int) -> None:
+        self.passages = passages
+        self._pending = ""
+
+    def _clean(self, text: str) -> str:
+        def keep(match: re.Match[str]) -> str:
+            valid = [n for n in (int(v) for v in match.group(1).split(",")) if 1 <= n <= self.passages]
+            return "".join(f"[{n}]" for n in valid)
+
+        return _CITATION.sub(keep, text)
+
+    def feed(self, piece: str) -> str:
+        self._pending += piece
+        held = _OPEN_CITATION.search(self._pending)
+        cut = held.start() if held else len(self._pending)
+        ready, self._pending = self._pending[:cut], self._pending[cut:]
+        return self._clean(ready)
+
+    def close(self) -> str:
+        rest, self._pending = self._clean(self._pending), ""
+        return rest
+
+
+def _declined(text: str) -> bool:
+    return text.strip().strip(".").upper() == NO_ANSWER
+
+
+def _may_decline(text: str) -> bool:
+    """Whether the start of an answer may still turn out to be ``NO_ANSWER``."""
+    return NO_ANSWER.startswith(text.strip().upper())
 
 
 def sentences(text: str) -> list[str]:
@@ -213,15 +263,55 @@ class Answerer:
         classifications: Sequence[str] = (),
         conversation: str | None = None,
     ) -> Answer:
-        hits = retrieval.hits
         raw = await self.models.chat(
             principal,
             model,
-            build_messages(question, hits, language),
+            build_messages(question, retrieval.hits, language),
             classifications=classifications,
             conversation=conversation,
         )
-        if raw.strip().strip(".").upper() == NO_ANSWER:
+        return self._checked(raw, model, retrieval, language, threshold)
+
+    async def generated_stream(
+        self,
+        principal: Principal,
+        model: str,
+        question: str,
+        retrieval: Retrieval,
+        language: str | None,
+        threshold: float,
+        *,
+        classifications: Sequence[str] = (),
+        conversation: str | None = None,
+    ) -> AsyncIterator[Delta | Answer]:
+        """As :meth:`generated`, passing the text on as the model writes it (:class:`Delta` pieces with
+        their citations checked), then the finished :class:`Answer`. Nothing is passed on while the
+        model may still be writing ``NO_ANSWER``: a declined question streams nothing."""
+        checker = CitationStream(len(retrieval.hits))
+        raw: list[str] = []
+        started = False
+        async for piece in self.models.chat_stream(
+            principal,
+            model,
+            build_messages(question, retrieval.hits, language),
+            classifications=classifications,
+            conversation=conversation,
+        ):
+            raw.append(piece)
+            if not started:
+                if _may_decline("".join(raw)):
+                    continue
+                started, piece = True, "".join(raw)
+            if text := checker.feed(piece):
+                yield Delta(text, language)
+        if started and (rest := checker.close()):
+            yield Delta(rest, language)
+        yield self._checked("".join(raw), model, retrieval, language, threshold)
+
+    def _checked(self, raw: str, model: str, retrieval: Retrieval, language: str | None, threshold: float) -> Answer:
+        """A generated answer with its citations checked, or an abstention when the model declined."""
+        hits = retrieval.hits
+        if _declined(raw):
             answer = self.abstain(language, retrieval, threshold)
             answer.model = model
             answer.flags.append("model_declined")

@@ -7,7 +7,7 @@ knowledge on these protocols keeps it independent of the gateway package.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any, Literal, Protocol
 
 from soberana.auth.principal import Principal
@@ -40,6 +40,18 @@ class ChatModel(Protocol):
     ) -> str:
         """The text of one chat completion, handled at least at ``classifications`` (data protection),
         with personal data kept under stable placeholders for the whole ``conversation``."""
+
+    def chat_stream(
+        self,
+        principal: Principal,
+        model: str,
+        messages: list[dict[str, str]],
+        *,
+        max_tokens: int | None = None,
+        classifications: Sequence[str] = (),
+        conversation: str | None = None,
+    ) -> AsyncIterator[str]:
+        """As :meth:`chat`, the text arriving piece by piece as the model writes it."""
 
 
 class Reranker(Protocol):

@@ -13,6 +13,7 @@ from soberana.knowledge.models import (
     Collection,
     Conversation,
     Document,
+    Feedback,
     HandoffCase,
     IngestJob,
     Message,
@@ -24,6 +25,11 @@ async def collections(session: AsyncSession, org_ids: Ids[str] | None) -> list[C
     if org_ids is not None:
         stmt = stmt.where(Collection.org_id.in_(list(org_ids)))
     return list((await session.scalars(stmt)).all())
+
+
+async def rated_message_ids(session: AsyncSession, conversation_id: str) -> set[str]:
+    stmt = select(Feedback.message_id).where(Feedback.conversation_id == conversation_id)
+    return set((await session.scalars(stmt)).all())
 
 
 async def collection_by_name(session: AsyncSession, org_id: str, name: str) -> Collection | None:

@@ -20,7 +20,7 @@ import logging
 import secrets
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -47,7 +47,7 @@ from soberana.errors import (
     require_id,
 )
 from soberana.knowledge import repo
-from soberana.knowledge.answers import Answer, Answerer, threshold_for
+from soberana.knowledge.answers import Answer, Answerer, Delta, threshold_for
 from soberana.knowledge.index import Indexes
 from soberana.knowledge.ingest import Ingestor, Progress, StoreResult, prepare, sha256
 from soberana.knowledge.models import (
@@ -84,6 +84,14 @@ CITIZEN_ASSISTANT = "citizen-assistant"
 CITIZEN_ASSISTANT_ID = f"system:{CITIZEN_ASSISTANT}"  # the principal citizens' questions are answered as
 FOLLOW_UP_WORDS = 6  # a question this short is read together with the one before it
 HISTORY_QUESTIONS = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Answered:
+    """A citizen's question answered: the reply as stored in the conversation, and the answer."""
+
+    message: Message
+    answer: Answer
 
 
 @dataclass(frozen=True, slots=True)
@@ -531,6 +539,24 @@ class KnowledgeService:
         history: Sequence[str],
         conversation: str | None = None,
     ) -> Answer:
+        async for item in self._answer_stream(principal, collections, question, body, history, conversation):
+            if isinstance(item, Answer):
+                return item
+        raise AssertionError("an answer stream ends with its answer")
+
+    async def _answer_stream(
+        self,
+        principal: Principal,
+        collections: Sequence[Collection],
+        question: str,
+        body: AnswerRequest | None,
+        history: Sequence[str],
+        conversation: str | None = None,
+        *,
+        stream: bool = False,
+    ) -> AsyncIterator[Delta | Answer]:
+        """Retrieve, then answer: generated (streamed piece by piece when ``stream``), extractive or an
+        abstention. Ends with the :class:`Answer`."""
         _, retriever = await self._ready()
         s = self.settings
         language = await retriever.detect_language(question)
@@ -550,21 +576,24 @@ class KnowledgeService:
         embedding_model = collections[0].embedding_model or s.knowledge_embedding_model
         threshold = threshold_for(embedding_model, s.knowledge_abstain_threshold)
         if self.answerer.should_abstain(retrieval, threshold):
-            return self.answerer.abstain(answer_language, retrieval, threshold)
+            yield self.answerer.abstain(answer_language, retrieval, threshold)
+            return
         model = (body.model if body else None) or s.knowledge_answer_model
+        classifications = [c.classification for c in collections]
         if model and not (body and body.extractive):
-            return await self.answerer.generated(
-                principal,
-                model,
-                question,
-                retrieval,
-                answer_language,
-                threshold,
-                classifications=[c.classification for c in collections],
-                conversation=conversation,
-            )
+            arguments = (principal, model, question, retrieval, answer_language, threshold)
+            if stream:
+                async for item in self.answerer.generated_stream(
+                    *arguments, classifications=classifications, conversation=conversation
+                ):
+                    yield item
+            else:
+                yield await self.answerer.generated(
+                    *arguments, classifications=classifications, conversation=conversation
+                )
+            return
         query_vector = retrieval.query_vectors.get(retrieval.hits[0].collection_id)
-        return await self.answerer.extractive(
+        yield await self.answerer.extractive(
             principal,
             embedding_model,
             question,
@@ -572,7 +601,7 @@ class KnowledgeService:
             retrieval,
             answer_language,
             threshold,
-            classifications=[c.classification for c in collections],
+            classifications=classifications,
         )
 
     # -- conversations (citizens) ----------------------------------------------------------------------
@@ -660,6 +689,22 @@ class KnowledgeService:
     async def ask(
         self, conversation_id: str, token: str | None, question: str, origin: Origin | None = None
     ) -> tuple[Message, Answer]:
+        async for item in self.ask_stream(conversation_id, token, question, origin, stream=False):
+            if isinstance(item, Answered):
+                return item.message, item.answer
+        raise AssertionError("ask_stream ends with the stored answer")
+
+    async def ask_stream(
+        self,
+        conversation_id: str,
+        token: str | None,
+        question: str,
+        origin: Origin | None = None,
+        *,
+        stream: bool = True,
+    ) -> AsyncIterator[Delta | Answered]:
+        """A citizen's question: a generated answer's pieces as the model writes them (:class:`Delta`),
+        then the answer as stored in the conversation (:class:`Answered`)."""
         self._limit_citizen(origin.ip if origin else None)
         async with self.db.session() as session:
             conversation = await self._conversation(session, conversation_id, token)
@@ -667,7 +712,15 @@ class KnowledgeService:
             history = [m.content for m in await repo.messages(session, conversation.id) if m.role == "user"]
         assert collection is not None
         principal = system_principal(collection.org_id, await self._org(collection.org_id), CITIZEN_ASSISTANT)
-        answer = await self._answer(principal, [collection], question, None, history, conversation_id)
+        answer: Answer | None = None
+        async for item in self._answer_stream(
+            principal, [collection], question, None, history, conversation_id, stream=stream
+        ):
+            if isinstance(item, Answer):
+                answer = item
+            else:
+                yield item
+        assert answer is not None
         now = utcnow()
         async with self.db.write_session() as session:
             conversation = await self._conversation(session, conversation_id, token)
@@ -697,7 +750,7 @@ class KnowledgeService:
             conversation.last_activity_at = now
             conversation.expires_at = now + self._retention(conversation.org_id)
             await session.commit()
-        return reply, answer
+        yield Answered(reply, answer)
 
     async def transcript(
         self, conversation_id: str, token: str | None
@@ -709,6 +762,12 @@ class KnowledgeService:
                 await repo.messages(session, conversation.id),
                 await repo.handoff_for(session, conversation.id),
             )
+
+    async def rated(self, conversation_id: str, token: str | None) -> set[str]:
+        """The answers of a conversation that already have the citizen's feedback."""
+        async with self.db.session() as session:
+            conversation = await self._conversation(session, conversation_id, token)
+            return await repo.rated_message_ids(session, conversation.id)
 
     async def feedback(self, conversation_id: str, token: str | None, body: FeedbackIn) -> Feedback:
         async with self.db.write_session() as session:
@@ -787,6 +846,10 @@ class KnowledgeService:
                 ),
             )
             await session.commit()
+
+    def conversation_retention(self, org_id: str) -> timedelta:
+        """How long a citizen conversation of ``org_id`` is kept after its last message."""
+        return self._retention(org_id)
 
     def _retention(self, org_id: str) -> timedelta:
         days = self.privacy.retention_days(org_id, "conversations") if self.privacy else None

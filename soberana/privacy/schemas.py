@@ -45,6 +45,9 @@ class Retention(BaseModel):
     conversations_days: int | None = Field(None, ge=1, description="Citizen conversations, after the last message.")
     vault_hours: float | None = Field(None, gt=0, description="Placeholders and their values in the vault.")
     usage_days: int | None = Field(None, ge=1, description="Usage records of model calls.")
+    workspace_days: int | None = Field(
+        None, ge=1, description="Staff members' saved conversations with models, after they last changed."
+    )
 
 
 class PolicyDocument(BaseModel):

@@ -37,6 +37,7 @@ from soberana.storage import migrate
 from soberana.storage.db import Database
 from soberana.web import (
     citizen,
+    collections,
     console,
     console_models,
     console_people,
@@ -49,6 +50,8 @@ from soberana.web import (
 from soberana.web.errors import install_error_handlers
 from soberana.web.middleware import BodySizeLimitMiddleware, RequestIdMiddleware
 from soberana.web.security import SignInLimiter
+from soberana.workspace import routes as workspace_routes
+from soberana.workspace.service import WorkspaceRetention, WorkspaceService
 
 DESCRIPTION = """
 Soberana is a self-hostable AI platform that a public administration installs and runs itself.
@@ -78,6 +81,10 @@ OPENAPI_TAGS = [
         "name": "citizen assistant",
         "description": "Anonymous conversations with a public collection's assistant: no API key, the "
         "conversation's token proves it is yours.",
+    },
+    {
+        "name": "workspace",
+        "description": "A staff member's saved conversations with models: only their own (signed-in users' keys).",
     },
     {"name": "health", "description": "Liveness and readiness probes."},
 ]
@@ -112,9 +119,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     knowledge = KnowledgeService(settings, db, audit, admin, GatewayClient(gateway.service))
     gateway.service.augmenters.append(KnowledgeChat(knowledge))  # the `knowledge` option of chat completions
     privacy = PrivacyService.from_settings(settings, db, admin, detect_language=knowledge.detector.detect)
-    privacy.purgers += [ConversationRetention(), UsageRetention(audit)]
+    privacy.purgers += [ConversationRetention(), UsageRetention(audit), WorkspaceRetention()]
     gateway.service.privacy = privacy
     knowledge.privacy = privacy
+    workspace_service = WorkspaceService(db, admin, GatewayClient(gateway.service), privacy)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -154,6 +162,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.gateway_admin = gateway.admin
     app.state.knowledge = knowledge
     app.state.privacy = privacy
+    app.state.workspace = workspace_service
     app.state.sessions = SessionStore(db, timedelta(hours=settings.web_session_hours))
     app.state.oidc = OidcService(db, admin, authenticator, settings.secret_key_bytes)
     app.state.sign_in_limiter = SignInLimiter(settings.sign_in_attempts_per_minute)
@@ -163,7 +172,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(
         BodySizeLimitMiddleware,
         max_bytes=settings.max_request_body_bytes,
-        uploads=(("/v1/collections/", "/documents", settings.knowledge_max_upload_bytes),),
+        uploads=(
+            ("/v1/collections/", "/documents", settings.knowledge_max_upload_bytes),
+            ("/staff/collections/", "/documents", settings.knowledge_max_upload_bytes),
+        ),
     )
     app.add_middleware(RequestIdMiddleware)
 
@@ -173,6 +185,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(staff.router)
     app.include_router(console.router)
     app.include_router(workspace.router)
+    app.include_router(collections.router)
     app.include_router(console_reports.router)
     app.include_router(console_people.router)
     app.include_router(console_models.router)
@@ -187,4 +200,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(knowledge_routes.conversations)
     app.include_router(privacy_routes.v1)
     app.include_router(privacy_routes.admin_router)
+    app.include_router(workspace_routes.router)
     return app

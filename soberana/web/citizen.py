@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NamedTuple
 
 import orjson
 from fastapi import APIRouter, Form, Request
@@ -20,12 +20,22 @@ from fastapi.responses import FileResponse, RedirectResponse, Response, Streamin
 from soberana.auth.deps import get_origin
 from soberana.errors import AuthenticationFailed, InvalidRequest, NotFound, SoberanaError
 from soberana.knowledge.schemas import FeedbackIn, HandoffIn
-from soberana.knowledge.service import KnowledgeService
-from soberana.web.security import secure_cookies
+from soberana.knowledge.service import Answered, KnowledgeService
+from soberana.web.security import partition_last_cookie, secure_cookies
 from soberana.web.ui import Page, PageContext
 
 router = APIRouter(include_in_schema=False)
 CONVERSATION_COOKIE = "soberana_conversation"
+
+
+class Current(NamedTuple):
+    """The visitor's conversation with an assistant: its id, its token, and how long it is kept."""
+
+    conversation_id: str
+    token: str
+    max_age: int
+
+
 Slug = Annotated[str, "path"]
 
 
@@ -62,7 +72,9 @@ def _conversation(request: Request) -> tuple[str, str] | None:
     return (conversation_id, token) if conversation_id.startswith("conv_") and token else None
 
 
-def _remember(response: Response, page: PageContext, org: str, name: str, conversation_id: str, token: str) -> None:
+def _remember(response: Response, page: PageContext, org: str, name: str, current: Current) -> None:
+    """The conversation's cookie, kept as long as the organisation keeps the conversation."""
+    conversation_id, token, max_age = current
     response.set_cookie(
         CONVERSATION_COOKIE,
         f"{conversation_id}.{token}",
@@ -70,8 +82,10 @@ def _remember(response: Response, page: PageContext, org: str, name: str, conver
         httponly=True,
         samesite=page.cookie_samesite,
         secure=secure_cookies(page.settings),
-        max_age=page.settings.conversation_retention_days * 86400,
+        max_age=max_age,
     )
+    if page.cookie_samesite == "none":
+        partition_last_cookie(response)  # inside the widget: kept even where third-party cookies are blocked
 
 
 def _labels(page: PageContext) -> dict[str, str]:
@@ -98,18 +112,21 @@ async def _state(request: Request, page: PageContext, org: str, name: str) -> di
     collection, org_name = await knowledge.public_assistant(f"{org}/{name}")
     messages: list[Any] = []
     case = None
+    rated: set[str] = set()
     remembered = _conversation(request)
     if remembered is not None:
         try:
             conversation, messages, case = await knowledge.transcript(*remembered)
+            rated = await knowledge.rated(*remembered)
             if conversation.collection_id != collection.id:
-                messages, case = [], None
+                messages, case, rated = [], None, set()
         except (NotFound, AuthenticationFailed, InvalidRequest):  # expired, or a cookie that is not ours
             messages, case = [], None
     return {
         "collection": collection,
         "org_name": org_name,
         "messages": messages,
+        "rated": rated,
         "case": case,
         "path": _path(org, name),
         "labels": _labels(page),
@@ -134,7 +151,7 @@ async def widget() -> Response:
     )
 
 
-async def _current(request: Request, org: str, name: str) -> tuple[str, str]:
+async def _current(request: Request, org: str, name: str) -> Current:
     """The visitor's conversation with this assistant, opened now if there is none (or it expired)."""
     knowledge = _knowledge(request)
     remembered = _conversation(request)
@@ -150,7 +167,8 @@ async def _current(request: Request, org: str, name: str) -> tuple[str, str]:
     if remembered is None:
         conversation, token = await knowledge.open_conversation(collection.id)
         remembered = (conversation.id, token)
-    return remembered
+    max_age = int(knowledge.conversation_retention(collection.org_id).total_seconds())
+    return Current(*remembered, max_age)
 
 
 def _question(value: str) -> str:
@@ -172,10 +190,10 @@ async def ask(
     """The question as a plain form post: the page comes back with the answer."""
     page.check_form(csrf_token)
     text = _question(question)
-    conversation_id, token = await _current(request, org, name)
-    message, _ = await _knowledge(request).ask(conversation_id, token, text, get_origin(request))
+    current = await _current(request, org, name)
+    message, _ = await _knowledge(request).ask(current.conversation_id, current.token, text, get_origin(request))
     response = RedirectResponse(_back(request, org, name, fragment=f"msg-{message.id}"), status_code=303)
-    _remember(response, page, org, name, conversation_id, token)
+    _remember(response, page, org, name, current)
     page.finish(response)
     return response
 
@@ -189,32 +207,51 @@ async def ask_stream(
     question: Annotated[str, Form(max_length=4000)] = "",
     csrf_token: Annotated[str, Form()] = "",
 ) -> Response:
-    """The question from the page's script: the answer as Server-Sent Events (``mode``, ``delta``,
-    ``citations``, ``done`` or ``error``)."""
+    """The question from the page's script: the answer as Server-Sent Events (``mode``, ``language``,
+    ``delta``…, ``replace``, ``citations``, ``done`` or ``error``). A generated answer streams token by
+    token as the model writes it; ``replace`` carries the checked answer when it differs from the
+    pieces sent."""
     page.check_form(csrf_token)
     text = _question(question)
     knowledge = _knowledge(request)
-    conversation_id, token = await _current(request, org, name)
+    current = await _current(request, org, name)
 
     async def events() -> AsyncIterator[bytes]:
         def event(name_: str, data: dict[str, Any]) -> bytes:
             return b"event: " + name_.encode() + b"\ndata: " + orjson.dumps(data) + b"\n\n"
 
+        streamed: list[str] = []
+        done: Answered | None = None
         try:
-            message, answer = await knowledge.ask(conversation_id, token, text, get_origin(request))
+            async for item in knowledge.ask_stream(current.conversation_id, current.token, text, get_origin(request)):
+                if isinstance(item, Answered):
+                    done = item
+                    break
+                if not streamed:  # the model has begun to write: token by token from here
+                    yield event("mode", {"label": _mode_label(page, "generated")})
+                    if item.language:
+                        yield event("language", {"language": item.language})
+                streamed.append(item.text)
+                yield event("delta", {"text": item.text})
         except SoberanaError as error:
             yield event("error", {"message": error.message})
             return
-        label = _mode_label(page, answer.mode)
-        if label:
-            yield event("mode", {"label": label})
-        if answer.language:
-            yield event("language", {"language": answer.language})
-        words = answer.text.split(" ")
-        for start in range(0, len(words), 4):  # written out progressively, a few words at a time
-            piece = " ".join(words[start : start + 4])
-            yield event("delta", {"text": piece if start == 0 else " " + piece})
-            await asyncio.sleep(0.01)
+        assert done is not None
+        message, answer = done.message, done.answer
+        if streamed:
+            if "".join(streamed) != answer.text:  # the checked answer differs in spacing: show it as stored
+                yield event("replace", {"text": answer.text})
+        else:  # excerpts or an abstention, ready at once: written out a few words at a time
+            label = _mode_label(page, answer.mode)
+            if label:
+                yield event("mode", {"label": label})
+            if answer.language:
+                yield event("language", {"language": answer.language})
+            words = answer.text.split(" ")
+            for start in range(0, len(words), 4):
+                piece = " ".join(words[start : start + 4])
+                yield event("delta", {"text": piece if start == 0 else " " + piece})
+                await asyncio.sleep(0.01)
         yield event("citations", {"items": answer.citations})
         rendered = page.render("partials/feedback.html", path=_path(org, name), message_id=message.id)
         feedback = bytes(rendered.body).decode()
@@ -225,7 +262,7 @@ async def ask_stream(
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},  # no proxy buffering of the stream
     )
-    _remember(response, page, org, name, conversation_id, token)
+    _remember(response, page, org, name, current)
     page.finish(response)
     return response
 
@@ -262,11 +299,11 @@ async def handoff(
 ) -> Response:
     """ "Talk to a person": opens a case in the staff queue with the conversation's transcript."""
     page.check_form(csrf_token)
-    conversation_id, token = await _current(request, org, name)  # a person may be asked for at once
+    current = await _current(request, org, name)  # a person may be asked for at once
     body = HandoffIn(reason=reason.strip() or None, contact=contact.strip() or None)
-    await _knowledge(request).request_handoff(conversation_id, token, body, get_origin(request))
+    await _knowledge(request).request_handoff(current.conversation_id, current.token, body, get_origin(request))
     response = RedirectResponse(_back(request, org, name, fragment="handoff"), status_code=303)
-    _remember(response, page, org, name, conversation_id, token)
+    _remember(response, page, org, name, current)
     page.finish(response)
     return response
 
@@ -286,5 +323,7 @@ async def erase(org: str, name: str, request: Request, page: Page, csrf_token: A
         samesite=page.cookie_samesite,
         secure=page.cookie_samesite == "none",
     )
+    if page.cookie_samesite == "none":
+        partition_last_cookie(response)  # the partitioned cookie is removed from the same jar
     page.finish(response)
     return response

@@ -19,6 +19,15 @@ router = APIRouter(include_in_schema=False)
 SCOPES = (Scope.INFERENCE, Scope.KNOWLEDGE, Scope.AUDIT, Scope.ADMIN)
 
 
+def _priority_label(page: PageContext, value: str) -> str:
+    _ = page.t.gettext
+    return {
+        "critical": _("Critical (public services first)"),
+        "interactive": _("Interactive"),
+        "batch": _("Batch (served last)"),
+    }.get(value, value)
+
+
 async def _keys_page(
     request: Request, page: PageContext, created: tuple[str, str] | None = None, status_code: int = 200
 ) -> Response:
@@ -37,6 +46,7 @@ async def _keys_page(
             "prefix": k.prefix,
             "owner": owners.get(k.user_id or k.service_account_id or "", "—"),
             "scopes": k.scopes,
+            "priority": k.priority,
             "created_at": k.created_at,
             "last_used_at": k.last_used_at,
             "status": key_status(k),
@@ -52,6 +62,8 @@ async def _keys_page(
         accounts=accounts,
         scopes=SCOPES,
         created=created,
+        default_priority=request.app.state.settings.default_priority,
+        priority_label=lambda value: _priority_label(page, value),
     )
 
 
@@ -67,6 +79,7 @@ async def create_key(
     name: Annotated[str, Form(max_length=100)] = "",
     owner: Annotated[str, Form(max_length=64)] = "",
     scopes: Annotated[list[str] | None, Form()] = None,
+    priority: Annotated[str, Form(max_length=12)] = "",
     csrf_token: Annotated[str, Form()] = "",
 ) -> Response:
     """Create a key; the page that answers shows it this once (it is never stored, only its digest)."""
@@ -75,7 +88,12 @@ async def create_key(
     owner_field = "service_account_id" if owner.startswith("svc_") else "user_id"
     try:
         data = ApiKeyCreate.model_validate(
-            {"name": name.strip(), owner_field: owner, "scopes": scopes or ["inference"]}
+            {
+                "name": name.strip(),
+                owner_field: owner,
+                "scopes": scopes or ["inference"],
+                "priority": priority or None,
+            }
         )
     except ValidationError:
         raise InvalidRequest(

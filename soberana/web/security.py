@@ -41,9 +41,23 @@ def anonymous_csrf(request: Request) -> tuple[str, bool]:
 
 def set_csrf_cookie(response: Response, token: str, settings: Settings, *, embedded: bool = False) -> None:
     """The double-submit cookie: ``Strict``, except on an embedded assistant, whose frame on another
-    site must send it back (``None``, over HTTPS; the form must still repeat its value)."""
+    site must send it back (``None``, over HTTPS, partitioned; the form must still repeat its value)."""
     samesite: Literal["strict", "none"] = "none" if embedded and secure_cookies(settings) else "strict"
     response.set_cookie(CSRF_COOKIE, token, httponly=True, samesite=samesite, secure=secure_cookies(settings), path="/")
+    if samesite == "none":
+        partition_last_cookie(response)
+
+
+def partition_last_cookie(response: Response) -> None:
+    """Mark the cookie just set ``Partitioned`` (CHIPS): a browser that blocks third-party cookies still
+    keeps it for the widget's frame, in a jar of the embedding site's own. (Starlette sets the
+    attribute only on Python 3.14 and later.)"""
+    for index in range(len(response.raw_headers) - 1, -1, -1):
+        name, value = response.raw_headers[index]
+        if name == b"set-cookie":
+            if b"; partitioned" not in value.lower():
+                response.raw_headers[index] = (name, value + b"; Partitioned")
+            return
 
 
 def check_csrf(expected: str | None, sent: str | None) -> None:

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
+from urllib.parse import quote
 
 from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse, Response
 
 from soberana.auth.principal import Principal, Scope
 from soberana.auth.sessions import SessionStore, SignedIn
-from soberana.errors import AuthenticationFailed, SoberanaError
+from soberana.errors import AuthenticationFailed, PermissionDenied, SoberanaError
 from soberana.settings import Settings
 from soberana.web import i18n
 from soberana.web.i18n import N_
@@ -48,7 +49,14 @@ class PageContext:
         return self.signed_in.principal
 
     def check_form(self, sent: str | None) -> None:
-        check_csrf(self.csrf_token, sent)
+        try:
+            check_csrf(self.csrf_token, sent)
+        except PermissionDenied:
+            if self.signed_in is None and self.request.cookies.get(SESSION_COOKIE):
+                # a form of a session that has ended since (expired, signed out elsewhere): sign in
+                # again and come back, rather than a refusal that reads like an attack
+                raise AuthenticationFailed("Your session has ended. Sign in again.", code="sign_in_required") from None
+            raise
 
     def render(self, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
         user = None
@@ -58,6 +66,7 @@ class PageContext:
                 "name": self.signed_in.display_name,
                 "can_admin": principal.can(Scope.ADMIN),
                 "can_audit": principal.can(Scope.AUDIT),
+                "is_platform_admin": principal.is_platform_admin,
                 "org_id": principal.org_id,
             }
         response = templates().TemplateResponse(
@@ -94,9 +103,12 @@ class PageContext:
         if self.new_csrf_cookie:
             set_csrf_cookie(response, self.csrf_token, self.settings, embedded=self.embedded)
         response.headers.setdefault("Cache-Control", "no-store")
-        # no other site may frame a page (clickjacking), except an assistant's on the sites it names
+        # no other site may frame a page (clickjacking), except an assistant's on the sites it names;
+        # scripts only from this site's files (no inline script, no plugins)
         ancestors = " ".join(["'self'", *self.frame_ancestors])
-        response.headers["Content-Security-Policy"] = f"frame-ancestors {ancestors}"
+        response.headers["Content-Security-Policy"] = (
+            f"frame-ancestors {ancestors}; script-src 'self'; object-src 'none'; base-uri 'self'"
+        )
         response.headers["Content-Language"] = self.t.language
 
 
@@ -133,7 +145,12 @@ def error_page(request: Request, error: SoberanaError) -> Response:
             False,
         )
     if isinstance(error, AuthenticationFailed) and error.code == "sign_in_required":
-        return Response(status_code=303, headers={"Location": f"/sign-in?next={request.url.path}"})
+        here = (
+            request.url.path
+            if request.method != "GET" or not request.url.query
+            else f"{request.url.path}?{request.url.query}"
+        )
+        return Response(status_code=303, headers={"Location": f"/sign-in?next={quote(here, safe='/')}"})
     titles = {
         400: N_("The request could not be used"),
         401: N_("Not signed in"),

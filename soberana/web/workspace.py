@@ -1,26 +1,32 @@
-"""The staff workspace's chat: the models the organisation may use, where each runs, and what data
-protection did to every message ("personal data protected").
+"""The staff workspace's chat: the models the organisation may use, where each runs, what data
+protection did to every message ("personal data protected"), and the staff member's saved
+conversations (reopen, delete).
 
-The conversation is kept in the page itself (a hidden field sent back with each message), not on
-the server: nothing a civil servant types is stored by the chat. Placeholders of personal data stay
-stable for the whole conversation (``X-Soberana-Conversation``).
+Conversations are kept by :class:`soberana.workspace.service.WorkspaceService`, seen only by the
+person who had them, and deleted on request or after the retention period. Placeholders of personal
+data stay stable for a whole conversation.
 """
 
 from __future__ import annotations
 
-import secrets
 from typing import Annotated, Any
 
-import orjson
-from fastapi import APIRouter, Form, Request
-from fastapi.responses import Response
+from fastapi import APIRouter, Form, Query, Request
+from fastapi.responses import RedirectResponse, Response
 
-from soberana.errors import SoberanaError
+from soberana.auth.deps import get_origin
+from soberana.errors import InvalidRequest, SoberanaError
 from soberana.gateway.service import GatewayService
 from soberana.web.ui import Page, PageContext
+from soberana.workspace.models import WorkspaceConversation
+from soberana.workspace.service import WorkspaceService
 
 router = APIRouter(include_in_schema=False)
-MAX_TURNS = 40
+
+
+def _workspace(request: Request) -> WorkspaceService:
+    service: WorkspaceService = request.app.state.workspace
+    return service
 
 
 def _models(request: Request) -> list[dict[str, Any]]:
@@ -32,7 +38,7 @@ def _models(request: Request) -> list[dict[str, Any]]:
     ]
 
 
-def _sovereignty_label(page: PageContext, value: str) -> str:
+def sovereignty_label(page: PageContext, value: str) -> str:
     _ = page.t.gettext
     return {
         "on_premises": _("on the administration's own servers"),
@@ -41,25 +47,44 @@ def _sovereignty_label(page: PageContext, value: str) -> str:
     }.get(value, value)
 
 
-def _render(request: Request, page: PageContext, **context: Any) -> Response:
+async def _render(
+    request: Request,
+    page: PageContext,
+    current: WorkspaceConversation | None,
+    *,
+    model: str | None = None,
+    level: str | None = None,
+    draft: str = "",
+    error: str | None = None,
+    status_code: int = 200,
+) -> Response:
     privacy = request.app.state.privacy
-    levels = privacy.book.levels
+    principal = page.principal
     return page.render(
         "staff_chat.html",
+        status_code=status_code,
         section="chat",
         models=_models(request),
-        levels=levels,
-        default_level=privacy.resolve(page.principal).classification,
-        sovereignty_label=lambda value: _sovereignty_label(page, value),
+        levels=privacy.book.levels,
+        default_level=privacy.resolve(principal).classification,
+        sovereignty_label=lambda value: sovereignty_label(page, value),
         protected_counts=protected_counts,
-        **context,
+        history=await _workspace(request).list(principal),
+        current=current,
+        turns=current.turns if current else [],
+        model=model or (current.model if current else None),
+        level=level or (current.classification if current else None),
+        draft=draft,
+        error=error,
+        retention_days=privacy.retention_days(principal.org_id, "workspace_conversations"),
     )
 
 
 @router.get("/staff/chat")
-async def chat_page(request: Request, page: Page) -> Response:
-    page.principal  # noqa: B018 - signed-in staff only
-    return _render(request, page, turns=[], conversation=f"chat-{secrets.token_urlsafe(12)}", model=None, level=None)
+async def chat_page(request: Request, page: Page, c: Annotated[str | None, Query(max_length=64)] = None) -> Response:
+    """A new conversation, or a saved one (``?c=wsc_…``)."""
+    current = await _workspace(request).get(page.principal, c) if c else None
+    return await _render(request, page, current)
 
 
 @router.post("/staff/chat")
@@ -69,61 +94,52 @@ async def chat(
     message: Annotated[str, Form(max_length=20_000)] = "",
     model: Annotated[str, Form(max_length=200)] = "",
     classification: Annotated[str, Form(max_length=40)] = "",
-    history: Annotated[str, Form(max_length=400_000)] = "[]",
     conversation: Annotated[str, Form(max_length=64)] = "",
     csrf_token: Annotated[str, Form()] = "",
 ) -> Response:
     page.check_form(csrf_token)
-    principal = page.principal
+    workspace = _workspace(request)
     try:
-        sent = orjson.loads(history)
-    except orjson.JSONDecodeError:
-        sent = []
-    turns = [
-        {k: str(t.get(k, "")) for k in ("role", "content", "pii", "deployment")}
-        for t in (sent if isinstance(sent, list) else [])
-        if isinstance(t, dict) and t.get("role") in ("user", "assistant")  # never a system or tool message
-    ][-MAX_TURNS:]
-    if not conversation.startswith("chat-"):
-        conversation = f"chat-{secrets.token_urlsafe(12)}"
-    error = None
-    if not message.strip():
-        error = page.t.gettext("Write a message first.")
-    else:
-        turns.append({"role": "user", "content": message.strip(), "pii": "", "deployment": ""})
-        body = {"model": model, "messages": [{"role": t["role"], "content": t["content"]} for t in turns]}
-        gateway: GatewayService = request.app.state.gateway
-        try:
-            result, headers = await gateway.complete(
-                principal,
-                body,
-                endpoint="chat",
-                request_id=getattr(request.state, "request_id", None),
-                classification=classification or None,
-                conversation=conversation,
-            )
-        except SoberanaError as failure:
-            error = failure.message
-            turns.pop()
-        else:
-            choice = (orjson.loads(result.body).get("choices") or [{}])[0]
-            answer = str((choice.get("message") or {}).get("content") or "")
-            pii = headers.get("x-soberana-pii", "")
-            if turns:
-                turns[-1]["pii"] = pii  # what was done to the personal data of this message
-            turns.append(
-                {"role": "assistant", "content": answer, "pii": "", "deployment": headers["x-soberana-deployment"]}
-            )
-    return _render(
-        request,
-        page,
-        turns=turns,
-        history=orjson.dumps(turns).decode(),
-        conversation=conversation,
-        model=model,
-        level=classification or None,
-        error=error,
-    )
+        if not message.strip():
+            raise InvalidRequest(page.t.gettext("Write a message first."), param="message")
+        saved = await workspace.send(
+            page.principal,
+            conversation or None,
+            message,
+            model,
+            classification or None,
+            getattr(request.state, "request_id", None),
+        )
+    except SoberanaError as failure:  # nothing is saved; the message stays in the box
+        current = await workspace.get(page.principal, conversation) if conversation else None
+        return await _render(
+            request,
+            page,
+            current,
+            model=model,
+            level=classification or None,
+            draft=message,
+            error=failure.message,
+            status_code=failure.status_code,
+        )
+    response = RedirectResponse(f"/staff/chat?c={saved.id}#latest", status_code=303)
+    page.finish(response)
+    return response
+
+
+@router.post("/staff/chat/delete")
+async def delete(
+    request: Request,
+    page: Page,
+    conversation: Annotated[list[str] | None, Form()] = None,
+    csrf_token: Annotated[str, Form()] = "",
+) -> Response:
+    """Delete saved conversations (and their placeholders of personal data)."""
+    page.check_form(csrf_token)
+    deleted = await _workspace(request).delete(page.principal, (conversation or [])[:200], get_origin(request))
+    response = RedirectResponse(f"/staff/chat?deleted={deleted}", status_code=303)
+    page.finish(response)
+    return response
 
 
 def protected_counts(pii: str) -> list[tuple[str, str]]:

@@ -2,7 +2,22 @@
 
 from __future__ import annotations
 
-from soberana.knowledge.answers import asks_for_amount, check_citations, message, sentences, threshold_for
+import re
+from collections.abc import AsyncIterator
+from typing import Any
+
+from soberana.knowledge.answers import (
+    Answer,
+    Answerer,
+    CitationStream,
+    Delta,
+    asks_for_amount,
+    check_citations,
+    message,
+    sentences,
+    threshold_for,
+)
+from soberana.knowledge.search import Hit, Retrieval
 
 
 def test_citations_to_retrieved_passages_are_kept_in_order_of_first_use() -> None:
@@ -44,3 +59,66 @@ def test_questions_about_amounts_are_recognised_in_three_languages() -> None:
 
 def test_table_header_rows_are_not_quoted() -> None:
     assert sentences("Permit | Fee\nSecond car | €90 per year") == ["Second car | €90 per year"]
+
+
+def test_citations_checked_while_streaming_match_the_checked_answer() -> None:
+    raw = "Pets ride free [7]. The fee is 60 € [1]. Form P-1 [2, 9]. Zero [0]. Last [3"
+    for size in (1, 2, 3, 5, 40):  # however the model's pieces fall, nothing invalid ever shows
+        checker = CitationStream(passages=3)
+        shown = ""
+        for start in range(0, len(raw), size):
+            shown += checker.feed(raw[start : start + size])
+            assert not re.search(r"\[(?:[^\]]*\D)?[0479]\b", shown), shown
+        shown += checker.close()
+        assert shown == "Pets ride free . The fee is 60 € [1]. Form P-1 [2]. Zero . Last [3"
+    assert check_citations(raw, 3)[0].startswith("Pets ride free. The fee is 60 € [1].")
+
+
+def test_a_citation_still_being_written_is_held_back_until_it_closes() -> None:
+    checker = CitationStream(passages=2)
+    assert checker.feed("Apply online [") == "Apply online "
+    assert checker.feed("1, ") == ""
+    assert checker.feed("2] today.") == "[1][2] today."
+    assert checker.feed(" Price [") == " Price "
+    assert checker.close() == "["  # never closed: plain text
+
+
+class _StreamingModel:
+    def __init__(self, pieces: list[str]) -> None:
+        self.pieces = pieces
+
+    async def chat_stream(self, *args: Any, **kwargs: Any) -> AsyncIterator[str]:
+        for piece in self.pieces:
+            yield piece
+
+
+def _retrieval(passages: int) -> Retrieval:
+    hits = [
+        Hit(i, f"doc_{i}", "col_1", f"Page {i}", None, [], f"Passage {i}.", None, "en", dense_score=0.9)
+        for i in range(1, passages + 1)
+    ]
+    return Retrieval(hits=hits, query_language="en")
+
+
+async def _run(pieces: list[str]) -> tuple[list[str], Answer]:
+    answerer = Answerer(_StreamingModel(pieces))  # type: ignore[arg-type]
+    stream = answerer.generated_stream(None, "m", "Question?", _retrieval(2), "en", 0.5)  # type: ignore[arg-type]
+    items = [item async for item in stream]
+    *deltas, answer = items
+    assert all(isinstance(d, Delta) for d in deltas) and isinstance(answer, Answer)
+    return [d.text for d in deltas if isinstance(d, Delta)], answer
+
+
+async def test_a_generated_answer_streams_piece_by_piece_with_checked_citations() -> None:
+    deltas, answer = await _run(["The", " fee", " is", " 60", " € [", "1]", ". Pets [", "9]", " free."])
+    assert len(deltas) >= 5  # passed on as written, not at the end
+    assert "".join(deltas) == "The fee is 60 € [1]. Pets  free."
+    assert answer.mode == "generated" and answer.text == "The fee is 60 € [1]. Pets free."
+    assert "invalid_citation_removed" in answer.flags and [c["index"] for c in answer.citations] == [1]
+
+
+async def test_a_declined_question_streams_nothing_and_abstains() -> None:
+    deltas, answer = await _run(["NO", "_ANS", "WER"])
+    assert deltas == [] and answer.mode == "abstained" and "model_declined" in answer.flags
+    deltas, answer = await _run(["No", ", you", " need form P-1 [2]."])  # begins like NO_ANSWER, is not
+    assert "".join(deltas) == "No, you need form P-1 [2]." and answer.mode == "generated"

@@ -149,7 +149,12 @@ async def test_purge_deletes_exactly_what_is_past_retention(
 async def test_a_second_purge_finds_nothing(live: LiveServer, tenant: Tenant) -> None:
     live.app.state.gateway.meter.record(usage(tenant.org_id, timedelta(days=1)))
     await live.app.state.gateway.meter.flush()
-    assert await live.app.state.privacy.purge() == {"vault": 0, "conversations": 0, "usage": 0}
+    assert await live.app.state.privacy.purge() == {
+        "vault": 0,
+        "conversations": 0,
+        "usage": 0,
+        "workspace_conversations": 0,
+    }
 
 
 async def test_policies_are_isolated_between_tenants(live: LiveServer, tenant: Tenant, other_tenant: Tenant) -> None:

@@ -73,6 +73,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     site = Site(f"http://127.0.0.1:{port}", app, loop, agency)
     site.run(_people(app))
     site.run(_allow_widget(app, agency))
+    site.run(_handbook(app))
     yield site
     stop_agency()
     server.should_exit = True
@@ -117,6 +118,22 @@ async def _allow_widget(app: Any, origin: str) -> None:
     async with app.state.db.write_session() as session:
         await app.state.knowledge.update_collection(
             session, cli_principal("pytest"), collection.id, CollectionUpdate(widget_origins=[origin]), Origin()
+        )
+
+
+async def _handbook(app: Any) -> None:
+    """An internal collection of the demo organisation, for the staff workspace."""
+    from soberana.auth.service import Origin
+    from soberana.knowledge.schemas import CollectionCreate
+
+    admin, root = app.state.admin, cli_principal("pytest")
+    async with app.state.db.write_session() as session:
+        org = await admin.organisation_by_slug(session, root, "demo")
+        await app.state.knowledge.create_collection(
+            session,
+            root,
+            CollectionCreate(org_id=org.id, name="handbook", title="Staff handbook", visibility="internal"),
+            Origin(),
         )
 
 
@@ -343,5 +360,45 @@ def test_the_widget_works_on_an_agency_site_of_another_origin(browser: Any, site
     page.screenshot(path=str(SCREENS / "widget.png"))
     # framing is allowed only where the collection says: every other page refuses other sites
     embedded = page.request.get(f"{site.url}{ASK}?embed=1")
-    assert embedded.headers["content-security-policy"] == f"frame-ancestors 'self' {site.agency}"
-    assert page.request.get(f"{site.url}/").headers["content-security-policy"] == "frame-ancestors 'self'"
+    assert embedded.headers["content-security-policy"].startswith(f"frame-ancestors 'self' {site.agency};")
+    assert page.request.get(f"{site.url}/").headers["content-security-policy"].startswith("frame-ancestors 'self';")
+
+
+HANDBOOK = (
+    "# Working from home\n\nStaff may work from home up to two days a week with their manager's agreement. "
+    "Home working days are booked in the rota by Thursday of the week before.\n\n"
+    "## Equipment\n\nThe municipality lends a laptop and a headset; a second screen can be requested from IT.\n"
+)
+
+
+def test_staff_upload_documents_with_progress_and_ask_the_internal_collection(page: Any, tmp_path: Path) -> None:
+    sign_in(page, "staff@demo.example")
+    page.goto("/staff/search?lang=en")
+    no_serious_accessibility_problems(page)
+    page.click("table a:has-text('Staff handbook')")
+    no_serious_accessibility_problems(page)
+    handbook = tmp_path / "home-working.md"
+    handbook.write_text(HANDBOOK, encoding="utf-8")
+    page.set_input_files("#upload-files", [str(handbook)])
+    page.click("form[data-upload] button[type=submit]")
+    status = page.locator("#upload-status")
+    status.filter(has_text="Finished: 1 added").wait_for(timeout=60_000)
+    assert page.locator("#upload-bar").get_attribute("value") == page.locator("#upload-bar").get_attribute("max")
+    screenshot(page, "staff-upload")
+    job = page.locator("#upload-status").inner_text()
+    assert "0 failed" in job
+    page.goto("/staff/search?lang=en")
+    page.fill("#search-query", "How many days a week can I work from home?")
+    deadline = 60
+    for _ in range(deadline):  # the new passages become searchable by meaning in the background
+        page.click("main form button[type=submit]")
+        if "two days a week" in page.inner_text("main"):
+            break
+        page.wait_for_timeout(1000)
+    results = page.locator("#results")
+    assert "two days a week" in results.inner_text()
+    assert results.locator("ol.citations li").count() >= 1
+    screenshot(page, "staff-search")
+    for language in ("es", "is"):
+        page.goto(f"/staff/search?lang={language}")
+        no_serious_accessibility_problems(page)

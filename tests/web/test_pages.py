@@ -157,7 +157,7 @@ async def test_sign_in_attempts_are_rate_limited(client: httpx.AsyncClient, tena
 
 
 async def test_widget_origins_are_checked_and_frame_the_assistant_only_there(
-    client: httpx.AsyncClient, tenant_a: Tenant
+    app: Any, client: httpx.AsyncClient, tenant_a: Tenant
 ) -> None:
     created = await client.post(
         "/v1/collections",
@@ -185,10 +185,18 @@ async def test_widget_origins_are_checked_and_frame_the_assistant_only_there(
     )
     assert allowed.json()["widget_origins"] == ["https://www.city.example"]
     embedded = await client.get(f"/ask/{tenant_a.slug}/help?embed=1")
-    assert embedded.headers["content-security-policy"] == "frame-ancestors 'self' https://www.city.example"
+    assert embedded.headers["content-security-policy"].startswith("frame-ancestors 'self' https://www.city.example;")
     assert 'class="site-header"' not in embedded.text
     plain = await client.get(f"/ask/{tenant_a.slug}/help")
-    assert plain.headers["content-security-policy"] == "frame-ancestors 'self'"
+    assert plain.headers["content-security-policy"].startswith("frame-ancestors 'self';")
+    # over HTTPS, the widget's cookies cross sites and are partitioned (kept where third-party cookies
+    # are blocked, in a jar of the embedding site's own)
+    app.state.settings = app.state.settings.model_copy(update={"web_secure_cookies": True})
+    client.cookies.clear()
+    framed = await client.get(f"/ask/{tenant_a.slug}/help?embed=1")
+    cookie = framed.headers["set-cookie"]
+    assert "soberana_csrf=" in cookie and "SameSite=none" in cookie and "Secure" in cookie
+    assert cookie.endswith("; Partitioned")
     script = await client.get("/widget.js")
     assert script.headers["content-type"].startswith("text/javascript") and "data-collection" in script.text
 
@@ -333,3 +341,100 @@ async def test_console_models_show_where_models_run_and_switch_deployments(
     assert switched.status_code == 303
     states = (await client.get("/admin/models/deployments", headers=ops)).json()
     assert next(d for d in states if d["id"] == created.json()["id"])["enabled"] is False
+
+
+def form_token(page: str) -> str:
+    found = re.search(r'name="csrf_token" value="([^"]+)"', page)
+    assert found is not None
+    return found.group(1)
+
+
+async def test_console_forms_add_deployments_and_set_quotas_and_priorities(
+    client: httpx.AsyncClient, tenant_a: Tenant, platform_key: str
+) -> None:
+    ops = {"Authorization": f"Bearer {platform_key}"}
+    me = (await client.get("/admin/me", headers=ops)).json()
+    await client.patch(f"/admin/users/{me['id']}", headers=ops, json={"password": PASSWORD})
+    await sign_in(client, "ops@platform.example")
+    page = (await client.get("/console/models")).text
+    assert "Add a deployment" in page
+    form = {
+        "csrf_token": form_token(page),
+        "alias": "city-llm",
+        "provider": "mock",
+        "sovereignty": "national_cloud",
+        "capabilities": "chat",
+        "max_concurrency": "0",  # not allowed: the page says which field, keeps what was typed
+    }
+    refused = await client.post("/console/models/deployments", data=form)
+    assert refused.status_code == 422 and "max_concurrency" in refused.text
+    assert 'value="city-llm"' in refused.text
+    added = await client.post("/console/models/deployments", data={**form, "max_concurrency": "8"})
+    assert added.status_code == 303 and added.headers["location"] == "/console/models?done=added"
+    models = (await client.get("/v1/models", headers=tenant_a.headers("staff"))).json()["data"]
+    assert "city-llm" in [m["id"] for m in models]  # serving at once
+    stored = [d for d in (await client.get("/admin/models/deployments", headers=ops)).json() if d["source"] == "admin"]
+    assert [(d["config"]["sovereignty"], d["config"]["max_concurrency"]) for d in stored] == [("national_cloud", 8)]
+    again = await client.post("/console/models/deployments", data={**form, "max_concurrency": "8"})
+    assert again.status_code == 409 and "already exists" in again.text
+    removed = await client.post(
+        f"/console/models/deployments/{stored[0]['id']}/delete", data={"csrf_token": form_token(page)}
+    )
+    assert removed.status_code == 303
+    assert "city-llm" not in [
+        m["id"] for m in (await client.get("/v1/models", headers=tenant_a.headers("staff"))).json()["data"]
+    ]
+    audit = await client.get("/admin/audit", params={"action": "model_deployment."}, headers=ops)
+    assert [e["action"] for e in audit.json()["data"]] == ["model_deployment.delete", "model_deployment.create"]
+    # an organisation's administrator sets quotas for its keys, creates keys with a priority class,
+    # but adds no deployments and does not set its own organisation's quota
+    client.cookies.clear()
+    await set_password(client, tenant_a, tenant_a.admin_id)
+    await sign_in(client, f"org_admin@{tenant_a.slug}.example")
+    page = (await client.get("/console/models")).text
+    assert "Add a deployment" not in page and f"organisation:{tenant_a.org_id}" not in page
+    token = form_token(page)
+    sneaked = await client.post("/console/models/deployments", data={**form, "csrf_token": token})
+    assert sneaked.status_code == 403
+    quota = {"csrf_token": token, "subject": f"api_key:{tenant_a.staff_key_id}", "requests_per_minute": "2"}
+    assert (await client.post("/console/models/quotas", data={**quota, "tokens_per_day": "-5"})).status_code == 422
+    assert (await client.post("/console/models/quotas", data=quota)).status_code == 303
+    statuses = [
+        (
+            await client.post(
+                "/v1/chat/completions",
+                headers=tenant_a.headers("staff"),
+                json={"model": "mock-chat", "messages": [{"role": "user", "content": "hi"}]},
+            )
+        ).status_code
+        for _ in range(3)
+    ]
+    assert statuses == [200, 200, 429]  # the quota holds from the next request
+    own = await client.post("/console/models/quotas", data={**quota, "subject": f"organisation:{tenant_a.org_id}"})
+    assert own.status_code == 403 and "organisation above it" in own.text
+    cleared = await client.post(
+        f"/console/models/quotas/api_key/{tenant_a.staff_key_id}/delete", data={"csrf_token": token}
+    )
+    assert cleared.status_code == 303
+    keys_page = (await client.get("/console/keys")).text
+    created = await client.post(
+        "/console/keys",
+        data={"csrf_token": token, "name": "emergency line", "owner": tenant_a.staff_id, "priority": "critical"},
+    )
+    assert created.status_code == 201 and "Critical (public services first)" in created.text
+    listed = (await client.get("/admin/keys", headers=tenant_a.headers())).json()["data"]
+    assert next(k for k in listed if k["name"] == "emergency line")["priority"] == "critical"
+    assert "Priority when a model is at capacity" in keys_page
+
+
+async def test_an_ended_session_sends_a_form_to_sign_in_and_pages_forbid_inline_scripts(
+    client: httpx.AsyncClient, tenant_a: Tenant
+) -> None:
+    await set_password(client, tenant_a, tenant_a.staff_id)
+    await sign_in(client, f"staff@{tenant_a.slug}.example")
+    page = await client.get("/staff/chat")
+    policy = page.headers["content-security-policy"]
+    assert "script-src 'self'" in policy and "frame-ancestors 'self'" in policy and "object-src 'none'" in policy
+    client.cookies.set("soberana_session", "a-session-that-has-ended")
+    posted = await client.post("/staff/chat", data={"csrf_token": form_token(page.text), "message": "hello"})
+    assert posted.status_code == 303 and posted.headers["location"] == "/sign-in?next=/staff/chat"

@@ -64,6 +64,8 @@ function enhanceAsk(form) {
         else if (name === "delta") {
           if (!started) { body.textContent = ""; started = true; }
           body.textContent += data.text;
+        } else if (name === "replace") {
+          body.textContent = data.text;
         } else if (name === "citations" && data.items.length) {
           const heading = element("p", { class: "who" }, labels.sources);
           const list = element("ol", { class: "citations" });
@@ -83,6 +85,7 @@ function enhanceAsk(form) {
           status.textContent = labels.answered;
           if (data.feedback) answer.insertAdjacentHTML("beforeend", data.feedback);
         } else if (name === "error") {
+          if (!field.value) field.value = question; // nothing typed is lost
           body.textContent = data.message;
           answer.setAttribute("aria-busy", "false");
           status.textContent = data.message;
@@ -110,7 +113,73 @@ function enhanceCopy(button) {
   });
 }
 
+function fill(template, values) {
+  return template.replace(/\{(\w+)\}/g, (_, name) => String(values[name] ?? ""));
+}
+
+// Uploading documents: the bytes sent, then the ingestion job followed until it ends.
+function enhanceUpload(form) {
+  const box = form.querySelector(".upload-progress");
+  const bar = form.querySelector("progress");
+  const status = form.querySelector("[role=status]");
+  const errors = form.querySelector("#upload-errors");
+  const button = form.querySelector("button[type=submit]");
+  const show = (key, values) => { status.textContent = fill(status.dataset[key], values || {}); };
+  form.addEventListener("submit", (event) => {
+    if (!form.querySelector("input[type=file]").files.length) return;
+    event.preventDefault();
+    box.hidden = false;
+    button.disabled = true;
+    errors.replaceChildren();
+    bar.max = 100;
+    bar.value = 0;
+    show("sending", { percent: 0 });
+    const request = new XMLHttpRequest();
+    request.open("POST", form.action);
+    request.setRequestHeader("Accept", "application/json");
+    request.upload.addEventListener("progress", (e) => {
+      if (!e.lengthComputable) return;
+      const percent = Math.round((100 * e.loaded) / e.total);
+      bar.value = percent;
+      show("sending", { percent: percent });
+    });
+    request.addEventListener("load", () => {
+      if (request.status !== 202 && request.status !== 200) {
+        button.disabled = false;
+        let message = status.dataset.failed;
+        try { message = JSON.parse(request.responseText).error.message || message; } catch (e) { /* an HTML error page */ }
+        status.textContent = message;
+        return;
+      }
+      follow(JSON.parse(request.responseText));
+    });
+    request.addEventListener("error", () => { button.disabled = false; show("failed"); });
+    request.send(new FormData(form));
+  });
+  function follow(job) {
+    bar.max = Math.max(1, job.files_total);
+    bar.value = job.files_done;
+    show("processing", { done: job.files_done, total: job.files_total });
+    if (job.status === "queued" || job.status === "running") {
+      setTimeout(async () => {
+        const response = await fetch("/staff/jobs/" + job.id, { headers: { "Accept": "application/json" } });
+        if (response.ok) follow(await response.json());
+        else { button.disabled = false; show("failed"); }
+      }, 700);
+      return;
+    }
+    button.disabled = false;
+    show("finished", {
+      added: job.documents_added, updated: job.documents_updated,
+      unchanged: job.documents_unchanged, failed: job.errors.length,
+    });
+    for (const failure of job.errors) errors.append(element("li", {}, failure.file + ": " + failure.message));
+  }
+}
+
 document.addEventListener("DOMContentLoaded", () => {
+  document.querySelectorAll("form[data-upload]").forEach(enhanceUpload);
+  document.querySelectorAll("form[data-demo]").forEach((f) => f.addEventListener("submit", (e) => e.preventDefault()));
   document.querySelectorAll("form[data-stream]").forEach(enhanceAsk);
   document.querySelectorAll("button[data-copy]").forEach(enhanceCopy);
 });
