@@ -277,7 +277,9 @@ class GatewayAdmin:
     async def delete_quota(
         self, session: AsyncSession, principal: Principal, subject_type: str, subject_id: str, origin: Origin
     ) -> None:
-        await self._quota_subject_org(session, principal, subject_type, subject_id)
+        org_id = await self._quota_subject_org(session, principal, subject_type, subject_id)
+        if subject_type == "organisation" and org_id == principal.org_id and not principal.is_platform_admin:
+            raise PermissionDenied("Your own organisation's quota is set by the organisation above it.")
         quota = await repo.quota_for(session, subject_type, subject_id)
         if quota is None:
             raise NotFound(f"No quota is set for {subject_id!r}.")

@@ -16,6 +16,7 @@ from typing import Any, Literal
 import orjson
 
 from soberana.auth.principal import Principal
+from soberana.core.aio import closing_stream
 from soberana.errors import UpstreamFailed
 from soberana.gateway.service import GatewayService
 
@@ -157,18 +158,32 @@ class GatewayClient:
             principal, body, request_id=None, conversation=conversation, floors=classifications
         )
         buffer = b""
-        async for chunk in stream:
-            buffer += chunk
-            while b"\n\n" in buffer:
-                event, buffer = buffer.split(b"\n\n", 1)
-                for line in event.split(b"\n"):
-                    data = line.removeprefix(b"data: ").strip() if line.startswith(b"data:") else b""
-                    if not data or data == b"[DONE]":
-                        continue
-                    parsed = orjson.loads(data)
-                    if "error" in parsed:
-                        raise UpstreamFailed(str((parsed["error"] or {}).get("message") or "The model failed."))
-                    for choice in parsed.get("choices") or []:
-                        piece = (choice.get("delta") or {}).get("content")
-                        if piece:
-                            yield str(piece)
+        async with closing_stream(stream) as chunks:
+            async for chunk in chunks:
+                buffer += chunk
+                while b"\n\n" in buffer:
+                    event, buffer = buffer.split(b"\n\n", 1)
+                    for piece in _pieces(event, model):
+                        yield piece
+
+
+def _pieces(event: bytes, model: str) -> list[str]:
+    """The text pieces of one server-sent event of a streamed chat completion."""
+    pieces: list[str] = []
+    for line in event.split(b"\n"):
+        data = line.removeprefix(b"data:").strip() if line.startswith(b"data:") else b""
+        if not data or data == b"[DONE]":
+            continue
+        try:
+            parsed = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            raise UpstreamFailed(f"The model '{model}' sent a stream that could not be read.") from None
+        if not isinstance(parsed, dict):
+            continue
+        if "error" in parsed:
+            raise UpstreamFailed(str((parsed["error"] or {}).get("message") or "The model failed."))
+        for choice in parsed.get("choices") or []:
+            piece = (choice.get("delta") or {}).get("content")
+            if piece:
+                pieces.append(str(piece))
+    return pieces

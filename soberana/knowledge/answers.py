@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from soberana.auth.principal import Principal
+from soberana.core.aio import closing_stream
 from soberana.knowledge.ports import Models
 from soberana.knowledge.schemas import AnswerMode
 from soberana.knowledge.search import Hit, Retrieval
@@ -167,7 +168,7 @@ def _declined(text: str) -> bool:
 
 def _may_decline(text: str) -> bool:
     """Whether the start of an answer may still turn out to be ``NO_ANSWER``."""
-    return NO_ANSWER.startswith(text.strip().upper())
+    return NO_ANSWER.startswith(text.strip().rstrip(".").upper())
 
 
 def sentences(text: str) -> list[str]:
@@ -290,20 +291,22 @@ class Answerer:
         checker = CitationStream(len(retrieval.hits))
         raw: list[str] = []
         started = False
-        async for piece in self.models.chat_stream(
+        stream = self.models.chat_stream(
             principal,
             model,
             build_messages(question, retrieval.hits, language),
             classifications=classifications,
             conversation=conversation,
-        ):
-            raw.append(piece)
-            if not started:
-                if _may_decline("".join(raw)):
-                    continue
-                started, piece = True, "".join(raw)
-            if text := checker.feed(piece):
-                yield Delta(text, language)
+        )
+        async with closing_stream(stream) as pieces:
+            async for piece in pieces:
+                raw.append(piece)
+                if not started:
+                    if _may_decline("".join(raw)):
+                        continue
+                    started, piece = True, "".join(raw)
+                if text := checker.feed(piece):
+                    yield Delta(text, language)
         if started and (rest := checker.close()):
             yield Delta(rest, language)
         yield self._checked("".join(raw), model, retrieval, language, threshold)

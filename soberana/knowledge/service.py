@@ -34,6 +34,7 @@ from soberana.audit.schemas import SYSTEM_ACTOR, Actor, AuditEvent, Outcome
 from soberana.audit.service import AuditLog
 from soberana.auth.principal import Principal, Scope, system_principal
 from soberana.auth.service import AdminService, Origin
+from soberana.core.aio import closing_stream
 from soberana.core.clock import utcnow
 from soberana.core.ids import new_id
 from soberana.errors import (
@@ -539,9 +540,12 @@ class KnowledgeService:
         history: Sequence[str],
         conversation: str | None = None,
     ) -> Answer:
-        async for item in self._answer_stream(principal, collections, question, body, history, conversation):
-            if isinstance(item, Answer):
-                return item
+        async with closing_stream(
+            self._answer_stream(principal, collections, question, body, history, conversation)
+        ) as items:
+            async for item in items:
+                if isinstance(item, Answer):
+                    return item
         raise AssertionError("an answer stream ends with its answer")
 
     async def _answer_stream(
@@ -583,10 +587,12 @@ class KnowledgeService:
         if model and not (body and body.extractive):
             arguments = (principal, model, question, retrieval, answer_language, threshold)
             if stream:
-                async for item in self.answerer.generated_stream(
+                generated = self.answerer.generated_stream(
                     *arguments, classifications=classifications, conversation=conversation
-                ):
-                    yield item
+                )
+                async with closing_stream(generated) as items:
+                    async for item in items:
+                        yield item
             else:
                 yield await self.answerer.generated(
                     *arguments, classifications=classifications, conversation=conversation
@@ -689,9 +695,10 @@ class KnowledgeService:
     async def ask(
         self, conversation_id: str, token: str | None, question: str, origin: Origin | None = None
     ) -> tuple[Message, Answer]:
-        async for item in self.ask_stream(conversation_id, token, question, origin, stream=False):
-            if isinstance(item, Answered):
-                return item.message, item.answer
+        async with closing_stream(self.ask_stream(conversation_id, token, question, origin, stream=False)) as items:
+            async for item in items:
+                if isinstance(item, Answered):
+                    return item.message, item.answer
         raise AssertionError("ask_stream ends with the stored answer")
 
     async def ask_stream(
@@ -713,13 +720,15 @@ class KnowledgeService:
         assert collection is not None
         principal = system_principal(collection.org_id, await self._org(collection.org_id), CITIZEN_ASSISTANT)
         answer: Answer | None = None
-        async for item in self._answer_stream(
+        answering = self._answer_stream(
             principal, [collection], question, None, history, conversation_id, stream=stream
-        ):
-            if isinstance(item, Answer):
-                answer = item
-            else:
-                yield item
+        )
+        async with closing_stream(answering) as items:
+            async for item in items:
+                if isinstance(item, Answer):
+                    answer = item
+                else:
+                    yield item
         assert answer is not None
         now = utcnow()
         async with self.db.write_session() as session:

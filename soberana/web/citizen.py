@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Annotated, Any, NamedTuple
@@ -18,13 +19,15 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import FileResponse, RedirectResponse, Response, StreamingResponse
 
 from soberana.auth.deps import get_origin
-from soberana.errors import AuthenticationFailed, InvalidRequest, NotFound, SoberanaError
+from soberana.core.aio import closing_stream
+from soberana.errors import AuthenticationFailed, InvalidRequest, NotFound, SoberanaError, UpstreamFailed
 from soberana.knowledge.schemas import FeedbackIn, HandoffIn
 from soberana.knowledge.service import Answered, KnowledgeService
 from soberana.web.security import partition_last_cookie, secure_cookies
 from soberana.web.ui import Page, PageContext
 
 router = APIRouter(include_in_schema=False)
+logger = logging.getLogger(__name__)
 CONVERSATION_COOKIE = "soberana_conversation"
 
 
@@ -223,23 +226,34 @@ async def ask_stream(
         streamed: list[str] = []
         done: Answered | None = None
         try:
-            async for item in knowledge.ask_stream(current.conversation_id, current.token, text, get_origin(request)):
-                if isinstance(item, Answered):
-                    done = item
-                    break
-                if not streamed:  # the model has begun to write: token by token from here
-                    yield event("mode", {"label": _mode_label(page, "generated")})
-                    if item.language:
-                        yield event("language", {"language": item.language})
-                streamed.append(item.text)
-                yield event("delta", {"text": item.text})
-        except SoberanaError as error:
+            asking = knowledge.ask_stream(current.conversation_id, current.token, text, get_origin(request))
+            async with closing_stream(asking) as items:
+                async for item in items:
+                    if isinstance(item, Answered):
+                        done = item
+                        break
+                    if not streamed:  # the model has begun to write: token by token from here
+                        yield event("mode", {"label": _mode_label(page, "generated")})
+                        if item.language:
+                            yield event("language", {"language": item.language})
+                    streamed.append(item.text)
+                    yield event("delta", {"text": item.text})
+        except UpstreamFailed:  # a model failed mid-answer: no internal detail for the citizen
+            yield event("error", {"message": _labels(page)["failed"]})
+            return
+        except SoberanaError as error:  # e.g. too many questions: the reason helps
             yield event("error", {"message": error.message})
+            return
+        except Exception:  # never leave the page waiting: it says the answer failed
+            logger.exception("answering a citizen failed")
+            yield event("error", {"message": _labels(page)["failed"]})
             return
         assert done is not None
         message, answer = done.message, done.answer
         if streamed:
-            if "".join(streamed) != answer.text:  # the checked answer differs in spacing: show it as stored
+            if answer.mode != "generated":  # the model declined after all: no "written by AI" label
+                yield event("mode", {"label": ""})
+            if "".join(streamed) != answer.text:  # the checked answer differs (spacing, an abstention)
                 yield event("replace", {"text": answer.text})
         else:  # excerpts or an abstention, ready at once: written out a few words at a time
             label = _mode_label(page, answer.mode)

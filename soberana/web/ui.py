@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse, Response
@@ -131,6 +131,17 @@ async def page_context(request: Request) -> PageContext:
 Page = Annotated[PageContext, Depends(page_context)]
 
 
+def _return_to(request: Request) -> str:
+    """Where to come back after signing in: the page asked for, or for a form sent after the session
+    ended, the page the form was on (the form's own address may answer POST only)."""
+    if request.method == "GET":
+        return f"{request.url.path}?{request.url.query}" if request.url.query else request.url.path
+    referer = urlsplit(request.headers.get("referer", ""))
+    if referer.netloc == request.url.netloc and referer.path.startswith("/"):
+        return f"{referer.path}?{referer.query}" if referer.query else referer.path
+    return "/staff/cases"
+
+
 def error_page(request: Request, error: SoberanaError) -> Response:
     """An error on a page of the web application, as a page (sign-in needed: to the sign-in form)."""
     context: PageContext | None = getattr(request.state, "page", None)
@@ -145,12 +156,7 @@ def error_page(request: Request, error: SoberanaError) -> Response:
             False,
         )
     if isinstance(error, AuthenticationFailed) and error.code == "sign_in_required":
-        here = (
-            request.url.path
-            if request.method != "GET" or not request.url.query
-            else f"{request.url.path}?{request.url.query}"
-        )
-        return Response(status_code=303, headers={"Location": f"/sign-in?next={quote(here, safe='/')}"})
+        return Response(status_code=303, headers={"Location": f"/sign-in?next={quote(_return_to(request), safe='/')}"})
     titles = {
         400: N_("The request could not be used"),
         401: N_("Not signed in"),

@@ -99,19 +99,26 @@ class WorkspaceService:
             conversation=cid,
             request_id=request_id,
         )
-        turns += [
+        added = [
             {"role": "user", "content": text, "pii": reply.pii, "deployment": ""},
             {"role": "assistant", "content": reply.text, "pii": "", "deployment": reply.deployment},
         ]
         async with self.db.write_session() as session:
-            row = await session.get(WorkspaceConversation, cid)
+            # Read again under a lock: another tab may have added turns meanwhile (they are kept), and
+            # a conversation deleted during the call stays deleted.
+            row = await session.get(WorkspaceConversation, cid, with_for_update=True, populate_existing=True)
+            if row is None and conversation_id:
+                raise NotFound(f"No conversation {cid!r}; it was deleted meanwhile.")
             if row is None:
                 assert principal.org_id is not None
-                row = WorkspaceConversation(id=cid, org_id=principal.org_id, user_id=owner, title=title_of(text))
+                row = WorkspaceConversation(
+                    id=cid, org_id=principal.org_id, user_id=owner, title=title_of(text), turns=[]
+                )
                 session.add(row)
             elif row.user_id != owner:
                 raise NotFound(f"No conversation {cid!r}.")
-            row.turns, row.model, row.classification, row.updated_at = turns, model, classification, utcnow()
+            row.turns = [*row.turns, *added]
+            row.model, row.classification, row.updated_at = model, classification, utcnow()
             await session.commit()
             return row
 
@@ -119,7 +126,7 @@ class WorkspaceService:
         """Delete your conversations and forget their placeholders of personal data (audit-logged,
         without their content)."""
         async with self.db.write_session() as session:
-            rows = [await self._own(session, principal, cid) for cid in conversation_ids]
+            rows = [await self._own(session, principal, cid) for cid in dict.fromkeys(conversation_ids)]
             if not rows:
                 return 0
             await repo.delete_conversations(session, [r.id for r in rows])

@@ -6,6 +6,10 @@ import re
 from collections.abc import AsyncIterator
 from typing import Any
 
+import pytest
+
+from soberana.core.aio import closing_stream
+from soberana.errors import UpstreamFailed
 from soberana.knowledge.answers import (
     Answer,
     Answerer,
@@ -122,3 +126,48 @@ async def test_a_declined_question_streams_nothing_and_abstains() -> None:
     assert deltas == [] and answer.mode == "abstained" and "model_declined" in answer.flags
     deltas, answer = await _run(["No", ", you", " need form P-1 [2]."])  # begins like NO_ANSWER, is not
     assert "".join(deltas) == "No, you need form P-1 [2]." and answer.mode == "generated"
+
+
+async def test_no_answer_with_a_full_stop_is_held_back_too() -> None:
+    deltas, answer = await _run(["NO_ANSWER", "."])
+    assert deltas == [] and answer.mode == "abstained"
+
+
+async def test_a_model_failing_mid_answer_is_closed_at_once() -> None:
+    closed: list[bool] = []
+
+    class Failing:
+        async def chat_stream(self, *args: Any, **kwargs: Any) -> AsyncIterator[str]:
+            try:
+                yield "The fee"
+                yield " is"
+                raise UpstreamFailed("the model went away")
+            finally:
+                closed.append(True)
+
+    answerer = Answerer(Failing())  # type: ignore[arg-type]
+    stream = answerer.generated_stream(None, "m", "Question?", _retrieval(2), "en", 0.5)  # type: ignore[arg-type]
+    seen: list[str] = []
+
+    async def read() -> None:
+        async for item in stream:
+            if isinstance(item, Delta):
+                seen.append(item.text)
+
+    with pytest.raises(UpstreamFailed):
+        await read()
+    assert seen and closed == [True]
+    # a reader that stops early (a citizen who left) closes the model's stream too
+    closed.clear()
+    stream = Answerer(_StreamingModel(["A", " b", " c"])).generated_stream(  # type: ignore[arg-type]
+        None,  # type: ignore[arg-type]
+        "m",
+        "Question?",
+        _retrieval(2),
+        "en",
+        0.5,
+    )
+    async with closing_stream(stream) as items:
+        async for _ in items:
+            break
+    assert stream.ag_running is False and stream.ag_frame is None  # type: ignore[attr-defined]

@@ -113,7 +113,7 @@ async def test_purge_deletes_exactly_what_is_past_retention(
 
     report = await privacy.purge(utcnow() + timedelta(hours=2))
 
-    assert report == {"vault": 3, "conversations": 2, "usage": 2}
+    assert report == {"vault": 3, "conversations": 2, "usage": 2, "workspace_conversations": 0}
     async with db.session() as session:
         kept_usage = set((await session.scalars(select(UsageRecord.id))).all())
         kept_conversations = set((await session.scalars(select(Conversation.id))).all())

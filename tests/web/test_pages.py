@@ -386,8 +386,12 @@ async def test_console_forms_add_deployments_and_set_quotas_and_priorities(
     ]
     audit = await client.get("/admin/audit", params={"action": "model_deployment."}, headers=ops)
     assert [e["action"] for e in audit.json()["data"]] == ["model_deployment.delete", "model_deployment.create"]
+    parent_set = await client.put(
+        f"/admin/quotas/organisations/{tenant_a.org_id}", headers=ops, json={"requests_per_minute": 1000}
+    )
+    assert parent_set.status_code == 200, parent_set.text
     # an organisation's administrator sets quotas for its keys, creates keys with a priority class,
-    # but adds no deployments and does not set its own organisation's quota
+    # but adds no deployments and neither sets nor removes its own organisation's quota
     client.cookies.clear()
     await set_password(client, tenant_a, tenant_a.admin_id)
     await sign_in(client, f"org_admin@{tenant_a.slug}.example")
@@ -412,6 +416,11 @@ async def test_console_forms_add_deployments_and_set_quotas_and_priorities(
     assert statuses == [200, 200, 429]  # the quota holds from the next request
     own = await client.post("/console/models/quotas", data={**quota, "subject": f"organisation:{tenant_a.org_id}"})
     assert own.status_code == 403 and "organisation above it" in own.text
+    kept = await client.post(
+        f"/console/models/quotas/organisation/{tenant_a.org_id}/delete", data={"csrf_token": token}
+    )
+    assert kept.status_code == 403
+    assert f"/console/models/quotas/organisation/{tenant_a.org_id}/delete" not in page  # no button for it
     cleared = await client.post(
         f"/console/models/quotas/api_key/{tenant_a.staff_key_id}/delete", data={"csrf_token": token}
     )
@@ -436,5 +445,11 @@ async def test_an_ended_session_sends_a_form_to_sign_in_and_pages_forbid_inline_
     policy = page.headers["content-security-policy"]
     assert "script-src 'self'" in policy and "frame-ancestors 'self'" in policy and "object-src 'none'" in policy
     client.cookies.set("soberana_session", "a-session-that-has-ended")
-    posted = await client.post("/staff/chat", data={"csrf_token": form_token(page.text), "message": "hello"})
-    assert posted.status_code == 303 and posted.headers["location"] == "/sign-in?next=/staff/chat"
+    form = {"csrf_token": form_token(page.text), "conversation": "wsc_x"}
+    # the form's page is where the person comes back to after signing in (its address answers POST only)
+    posted = await client.post(
+        "/staff/chat/delete", data=form, headers={"Referer": "http://soberana.test/staff/chat?c=wsc_x"}
+    )
+    assert posted.status_code == 303 and posted.headers["location"] == "/sign-in?next=/staff/chat%3Fc%3Dwsc_x"
+    elsewhere = await client.post("/staff/chat/delete", data=form, headers={"Referer": "https://evil.example/x"})
+    assert elsewhere.headers["location"] == "/sign-in?next=/staff/cases"

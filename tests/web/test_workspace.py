@@ -14,10 +14,15 @@ import httpx
 import pytest
 from sqlalchemy import func, select, update
 
+from soberana.auth.principal import ROLE_SCOPES, Principal, Role
+from soberana.auth.service import Origin
 from soberana.core.clock import utcnow
+from soberana.errors import NotFound
+from soberana.gateway.clients import ChatReply
 from soberana.privacy.models import VaultEntry
 from soberana.settings import Settings
 from soberana.workspace.models import WorkspaceConversation
+from soberana.workspace.service import WorkspaceService
 from tests.conftest import MOCK_DEPLOYMENT, TEST_SECRET, Tenant
 from tests.gateway.conftest import Upstream, upstream
 from tests.privacy.conftest import privacy_deployments
@@ -146,3 +151,51 @@ async def test_saved_conversations_are_private_deletable_and_expire(
     report = await app.state.privacy.purge()
     assert report["workspace_conversations"] == 1
     assert (await client.get("/v1/workspace/conversations", headers=tenant_a.headers("staff"))).json()["data"] == []
+
+
+class _Model:
+    """A model whose answer arrives while something else happens to the conversation."""
+
+    def __init__(self, meanwhile: Any = None) -> None:
+        self.meanwhile = meanwhile
+
+    async def converse(self, *args: Any, **kwargs: Any) -> Any:
+        if self.meanwhile is not None:
+            action, self.meanwhile = self.meanwhile, None
+            await action()
+        return ChatReply("An answer.", "test@model", "none")
+
+
+def _staff(tenant: Tenant) -> Principal:
+    return Principal(
+        kind="user",
+        id=tenant.staff_id,
+        label="staff",
+        org_id=tenant.org_id,
+        role=Role.STAFF,
+        scopes=ROLE_SCOPES[Role.STAFF],
+    )
+
+
+async def test_turns_from_two_tabs_are_kept_and_a_deleted_conversation_stays_deleted(
+    app: Any, tenant_a: Tenant
+) -> None:
+    model = _Model()
+    service = WorkspaceService(app.state.db, app.state.admin, model, None)
+    me = _staff(tenant_a)
+    first = await service.send(me, None, "First question", "m", None)
+    # another tab sends a message while this one waits for the model: both exchanges are kept
+    model.meanwhile = lambda: service.send(me, first.id, "From the other tab", "m", None)
+    await service.send(me, first.id, "From this tab", "m", None)
+    turns = (await service.get(me, first.id)).turns
+    assert [t["content"] for t in turns if t["role"] == "user"] == [
+        "First question",
+        "From the other tab",
+        "From this tab",
+    ]
+    # the conversation is deleted while the model answers: it is not brought back
+    model.meanwhile = lambda: service.delete(me, [first.id], Origin())
+    with pytest.raises(NotFound):
+        await service.send(me, first.id, "Too late", "m", None)
+    with pytest.raises(NotFound):
+        await service.get(me, first.id)

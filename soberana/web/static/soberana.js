@@ -59,9 +59,13 @@ function enhanceAsk(form) {
       });
       if (!response.ok) throw new Error(String(response.status));
       let started = false;
+      let finished = false;
       await readEvents(response, (name, data) => {
-        if (name === "mode") answer.insertBefore(element("p", { class: "mode" }, data.label), body);
-        else if (name === "delta") {
+        if (name === "mode") {
+          const shown = answer.querySelector("p.mode");
+          if (shown) shown.remove();
+          if (data.label) answer.insertBefore(element("p", { class: "mode" }, data.label), body);
+        } else if (name === "delta") {
           if (!started) { body.textContent = ""; started = true; }
           body.textContent += data.text;
         } else if (name === "replace") {
@@ -80,17 +84,20 @@ function enhanceAsk(form) {
         } else if (name === "language") {
           body.setAttribute("lang", data.language);
         } else if (name === "done") {
+          finished = true;
           answer.setAttribute("aria-busy", "false");
           answer.id = "msg-" + data.id;
           status.textContent = labels.answered;
           if (data.feedback) answer.insertAdjacentHTML("beforeend", data.feedback);
         } else if (name === "error") {
+          finished = true;
           if (!field.value) field.value = question; // nothing typed is lost
           body.textContent = data.message;
           answer.setAttribute("aria-busy", "false");
           status.textContent = data.message;
         }
       });
+      if (!finished) throw new Error("the answer stopped before its end");
     } catch (error) {
       if (!field.value) field.value = question; // nothing typed is lost
       body.textContent = labels.failed;
@@ -124,7 +131,12 @@ function enhanceUpload(form) {
   const status = form.querySelector("[role=status]");
   const errors = form.querySelector("#upload-errors");
   const button = form.querySelector("button[type=submit]");
-  const show = (key, values) => { status.textContent = fill(status.dataset[key], values || {}); };
+  // The live region is rewritten only when its text changes, so screen readers are not flooded.
+  const show = (key, values) => {
+    const text = fill(status.dataset[key], values || {});
+    if (status.textContent !== text) status.textContent = text;
+  };
+  const parse = (text) => { try { return JSON.parse(text); } catch (e) { return null; } };
   form.addEventListener("submit", (event) => {
     if (!form.querySelector("input[type=file]").files.length) return;
     event.preventDefault();
@@ -141,17 +153,17 @@ function enhanceUpload(form) {
       if (!e.lengthComputable) return;
       const percent = Math.round((100 * e.loaded) / e.total);
       bar.value = percent;
-      show("sending", { percent: percent });
+      show("sending", { percent: 25 * Math.floor(percent / 25) }); // announced in quarters
     });
     request.addEventListener("load", () => {
-      if (request.status !== 202 && request.status !== 200) {
+      const body = parse(request.responseText);
+      if (request.responseURL.includes("/sign-in")) { window.location.assign(request.responseURL); return; }
+      if ((request.status !== 202 && request.status !== 200) || !body || !body.id) {
         button.disabled = false;
-        let message = status.dataset.failed;
-        try { message = JSON.parse(request.responseText).error.message || message; } catch (e) { /* an HTML error page */ }
-        status.textContent = message;
+        status.textContent = (body && body.error && body.error.message) || status.dataset.failed;
         return;
       }
-      follow(JSON.parse(request.responseText));
+      follow(body);
     });
     request.addEventListener("error", () => { button.disabled = false; show("failed"); });
     request.send(new FormData(form));
