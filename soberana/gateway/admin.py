@@ -307,6 +307,7 @@ class GatewayAdmin:
         end: date | None,
         org_ids: frozenset[str] | None,
         key_id: str | None = None,
+        model: str | None = None,
     ) -> UsageReport:
         if group_by not in repo.GROUPS:
             raise InvalidRequest(f"group_by must be one of {', '.join(repo.GROUPS)}.", param="group_by")
@@ -318,7 +319,7 @@ class GatewayAdmin:
         since = datetime(start.year, start.month, start.day, tzinfo=UTC)
         until = datetime(end.year, end.month, end.day, tzinfo=UTC) + timedelta(days=1)
         rows = await repo.usage_report(
-            session, group_by=group_by, since=since, until=until, org_ids=org_ids, key_id=key_id
+            session, group_by=group_by, since=since, until=until, org_ids=org_ids, key_id=key_id, model=model
         )
         data = [UsageRow(**row) for row in rows]
         totals = UsageRow(

@@ -67,6 +67,7 @@ async def usage_report(
     until: datetime,
     org_ids: Collection[str] | None = None,
     key_id: str | None = None,
+    model: str | None = None,
 ) -> list[dict[str, Any]]:
     group = _group_column(group_by, session.get_bind().dialect.name).label("grp")
     stmt = (
@@ -88,6 +89,8 @@ async def usage_report(
         stmt = stmt.where(UsageRecord.org_id.in_(list(org_ids)))
     if key_id is not None:
         stmt = stmt.where(UsageRecord.key_id == key_id)
+    if model is not None:
+        stmt = stmt.where(UsageRecord.model == model)
     rows = (await session.execute(stmt)).mappings().all()
     return [
         {

@@ -368,13 +368,14 @@ async def usage_report(
     start_date: date | None = None,
     end_date: date | None = None,
     org_id: Annotated[str | None, Query(max_length=64, description="Only this organisation")] = None,
+    model: Annotated[str | None, Query(max_length=200, description="Only this model (public name)")] = None,
     format: Literal["json", "csv"] = "json",
 ) -> Any:
     admin.require(principal, Scope.ADMIN)
     visible = await admin.visible_org_ids(session, principal)
     if org_id is not None:
         visible = frozenset({(await admin.get_organisation(session, principal, org_id)).id})
-    report = await gw.report(session, group_by=group_by, start=start_date, end=end_date, org_ids=visible)
+    report = await gw.report(session, group_by=group_by, start=start_date, end=end_date, org_ids=visible, model=model)
     if format == "csv":
         return Response(
             gw.report_csv(report),

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any, Literal
+from urllib.parse import quote
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import Response
@@ -14,6 +16,7 @@ from soberana.auth.principal import Role, Scope
 from soberana.auth.service import AdminService
 from soberana.errors import PermissionDenied
 from soberana.gateway.admin import GatewayAdmin
+from soberana.gateway.service import GatewayService
 from soberana.web.ui import Page, PageContext
 
 router = APIRouter(include_in_schema=False)
@@ -49,20 +52,53 @@ def bar_chart(rows: list[Any], metric: str, page: PageContext) -> dict[str, Any]
     return {"bars": bars, "height": len(bars) * (BAR_HEIGHT + 8), "width": CHART_WIDTH, "label_width": LABEL_WIDTH}
 
 
-async def _report(request: Request, page: PageContext, group_by: str, start: date | None, end: date | None) -> Any:
+@dataclass(frozen=True)
+class UsageFilter:
+    """What a usage report covers: one organisation of yours and one model, or all."""
+
+    organisation: str | None = None
+    model: str | None = None
+
+    def query(self) -> str:
+        return "".join(
+            f"&{name}={quote(value)}" for name, value in (("org", self.organisation), ("model", self.model)) if value
+        )
+
+
+async def _report(
+    request: Request,
+    page: PageContext,
+    group_by: str,
+    start: date | None,
+    end: date | None,
+    only: UsageFilter = UsageFilter(),
+) -> Any:
     admin: AdminService = request.app.state.admin
     gateway: GatewayAdmin = request.app.state.gateway_admin
     principal = page.principal
     admin.require(principal, Scope.ADMIN)
     async with request.app.state.db.session() as session:
         visible = await admin.visible_org_ids(session, principal)
-        report = await gateway.report(session, group_by=group_by, start=start, end=end, org_ids=visible)
+        if only.organisation:  # one of yours, or a 404 page
+            visible = frozenset({(await admin.get_organisation(session, principal, only.organisation)).id})
+        report = await gateway.report(
+            session, group_by=group_by, start=start, end=end, org_ids=visible, model=only.model
+        )
         if group_by == "organisation":  # show names, not ids
             orgs, _ = await admin.list_organisations(session, principal, limit=500)
             names = {o.id: o.name for o in orgs}
             for row in report.data:
                 row.group = names.get(row.group, row.group)
     return report
+
+
+async def _choices(request: Request, page: PageContext) -> tuple[list[tuple[str, str]], list[str]]:
+    """The organisations a usage report may be narrowed to, and the models."""
+    admin: AdminService = request.app.state.admin
+    async with request.app.state.db.session() as session:
+        orgs, _ = await admin.list_organisations(session, page.principal, limit=500)
+    gateway: GatewayService = request.app.state.gateway
+    return [(o.id, o.name) for o in orgs], [e.alias for e in gateway.catalog.entries()]
 
 
 @router.get("/console/usage")
@@ -73,10 +109,16 @@ async def usage(
     metric: Metric = "requests",
     start_date: date | None = None,
     end_date: date | None = None,
+    org: Annotated[str | None, Query(max_length=64)] = None,
+    model: Annotated[str | None, Query(max_length=200)] = None,
 ) -> Response:
+    """Calls, tokens, cost or latency by day, model or organisation; by day for one organisation or
+    one model, the chart shows how it went over time."""
     end = end_date or datetime.now(UTC).date()
     start = start_date or end - timedelta(days=29)
-    report = await _report(request, page, group_by, start, end)
+    only = UsageFilter(org or None, model or None)
+    report = await _report(request, page, group_by, start, end, only)
+    organisations, models = await _choices(request, page)
     return page.render(
         "console_usage.html",
         section="usage",
@@ -86,6 +128,9 @@ async def usage(
         chart=bar_chart(report.data, metric, page),
         start=start,
         end=end,
+        only=only,
+        organisations=organisations,
+        models=models,
     )
 
 
@@ -96,8 +141,10 @@ async def usage_csv(
     group_by: Literal["organisation", "model", "day"] = "day",
     start_date: date | None = None,
     end_date: date | None = None,
+    org: Annotated[str | None, Query(max_length=64)] = None,
+    model: Annotated[str | None, Query(max_length=200)] = None,
 ) -> Response:
-    report = await _report(request, page, group_by, start_date, end_date)
+    report = await _report(request, page, group_by, start_date, end_date, UsageFilter(org or None, model or None))
     gateway: GatewayAdmin = request.app.state.gateway_admin
     return Response(
         gateway.report_csv(report),

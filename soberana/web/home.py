@@ -6,6 +6,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from soberana import __version__
+from soberana.core.clock import utcnow
 from soberana.knowledge.service import KnowledgeService
 from soberana.web.citizen import _labels, _mode_label
 from soberana.web.ui import Page
@@ -59,6 +60,7 @@ async def patterns(page: Page) -> Response:
         "patterns.html",
         section="patterns",
         sample=sample,
+        now=utcnow(),
         labels=_labels(page),
         mode_label=lambda mode: _mode_label(page, mode),
     )

@@ -306,6 +306,8 @@ def test_an_administrator_creates_a_key_and_sees_it_once(page: Any) -> None:
         "/console/audit?lang=is",
         "/console/people?lang=es",
         "/console/models?lang=is",
+        "/console/models?lang=es",
+        "/console/usage?lang=is&group_by=day&model=multilingual-e5-small",
         "/console/usage?lang=en&group_by=model",
     ):
         page.goto(path)
@@ -387,6 +389,9 @@ def test_staff_upload_documents_with_progress_and_ask_the_internal_collection(pa
     screenshot(page, "staff-upload")
     job = page.locator("#upload-status").inner_text()
     assert "0 failed" in job
+    page.click("#upload-job")
+    assert "1 of 1 files processed." in page.inner_text("main")
+    no_serious_accessibility_problems(page)
     page.goto("/staff/search?lang=en")
     page.fill("#search-query", "How many days a week can I work from home?")
     deadline = 60
@@ -402,3 +407,39 @@ def test_staff_upload_documents_with_progress_and_ask_the_internal_collection(pa
     for language in ("es", "is"):
         page.goto(f"/staff/search?lang={language}")
         no_serious_accessibility_problems(page)
+
+
+def test_saved_conversations_are_listed_reopened_and_deleted(page: Any, site: Site) -> None:
+    conversation = site.run(_saved_conversation(site.app))
+    sign_in(page, "staff@demo.example")
+    for language in ("es", "is", "en"):
+        page.goto(f"/staff/chat?c={conversation}&lang={language}")
+        no_serious_accessibility_problems(page)
+    assert "Draft a letter about the bulky waste pick-up" in page.inner_text(".history")
+    assert "A draft letter." in page.inner_text(".log")
+    screenshot(page, "staff-chat")
+    page.click(".history form button.danger")
+    page.wait_for_url(re.compile(r"deleted=1"))
+    assert "The conversation has been deleted" in page.inner_text("main")
+    assert "Draft a letter" not in page.inner_text("main")
+
+
+async def _saved_conversation(app: Any) -> str:
+    from soberana.auth.principal import ROLE_SCOPES, Principal
+    from soberana.gateway.clients import ChatReply
+    from soberana.workspace.service import WorkspaceService
+
+    class Model:
+        async def converse(self, *args: Any, **kwargs: Any) -> ChatReply:
+            return ChatReply("A draft letter.", "demo@local", "pseudonymised; PERSON=1")
+
+    admin, root = app.state.admin, cli_principal("pytest")
+    async with app.state.db.session() as session:
+        org = await admin.organisation_by_slug(session, root, "demo")
+        users, _ = await admin.list_users(session, root, org_id=org.id)
+    staff = next(u for u in users if u.email == "staff@demo.example")
+    me = Principal("user", staff.id, staff.email, org.id, Role.STAFF, ROLE_SCOPES[Role.STAFF])
+    saved = await WorkspaceService(app.state.db, admin, Model(), None).send(
+        me, None, "Draft a letter about the bulky waste pick-up for Ana López", "demo", None
+    )
+    return str(saved.id)

@@ -13,7 +13,10 @@ import pytest
 from babel.messages.extract import extract_from_dir
 from babel.messages.pofile import read_po
 
+from soberana.auth.principal import ROLE_SCOPES, Principal, Role
+from soberana.gateway.clients import ChatReply
 from soberana.web import i18n
+from soberana.workspace.service import WorkspaceService
 from tests.conftest import Tenant
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -69,13 +72,34 @@ async def sign_in(client: httpx.AsyncClient, email: str, password: str = PASSWOR
     )
 
 
+class _Reply:
+    async def converse(self, *args: Any, **kwargs: Any) -> ChatReply:
+        return ChatReply("Una respuesta.", "test@model", "none")
+
+
 def visible_text(page: str) -> str:
     body = re.sub(r"<(script|style)\b.*?</\1>", " ", page, flags=re.S)
     return html.unescape(re.sub(r"<[^>]+>", " ", body))
 
 
-async def test_every_page_speaks_the_chosen_language(client: httpx.AsyncClient, tenant_a: Tenant) -> None:
+async def test_every_page_speaks_the_chosen_language(app: Any, client: httpx.AsyncClient, tenant_a: Tenant) -> None:
     await set_password(client, tenant_a, tenant_a.admin_id)
+    collection = (
+        await client.post(
+            "/v1/collections",
+            headers=tenant_a.headers("staff"),
+            json={"name": "notes", "title": "Notes", "visibility": "internal"},
+        )
+    ).json()
+    job = (
+        await client.post(
+            f"/v1/collections/{collection['id']}/documents",
+            headers=tenant_a.headers("staff"),
+            files=[("files", ("broken.pdf", b"%PDF-1.7 not really"))],
+        )
+    ).json()
+    admin = Principal("user", tenant_a.admin_id, "admin", tenant_a.org_id, Role.ORG_ADMIN, ROLE_SCOPES[Role.ORG_ADMIN])
+    saved = await WorkspaceService(app.state.db, app.state.admin, _Reply(), None).send(admin, None, "Hola", "m", None)
     english = {m for m in source_messages() if len(m) > 12}  # short words may coincide across languages
     signed_out = ["/sign-in"]
     signed_in = [
@@ -90,6 +114,11 @@ async def test_every_page_speaks_the_chosen_language(client: httpx.AsyncClient, 
         "/console/usage",
         "/console/audit",
         "/ask/nobody/nothing",
+        "/staff/search",
+        f"/staff/collections/{collection['id']}",
+        f"/staff/jobs/{job['id']}",
+        f"/staff/chat?c={saved.id}",
+        f"/console/usage?group_by=day&model=mock-chat&org={tenant_a.org_id}",
     ]
     for pages in (signed_out, signed_in):
         if pages is signed_in:
@@ -221,6 +250,17 @@ async def test_console_usage_charts_csv_and_audit_log(
     csv = await client.get("/console/usage.csv", params={"group_by": "model"})
     lines = csv.text.splitlines()
     assert lines[0].startswith("model,requests,errors") and lines[1].startswith("mock-chat,1,0")
+    # one model, or one organisation, over time
+    over_time = await client.get(
+        "/console/usage", params={"group_by": "day", "model": "mock-chat", "org": tenant_a.org_id}
+    )
+    assert over_time.status_code == 200 and '<option value="mock-chat" selected>' in over_time.text
+    assert "No model calls in this period." not in over_time.text
+    other_model = await client.get("/console/usage", params={"group_by": "day", "model": "another-model"})
+    assert "No model calls in this period." in other_model.text
+    narrowed = await client.get("/console/usage.csv", params={"group_by": "model", "model": "another-model"})
+    assert narrowed.text.splitlines()[1:] == []
+    assert (await client.get("/console/usage", params={"org": tenant_b.org_id})).status_code == 404
     blank = await client.get("/console/audit?action=&outcome=&since=&until=")  # the form sends every field
     assert blank.status_code == 200 and "api_key.create" in blank.text
     audit = await client.get("/console/audit", params={"action": "api_key."})

@@ -186,6 +186,9 @@ function enhanceUpload(form) {
       unchanged: job.documents_unchanged, failed: job.errors.length,
     });
     for (const failure of job.errors) errors.append(element("li", {}, failure.file + ": " + failure.message));
+    const details = form.querySelector("#upload-job");
+    details.href = "/staff/jobs/" + encodeURIComponent(job.id);
+    details.hidden = false;
   }
 }
 
