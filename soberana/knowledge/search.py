@@ -152,7 +152,13 @@ class Retriever:
         default_model: str,
     ) -> Retrieval:
         """The ``limit`` best passages of ``collections`` for ``query``, best first."""
-        language = query_language or await self.detect_language(query)
+        # The question's language is needed by the lexical side only (its analysis and the fusion):
+        # it is detected while the question is embedded.
+        detecting = None if query_language else asyncio.ensure_future(self.detect_language(query))
+
+        async def question_language() -> str | None:
+            return query_language or (await detecting if detecting is not None else None)
+
         ids = [c.id for c in collections]
         levels = [c.classification for c in collections]
         query_vectors: dict[str, Any] = {}
@@ -160,27 +166,41 @@ class Retriever:
         async def lexical_ranking() -> list[tuple[int, float]]:
             if method not in ("hybrid", "lexical"):
                 return []
+            terms = analyse(query, await question_language())
             async with self.db.session() as session:
-                return await self.indexes.lexical.search(session, ids, analyse(query, language), CANDIDATES)
+                return await self.indexes.lexical.search(session, ids, terms, CANDIDATES)
 
-        async def dense_ranking() -> list[tuple[int, float]]:
+        by_model: dict[str, list[str]] = {}
+        for c in collections:
+            by_model.setdefault(c.embedding_model or default_model, []).append(c.id)
+        embedded: list[tuple[list[str], Any]] = []
+
+        async def embed_question() -> None:
             if method not in ("hybrid", "dense"):
-                return []
-            by_model: dict[str, list[str]] = {}
-            for c in collections:
-                by_model.setdefault(c.embedding_model or default_model, []).append(c.id)
-            found: list[tuple[int, float]] = []
+                return
             for model, model_ids in by_model.items():
                 vector = (await self.embedder.embed(principal, model, [query], kind="query", classifications=levels))[0]
+                embedded.append((model_ids, vector))
                 for cid in model_ids:
                     query_vectors[cid] = vector
+
+        async def dense_ranking() -> list[tuple[int, float]]:
+            found: list[tuple[int, float]] = []
+            for model_ids, vector in embedded:
                 async with self.db.session() as session:
                     found.extend(await self.indexes.vectors.search(session, model_ids, vector, CANDIDATES))
             return sorted(found, key=lambda h: -h[1])
 
-        # The two rankings run at once: full-text search in the database's thread, the question's
-        # embedding and the vector search in others.
-        lexical, dense = await asyncio.gather(lexical_ranking(), dense_ranking())
+        # The question is embedded first, with the machine to itself (an embedded encoder uses every
+        # core; run beside the full-text search, both wait on each other); then the vector search and
+        # the full-text search run at once, in two threads.
+        try:
+            await embed_question()
+            lexical, dense = await asyncio.gather(lexical_ranking(), dense_ranking())
+            language = await question_language()
+        finally:
+            if detecting is not None and not detecting.done():
+                detecting.cancel()
         async with self.db.session() as session:
             rows, stored = await self._load(session, {i for i, _ in lexical} | {i for i, _ in dense})
         wanted_languages = {lang.lower() for lang in languages} if languages else None

@@ -1,12 +1,14 @@
-"""The SQLite lexical index leaves very common question terms out once the index is large."""
+"""The SQLite lexical index leaves very common question terms out once the index is large; large
+vector matrices are searched through 8-bit codes with exact rescoring."""
 
 from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pytest
 
-from soberana.knowledge.index import Fts5Index
+from soberana.knowledge.index import Fts5Index, _Matrix, _quantized, _top
 from soberana.knowledge.ingest import PreparedChunk, PreparedDocument, sha256
 from soberana.knowledge.text import terms_text
 from tests.conftest import Tenant
@@ -49,3 +51,36 @@ async def test_common_terms_are_left_out_of_large_indexes(app: Any, client: Any,
     assert len(full) == 31  # every passage holds a term of the question
     assert [chunk_id for chunk_id, _ in pruned] == [full[0][0]]  # only "parking" is searched: the same best passage
     assert len(common) == 30  # all terms common: the rarer one ("council") is kept
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+async def test_a_long_question_keeps_its_rarest_terms_in_large_indexes(app: Any, client: Any, tenant_a: Tenant) -> None:
+    collection = await make_collection(client, tenant_a, "big")
+    ingestor, _ = await app.state.knowledge._ready()
+    pages = [page(i, f"Residents apply for a council permit with form {i}.") for i in range(12)]
+    pages.append(page(99, "The harbour mooring licence is renewed each spring."))
+    await ingestor.store(collection["id"], pages)
+    terms = terms_text(["residents council harbour mooring permit"], "en").split()
+    async with app.state.db.session() as session:
+        two = await Fts5Index(prune_from=10, common_share=1.0, max_terms=2).search(
+            session, [collection["id"]], terms, 50
+        )
+    assert len(terms) == 5
+    assert [chunk_id for chunk_id, _ in two] == [two[0][0]] and len(two) == 1  # only "harbour", "mooring"
+
+
+def test_quantized_search_ranks_like_the_exact_search() -> None:
+    rng = np.random.default_rng(4)
+    vectors = rng.standard_normal((3000, 64)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    ids = np.arange(1000, 4000, dtype=np.int64)
+    exact = _Matrix(1, ids, vectors)
+    codes = _quantized(vectors, quantize_from=1000)
+    assert codes is not None and _quantized(vectors, quantize_from=5000) is None  # small matrices stay exact
+    quantized = _Matrix(1, ids, vectors, codes)
+    for query in vectors[:20] + 0.05 * rng.standard_normal((20, 64)).astype(np.float32):
+        query /= np.linalg.norm(query)
+        want = sorted(_top(exact, query, 10), key=lambda h: -h[1])
+        got = _top(quantized, query, 10)
+        assert [i for i, _ in got] == [i for i, _ in want]
+        assert np.allclose([s for _, s in got], [s for _, s in want], atol=1e-5)  # exact scores, not codes'
