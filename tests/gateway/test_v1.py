@@ -365,6 +365,8 @@ async def test_usage_endpoint_and_admin_reports(live: LiveServer, tenant: Tenant
         lines = csv.text.strip().splitlines()
         assert lines[0].startswith("model,requests,errors,prompt_tokens")
         assert any(line.startswith("chat,3,0,") for line in lines)
+        one_model = await http.get(f"{live.url}/admin/usage?group_by=day&model=embed", headers=tenant.headers())
+        assert one_model.json()["totals"]["requests"] == 1  # the embeddings model's calls only, by day
 
 
 async def test_oversized_bodies_are_refused_on_the_model_api(live: LiveServer, tenant: Tenant) -> None:
