@@ -14,7 +14,7 @@ import hashlib
 import logging
 import threading
 from collections import Counter, OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal, Protocol
@@ -116,6 +116,20 @@ class Purger(Protocol):
     ) -> dict[str, int]:
         """Delete what is older than its organisation's cutoff (``default_cutoff`` for the others);
         returns how many rows were deleted per organisation."""
+
+
+async def delete_in_batches(
+    rows: Sequence[tuple[str, str]], delete: Callable[[list[str]], Awaitable[None]], batch: int = 500
+) -> dict[str, int]:
+    """Delete ``(id, org_id)`` rows through ``delete``, ``batch`` ids at a time; returns how many rows
+    each organisation lost (what a :class:`Purger` reports)."""
+    deleted: dict[str, int] = {}
+    for _, org_id in rows:
+        deleted[org_id] = deleted.get(org_id, 0) + 1
+    ids = [row_id for row_id, _ in rows]
+    for start in range(0, len(ids), batch):
+        await delete(ids[start : start + batch])
+    return deleted
 
 
 class PrivacyService:

@@ -19,7 +19,7 @@ from soberana.core.clock import utcnow
 from soberana.core.ids import new_id
 from soberana.errors import InvalidRequest, NotFound, PermissionDenied, require_id
 from soberana.privacy.schemas import PolicyDocument
-from soberana.privacy.service import PrivacyService
+from soberana.privacy.service import PrivacyService, delete_in_batches
 from soberana.settings import Settings
 from soberana.storage.db import Database
 from soberana.workspace import repo
@@ -162,10 +162,4 @@ class WorkspaceRetention:
         self, session: AsyncSession, default_cutoff: datetime | None, cutoffs: dict[str, datetime]
     ) -> dict[str, int]:
         rows = await repo.before(session, default_cutoff, cutoffs)
-        deleted: dict[str, int] = {}
-        for _, org_id in rows:
-            deleted[org_id] = deleted.get(org_id, 0) + 1
-        ids = [conversation_id for conversation_id, _ in rows]
-        for start in range(0, len(ids), 500):
-            await repo.delete_conversations(session, ids[start : start + 500])
-        return deleted
+        return await delete_in_batches(rows, lambda ids: repo.delete_conversations(session, ids))
