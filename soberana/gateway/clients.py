@@ -29,6 +29,7 @@ class ChatReply:
     text: str
     deployment: str
     pii: str
+    classification: str | None = None  # the data classification the call was handled at
 
 
 class GatewayClient:
@@ -124,8 +125,10 @@ class GatewayClient:
         classification: str | None = None,
         conversation: str | None = None,
         request_id: str | None = None,
+        floors: Sequence[str] = (),
     ) -> ChatReply:
-        """One chat completion at the data ``classification`` the caller states, with what happened."""
+        """One chat completion at the data ``classification`` the caller states (at least ``floors``),
+        with what happened."""
         result, headers = await self.service.complete(
             principal,
             {"model": model, "messages": messages},
@@ -133,10 +136,16 @@ class GatewayClient:
             request_id=request_id,
             classification=classification,
             conversation=conversation,
+            floors=floors,
         )
         choices = orjson.loads(result.body).get("choices") or [{}]
         text = str((choices[0].get("message") or {}).get("content") or "")
-        return ChatReply(text, headers.get("x-soberana-deployment", ""), headers.get("x-soberana-pii", ""))
+        return ChatReply(
+            text,
+            headers.get("x-soberana-deployment", ""),
+            headers.get("x-soberana-pii", ""),
+            headers.get("x-soberana-classification"),
+        )
 
     async def chat_stream(
         self,

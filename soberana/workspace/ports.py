@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Protocol
 
 from soberana.auth.principal import Principal
@@ -21,6 +22,10 @@ class Reply(Protocol):
     @property
     def pii(self) -> str: ...
 
+    @property
+    def classification(self) -> str | None:
+        """The data classification the call was handled at (None without data protection)."""
+
 
 class Conversing(Protocol):
     async def converse(
@@ -32,6 +37,7 @@ class Conversing(Protocol):
         classification: str | None = None,
         conversation: str | None = None,
         request_id: str | None = None,
+        floors: Sequence[str] = (),
     ) -> Reply:
-        """One chat completion for ``principal``, at data ``classification``, with personal data kept under
-        stable placeholders for the whole ``conversation``."""
+        """One chat completion for ``principal``, at data ``classification`` (and at least ``floors``), with
+        personal data kept under stable placeholders for the whole ``conversation``."""

@@ -83,9 +83,13 @@ class WorkspaceService:
         text = message.strip()
         if not text:
             raise InvalidRequest("Write a message first.", param="message")
+        floors: list[str] = []
         if conversation_id:
             current = await self.get(principal, conversation_id)
             turns, cid = list(current.turns), current.id
+            if current.classification:
+                # the earlier turns go with the message: never to a model below their classification
+                floors.append(current.classification)
         else:
             turns, cid = [], new_id("wsc")
         if len(turns) >= MAX_SAVED_TURNS:
@@ -98,6 +102,7 @@ class WorkspaceService:
             classification=classification,
             conversation=cid,
             request_id=request_id,
+            floors=floors,
         )
         added = [
             {"role": "user", "content": text, "pii": reply.pii, "deployment": ""},
@@ -118,7 +123,8 @@ class WorkspaceService:
             elif row.user_id != owner:
                 raise NotFound(f"No conversation {cid!r}.")
             row.turns = [*row.turns, *added]
-            row.model, row.classification, row.updated_at = model, classification, utcnow()
+            row.model, row.updated_at = model, utcnow()
+            row.classification = reply.classification or classification or row.classification
             await session.commit()
             return row
 

@@ -52,7 +52,11 @@ def field(page: str, name: str) -> str:
 
 async def send(client: httpx.AsyncClient, message: str, conversation: str = "", **extra: str) -> httpx.Response:
     page = (await client.get("/staff/chat", params={"c": conversation} if conversation else None)).text
-    form = {"csrf_token": field(page, "csrf_token"), "conversation": conversation, "model": "abroad"}
+    form = {
+        "csrf_token": field(page, "csrf_token"),
+        "conversation": conversation,
+        "model": extra.pop("model", "abroad"),
+    }
     return await client.post("/staff/chat", data={**form, "message": message, **extra})
 
 
@@ -93,6 +97,14 @@ async def test_staff_chat_shows_where_models_run_and_protects_personal_data(
     async with app.state.db.session() as session:
         saved = await session.get(WorkspaceConversation, conversation)
         assert saved is not None and len(saved.turns) == 4  # two questions, two answers
+    # a confidential conversation (on the administration's own model) stays confidential: lowering the
+    # level of a later message does not send the earlier turns abroad
+    secret = await send(client, "Secret plans", model="mock-chat", classification="confidential")
+    assert secret.status_code == 303
+    secret_id = secret.headers["location"].split("c=")[1].split("#")[0]
+    lowered = await send(client, "Summarise them", secret_id, model="abroad", classification="public")
+    assert lowered.status_code == 403 and "confidential" in lowered.text
+    assert len(upstream.log()) == before
     # signed-out visitors are sent to the sign-in page, and come back to the same conversation
     client.cookies.clear()
     redirected = await client.get("/staff/chat", params={"c": conversation})
