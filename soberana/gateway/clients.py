@@ -102,19 +102,15 @@ class GatewayClient:
         """The text of one non-streamed chat completion. ``classifications``: levels the call is handled
         at or above (e.g. its collections'); ``conversation``: keeps
         placeholders of personal data stable across the calls of one conversation."""
-        body: dict[str, Any] = {"model": model, "messages": messages, "temperature": 0}
-        if max_tokens:
-            body["max_tokens"] = max_tokens
         result, _ = await self.service.complete(
             principal,
-            body,
+            _chat_body(model, messages, max_tokens),
             endpoint="chat",
             request_id=None,
             conversation=conversation,
             floors=classifications,
         )
-        choices = orjson.loads(result.body).get("choices") or [{}]
-        return str((choices[0].get("message") or {}).get("content") or "")
+        return _answer_text(result.body)
 
     async def converse(
         self,
@@ -138,10 +134,8 @@ class GatewayClient:
             conversation=conversation,
             floors=floors,
         )
-        choices = orjson.loads(result.body).get("choices") or [{}]
-        text = str((choices[0].get("message") or {}).get("content") or "")
         return ChatReply(
-            text,
+            _answer_text(result.body),
             headers.get("x-soberana-deployment", ""),
             headers.get("x-soberana-pii", ""),
             headers.get("x-soberana-classification"),
@@ -160,9 +154,7 @@ class GatewayClient:
         """The text of one chat completion as the model writes it, piece by piece (a streamed call:
         routed, limited, metered and protected like :meth:`chat`). A failure before the first piece
         raises at once; one in the middle raises :class:`UpstreamFailed` where it happened."""
-        body: dict[str, Any] = {"model": model, "messages": messages, "temperature": 0, "stream": True}
-        if max_tokens:
-            body["max_tokens"] = max_tokens
+        body = {**_chat_body(model, messages, max_tokens), "stream": True}
         stream, _ = await self.service.stream(
             principal, body, request_id=None, conversation=conversation, floors=classifications
         )
@@ -174,6 +166,20 @@ class GatewayClient:
                     event, buffer = buffer.split(b"\n\n", 1)
                     for piece in _pieces(event, model):
                         yield piece
+
+
+def _chat_body(model: str, messages: list[dict[str, str]], max_tokens: int | None) -> dict[str, Any]:
+    """A deterministic chat request (temperature 0), as capabilities make them."""
+    body: dict[str, Any] = {"model": model, "messages": messages, "temperature": 0}
+    if max_tokens:
+        body["max_tokens"] = max_tokens
+    return body
+
+
+def _answer_text(body: bytes) -> str:
+    """The text of a (non-streamed) chat completion's first choice."""
+    choices = orjson.loads(body).get("choices") or [{}]
+    return str((choices[0].get("message") or {}).get("content") or "")
 
 
 def _pieces(event: bytes, model: str) -> list[str]:

@@ -16,7 +16,7 @@ from typing import Annotated, Any, NamedTuple
 
 import orjson
 from fastapi import APIRouter, Form, Request
-from fastapi.responses import FileResponse, RedirectResponse, Response, StreamingResponse
+from fastapi.responses import FileResponse, Response, StreamingResponse
 
 from soberana.auth.deps import get_origin
 from soberana.core.aio import closing_stream
@@ -195,9 +195,8 @@ async def ask(
     text = _question(question)
     current = await _current(request, org, name)
     message, _ = await _knowledge(request).ask(current.conversation_id, current.token, text, get_origin(request))
-    response = RedirectResponse(_back(request, org, name, fragment=f"msg-{message.id}"), status_code=303)
+    response = page.redirect(_back(request, org, name, fragment=f"msg-{message.id}"))
     _remember(response, page, org, name, current)
-    page.finish(response)
     return response
 
 
@@ -277,7 +276,6 @@ async def ask_stream(
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},  # no proxy buffering of the stream
     )
     _remember(response, page, org, name, current)
-    page.finish(response)
     return response
 
 
@@ -296,9 +294,7 @@ async def feedback(
     if remembered is None:
         raise NotFound("This conversation has ended.")
     await _knowledge(request).feedback(*remembered, FeedbackIn(message_id=message_id, helpful=helpful))
-    response = RedirectResponse(_back(request, org, name, "thanks=1", f"msg-{message_id}"), status_code=303)
-    page.finish(response)
-    return response
+    return page.redirect(_back(request, org, name, "thanks=1", f"msg-{message_id}"))
 
 
 @router.post("/ask/{org}/{name}/handoff")
@@ -316,9 +312,8 @@ async def handoff(
     current = await _current(request, org, name)  # a person may be asked for at once
     body = HandoffIn(reason=reason.strip() or None, contact=contact.strip() or None)
     await _knowledge(request).request_handoff(current.conversation_id, current.token, body, get_origin(request))
-    response = RedirectResponse(_back(request, org, name, fragment="handoff"), status_code=303)
+    response = page.redirect(_back(request, org, name, fragment="handoff"))
     _remember(response, page, org, name, current)
-    page.finish(response)
     return response
 
 
@@ -330,7 +325,7 @@ async def erase(org: str, name: str, request: Request, page: Page, csrf_token: A
     if remembered is not None:
         with contextlib.suppress(NotFound, AuthenticationFailed):  # already gone: nothing to erase
             await _knowledge(request).erase_conversation(*remembered, get_origin(request))
-    response = RedirectResponse(_back(request, org, name, "erased=1"), status_code=303)
+    response = page.redirect(_back(request, org, name, "erased=1"))
     response.delete_cookie(
         CONVERSATION_COOKIE,
         path=_path(org, name),
@@ -339,5 +334,4 @@ async def erase(org: str, name: str, request: Request, page: Page, csrf_token: A
     )
     if page.cookie_samesite == "none":
         partition_last_cookie(response)  # the partitioned cookie is removed from the same jar
-    page.finish(response)
     return response

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request, UploadFile
-from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.responses import JSONResponse, Response
 from pydantic import ValidationError
 
 from soberana.auth.deps import get_origin
@@ -161,9 +161,7 @@ async def upload(
         job = await knowledge.start_ingest(session, page.principal, collection_id, uploads, get_origin(request))
     if "application/json" in request.headers.get("accept", ""):
         return _job_json(job)
-    response = RedirectResponse(f"/staff/jobs/{job.id}", status_code=303)
-    page.finish(response)
-    return response
+    return page.redirect(f"/staff/jobs/{job.id}")
 
 
 def _job_json(job: IngestJob) -> Response:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import Response
 from pydantic import ValidationError
 
 from soberana.auth.deps import get_origin
@@ -110,6 +110,4 @@ async def revoke_key(key_id: str, request: Request, page: Page, csrf_token: Anno
     admin: AdminService = request.app.state.admin
     async with request.app.state.db.write_session() as session:
         await admin.revoke_key(session, page.principal, key_id, get_origin(request))
-    response = RedirectResponse("/console/keys?revoked=1", status_code=303)
-    page.finish(response)
-    return response
+    return page.redirect("/console/keys?revoked=1")

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import Response
 from pydantic import ValidationError
 
 from soberana.auth.deps import get_origin
@@ -132,9 +132,7 @@ async def add_deployment(request: Request, page: Page) -> Response:
 
 
 def _back(page: PageContext, done: str) -> Response:
-    response = RedirectResponse(f"/console/models?done={done}", status_code=303)
-    page.finish(response)
-    return response
+    return page.redirect(f"/console/models?done={done}")
 
 
 @router.post("/console/models/deployments/{dep_id}")

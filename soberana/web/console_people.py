@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import Response
 from pydantic import ValidationError
 
 from soberana.auth.deps import get_origin
@@ -80,9 +80,7 @@ async def create_user(
         ) from None
     async with request.app.state.db.write_session() as session:
         await admin.create_user(session, page.principal, data, get_origin(request))
-    response = RedirectResponse("/console/people?created=1", status_code=303)
-    page.finish(response)
-    return response
+    return page.redirect("/console/people?created=1")
 
 
 @router.post("/console/people/{user_id}")
@@ -103,6 +101,4 @@ async def update_user(
         raise InvalidRequest(page.t.gettext("Choose one of the roles offered."), param="role") from None
     async with request.app.state.db.write_session() as session:
         await admin.update_user(session, page.principal, user_id, data, get_origin(request))
-    response = RedirectResponse("/console/people?updated=1", status_code=303)
-    page.finish(response)
-    return response
+    return page.redirect("/console/people?updated=1")

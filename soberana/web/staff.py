@@ -35,7 +35,7 @@ async def _open_session(
     """A new browser session for a signed-in user (a fresh token: never one from before sign-in)."""
     sessions: SessionStore = request.app.state.sessions
     token, _ = await sessions.create(principal, origin.ip)
-    response = RedirectResponse(next_path, status_code=303)
+    response = page.redirect(next_path)
     response.set_cookie(
         SESSION_COOKIE,
         token,
@@ -44,7 +44,6 @@ async def _open_session(
         secure=secure_cookies(page.settings),
         max_age=int(page.settings.web_session_hours * 3600),
     )
-    page.finish(response)
     return response
 
 
@@ -84,9 +83,8 @@ async def sign_out(request: Request, page: Page, csrf_token: Annotated[str, Form
     page.check_form(csrf_token)
     sessions: SessionStore = request.app.state.sessions
     await sessions.end(request.cookies.get(SESSION_COOKIE))
-    response = RedirectResponse("/?signed_out=1", status_code=303)
+    response = page.redirect("/?signed_out=1")
     response.delete_cookie(SESSION_COOKIE)
-    page.finish(response)
     return response
 
 
@@ -132,9 +130,7 @@ async def reply(
         await knowledge.reply(
             session, page.principal, case_id, StaffReplyIn(message=message.strip(), close=close), get_origin(request)
         )
-    response = RedirectResponse(f"/staff/cases/{case_id}?sent=1", status_code=303)
-    page.finish(response)
-    return response
+    return page.redirect(f"/staff/cases/{case_id}?sent=1")
 
 
 # -- single sign-on (OpenID Connect) -----------------------------------------------------------------
@@ -155,7 +151,7 @@ async def sso_start(request: Request, page: Page, org: str = "", next: str | Non
     if not slug:
         raise InvalidRequest(page.t.gettext("Write your organisation's short name."), param="org")
     url, flow = await oidc.start(slug, _callback_url(request, page), _safe_next(next))
-    response = RedirectResponse(url, status_code=303)
+    response = page.redirect(url)
     response.set_cookie(
         SSO_COOKIE,
         flow,
@@ -165,7 +161,6 @@ async def sso_start(request: Request, page: Page, org: str = "", next: str | Non
         path="/sign-in",
         max_age=600,
     )
-    page.finish(response)
     return response
 
 

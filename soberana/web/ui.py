@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 from urllib.parse import quote, urlsplit
 
 from fastapi import Depends, Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from soberana.auth.principal import Principal, Scope
 from soberana.auth.sessions import SessionStore, SignedIn
@@ -86,6 +86,12 @@ class PageContext:
             },
             status_code=status_code,
         )
+        self.finish(response)
+        return response
+
+    def redirect(self, url: str) -> Response:
+        """See other (303): where a form post goes next, with the cookies every page response carries."""
+        response = RedirectResponse(url, status_code=303)
         self.finish(response)
         return response
 

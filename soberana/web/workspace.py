@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Query, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import Response
 
 from soberana.auth.deps import get_origin
 from soberana.errors import InvalidRequest, SoberanaError
@@ -122,9 +122,7 @@ async def chat(
             error=failure.message,
             status_code=failure.status_code,
         )
-    response = RedirectResponse(f"/staff/chat?c={saved.id}#latest", status_code=303)
-    page.finish(response)
-    return response
+    return page.redirect(f"/staff/chat?c={saved.id}#latest")
 
 
 @router.post("/staff/chat/delete")
@@ -137,9 +135,7 @@ async def delete(
     """Delete saved conversations (and their placeholders of personal data)."""
     page.check_form(csrf_token)
     deleted = await _workspace(request).delete(page.principal, (conversation or [])[:200], get_origin(request))
-    response = RedirectResponse(f"/staff/chat?deleted={deleted}", status_code=303)
-    page.finish(response)
-    return response
+    return page.redirect(f"/staff/chat?deleted={deleted}")
 
 
 def protected_counts(pii: str) -> list[tuple[str, str]]:
