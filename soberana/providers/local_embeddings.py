@@ -52,7 +52,9 @@ class LocalEmbeddingsProvider(Provider):
         super().__init__(config, context)
         self._model: Any = None
         self._lock = threading.Lock()
-        self._limiter = anyio.CapacityLimiter(1)
+        # One call at a time per kind: a question is never queued behind a batch of documents being
+        # indexed in the background (both encoders are safe to call from two threads).
+        self._limiters = {True: anyio.CapacityLimiter(1), False: anyio.CapacityLimiter(1)}
 
     @classmethod
     def available(cls) -> str | None:
@@ -75,7 +77,7 @@ class LocalEmbeddingsProvider(Provider):
         if len(texts) > MAX_INPUTS:
             raise ProviderError(f"at most {MAX_INPUTS} inputs per request", status=400)
         is_query = body.get("input_type") == "query"
-        vectors = await anyio.to_thread.run_sync(self._encode, texts, is_query, limiter=self._limiter)
+        vectors = await anyio.to_thread.run_sync(self._encode, texts, is_query, limiter=self._limiters[is_query])
         if vectors.ndim == 1:
             vectors = vectors.reshape(1, -1)
         tokens = sum(estimate_tokens(t) for t in texts)

