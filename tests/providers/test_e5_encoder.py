@@ -123,3 +123,21 @@ async def test_usage_counts_the_models_tokens(encoder: E5Encoder) -> None:
     assert completion.usage.prompt_tokens == expected
     assert not completion.usage.estimated
     assert json.loads(completion.body)["usage"]["prompt_tokens"] == expected
+
+
+@pytest.mark.parametrize("offset", [0.0, 200.0, -200.0])
+def test_attention_is_a_stable_softmax(offset: float) -> None:
+    """Logits far above (exp overflows) or far below (exp underflows) zero give the exact softmax."""
+    rng = np.random.default_rng(7)
+    q = rng.normal(size=(2, 5, 4)).astype(np.float32)
+    k = rng.normal(size=(2, 4, 5)).astype(np.float32)
+    v = rng.normal(size=(2, 5, 4)).astype(np.float32)
+    scores = (q @ k).astype(np.float64) + offset
+    weights = np.exp(scores - scores.max(axis=-1, keepdims=True))
+    expected = (weights / weights.sum(axis=-1, keepdims=True)) @ v
+    # shift the logits by ``offset`` through q: add a constant dimension that k matches with 1s
+    q_shifted = np.concatenate([q, np.full((2, 5, 1), offset, np.float32)], axis=-1)
+    k_shifted = np.concatenate([k, np.ones((2, 1, 5), np.float32)], axis=1)
+    got = e5_encoder._attention(q_shifted, k_shifted, v)
+    assert np.isfinite(got).all()
+    np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-5)
