@@ -125,7 +125,7 @@ class TorchE5Encoder(E5Encoder):
         return result
 
 
-def _linear(torch: Any) -> Callable[..., Any]:
+def _linear(torch: Any, *, fused_kernel: bool = True) -> Callable[..., Any]:
     """``x @ weight.T + bias`` (then GELU with ``gelu=True``) in one oneDNN call where this PyTorch has
     it (the fused kernel PyTorch's compiler emits: with the bias and GELU fused, about three times
     faster than ``F.linear`` and ``F.gelu`` here), else through ``torch.nn.functional``."""
@@ -135,6 +135,8 @@ def _linear(torch: Any) -> Callable[..., Any]:
         y = functional.linear(x, weight, bias)
         return functional.gelu(y) if gelu else y
 
+    if not fused_kernel:
+        return plain
     try:
         fused_op = torch.ops.mkldnn._linear_pointwise
 

