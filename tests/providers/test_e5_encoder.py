@@ -124,7 +124,7 @@ def test_torch_batches_give_the_vectors_of_single_texts() -> None:
     alone = np.stack([encoder.encode([t], False)[0] for t in texts[:7]])
     assert sum(encoder.token_count(t, False) for t in texts) > e5_torch.TOKENS_PER_BATCH
     assert (together[:7] * alone).sum(axis=1).min() > 0.9995
-    np.testing.assert_allclose(together[:7], together[7:14], atol=1e-6)  # order within a batch is irrelevant
+    np.testing.assert_allclose(together[:7], together[7:14], atol=1e-6)  # the same text, elsewhere in the input
 
 
 @pytest.mark.skipif(TORCH_MISSING is not None, reason=str(TORCH_MISSING))
