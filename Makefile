@@ -32,10 +32,12 @@ export CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=O
 # earlier on this machine would be reused (CI once crashed that way), so llama.cpp is installed
 # first, built here without the cache, at the version pyproject.toml pins.
 LLAMA_CPP := $(shell grep -o 'llama-cpp-python==[0-9.]*' pyproject.toml)
-# PyTorch runs the embedded embedding model in bfloat16 (the `torch` extra). The CPU build: on this
+# PyTorch runs the embedded embedding model (the `torch` extra): in bfloat16 where the processor has
+# bfloat16 matrix units (Intel AMX, AVX512-BF16), else in float32. The CPU build: on this
 # project's machines pip finds it on local disk; elsewhere, to avoid the multi-GB CUDA build, use
 #   make run TORCH="torch --index-url https://download.pytorch.org/whl/cpu"
-# or TORCH= to go without (NumPy then runs the model, about five times slower to index).
+# or TORCH= to go without (NumPy then runs the model: indexing is about five times slower on a
+# processor with bfloat16 matrix units, about 1.5 times slower on one without).
 TORCH ?= torch==2.13.0
 
 $(STAMP): pyproject.toml | $(BIN)/python

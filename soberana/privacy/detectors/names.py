@@ -89,13 +89,22 @@ def _installed(module: str) -> bool:
 
 
 _LOAD_LOCK = threading.Lock()
+_PIPELINES: dict[str, Any] = {}
 _NAME_STOP = re.compile(r"[?!¿¡;()\[\]{}\"«»\n]")
 
 
-@functools.cache
 def _load_pipeline(name: str) -> Any:
-    """A spaCy pipeline with only what names need, loaded once per process (models are read-only)."""
+    """A spaCy pipeline with only what names need, loaded once per process (models are read-only).
+
+    Requests that arrive together while it loads wait for that one load (``functools.cache`` would
+    let each of them load its own copy, one after the other)."""
+    nlp = _PIPELINES.get(name)
+    if nlp is not None:
+        return nlp
     with _LOAD_LOCK:
+        nlp = _PIPELINES.get(name)
+        if nlp is not None:
+            return nlp
         import spacy
 
         with warnings.catch_warnings():
@@ -105,6 +114,7 @@ def _load_pipeline(name: str) -> Any:
         keep = {"ner"}  # the small models' recognisers embed tokens themselves: the shared tok2vec is unused
         nlp.select_pipes(enable=[p for p in nlp.pipe_names if p in keep])
         _use_numpy_matmul(nlp)
+        _PIPELINES[name] = nlp
         return nlp
 
 
