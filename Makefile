@@ -76,7 +76,8 @@ test: setup-test
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
-	$(BIN)/python -m pytest
+	@# one worker per core (pytest-xdist): much of the suite waits on servers, browsers and subprocesses
+	$(BIN)/python -m pytest -n auto
 
 lint: setup-test
 	$(BIN)/ruff check .
