@@ -39,7 +39,7 @@ LLAMA_CPP := $(shell grep -o 'llama-cpp-python==[0-9.]*' pyproject.toml)
 # project's machines pip finds it on local disk; elsewhere, to avoid the multi-GB CUDA build, use
 #   make run TORCH="torch --index-url https://download.pytorch.org/whl/cpu"
 # or TORCH= to go without (NumPy then runs the model: indexing is about five times slower on a
-# processor with bfloat16 matrix units, about 1.5 times slower on one without).
+# processor with bfloat16 matrix units, about 1.3 times slower on one without).
 TORCH ?= torch==2.13.0
 
 $(STAMP): pyproject.toml | $(BIN)/python

