@@ -6,13 +6,19 @@ Both treat questions asked in another language than the pages with care: words o
 rarely mean the same in another, so a Spanish question's lexical hits in English pages are mostly
 noise — only names, numbers and shared words match — and plain RRF of the two rankings halves the
 dense ranking's quality (the benchmark's XQuAD es→en row). Cross-language lexical evidence is
-therefore weighted far below same-language evidence (or ignored, in rank fusion). Every candidate
-passage that has a vector gets its exact dense similarity, so fusion compares like with like.
+therefore weighted far below same-language evidence (or ignored, in rank fusion). What does carry
+across languages — cognates, names and numbers — is scored apart: candidates in another language
+than the question are ranked among themselves by BM25 over folded word prefixes
+(:func:`~soberana.knowledge.text.cognate_terms`), and :class:`ScoreFusion` adds a small share of
+that score. Every candidate passage that has a vector gets its exact dense similarity, so fusion
+compares like with like.
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -25,7 +31,7 @@ from soberana.auth.principal import Principal
 from soberana.knowledge.index import Indexes
 from soberana.knowledge.models import Chunk, Collection, Document
 from soberana.knowledge.ports import Embedder, Reranker
-from soberana.knowledge.text import LanguageDetector, analyse
+from soberana.knowledge.text import LanguageDetector, analyse, cognate_terms
 from soberana.storage.db import Database
 
 CANDIDATES = 50  # passages taken from each ranking before fusion
@@ -48,6 +54,7 @@ class Hit:
     lexical_score: float | None = None
     rerank_score: float | None = None
     dense_rank: int | None = None
+    cognate_score: float | None = None  # 0–1 among the candidates in another language than the question
 
 
 @dataclass(slots=True)
@@ -74,13 +81,15 @@ def _same_language(hit: Hit, language: str | None) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class ScoreFusion:
-    """``score = dense similarity + weight × lexical score / best lexical score of the query``.
+    """``score = dense similarity + weight × lexical score / best lexical score of the query``, plus, for a
+    passage in another language than the question, ``cognate_weight × cognate score``.
 
     Weights were chosen on ``bench/retrieval`` (document-level nDCG@10 over seven sets).
     """
 
     lexical_weight: float = 0.05
     cross_language_weight: float = 0.01
+    cognate_weight: float = 0.02
 
     def fuse(self, lexical: list[tuple[Hit, float]], dense: list[Hit], language: str | None) -> None:
         best = max((score for _, score in lexical), default=0.0)
@@ -91,11 +100,15 @@ class ScoreFusion:
                 hit.score = hit.dense_score or 0.0
             weight = self.lexical_weight if _same_language(hit, language) else self.cross_language_weight
             hit.score += weight * score / best if best > 0 else 0.0
+        for hit in {id(h): h for h in [*dense, *(h for h, _ in lexical)]}.values():
+            if hit.cognate_score is not None:
+                hit.score += self.cognate_weight * hit.cognate_score
 
 
 @dataclass(frozen=True, slots=True)
 class RankFusion:
-    """Weighted reciprocal-rank fusion, ``Σ weight / (k + rank)``; cross-language lexical hits are ignored."""
+    """Weighted reciprocal-rank fusion, ``Σ weight / (k + rank)``; cross-language lexical hits and cognate
+    scores are ignored."""
 
     lexical_weight: float = 1.0
     dense_weight: float = 1.0
@@ -225,8 +238,12 @@ class Retriever:
                 hit.dense_score = similarity
                 dense_hits.append(hit)
         _fill_dense_scores([h for h, _ in lexical_hits if h.dense_score is None], stored, query_vectors)
-        self.fusion.fuse(lexical_hits, dense_hits, language)
         fused = {h.chunk_id: h for h, _ in lexical_hits} | {h.chunk_id: h for h in dense_hits}
+        if language and method == "hybrid":
+            foreign = [h for h in fused.values() if h.language and h.language != language]
+            if foreign:
+                await anyio.to_thread.run_sync(_fill_cognate_scores, query, foreign)
+        self.fusion.fuse(lexical_hits, dense_hits, language)
         ranked = sorted(fused.values(), key=lambda h: (-h.score, h.chunk_id))
         if self.reranker is not None and self.rerank_model and ranked:
             ranked = await self._rerank(principal, query, ranked, levels)
@@ -272,6 +289,37 @@ class Retriever:
             if row[9] is not None:
                 vectors[row[0]] = row[9]
         return hits, vectors
+
+
+def bm25_among(
+    query: Sequence[str], documents: Sequence[Sequence[str]], k1: float = 1.2, b: float = 0.75
+) -> list[float]:
+    """BM25 of each of ``documents`` (term lists) for ``query``, with document frequencies counted among them."""
+    count = len(documents)
+    if not count:
+        return []
+    average = sum(len(d) for d in documents) / count or 1.0
+    frequencies = [Counter(d) for d in documents]
+    terms = set(query)
+    idf = {}
+    for term in terms:
+        df = sum(term in f for f in frequencies)
+        idf[term] = math.log(1 + (count - df + 0.5) / (df + 0.5))
+    scores = []
+    for document, tf in zip(documents, frequencies, strict=True):
+        norm = k1 * (1 - b + b * len(document) / average)
+        scores.append(sum(idf[t] * tf[t] * (k1 + 1) / (tf[t] + norm) for t in terms if tf[t]))
+    return scores
+
+
+def _fill_cognate_scores(query: str, hits: list[Hit]) -> None:
+    """Cognate score of passages in another language than ``query``: BM25 over folded word prefixes
+    (:func:`cognate_terms`) among those passages, read with their page title and headings, divided by the best."""
+    passages = [cognate_terms(" ".join([h.title, *h.heading_path, h.text])) for h in hits]
+    scores = bm25_among(cognate_terms(query), passages)
+    best = max(scores)
+    for hit, score in zip(hits, scores, strict=True):
+        hit.cognate_score = score / best if best > 0 else 0.0
 
 
 def _fill_dense_scores(hits: list[Hit], stored: dict[int, bytes], query_vectors: dict[str, Any]) -> None:

@@ -112,6 +112,23 @@ def analyse(text: str, language: str | None) -> list[str]:
     return [w[:cut] for w in words] if cut else words
 
 
+# Cognates: Spanish "constitución" and English "constitution" share their first letters, and names
+# and numbers are spelt alike in every language. A question's words meet a page in another language
+# through their folded leading letters (``constitución`` → ``cons``), which no stemmer gives across
+# languages. Search computes these terms for up to a hundred candidate passages per question, so they
+# are found by regular expressions alone: the diacritics stripped are those of the combining-mark
+# blocks (every accent of the Latin, Greek and Cyrillic alphabets), not every combining character.
+COGNATE_PREFIX = 4  # leading characters kept of each word (numbers too); shorter words are left out
+_COMBINING_MARKS = re.compile("[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]")
+_COGNATE = re.compile(rf"(?<!\w)\w{{{COGNATE_PREFIX}}}")
+
+
+def cognate_terms(text: str) -> list[str]:
+    """Language-neutral terms of ``text`` for matching across languages: the first ``COGNATE_PREFIX``
+    characters of each lower-cased, accent-stripped word or number at least that long."""
+    return _COGNATE.findall(_COMBINING_MARKS.sub("", unicodedata.normalize("NFKD", text.lower())))
+
+
 def terms_text(parts: Iterable[str], language: str | None) -> str:
     """Analysed terms of several texts, space-separated: what the lexical index stores."""
     return " ".join(t for part in parts for t in analyse(part, language))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from soberana.knowledge.text import LanguageDetector, analyse, fold, terms_text
+from soberana.knowledge.text import LanguageDetector, analyse, cognate_terms, fold, terms_text
 
 
 def test_folding_meets_accented_and_plain_spellings() -> None:
@@ -22,6 +22,16 @@ def test_icelandic_words_are_truncated_and_its_letters_transliterated() -> None:
     forms = {tuple(analyse(word, "is")) for word in ("byggingarleyfi", "byggingarleyfis", "byggingarleyfið")}
     assert forms == {("byggin",)}
     assert analyse("það er þitt", "is") == ["thitt"]  # "það" and "er" are stop words; þ → th
+
+
+def test_cognate_terms_meet_across_languages() -> None:
+    # Spanish and English spellings of the same words share their folded first four letters;
+    # shorter words are dropped, numbers cut like words.
+    spanish = cognate_terms("¿Cuándo se aprobó la Constitución española de 1978?")
+    english = cognate_terms("The Spanish Constitution was approved in 1978")
+    assert spanish == ["cuan", "apro", "cons", "espa", "1978"]
+    assert set(spanish) & set(english) == {"cons", "1978"}
+    assert cognate_terms("El 7 de mayo de 20250, a las 11") == ["mayo", "2025"]
 
 
 def test_without_a_language_words_are_kept_whole() -> None:
