@@ -213,6 +213,7 @@ async def search(body: SearchRequest, principal: CurrentPrincipal, knowledge: Kn
             language=h.language,
             score=h.score,
             dense_score=h.dense_score,
+            cognate_score=h.cognate_score,
         )
         for h in retrieval.hits
     ]

@@ -161,6 +161,11 @@ class SearchHit(BaseModel):
     language: str | None
     score: float = Field(description="Fused relevance, higher is better (comparable within one response).")
     dense_score: float | None = Field(description="Cosine similarity to the question, when the passage has a vector.")
+    cognate_score: float | None = Field(
+        default=None,
+        description="For a passage in another language than the question (hybrid search): its share, 0 to 1, "
+        "of the best cognate match among such candidates (shared word prefixes, names, numbers).",
+    )
 
 
 class SearchResponse(BaseModel):

@@ -221,7 +221,10 @@ async def test_a_spanish_question_finds_the_english_page(client: httpx.AsyncClie
     hybrid = await search(client, tenant_a, collection["id"], question)
     assert hybrid[0]["title"] == "Resident parking permit"
     assert hybrid[0]["dense_score"] is not None
+    # English passages also carry their cognate match with the Spanish question ("permiso" → "perm…")
+    assert hybrid[0]["cognate_score"] is not None and hybrid[0]["cognate_score"] > 0
     lexical = await search(client, tenant_a, collection["id"], question, method="lexical")
+    assert all(h["cognate_score"] is None for h in lexical)  # scored in hybrid search only
     assert all(h["title"] != "Resident parking permit" for h in lexical[:1])  # words alone cannot cross languages
 
 
