@@ -94,15 +94,16 @@ class ScoreFusion:
     def fuse(self, lexical: list[tuple[Hit, float]], dense: list[Hit], language: str | None) -> None:
         best = max((score for _, score in lexical), default=0.0)
         for hit in dense:
-            hit.score = hit.dense_score or 0.0
+            hit.score = self._base(hit)
         for hit, score in lexical:
-            if hit.dense_rank is None:
-                hit.score = hit.dense_score or 0.0
+            if hit.dense_rank is None:  # not in the dense ranking: its base score is not set yet
+                hit.score = self._base(hit)
             weight = self.lexical_weight if _same_language(hit, language) else self.cross_language_weight
             hit.score += weight * score / best if best > 0 else 0.0
-        for hit in {id(h): h for h in [*dense, *(h for h, _ in lexical)]}.values():
-            if hit.cognate_score is not None:
-                hit.score += self.cognate_weight * hit.cognate_score
+
+    def _base(self, hit: Hit) -> float:
+        """Dense similarity, plus the cognate share for a passage in another language than the question."""
+        return (hit.dense_score or 0.0) + self.cognate_weight * (hit.cognate_score or 0.0)
 
 
 @dataclass(frozen=True, slots=True)
