@@ -6,9 +6,10 @@ Three stages with different costs, kept apart:
 2. :meth:`Ingestor.store` (database): add, replace or skip each document by its content hash; a
    passage whose text is unchanged keeps its vector (looked up by the hash of what the embedding
    model reads), so editing one paragraph of a long page re-embeds one passage.
-3. :meth:`Ingestor.embed_pending` (model): vectors for passages that have none, in batches, with
-   several requests in flight so a remote GPU endpoint stays busy. Lexical search serves the new
-   passages from stage 2 on; dense search picks each one up as soon as its vector is written.
+3. :meth:`Ingestor.embed_pending` (model): vectors for passages that have none, in batches of
+   passages of similar length, with several requests in flight so a remote GPU endpoint stays busy.
+   Lexical search serves the new passages from stage 2 on; dense search picks each one up as soon
+   as its vector is written.
 """
 
 from __future__ import annotations
@@ -367,6 +368,9 @@ class Ingestor:
             work = await self._next_pending(collection_id, self.batch * self.concurrency * 2)
             if not work:
                 break
+            # texts of similar length in the same request: an encoder pads a batch to its longest text
+            # (the embedded one embeds about a quarter more passages per second so, at 32 per request)
+            work.sort(key=lambda item: len(item[1]))
 
             async def one(batch: list[tuple[int, str]]) -> int:
                 async with semaphore:
