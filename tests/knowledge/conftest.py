@@ -11,6 +11,8 @@ from typing import Any
 import httpx
 import pytest
 
+from soberana.knowledge.ingest import PreparedChunk, PreparedDocument, sha256
+from soberana.knowledge.text import terms_text
 from soberana.settings import Settings
 from tests.conftest import BACKENDS, MOCK_DEPLOYMENT, TEST_SECRET, Tenant
 
@@ -79,6 +81,25 @@ async def make_collection(
     )
     assert response.status_code == 201, response.text
     return dict(response.json())
+
+
+def page(number: int, text: str) -> PreparedDocument:
+    """A prepared one-passage English page, to store through the ingestor directly."""
+    chunk = PreparedChunk(0, text, (), None, len(text.split()), text, sha256(text), "", terms_text([text], "en"))
+    return PreparedDocument(
+        key=f"page-{number}",
+        title=f"Page {number}",
+        format="text",
+        content_hash=sha256(f"{number}{text}"),
+        file_hash=None,
+        source_url=None,
+        language="en",
+        published=None,
+        modified=None,
+        page_count=None,
+        meta={},
+        chunks=[chunk],
+    )
 
 
 from tests.gateway.conftest import upstream  # noqa: E402, F401 - the OpenAI-compatible test upstream fixture

@@ -9,28 +9,9 @@ import numpy as np
 import pytest
 
 from soberana.knowledge.index import Fts5Index, _Matrix, _quantized, _top
-from soberana.knowledge.ingest import PreparedChunk, PreparedDocument, sha256
 from soberana.knowledge.text import terms_text
 from tests.conftest import Tenant
-from tests.knowledge.conftest import make_collection
-
-
-def page(number: int, text: str) -> PreparedDocument:
-    chunk = PreparedChunk(0, text, (), None, len(text.split()), text, sha256(text), "", terms_text([text], "en"))
-    return PreparedDocument(
-        key=f"page-{number}",
-        title=f"Page {number}",
-        format="text",
-        content_hash=sha256(f"{number}{text}"),
-        file_hash=None,
-        source_url=None,
-        language="en",
-        published=None,
-        modified=None,
-        page_count=None,
-        meta={},
-        chunks=[chunk],
-    )
+from tests.knowledge.conftest import make_collection, page
 
 
 @pytest.mark.parametrize("backend", ["sqlite"], indirect=True)

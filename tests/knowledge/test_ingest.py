@@ -12,8 +12,7 @@ import pytest
 from soberana.auth.principal import Principal, cli_principal
 from soberana.knowledge.ingest import Ingestor
 from tests.conftest import Tenant
-from tests.knowledge.conftest import make_collection
-from tests.knowledge.test_index import page
+from tests.knowledge.conftest import make_collection, page
 
 
 class RecordingEmbedder:
