@@ -1,4 +1,5 @@
-"""The citizen assistant: ``/ask/{organisation}/{collection}``, a page that works with or without JavaScript.
+"""The citizen assistant: ``/ask/{organisation}/{collection}`` (or ``/ask/{collection}``), a page that
+works with or without JavaScript.
 
 Without JavaScript the question is a form post and the page comes back with the answer. With it, the
 answer streams in (``…/stream``, Server-Sent Events) as it is written out. A conversation lives in a
@@ -144,6 +145,30 @@ async def ask_page(org: str, name: str, request: Request, page: Page) -> Respons
     return page.render("ask.html", section="ask", **state)
 
 
+@router.get("/ask/{collection}")
+async def ask_by_collection(collection: str, request: Request, page: Page) -> Response:
+    """``/ask/{collection}``: a public assistant by its collection's id, or by its name alone.
+
+    One match goes to the assistant's page (``/ask/{organisation}/{collection}``, the address that
+    stays unique when several organisations share an installation), keeping the query (language,
+    ``embed``). Where organisations publish collections of the same name, the visitor chooses.
+    """
+    found = [
+        (published, slug, org_name)
+        for published, slug, org_name in await _knowledge(request).public_assistants()
+        if collection in (published.id, published.name)
+    ]
+    if not found:
+        raise NotFound(
+            page.t.gettext("No public assistant is called %(name)s.") % {"name": collection}, param="collection"
+        )
+    if len(found) == 1:
+        published, slug, _ = found[0]
+        query = request.url.query
+        return page.redirect(_path(slug, published.name) + (f"?{query}" if query else ""))
+    return page.render("ask_choose.html", section="ask", assistants=found)
+
+
 @router.get("/widget.js")
 async def widget() -> Response:
     """The script an agency adds to its own site to embed a public assistant (see docs/web.md)."""
@@ -174,10 +199,10 @@ async def _current(request: Request, org: str, name: str) -> Current:
     return Current(*remembered, max_age)
 
 
-def _question(value: str) -> str:
+def _question(value: str, page: PageContext) -> str:
     text = value.strip()
     if not text:
-        raise InvalidRequest("Write a question first.", param="question")
+        raise InvalidRequest(page.t.gettext("Write a question first."), param="question")
     return text[:2000]
 
 
@@ -192,7 +217,7 @@ async def ask(
 ) -> Response:
     """The question as a plain form post: the page comes back with the answer."""
     page.check_form(csrf_token)
-    text = _question(question)
+    text = _question(question, page)
     current = await _current(request, org, name)
     message, _ = await _knowledge(request).ask(current.conversation_id, current.token, text, get_origin(request))
     response = page.redirect(_back(request, org, name, fragment=f"msg-{message.id}"))
@@ -214,7 +239,7 @@ async def ask_stream(
     token as the model writes it; ``replace`` carries the checked answer when it differs from the
     pieces sent."""
     page.check_form(csrf_token)
-    text = _question(question)
+    text = _question(question, page)
     knowledge = _knowledge(request)
     current = await _current(request, org, name)
 
@@ -292,7 +317,7 @@ async def feedback(
     page.check_form(csrf_token)
     remembered = _conversation(request)
     if remembered is None:
-        raise NotFound("This conversation has ended.")
+        raise NotFound(page.t.gettext("This conversation has ended."))
     await _knowledge(request).feedback(*remembered, FeedbackIn(message_id=message_id, helpful=helpful))
     return page.redirect(_back(request, org, name, "thanks=1", f"msg-{message_id}"))
 

@@ -1,4 +1,5 @@
-"""The administration console's people pages: organisations and users (create, change role, deactivate)."""
+"""The administration console's people pages: organisations (add, deactivate) and users (add, change role,
+deactivate)."""
 
 from __future__ import annotations
 
@@ -10,12 +11,24 @@ from pydantic import ValidationError
 
 from soberana.auth.deps import get_origin
 from soberana.auth.principal import Role, Scope
-from soberana.auth.schemas import UserCreate, UserUpdate
+from soberana.auth.schemas import OrganisationCreate, OrganisationUpdate, UserCreate, UserUpdate
 from soberana.auth.service import AdminService
 from soberana.errors import InvalidRequest
 from soberana.web.ui import Page, PageContext
 
 router = APIRouter(include_in_schema=False)
+
+
+def _kind_names(page: PageContext) -> dict[str, str]:
+    _ = page.t.gettext
+    return {
+        "ministry": _("Ministry"),
+        "agency": _("Agency"),
+        "city": _("City or municipality"),
+        "region": _("Region"),
+        "public_body": _("Other public body"),
+        "other": _("Other"),
+    }
 
 
 def _role_names(page: PageContext) -> dict[str, str]:
@@ -46,6 +59,8 @@ async def _people_page(request: Request, page: PageContext, status_code: int = 2
         org_names=names,
         roles=roles,
         role_names=_role_names(page),
+        kind_names=_kind_names(page),
+        top_level=principal.is_platform_admin,
     )
 
 
@@ -102,3 +117,50 @@ async def update_user(
     async with request.app.state.db.write_session() as session:
         await admin.update_user(session, page.principal, user_id, data, get_origin(request))
     return page.redirect("/console/people?updated=1")
+
+
+@router.post("/console/organisations")
+async def create_organisation(
+    request: Request,
+    page: Page,
+    name: Annotated[str, Form(max_length=200)] = "",
+    slug: Annotated[str, Form(max_length=63)] = "",
+    kind: Annotated[str, Form(max_length=20)] = "other",
+    parent_id: Annotated[str, Form(max_length=64)] = "",
+    csrf_token: Annotated[str, Form()] = "",
+) -> Response:
+    """An organisation within one of yours (platform administrators may also add a top-level one)."""
+    page.check_form(csrf_token)
+    admin: AdminService = request.app.state.admin
+    try:
+        data = OrganisationCreate(name=name, slug=slug.strip(), kind=kind, parent_id=parent_id or None)
+    except ValidationError:
+        raise InvalidRequest(
+            page.t.gettext(
+                "Give a name, a short name of lower-case letters, digits and hyphens, and one of the kinds offered."
+            ),
+            param="slug",
+        ) from None
+    async with request.app.state.db.write_session() as session:
+        await admin.create_organisation(session, page.principal, data, get_origin(request))
+    return page.redirect("/console/people?org_created=1")
+
+
+@router.post("/console/organisations/{org_id}")
+async def update_organisation(
+    org_id: str,
+    request: Request,
+    page: Page,
+    active: Annotated[str, Form(max_length=5)] = "",
+    csrf_token: Annotated[str, Form()] = "",
+) -> Response:
+    """Deactivate an organisation (its users and keys are refused at once) or reactivate it."""
+    page.check_form(csrf_token)
+    if active not in ("true", "false"):
+        raise InvalidRequest(page.t.gettext("Choose to deactivate or to reactivate."), param="active")
+    admin: AdminService = request.app.state.admin
+    async with request.app.state.db.write_session() as session:
+        await admin.update_organisation(
+            session, page.principal, org_id, OrganisationUpdate(is_active=active == "true"), get_origin(request)
+        )
+    return page.redirect("/console/people?org_updated=1")

@@ -10,6 +10,7 @@ first use: no binary ``.mo`` files are committed or built. A page's language com
 from __future__ import annotations
 
 import io
+import re
 from dataclasses import dataclass
 from datetime import date, datetime
 from functools import cache
@@ -18,6 +19,7 @@ from typing import Any
 
 from babel import Locale
 from babel.dates import format_date, format_datetime
+from babel.messages.catalog import Catalog
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.numbers import format_decimal, format_percent
@@ -35,14 +37,20 @@ def N_(message: str) -> str:  # noqa: N802 - the gettext convention for "mark fo
     return message
 
 
+def _catalogue(language: str) -> Catalog | None:
+    path = LOCALE_DIR / language / "LC_MESSAGES" / "messages.po"
+    if language == "en" or not path.is_file():
+        return None
+    with path.open("rb") as handle:
+        return read_po(handle, locale=language)
+
+
 @cache
 def translations(language: str) -> Translations:
     """The compiled catalogue of ``language`` (English: the messages as written)."""
-    path = LOCALE_DIR / language / "LC_MESSAGES" / "messages.po"
-    if language == "en" or not path.is_file():
+    catalog = _catalogue(language)
+    if catalog is None:
         return Translations()
-    with path.open("rb") as handle:
-        catalog = read_po(handle, locale=language)
     buffer = io.BytesIO()
     write_mo(buffer, catalog, use_fuzzy=False)
     buffer.seek(0)
@@ -77,6 +85,20 @@ def negotiate(request: Request, default: str = "en") -> str:
     return default
 
 
+@cache
+def _written(language: str) -> tuple[frozenset[str], re.Pattern[str] | None]:
+    """The translations of ``language``'s catalogue: as written, and those with ``%(name)s`` values."""
+    catalog = _catalogue(language)
+    texts: set[str] = set()
+    for message in catalog or ():
+        if message.id:  # a plural entry has a translation per form
+            strings = [message.string] if isinstance(message.string, str) else list(message.string or ())
+            texts.update(text for text in strings if text)
+    templates = sorted(t for t in texts if "%(" in t)
+    pattern = "|".join(".+?".join(re.escape(piece) for piece in re.split(r"%\([a-z_]+\)[sd]", t)) for t in templates)
+    return frozenset(texts), re.compile(f"(?:{pattern})") if pattern else None
+
+
 @dataclass(frozen=True)
 class Translator:
     """Everything a template needs to speak one language."""
@@ -90,6 +112,14 @@ class Translator:
     def gettext(self, message: str, **values: Any) -> str:
         text = self._catalog.gettext(message)
         return text % values if values else text
+
+    def speaks(self, text: str) -> bool:
+        """Whether ``text`` is in this language: English, or one of the catalogue's translations (with
+        its values filled in). Messages of the services underneath are written in English only."""
+        if self.language == "en":
+            return True
+        exact, templates = _written(self.language)
+        return text in exact or (templates is not None and templates.fullmatch(text) is not None)
 
     def ngettext(self, singular: str, plural: str, n: int, **values: Any) -> str:
         text = self._catalog.ngettext(singular, plural, n)

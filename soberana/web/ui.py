@@ -171,11 +171,22 @@ def error_page(request: Request, error: SoberanaError) -> Response:
         409: N_("This changed meanwhile"),
         429: N_("Too many attempts"),
     }
+    explanations = {  # shown where the error's own message is not in the page's language
+        400: N_("What was sent could not be used. Check it and try again."),
+        401: N_("Sign in to continue."),
+        403: N_("Your account is not allowed to do this."),
+        404: N_("There is nothing at this address, or it is not public."),
+        409: N_("This was changed meanwhile. Reload the page and try again."),
+        413: N_("What was sent is larger than this service accepts."),
+        429: N_("There were too many attempts. Wait a moment and try again."),
+    }
     response = context.render(
         "error.html",
         status_code=error.status_code,
         heading=titles.get(error.status_code, N_("Something went wrong")),
         message=error.message,
+        localised=context.t.speaks(error.message),
+        explanation=explanations.get(error.status_code, N_("Something went wrong. Try again later.")),
         code=error.code,
     )
     response.headers.update(error.headers)

@@ -222,6 +222,7 @@ def test_a_citizen_asks_in_spanish_and_gets_a_streamed_answer_with_citations(pag
     link = answer.locator("ol.citations a").first
     assert "/es/services/minor-works-permit" in (link.get_attribute("href") or "")
     assert answer.locator("ol.citations blockquote").count() >= 1
+    no_serious_accessibility_problems(page)  # with the conversation, citations and feedback on the page
     screenshot(page, "citizen-assistant")
     page.reload()  # the conversation is kept: the answer is there after a reload
     assert "60 €" in page.inner_text("#log")
@@ -329,7 +330,7 @@ def test_sign_in_sign_out_and_csrf_refusal(page: Any) -> None:
 
 @pytest.mark.parametrize("language", ["es", "en", "is"])
 def test_every_page_passes_axe(page: Any, language: str) -> None:
-    pages = ["/", "/privacy", "/-/patterns", "/sign-in", ASK, "/ask/nobody/nothing"]
+    pages = ["/", "/privacy", "/-/patterns", "/sign-in", ASK, "/ask/nobody/nothing", "/ask/city-services"]
     for path in pages:
         page.goto(f"{path}?lang={language}")
         no_serious_accessibility_problems(page)
@@ -357,6 +358,7 @@ def test_the_widget_works_on_an_agency_site_of_another_origin(browser: Any, site
     answer.and_(frame.locator("[aria-busy=false]")).wait_for(timeout=60_000)
     assert "60 €" in answer.inner_text()
     assert frame.locator("header.site-header").count() == 0  # the embedded page has no site chrome
+    no_serious_accessibility_problems(page)  # the agency's page with the widget's button and open panel
     page.evaluate("window.scrollTo(0, 0)")
     SCREENS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENS / "widget.png"))
@@ -364,6 +366,9 @@ def test_the_widget_works_on_an_agency_site_of_another_origin(browser: Any, site
     embedded = page.request.get(f"{site.url}{ASK}?embed=1")
     assert embedded.headers["content-security-policy"].startswith(f"frame-ancestors 'self' {site.agency};")
     assert page.request.get(f"{site.url}/").headers["content-security-policy"].startswith("frame-ancestors 'self';")
+    for language in ("es", "en", "is"):  # the page inside the panel, on its own
+        page.goto(f"{site.url}{ASK}?embed=1&lang={language}")
+        no_serious_accessibility_problems(page)
 
 
 HANDBOOK = (

@@ -14,7 +14,9 @@ from babel.messages.extract import extract_from_dir
 from babel.messages.pofile import read_po
 
 from soberana.auth.principal import ROLE_SCOPES, Principal, Role
+from soberana.auth.service import Origin
 from soberana.gateway.clients import ChatReply
+from soberana.knowledge.schemas import HandoffIn
 from soberana.web import i18n
 from soberana.workspace.service import WorkspaceService
 from tests.conftest import Tenant
@@ -98,6 +100,15 @@ async def test_every_page_speaks_the_chosen_language(app: Any, client: httpx.Asy
             files=[("files", ("broken.pdf", b"%PDF-1.7 not really"))],
         )
     ).json()
+    public = (
+        await client.post(
+            "/v1/collections",
+            headers=tenant_a.headers("staff"),
+            json={"name": "help", "title": "Help", "visibility": "public"},
+        )
+    ).json()
+    conversation, token = await app.state.knowledge.open_conversation(public["id"])
+    case = await app.state.knowledge.request_handoff(conversation.id, token, HandoffIn(reason="Hola"), Origin())
     admin = Principal("user", tenant_a.admin_id, "admin", tenant_a.org_id, Role.ORG_ADMIN, ROLE_SCOPES[Role.ORG_ADMIN])
     saved = await WorkspaceService(app.state.db, app.state.admin, _Reply(), None).send(admin, None, "Hola", "m", None)
     english = {m for m in source_messages() if len(m) > 12}  # short words may coincide across languages
@@ -114,6 +125,9 @@ async def test_every_page_speaks_the_chosen_language(app: Any, client: httpx.Asy
         "/console/usage",
         "/console/audit",
         "/ask/nobody/nothing",
+        f"/ask/{tenant_a.slug}/help",
+        "/ask/help",
+        f"/staff/cases/{case.id}",
         "/staff/search",
         f"/staff/collections/{collection['id']}",
         f"/staff/jobs/{job['id']}",
@@ -124,7 +138,7 @@ async def test_every_page_speaks_the_chosen_language(app: Any, client: httpx.Asy
         if pages is signed_in:
             assert (await sign_in(client, f"org_admin@{tenant_a.slug}.example")).status_code == 303
         for language, path in [(lang, p) for lang in ("es", "is") for p in pages]:
-            response = await client.get(path, params={"lang": language})
+            response = await client.get(path, params={"lang": language}, follow_redirects=True)
             assert response.status_code in (200, 404), (path, response.status_code)
             assert f'<html lang="{language}"' in response.text
             text = " ".join(visible_text(response.text).split())
@@ -230,6 +244,35 @@ async def test_widget_origins_are_checked_and_frame_the_assistant_only_there(
     assert script.headers["content-type"].startswith("text/javascript") and "data-collection" in script.text
 
 
+async def test_an_assistant_is_found_by_its_collection_alone(
+    client: httpx.AsyncClient, tenant_a: Tenant, tenant_b: Tenant
+) -> None:
+    async def publish(tenant: Tenant, name: str, visibility: str = "public") -> dict[str, Any]:
+        created = await client.post(
+            "/v1/collections",
+            headers=tenant.headers("staff"),
+            json={"name": name, "title": f"{name} of {tenant.slug}", "visibility": visibility},
+        )
+        assert created.status_code == 201, created.text
+        return dict(created.json())
+
+    help_a = await publish(tenant_a, "help")
+    await publish(tenant_b, "notes", visibility="internal")
+    one = await client.get("/ask/help", params={"lang": "is", "embed": "1"})
+    assert one.status_code == 303
+    assert one.headers["location"] == f"/ask/{tenant_a.slug}/help?lang=is&embed=1"
+    by_id = await client.get(f"/ask/{help_a['id']}")
+    assert by_id.headers["location"] == f"/ask/{tenant_a.slug}/help"
+    internal = await client.get("/ask/notes", headers={"Accept": "text/html"})
+    assert internal.status_code == 404 and "notes" in internal.text  # staff-only collections stay hidden
+    assert (await client.get("/ask/nothing")).status_code == 404
+    await publish(tenant_b, "help")  # now two organisations publish an assistant of that name
+    choose = await client.get("/ask/help", params={"lang": "en"})
+    assert choose.status_code == 200
+    links = re.findall(r'<a href="(/ask/[^"]+)">([^<]+)</a>', choose.text)
+    assert sorted(links) == sorted([(f"/ask/{t.slug}/help", f"help of {t.slug}") for t in (tenant_a, tenant_b)])
+
+
 async def test_console_usage_charts_csv_and_audit_log(
     client: httpx.AsyncClient, tenant_a: Tenant, tenant_b: Tenant, app: Any, platform_key: str
 ) -> None:
@@ -312,6 +355,16 @@ async def test_a_browser_gets_error_pages_and_an_api_client_json(client: httpx.A
     assert api.status_code == 404 and api.json()["error"]["code"] == "unknown_url"
     plain = await client.get("/no/such/page")
     assert plain.headers["content-type"].startswith("application/json")
+    # a message from the services underneath (English only) comes after an explanation in the page's
+    # language, marked as English; the web's own messages are translated
+    html_ = {"Accept": "text/html"}
+    theirs = await client.get("/ask/nobody/nothing", params={"lang": "es"}, headers=html_)
+    assert theirs.status_code == 404
+    assert "No hay nada en esta dirección, o no es público." in theirs.text
+    assert 'Detalles: <span lang="en">No public assistant &#39;nobody/nothing&#39;.</span>' in theirs.text
+    ours = await client.get("/ask/nothing", params={"lang": "is"}, headers=html_)
+    assert ours.status_code == 404
+    assert "Enginn opinber aðstoðarmaður heitir nothing." in ours.text and "Nánar:" not in ours.text
 
 
 async def test_console_people_add_change_role_and_deactivate(
@@ -352,6 +405,26 @@ async def test_console_people_add_change_role_and_deactivate(
     assert other.status_code == 404
     untouched = await client.get(f"/admin/users/{tenant_b.staff_id}", headers=tenant_b.headers())
     assert untouched.json()["is_active"] is True
+    # organisations: one within yours, not at the top level; deactivate it, never another tenant's
+    assert "top-level organisation" not in listing.text  # only platform administrators add those
+    form = {"csrf_token": token, "name": "Parks Department", "slug": "parks-a", "kind": "agency"}
+    top = await client.post("/console/organisations", data=form)
+    assert top.status_code == 403
+    bad = await client.post("/console/organisations", data={**form, "parent_id": tenant_a.org_id, "slug": "Parks A"})
+    assert bad.status_code == 400 and "lower-case letters" in bad.text
+    made = await client.post("/console/organisations", data={**form, "parent_id": tenant_a.org_id})
+    assert made.status_code == 303
+    orgs = (await client.get("/admin/organisations", headers=tenant_a.headers())).json()["data"]
+    parks = next(o for o in orgs if o["slug"] == "parks-a")
+    assert (parks["parent_id"], parks["kind"], parks["is_active"]) == (tenant_a.org_id, "agency", True)
+    assert "Parks Department" in (await client.get("/console/people")).text
+    off = await client.post(f"/console/organisations/{parks['id']}", data={"csrf_token": token, "active": "false"})
+    assert off.status_code == 303
+    parks_now = await client.get(f"/admin/organisations/{parks['id']}", headers=tenant_a.headers())
+    assert parks_now.json()["is_active"] is False
+    deactivate = {"csrf_token": token, "active": "false"}
+    assert (await client.post(f"/console/organisations/{tenant_b.org_id}", data=deactivate)).status_code == 404
+    assert (await client.get(f"/admin/organisations/{tenant_b.org_id}", headers=tenant_b.headers())).json()["is_active"]
 
 
 async def test_console_models_show_where_models_run_and_switch_deployments(
