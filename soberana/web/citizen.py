@@ -102,6 +102,7 @@ def _labels(page: PageContext) -> dict[str, str]:
         "searching": _("Searching the official pages…"),
         "answered": _("The answer is ready."),
         "failed": _("The answer could not be loaded. Send the question again, or reload the page."),
+        "new_tab": _("(opens in a new tab)"),
     }
 
 

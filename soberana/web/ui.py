@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, urlencode, urlsplit
 
 from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -77,7 +77,7 @@ class PageContext:
                 "t": self.t,
                 "_": self.t.gettext,
                 "ngettext": self.t.ngettext,
-                "languages": [(code, i18n.LANGUAGE_NAMES[code]) for code in i18n.LANGUAGES],
+                "languages": [(code, i18n.LANGUAGE_NAMES[code], self.in_language(code)) for code in i18n.LANGUAGES],
                 "user": user,
                 "csrf_token": self.csrf_token,
                 "embedded": self.embedded,
@@ -88,6 +88,11 @@ class PageContext:
         )
         self.finish(response)
         return response
+
+    def in_language(self, code: str) -> str:
+        """This page in another language: its query kept (an open conversation, a report's filters)."""
+        kept = [(name, value) for name, value in self.request.query_params.multi_items() if name != "lang"]
+        return "?" + urlencode([*kept, ("lang", code)])
 
     def redirect(self, url: str) -> Response:
         """See other (303): where a form post goes next, with the cookies every page response carries."""

@@ -144,6 +144,9 @@ async def test_every_page_speaks_the_chosen_language(app: Any, client: httpx.Asy
             text = " ".join(visible_text(response.text).split())
             left = sorted(m for m in english if " ".join(m.split()) in text)
             assert not left, f"{path} in {language} shows English text: {left[:3]}"
+    # switching language keeps the page's own query (here: the open conversation)
+    chat = await client.get("/staff/chat", params={"c": saved.id, "lang": "is"})
+    assert f'href="?c={saved.id}&amp;lang=es" hreflang="es"' in chat.text
     # the choice is remembered; without one, the browser's language counts
     assert '<html lang="is"' in (await client.get("/privacy")).text
     client.cookies.delete("soberana_lang")
@@ -365,6 +368,35 @@ async def test_a_browser_gets_error_pages_and_an_api_client_json(client: httpx.A
     ours = await client.get("/ask/nothing", params={"lang": "is"}, headers=html_)
     assert ours.status_code == 404
     assert "Enginn opinber aðstoðarmaður heitir nothing." in ours.text and "Nánar:" not in ours.text
+
+
+async def test_console_keys_are_shown_once_and_revoked(
+    client: httpx.AsyncClient, tenant_a: Tenant, tenant_b: Tenant
+) -> None:
+    await set_password(client, tenant_a, tenant_a.admin_id)
+    await sign_in(client, f"org_admin@{tenant_a.slug}.example")
+    form = await client.get("/console/keys")
+    token = re.search(r'name="csrf_token" value="([^"]+)"', form.text)
+    assert token is not None
+    created = await client.post(
+        "/console/keys",
+        data={"csrf_token": token.group(1), "name": "portal", "owner": tenant_a.admin_id, "scopes": ["inference"]},
+    )
+    assert created.status_code == 201
+    shown = re.search(r'id="new-key-value"[^>]*>\s*([^<\s]+)', created.text)
+    assert shown is not None
+    key = {"Authorization": f"Bearer {shown.group(1)}"}
+    assert (await client.get("/v1/models", headers=key)).status_code == 200
+    assert shown.group(1) not in (await client.get("/console/keys")).text  # shown this once
+    listed = (await client.get("/admin/keys", headers=tenant_a.headers())).json()["data"]
+    portal = next(k for k in listed if k["name"] == "portal")
+    revoked = await client.post(f"/console/keys/{portal['id']}/revoke", data={"csrf_token": token.group(1)})
+    assert revoked.status_code == 303 and revoked.headers["location"] == "/console/keys?revoked=1"
+    assert (await client.get("/v1/models", headers=key)).status_code == 401
+    # another organisation's key cannot be revoked from here
+    refused = await client.post(f"/console/keys/{tenant_b.admin_key_id}/revoke", data={"csrf_token": token.group(1)})
+    assert refused.status_code == 404
+    assert (await client.get("/v1/models", headers=tenant_b.headers())).status_code == 200
 
 
 async def test_console_people_add_change_role_and_deactivate(

@@ -35,6 +35,7 @@ function element(tag, attributes, text) {
 function enhanceAsk(form) {
   const log = document.getElementById(form.dataset.log);
   const labels = JSON.parse(form.dataset.labels);
+  const embedded = document.querySelector("main.embedded") !== null;
   form.addEventListener("submit", async (event) => {
     const field = form.querySelector("textarea");
     const question = field.value.trim();
@@ -75,7 +76,13 @@ function enhanceAsk(form) {
           const list = element("ol", { class: "citations" });
           for (const item of data.items) {
             const entry = element("li", { value: String(item.index) });
-            const link = item.url ? element("a", { href: item.url }, item.title) : element("span", {}, item.title);
+            let link = element("span", {}, item.title);
+            if (item.url && embedded) { // inside the widget's frame: the source opens in a tab of its own
+              link = element("a", { href: item.url, target: "_blank", rel: "noopener" }, item.title);
+              link.append(element("span", { class: "visually-hidden" }, " " + labels.new_tab));
+            } else if (item.url) {
+              link = element("a", { href: item.url }, item.title);
+            }
             entry.append(link);
             if (item.quote) entry.append(element("blockquote", {}, item.quote));
             list.append(entry);
