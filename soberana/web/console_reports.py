@@ -118,6 +118,9 @@ async def usage(
     start = start_date or end - timedelta(days=29)
     only = UsageFilter(org or None, model or None)
     report = await _report(request, page, group_by, start, end, only)
+    if group_by == "day":  # days as the page's language writes them
+        for row in report.data:
+            row.group = page.t.date(date.fromisoformat(str(row.group)), "medium")
     organisations, models = await _choices(request, page)
     return page.render(
         "console_usage.html",

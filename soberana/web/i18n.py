@@ -125,8 +125,8 @@ class Translator:
         text = self._catalog.ngettext(singular, plural, n)
         return text % {"num": n, **values}
 
-    def date(self, value: date | datetime) -> str:
-        return format_date(value, format="long", locale=self.language)
+    def date(self, value: date | datetime, size: str = "long") -> str:
+        return format_date(value, format=size, locale=self.language)
 
     def datetime(self, value: datetime) -> str:
         return format_datetime(value, format="medium", locale=self.language)

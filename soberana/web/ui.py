@@ -23,6 +23,13 @@ from soberana.web.i18n import N_
 from soberana.web.pages import templates
 from soberana.web.security import SESSION_COOKIE, anonymous_csrf, check_csrf, secure_cookies, set_csrf_cookie
 
+LEVEL_NAMES = {  # the default data classification levels (settings.privacy_classifications)
+    "public": N_("Public"),
+    "internal": N_("Internal"),
+    "confidential": N_("Confidential"),
+    "secret": N_("Secret"),
+}
+
 
 @dataclass
 class PageContext:
@@ -78,6 +85,7 @@ class PageContext:
                 "_": self.t.gettext,
                 "ngettext": self.t.ngettext,
                 "languages": [(code, i18n.LANGUAGE_NAMES[code], self.in_language(code)) for code in i18n.LANGUAGES],
+                "level_name": self.level_name,
                 "user": user,
                 "csrf_token": self.csrf_token,
                 "embedded": self.embedded,
@@ -88,6 +96,11 @@ class PageContext:
         )
         self.finish(response)
         return response
+
+    def level_name(self, level: str) -> str:
+        """A data classification level's name: the default levels translated, an installation's own as
+        configured (``SOBERANA_PRIVACY_CLASSIFICATIONS``)."""
+        return self.t.gettext(LEVEL_NAMES[level]) if level in LEVEL_NAMES else level
 
     def in_language(self, code: str) -> str:
         """This page in another language: its query kept (an open conversation, a report's filters)."""

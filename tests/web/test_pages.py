@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import html
 import re
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -307,6 +308,15 @@ async def test_console_usage_charts_csv_and_audit_log(
     narrowed = await client.get("/console/usage.csv", params={"group_by": "model", "model": "another-model"})
     assert narrowed.text.splitlines()[1:] == []
     assert (await client.get("/console/usage", params={"org": tenant_b.org_id})).status_code == 404
+    # in Spanish: days, numbers and the audit outcome as Spanish writes them
+    today = datetime.now(UTC).date()
+    spanish = await client.get("/console/usage", params={"group_by": "day", "metric": "tokens", "lang": "es"})
+    day = i18n.Translator("es").date(today, "medium")
+    assert day.split()[1] in ("ene", "feb", "mar", "abr", "may", "jun", "jul", "ago", "sept", "oct", "nov", "dic")
+    assert f"<td>{day}</td>" in spanish.text and f">{day}</text>" in spanish.text  # the table and the chart
+    audit_es = await client.get("/console/audit", params={"action": "api_key.", "lang": "es"})
+    assert "<td>Correcto</td>" in audit_es.text and "<td>success</td>" not in audit_es.text
+    await client.get("/console/audit", params={"lang": "en"})
     blank = await client.get("/console/audit?action=&outcome=&since=&until=")  # the form sends every field
     assert blank.status_code == 200 and "api_key.create" in blank.text
     audit = await client.get("/console/audit", params={"action": "api_key."})
@@ -337,6 +347,21 @@ async def test_console_usage_charts_csv_and_audit_log(
     await sign_in(client, f"staff@{tenant_a.slug}.example")
     assert (await client.get("/console/usage")).status_code == 403
     assert (await client.get("/console/audit")).status_code == 403
+
+
+def test_dates_and_numbers_are_written_per_language() -> None:
+    day = date(2026, 11, 27)
+    written = {lang: i18n.Translator(lang) for lang in ("es", "en", "is")}
+    assert {lang: t.date(day) for lang, t in written.items()} == {
+        "es": "27 de noviembre de 2026",
+        "en": "November 27, 2026",
+        "is": "27. nóvember 2026",
+    }
+    assert {lang: t.number(12345.5, 2) for lang, t in written.items()} == {
+        "es": "12.345,50",
+        "en": "12,345.50",
+        "is": "12.345,50",
+    }
 
 
 @pytest.mark.parametrize(
