@@ -15,6 +15,7 @@ from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import Response
 
 from soberana.auth.deps import get_origin
+from soberana.auth.principal import Principal
 from soberana.errors import InvalidRequest, SoberanaError
 from soberana.gateway.service import GatewayService
 from soberana.web.ui import Page, PageContext
@@ -29,13 +30,20 @@ def _workspace(request: Request) -> WorkspaceService:
     return service
 
 
-def _models(request: Request) -> list[dict[str, Any]]:
+def _models(request: Request, principal: Principal) -> list[dict[str, Any]]:
+    """The chat models this person's organisation allows, with where each may run for them.
+
+    A conversation is never below the organisation's default classification, so a model none of whose
+    deployments may receive data of that level is left out; of the others, only the places that may
+    receive it are shown (the gateway routes to those alone)."""
     gateway: GatewayService = request.app.state.gateway
-    return [
-        {"alias": e.alias, "sovereignty": sorted({d.config.sovereignty for d in e.deployments}), "label": e.description}
-        for e in gateway.catalog.entries()
-        if e.serves("chat")
-    ]
+    allowed = request.app.state.privacy.resolve(principal)
+    models = []
+    for entry in gateway.catalog.entries():
+        places = sorted({d.config.sovereignty for d in entry.deployments if allowed.allows(d.config.sovereignty)})
+        if entry.serves("chat") and places:
+            models.append({"alias": entry.alias, "sovereignty": places, "label": entry.description})
+    return models
 
 
 def sovereignty_label(page: PageContext, value: str) -> str:
@@ -64,7 +72,7 @@ async def _render(
         "staff_chat.html",
         status_code=status_code,
         section="chat",
-        models=_models(request),
+        models=_models(request, principal),
         levels=privacy.book.levels,
         default_level=privacy.resolve(principal).classification,
         sovereignty_label=lambda value: sovereignty_label(page, value),

@@ -105,6 +105,16 @@ async def test_staff_chat_shows_where_models_run_and_protects_personal_data(
     lowered = await send(client, "Summarise them", secret_id, model="abroad", classification="public")
     assert lowered.status_code == 403 and "confidential" in lowered.text
     assert len(upstream.log()) == before
+    # where the organisation lets its data go only to its own servers, the chat offers only models
+    # that run there (and says so); a foreign-only model is not offered
+    policy = {"default_classification": "internal", "rules": {"internal": {"sovereignty": ["on_premises"]}}}
+    put = await client.put(
+        f"/admin/privacy/policies/organisations/{tenant_a.org_id}", headers=tenant_a.headers(), json=policy
+    )
+    assert put.status_code == 200, put.text
+    offered = html.unescape((await client.get("/staff/chat")).text)
+    assert "abroad — " not in offered
+    assert "mixed — on the administration's own servers</option>" in offered
     # signed-out visitors are sent to the sign-in page, and come back to the same conversation
     client.cookies.clear()
     redirected = await client.get("/staff/chat", params={"c": conversation})
