@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+from types import SimpleNamespace
+
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
@@ -9,7 +12,9 @@ from soberana import __version__
 from soberana.core.clock import utcnow
 from soberana.knowledge.service import KnowledgeService
 from soberana.web.citizen import _labels, _mode_label
+from soberana.web.console_reports import bar_chart
 from soberana.web.ui import Page
+from soberana.web.workspace import sovereignty_label
 
 router = APIRouter(include_in_schema=False)
 
@@ -56,10 +61,22 @@ async def patterns(page: Page) -> Response:
             }
         ],
     }
+    generated = {**sample, "id": "generated-sample", "mode": "generated"}
+    today = utcnow().date()
+    days = [
+        SimpleNamespace(group=page.t.date(today - timedelta(days=back), "medium"), requests=calls)
+        for back, calls in ((2, 120), (1, 340), (0, 210))
+    ]
     return page.render(
         "patterns.html",
         section="patterns",
         sample=sample,
+        generated=generated,
+        chart=bar_chart(days, "requests", page),
+        sovereignty_label=lambda value: sovereignty_label(page, value),
+        rated=set(),
+        path="#",
+        version=__version__,
         now=utcnow(),
         labels=_labels(page),
         mode_label=lambda mode: _mode_label(page, mode),

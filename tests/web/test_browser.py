@@ -56,7 +56,8 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     data_dir = tmp_path_factory.mktemp("site") / "var"
     for command in (["db", "upgrade"], ["demo", "seed"], ["demo", "knowledge"]):
         _cli(data_dir, *command)
-    settings = ensure_secret_key(Settings(data_dir=data_dir))
+    # every test signs in from the same address, within a minute: the limit is tested in test_pages.py
+    settings = ensure_secret_key(Settings(data_dir=data_dir, sign_in_attempts_per_minute=100))
     app = create_app(settings)
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
@@ -297,6 +298,7 @@ def test_an_administrator_creates_a_key_and_sees_it_once(page: Any) -> None:
     page.click("form[action='/console/keys'] button[type=submit]")
     shown = page.inner_text("#new-key-value").strip()
     assert re.fullmatch(r"sob_[0-9A-Z]{12}_[A-Za-z0-9_-]{43}", shown)
+    no_serious_accessibility_problems(page)  # the page that shows the key
     screenshot(page, "console-keys")
     page.goto("/console/keys")
     assert page.locator("#new-key-value").count() == 0
@@ -317,6 +319,12 @@ def test_an_administrator_creates_a_key_and_sees_it_once(page: Any) -> None:
 
 
 def test_sign_in_sign_out_and_csrf_refusal(page: Any) -> None:
+    page.goto("/sign-in?lang=is")
+    page.fill("#email", "staff@demo.example")
+    page.fill("#password", "not the password at all")
+    page.click("button[type=submit]")
+    assert page.locator(".notice.error, .field-error").count() >= 1
+    no_serious_accessibility_problems(page)  # the refusal, in Icelandic
     sign_in(page, "staff@demo.example")
     refused = page.request.post("/sign-out", form={"csrf_token": "not-the-token"})
     assert refused.status == 403
@@ -412,6 +420,7 @@ def test_staff_upload_documents_with_progress_and_ask_the_internal_collection(pa
     results = page.locator("#results")
     assert "two days a week" in results.inner_text()
     assert results.locator("ol.citations li").count() >= 1
+    no_serious_accessibility_problems(page)  # the answer with its sources
     screenshot(page, "staff-search")
     for language in ("es", "is"):
         page.goto(f"/staff/search?lang={language}")

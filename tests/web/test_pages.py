@@ -155,6 +155,25 @@ async def test_every_page_speaks_the_chosen_language(app: Any, client: httpx.Asy
     assert '<html lang="es"' in spanish.text
 
 
+async def test_the_pattern_library_shows_every_component(client: httpx.AsyncClient) -> None:
+    """Every class a template styles appears on /-/patterns, so design and accessibility reviews see it
+    (page layouts are shown on their own pages: the staff chat's three parts, the widget's frame)."""
+    templates = ROOT / "soberana" / "web" / "templates" / "web"
+    used: set[str] = set()
+    for template in templates.rglob("*.html"):
+        for found in re.finditer(r'class="([^"]*)"', template.read_text(encoding="utf-8")):
+            used.update(c for c in re.sub(r"{[{%].*?[%}]}", " ", found.group(1)).split())
+    page = await client.get("/-/patterns", params={"lang": "en"})
+    assert page.status_code == 200
+    shown = {c for found in re.finditer(r'class="([^"]*)"', page.text) for c in found.group(1).split()}
+    layouts = {"workspace", "chat", "history", "embedded"}
+    assert len(used) > 40
+    missing = sorted(used - shown - layouts)
+    assert missing == [], missing
+    for part in ('role="img"', 'type="file"', 'type="date"', "<dl>", "data-copy=", 'class="feedback"'):
+        assert part in page.text, part
+
+
 async def test_sign_in_sessions_and_sign_out(client: httpx.AsyncClient, tenant_a: Tenant) -> None:
     await set_password(client, tenant_a, tenant_a.staff_id)
     assert (await client.get("/staff/cases")).headers["location"] == "/sign-in?next=/staff/cases"
