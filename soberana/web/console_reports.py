@@ -72,6 +72,8 @@ async def _report(
     start: date | None,
     end: date | None,
     only: UsageFilter = UsageFilter(),
+    *,
+    named: bool = True,
 ) -> Any:
     admin: AdminService = request.app.state.admin
     gateway: GatewayAdmin = request.app.state.gateway_admin
@@ -84,7 +86,7 @@ async def _report(
         report = await gateway.report(
             session, group_by=group_by, start=start, end=end, org_ids=visible, model=only.model
         )
-        if group_by == "organisation":  # show names, not ids
+        if group_by == "organisation" and named:  # show names, not ids
             orgs, _ = await admin.list_organisations(session, principal, limit=500)
             names = {o.id: o.name for o in orgs}
             for row in report.data:
@@ -101,6 +103,39 @@ async def _choices(request: Request, page: PageContext) -> tuple[list[tuple[str,
     return [(o.id, o.name) for o in orgs], [e.alias for e in gateway.catalog.entries()]
 
 
+MAX_SERIES = 12  # charts over time side by side, the busiest first
+
+
+def _by_day(report: Any, page: PageContext) -> Any:
+    """Days as the page's language writes them."""
+    for row in report.data:
+        row.group = page.t.date(date.fromisoformat(str(row.group)), "medium")
+    return report
+
+
+async def _series(
+    request: Request,
+    page: PageContext,
+    split: Literal["model", "organisation"],
+    metric: str,
+    start: date,
+    end: date,
+    only: UsageFilter,
+    organisations: list[tuple[str, str]],
+) -> list[dict[str, Any]]:
+    """One chart over time for each model (or organisation) with calls in the period: small multiples
+    on one scale per chart, the busiest first."""
+    totals = await _report(request, page, split, start, end, only, named=False)
+    names = dict(organisations)
+    series = []
+    for row in sorted(totals.data, key=lambda r: -r.requests)[:MAX_SERIES]:
+        subject = str(row.group)
+        narrowed = UsageFilter(only.organisation, subject) if split == "model" else UsageFilter(subject, only.model)
+        days = _by_day(await _report(request, page, "day", start, end, narrowed), page)
+        series.append({"name": names.get(subject, subject), "chart": bar_chart(days.data, metric, page)})
+    return series
+
+
 @router.get("/console/usage")
 async def usage(
     request: Request,
@@ -111,17 +146,19 @@ async def usage(
     end_date: date | None = None,
     org: Annotated[str | None, Query(max_length=64)] = None,
     model: Annotated[str | None, Query(max_length=200)] = None,
+    split: Literal["", "model", "organisation"] = "",
 ) -> Response:
     """Calls, tokens, cost or latency by day, model or organisation; by day for one organisation or
-    one model, the chart shows how it went over time."""
+    one model, the chart shows how it went over time, and ``split`` adds one chart over time for each
+    model or organisation."""
     end = end_date or datetime.now(UTC).date()
     start = start_date or end - timedelta(days=29)
     only = UsageFilter(org or None, model or None)
     report = await _report(request, page, group_by, start, end, only)
-    if group_by == "day":  # days as the page's language writes them
-        for row in report.data:
-            row.group = page.t.date(date.fromisoformat(str(row.group)), "medium")
+    if group_by == "day":
+        _by_day(report, page)
     organisations, models = await _choices(request, page)
+    series = await _series(request, page, split, metric, start, end, only, organisations) if split else []
     return page.render(
         "console_usage.html",
         section="usage",
@@ -134,6 +171,8 @@ async def usage(
         only=only,
         organisations=organisations,
         models=models,
+        split=split,
+        series=series,
     )
 
 

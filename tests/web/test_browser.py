@@ -312,6 +312,7 @@ def test_an_administrator_creates_a_key_and_sees_it_once(page: Any) -> None:
         "/console/models?lang=es",
         "/console/usage?lang=is&group_by=day&model=multilingual-e5-small",
         "/console/usage?lang=en&group_by=model",
+        "/console/usage?lang=es&split=model&metric=tokens",
     ):
         page.goto(path)
         no_serious_accessibility_problems(page)

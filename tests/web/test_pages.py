@@ -327,6 +327,10 @@ async def test_console_usage_charts_csv_and_audit_log(
     narrowed = await client.get("/console/usage.csv", params={"group_by": "model", "model": "another-model"})
     assert narrowed.text.splitlines()[1:] == []
     assert (await client.get("/console/usage", params={"org": tenant_b.org_id})).status_code == 404
+    # one chart over time for each model with calls (the organisation's own calls only)
+    split = await client.get("/console/usage", params={"group_by": "day", "split": "model", "lang": "en"})
+    captions = re.findall(r'<figcaption id="series-\d+-caption">([^<]+)</figcaption>', split.text)
+    assert captions == ["mock-chat"]
     # in Spanish: days, numbers and the audit outcome as Spanish writes them
     today = datetime.now(UTC).date()
     spanish = await client.get("/console/usage", params={"group_by": "day", "metric": "tokens", "lang": "es"})
@@ -359,6 +363,10 @@ async def test_console_usage_charts_csv_and_audit_log(
     assert csrf is not None and "Verify the chain" in page.text
     verified = await client.post("/console/audit/verify", data={"csrf_token": csrf.group(1)})
     assert "The chain is intact" in verified.text
+    # the platform's administrators compare organisations over time
+    split = await client.get("/console/usage", params={"split": "organisation", "metric": "tokens"})
+    captions = re.findall(r'<figcaption id="series-\d+-caption">([^<]+)</figcaption>', split.text)
+    assert sorted(captions) == ["Agency-A", "Agency-B"]
 
     # staff see neither page
     await set_password(client, tenant_a, tenant_a.staff_id)
