@@ -334,6 +334,13 @@ class Settings(BaseSettings):
         "en", description="Interface language when neither the visitor's choice nor the browser's names one we have."
     )
     web_session_hours: float = Field(8.0, gt=0, description="How long a staff sign-in lasts.")
+    web_handoff_poll_seconds: int = Field(
+        10,
+        ge=2,
+        le=300,
+        description="While a citizen's hand-off case is open, how often the assistant's page (with JavaScript) "
+        "looks for the staff member's reply.",
+    )
     web_secure_cookies: bool | None = Field(
         None,
         description="Mark cookies `Secure` (sent over HTTPS only). Empty: yes in production, no in development.",

@@ -133,6 +133,7 @@ async def _state(request: Request, page: PageContext, org: str, name: str) -> di
         "messages": messages,
         "rated": rated,
         "case": case,
+        "follow_seconds": page.settings.web_handoff_poll_seconds,
         "path": _path(org, name),
         "labels": _labels(page),
         "mode_label": lambda mode: _mode_label(page, mode),

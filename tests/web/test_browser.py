@@ -57,7 +57,9 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     for command in (["db", "upgrade"], ["demo", "seed"], ["demo", "knowledge"]):
         _cli(data_dir, *command)
     # every test signs in from the same address, within a minute: the limit is tested in test_pages.py
-    settings = ensure_secret_key(Settings(data_dir=data_dir, sign_in_attempts_per_minute=100))
+    settings = ensure_secret_key(
+        Settings(data_dir=data_dir, sign_in_attempts_per_minute=100, web_handoff_poll_seconds=2)
+    )
     app = create_app(settings)
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
@@ -284,9 +286,13 @@ def test_hand_off_reaches_the_staff_queue_and_the_reply_reaches_the_citizen(brow
     staff.click("form[action$='/reply'] button[type=submit]")
     assert "Your reply has been sent" in staff.inner_text("main")
 
-    citizen.reload()
+    # the citizen's open page shows the reply without a reload, and that the case is closed
     reply = citizen.locator("li.message.staff").last
+    reply.wait_for(timeout=30_000)
     assert "Hemos reservado la recogida para el lunes." in reply.inner_text()
+    citizen.locator("#handoff", has_text="ha respondido y ha cerrado").wait_for(timeout=30_000)
+    citizen.reload()
+    assert "Hemos reservado la recogida para el lunes." in citizen.locator("li.message.staff").last.inner_text()
     assert "Miembro del personal" in reply.inner_text()
 
 

@@ -117,6 +117,32 @@ function enhanceAsk(form) {
   });
 }
 
+// A conversation handed to a person: the staff member's reply appears without reloading the page.
+// The page itself is read again every few seconds while the case is open (no other endpoint to keep).
+function followHandoff(section) {
+  const log = document.getElementById("log");
+  const every = Number(section.dataset.follow) * 1000;
+  const timer = setInterval(async () => {
+    if (log.querySelector("[aria-busy=true]")) return; // an answer is being written: not now
+    let fresh;
+    try {
+      const response = await fetch(location.pathname + location.search, { headers: { Accept: "text/html" } });
+      if (!response.ok) return;
+      fresh = new DOMParser().parseFromString(await response.text(), "text/html");
+    } catch (error) {
+      return; // offline for a moment: try again at the next tick
+    }
+    for (const item of fresh.querySelectorAll("#log > li.message.staff")) {
+      if (!document.getElementById(item.id)) log.append(document.importNode(item, true));
+    }
+    const state = fresh.getElementById("handoff");
+    if (state && !state.dataset.follow) { // closed: show it, and stop
+      section.replaceWith(document.importNode(state, true));
+      clearInterval(timer);
+    }
+  }, every);
+}
+
 // A key shown once: a button copies it.
 function enhanceCopy(button) {
   button.hidden = false;
@@ -204,4 +230,5 @@ document.addEventListener("DOMContentLoaded", () => {
   document.querySelectorAll("form[data-demo]").forEach((f) => f.addEventListener("submit", (e) => e.preventDefault()));
   document.querySelectorAll("form[data-stream]").forEach(enhanceAsk);
   document.querySelectorAll("button[data-copy]").forEach(enhanceCopy);
+  document.querySelectorAll("section[data-follow]").forEach(followHandoff);
 });
