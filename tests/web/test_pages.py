@@ -174,7 +174,7 @@ async def test_the_pattern_library_shows_every_component(client: httpx.AsyncClie
         assert part in page.text, part
 
 
-async def test_sign_in_sessions_and_sign_out(client: httpx.AsyncClient, tenant_a: Tenant) -> None:
+async def test_sign_in_sessions_and_sign_out(app: Any, client: httpx.AsyncClient, tenant_a: Tenant) -> None:
     await set_password(client, tenant_a, tenant_a.staff_id)
     assert (await client.get("/staff/cases")).headers["location"] == "/sign-in?next=/staff/cases"
     wrong = await sign_in(client, f"staff@{tenant_a.slug}.example", "not the password")
@@ -198,6 +198,21 @@ async def test_sign_in_sessions_and_sign_out(client: httpx.AsyncClient, tenant_a
     # an outside address after sign-in is never followed
     again = await sign_in(client, f"staff@{tenant_a.slug}.example", next="//evil.example/x")
     assert again.headers["location"] == "/staff/cases"
+    assert "Secure" not in again.headers["set-cookie"]  # development over plain HTTP
+    # in production (or with SOBERANA_WEB_SECURE_COOKIES) the session cookie is sent over HTTPS only
+    app.state.settings = app.state.settings.model_copy(update={"web_secure_cookies": True})
+    client.cookies.clear()
+    over_https = "https://soberana.test"
+    form = await client.get(f"{over_https}/sign-in")
+    token = re.search(r'name="csrf_token" value="([^"]+)"', form.text)
+    assert token is not None
+    secure = await client.post(
+        f"{over_https}/sign-in",
+        data={"email": f"staff@{tenant_a.slug}.example", "password": PASSWORD, "csrf_token": token.group(1)},
+    )
+    assert secure.status_code == 303
+    session_cookie = next(c for c in secure.headers.get_list("set-cookie") if c.startswith("soberana_session="))
+    assert "; Secure" in session_cookie and "HttpOnly" in session_cookie and "SameSite=lax" in session_cookie
 
 
 async def test_forms_without_the_csrf_token_are_refused(client: httpx.AsyncClient, tenant_a: Tenant) -> None:
