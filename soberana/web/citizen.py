@@ -12,18 +12,20 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from functools import cache
 from pathlib import Path
 from typing import Annotated, Any, NamedTuple
 
 import orjson
 from fastapi import APIRouter, Form, Request
-from fastapi.responses import FileResponse, Response, StreamingResponse
+from fastapi.responses import Response, StreamingResponse
 
 from soberana.auth.deps import get_origin
 from soberana.core.aio import closing_stream
 from soberana.errors import AuthenticationFailed, InvalidRequest, NotFound, SoberanaError, UpstreamFailed
 from soberana.knowledge.schemas import FeedbackIn, HandoffIn
 from soberana.knowledge.service import Answered, KnowledgeService
+from soberana.web.i18n import LANGUAGES, N_, Translator
 from soberana.web.security import partition_last_cookie, secure_cookies
 from soberana.web.ui import Page, PageContext
 
@@ -171,11 +173,25 @@ async def ask_by_collection(collection: str, request: Request, page: Page) -> Re
     return page.render("ask_choose.html", section="ask", assistants=found)
 
 
+WIDGET_LABELS = (N_("Ask the assistant"), N_("Close the assistant"))
+
+
+@cache
+def widget_script() -> bytes:
+    """``static/widget.js`` with its labels in every interface language, from the message catalogues."""
+    source = (Path(__file__).parent / "static" / "widget.js").read_text(encoding="utf-8")
+    labels = {code: [Translator(code).gettext(label) for label in WIDGET_LABELS] for code in LANGUAGES}
+    stored = 'var labels = {"en": ["Ask the assistant", "Close the assistant"]};'
+    if stored not in source:  # the script and this function are changed together
+        raise RuntimeError("static/widget.js no longer holds the labels where they are filled in")
+    return source.replace(stored, f"var labels = {orjson.dumps(labels).decode()};").encode()
+
+
 @router.get("/widget.js")
 async def widget() -> Response:
     """The script an agency adds to its own site to embed a public assistant (see docs/web.md)."""
-    return FileResponse(
-        Path(__file__).parent / "static" / "widget.js",
+    return Response(
+        widget_script(),
         media_type="text/javascript",
         headers={"Cache-Control": "public, max-age=3600", "Access-Control-Allow-Origin": "*"},
     )

@@ -280,6 +280,9 @@ async def test_widget_origins_are_checked_and_frame_the_assistant_only_there(
     assert cookie.endswith("; Partitioned")
     script = await client.get("/widget.js")
     assert script.headers["content-type"].startswith("text/javascript") and "data-collection" in script.text
+    # its labels come from the message catalogues, in every interface language
+    for label in ("Pregunte al asistente", "Spyrðu aðstoðarmanninn", "Loka aðstoðarmanninum", "Ask the assistant"):
+        assert label in script.text
 
 
 async def test_an_assistant_is_found_by_its_collection_alone(

@@ -8,11 +8,9 @@
   if (!script || !script.dataset.collection) return;
   var base = new URL(script.src).origin;
   var lang = (script.dataset.lang || document.documentElement.lang || "").slice(0, 2).toLowerCase();
-  var labels = {
-    es: ["Pregunte al asistente", "Cerrar el asistente"],
-    en: ["Ask the assistant", "Close the assistant"],
-    is: ["Spyrðu aðstoðarmanninn", "Loka aðstoðarmanninum"],
-  };
+  // The button's label and the close label in each interface language: /widget.js fills them in from
+  // the message catalogues (this file as stored carries English only).
+  var labels = {"en": ["Ask the assistant", "Close the assistant"]};
   var text = labels[lang] || labels.en;
   var open = script.dataset.label || text[0];
 
