@@ -19,7 +19,7 @@ from soberana.auth.principal import Scope
 from soberana.errors import InvalidRequest, PayloadTooLarge
 from soberana.knowledge.models import IngestJob
 from soberana.knowledge.routes import answer_out
-from soberana.knowledge.schemas import AnswerRequest, IngestJobOut, SearchRequest
+from soberana.knowledge.schemas import AnswerRequest, CollectionUpdate, IngestJobOut, SearchRequest
 from soberana.knowledge.service import KnowledgeService, UploadedFile
 from soberana.web.ui import Page, PageContext
 
@@ -124,6 +124,7 @@ async def collection_page(collection_id: str, request: Request, page: Page) -> R
         collection = await knowledge.get_collection(session, page.principal, collection_id)
         documents = await knowledge.list_documents(session, page.principal, collection.id, 500, 0)
         counts = await knowledge.counts(session, [collection])
+        organisation = await request.app.state.admin.public_organisation(session, org_id=collection.org_id)
     return page.render(
         "staff_collection.html",
         section="search",
@@ -132,7 +133,32 @@ async def collection_page(collection_id: str, request: Request, page: Page) -> R
         counts=counts.get(collection.id, (0, 0, 0)),
         can_write=page.principal.can(Scope.KNOWLEDGE),
         max_bytes=knowledge.settings.knowledge_max_upload_bytes,
+        org_slug=organisation.slug if organisation else "",
+        base_url=page.settings.public_base_url or str(request.base_url).rstrip("/"),
     )
+
+
+@router.post("/staff/collections/{collection_id}/widget")
+async def widget_sites(
+    collection_id: str,
+    request: Request,
+    page: Page,
+    origins: Annotated[str, Form(max_length=10_000)] = "",
+    csrf_token: Annotated[str, Form()] = "",
+) -> Response:
+    """The sites that may show this public collection's assistant in the widget (one origin per line)."""
+    page.check_form(csrf_token)
+    listed = [line.strip() for line in origins.splitlines() if line.strip()]
+    try:
+        update = CollectionUpdate(widget_origins=listed)
+    except ValidationError:
+        raise InvalidRequest(
+            page.t.gettext("Give each site by its address only, one per line, for example https://www.city.example."),
+            param="origins",
+        ) from None
+    async with request.app.state.db.write_session() as session:
+        await _knowledge(request).update_collection(session, page.principal, collection_id, update, get_origin(request))
+    return page.redirect(f"/staff/collections/{collection_id}?sites=1")
 
 
 @router.post("/staff/collections/{collection_id}/documents")

@@ -403,6 +403,10 @@ def test_staff_upload_documents_with_progress_and_ask_the_internal_collection(pa
     sign_in(page, "staff@demo.example")
     page.goto("/staff/search?lang=en")
     no_serious_accessibility_problems(page)
+    page.click("table a:has-text('Velmora')")  # a public collection: the line that embeds its assistant
+    assert 'data-collection="demo/city-services"' in page.inner_text("#widget-tag")
+    no_serious_accessibility_problems(page)
+    page.goto("/staff/search?lang=en")
     page.click("table a:has-text('Staff handbook')")
     no_serious_accessibility_problems(page)
     handbook = tmp_path / "home-working.md"

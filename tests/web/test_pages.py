@@ -280,6 +280,32 @@ async def test_widget_origins_are_checked_and_frame_the_assistant_only_there(
     assert cookie.endswith("; Partitioned")
     script = await client.get("/widget.js")
     assert script.headers["content-type"].startswith("text/javascript") and "data-collection" in script.text
+    # staff set the sites from the collection's page, which gives the line to add to them
+    app.state.settings = app.state.settings.model_copy(update={"web_secure_cookies": False})
+    client.cookies.clear()
+    await set_password(client, tenant_a, tenant_a.staff_id)
+    await sign_in(client, f"staff@{tenant_a.slug}.example")
+    page = await client.get(f"/staff/collections/{collection['id']}", params={"lang": "en"})
+    assert f'data-collection="{tenant_a.slug}/help" data-lang="en" async&gt;&lt;/script&gt;' in page.text
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+    assert token is not None
+    sites = {"csrf_token": token.group(1), "origins": "https://www.city.example\r\n\r\n https://Agency.example \n"}
+    saved = await client.post(f"/staff/collections/{collection['id']}/widget", data=sites)
+    assert saved.status_code == 303
+    stored = await client.get(f"/v1/collections/{collection['id']}", headers=tenant_a.headers("staff"))
+    assert stored.json()["widget_origins"] == ["https://www.city.example", "https://agency.example"]
+    bad = await client.post(
+        f"/staff/collections/{collection['id']}/widget", data={**sites, "origins": "https://www.city.example/page"}
+    )
+    assert bad.status_code == 400 and "address only" in bad.text
+    internal = (
+        await client.post(
+            "/v1/collections",
+            headers=tenant_a.headers("staff"),
+            json={"name": "notes", "title": "Notes", "visibility": "internal"},
+        )
+    ).json()
+    assert "widget.js" not in (await client.get(f"/staff/collections/{internal['id']}")).text
     # its labels come from the message catalogues, in every interface language
     for label in ("Pregunte al asistente", "Spyrðu aðstoðarmanninn", "Loka aðstoðarmanninum", "Ask the assistant"):
         assert label in script.text
