@@ -153,7 +153,9 @@ async def widget_sites(
         update = CollectionUpdate(widget_origins=listed)
     except ValidationError:
         raise InvalidRequest(
-            page.t.gettext("Give each site by its address only, one per line, for example https://www.city.example."),
+            page.t.gettext(
+                "Give up to 50 sites, each by its address only, one per line, for example https://www.city.example."
+            ),
             param="origins",
         ) from None
     async with request.app.state.db.write_session() as session:

@@ -34,10 +34,11 @@ def _metric(row: Any, metric: str) -> float:
     return float(row.requests)
 
 
-def bar_chart(rows: list[Any], metric: str, page: PageContext) -> dict[str, Any]:
-    """A horizontal bar chart as SVG geometry (the table beside it carries the same numbers)."""
+def bar_chart(rows: list[Any], metric: str, page: PageContext, scale: float | None = None) -> dict[str, Any]:
+    """A horizontal bar chart as SVG geometry (the table beside it carries the same numbers). ``scale``:
+    the value of a full-width bar, shared by charts that are compared side by side."""
     values = [_metric(r, metric) for r in rows]
-    top = max(values, default=0.0) or 1.0
+    top = scale or max(values, default=0.0) or 1.0
     bars = []
     for i, (row, value) in enumerate(zip(rows, values, strict=True)):
         width = (CHART_WIDTH - LABEL_WIDTH - 90) * value / top
@@ -123,17 +124,19 @@ async def _series(
     only: UsageFilter,
     organisations: list[tuple[str, str]],
 ) -> list[dict[str, Any]]:
-    """One chart over time for each model (or organisation) with calls in the period: small multiples
-    on one scale per chart, the busiest first."""
+    """One chart over time for each model (or organisation) with calls in the period, the busiest
+    first: small multiples on one shared scale, so that bars compare across charts."""
     totals = await _report(request, page, split, start, end, only, named=False)
     names = dict(organisations)
-    series = []
+    reports = []
     for row in sorted(totals.data, key=lambda r: -r.requests)[:MAX_SERIES]:
         subject = str(row.group)
         narrowed = UsageFilter(only.organisation, subject) if split == "model" else UsageFilter(subject, only.model)
-        days = _by_day(await _report(request, page, "day", start, end, narrowed), page)
-        series.append({"name": names.get(subject, subject), "chart": bar_chart(days.data, metric, page)})
-    return series
+        reports.append(
+            (names.get(subject, subject), _by_day(await _report(request, page, "day", start, end, narrowed), page))
+        )
+    scale = max((_metric(row, metric) for _, report in reports for row in report.data), default=0.0)
+    return [{"name": name, "chart": bar_chart(report.data, metric, page, scale)} for name, report in reports]
 
 
 @router.get("/console/usage")

@@ -86,17 +86,37 @@ def negotiate(request: Request, default: str = "en") -> str:
 
 
 @cache
-def _written(language: str) -> tuple[frozenset[str], re.Pattern[str] | None]:
-    """The translations of ``language``'s catalogue: as written, and those with ``%(name)s`` values."""
+def _written(language: str) -> tuple[frozenset[str], tuple[tuple[str, ...], ...]]:
+    """The translations of ``language``'s catalogue: as written, and those with ``%(name)s`` values as
+    their fixed pieces (the text between the values)."""
     catalog = _catalogue(language)
     texts: set[str] = set()
     for message in catalog or ():
         if message.id:  # a plural entry has a translation per form
             strings = [message.string] if isinstance(message.string, str) else list(message.string or ())
             texts.update(text for text in strings if text)
-    templates = sorted(t for t in texts if "%(" in t)
-    pattern = "|".join(".+?".join(re.escape(piece) for piece in re.split(r"%\([a-z_]+\)[sd]", t)) for t in templates)
-    return frozenset(texts), re.compile(f"(?:{pattern})") if pattern else None
+    templates = [tuple(_VALUE.split(t)) for t in sorted(texts) if _VALUE.search(t)]
+    # a template that is nearly all values (``%(name)s``) would take any text for its own
+    return frozenset(texts), tuple(p for p in templates if len("".join(p).strip()) >= 4)
+
+
+_VALUE = re.compile(r"%\([a-z_]+\)[sd]")
+MAX_MESSAGE = 2000  # longer messages are never the interface's own
+
+
+def _fills(pieces: tuple[str, ...], text: str) -> bool:
+    """Whether ``text`` is the template whose fixed pieces are ``pieces``, with some value in each gap.
+    A left-to-right scan for each piece in turn: linear in the text, whatever it holds."""
+    first, *middle, last = pieces
+    if not text.startswith(first):
+        return False
+    at = len(first)
+    for piece in middle:
+        found = text.find(piece, at + 1)  # a value is at least one character
+        if found < 0:
+            return False
+        at = found + len(piece)
+    return text.endswith(last) and len(text) - len(last) > at
 
 
 @dataclass(frozen=True)
@@ -119,7 +139,7 @@ class Translator:
         if self.language == "en":
             return True
         exact, templates = _written(self.language)
-        return text in exact or (templates is not None and templates.fullmatch(text) is not None)
+        return text in exact or (len(text) <= MAX_MESSAGE and any(_fills(pieces, text) for pieces in templates))
 
     def ngettext(self, singular: str, plural: str, n: int, **values: Any) -> str:
         text = self._catalog.ngettext(singular, plural, n)

@@ -7,6 +7,7 @@ import html
 import re
 from datetime import UTC, date, datetime
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import httpx
@@ -19,6 +20,7 @@ from soberana.auth.service import Origin
 from soberana.gateway.clients import ChatReply
 from soberana.knowledge.schemas import HandoffIn
 from soberana.web import i18n
+from soberana.web.console_reports import CHART_WIDTH, LABEL_WIDTH, bar_chart
 from soberana.workspace.service import WorkspaceService
 from tests.conftest import Tenant
 
@@ -286,7 +288,7 @@ async def test_widget_origins_are_checked_and_frame_the_assistant_only_there(
     await set_password(client, tenant_a, tenant_a.staff_id)
     await sign_in(client, f"staff@{tenant_a.slug}.example")
     page = await client.get(f"/staff/collections/{collection['id']}", params={"lang": "en"})
-    assert f'data-collection="{tenant_a.slug}/help" data-lang="en" async&gt;&lt;/script&gt;' in page.text
+    assert f'data-collection="{tenant_a.slug}/help" async&gt;&lt;/script&gt;' in page.text
     token = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
     assert token is not None
     sites = {"csrf_token": token.group(1), "origins": "https://www.city.example\r\n\r\n https://Agency.example \n"}
@@ -331,13 +333,14 @@ async def test_an_assistant_is_found_by_its_collection_alone(
     by_id = await client.get(f"/ask/{help_a['id']}")
     assert by_id.headers["location"] == f"/ask/{tenant_a.slug}/help"
     internal = await client.get("/ask/notes", headers={"Accept": "text/html"})
-    assert internal.status_code == 404 and "notes" in internal.text  # staff-only collections stay hidden
+    assert internal.status_code == 404 and f"notes of {tenant_b.slug}" not in internal.text  # staff-only: hidden
     assert (await client.get("/ask/nothing")).status_code == 404
     await publish(tenant_b, "help")  # now two organisations publish an assistant of that name
     choose = await client.get("/ask/help", params={"lang": "en"})
     assert choose.status_code == 200
     links = re.findall(r'<a href="(/ask/[^"]+)">([^<]+)</a>', choose.text)
-    assert sorted(links) == sorted([(f"/ask/{t.slug}/help", f"help of {t.slug}") for t in (tenant_a, tenant_b)])
+    expected = [(f"/ask/{t.slug}/help?lang=en", f"help of {t.slug}") for t in (tenant_a, tenant_b)]
+    assert sorted(links) == sorted(expected)  # the choice keeps the query (language, embedding)
 
 
 async def test_console_usage_charts_csv_and_audit_log(
@@ -418,6 +421,26 @@ async def test_console_usage_charts_csv_and_audit_log(
     await sign_in(client, f"staff@{tenant_a.slug}.example")
     assert (await client.get("/console/usage")).status_code == 403
     assert (await client.get("/console/audit")).status_code == 403
+
+
+def test_a_message_already_in_the_page_language_is_recognised() -> None:
+    spanish = i18n.Translator("es")
+    assert spanish.speaks(spanish.gettext("Write a question first."))
+    assert spanish.speaks(spanish.gettext("No public assistant is called %(name)s.", name="la ayuda\nde Velmora"))
+    assert not spanish.speaks("No public assistant 'x/y'.")  # a service's English message
+    assert not spanish.speaks("Ningún asistente público se llama .")  # a value is never empty
+    # a long text made of a template's pieces over and over: scanned once, not searched every way
+    assert not spanish.speaks("x documentos, y pasajes, " * 400)
+    assert i18n.Translator("en").speaks("No public assistant 'x/y'.")  # English pages show them as they are
+
+
+def test_small_multiples_share_one_scale() -> None:
+    page: Any = SimpleNamespace(t=i18n.Translator("en"))
+    rows = [SimpleNamespace(group="a", requests=5), SimpleNamespace(group="b", requests=10)]
+    full = CHART_WIDTH - LABEL_WIDTH - 90
+    assert [bar["width"] for bar in bar_chart(rows, "requests", page)["bars"]] == [full / 2, full]
+    shared = bar_chart(rows, "requests", page, scale=20)  # another chart beside it reaches 20
+    assert [bar["width"] for bar in shared["bars"]] == [full / 4, full / 2]
 
 
 def test_dates_and_numbers_are_written_per_language() -> None:

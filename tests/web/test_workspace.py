@@ -115,6 +115,14 @@ async def test_staff_chat_shows_where_models_run_and_protects_personal_data(
     offered = html.unescape((await client.get("/staff/chat")).text)
     assert "abroad — " not in offered
     assert "mixed — on the administration's own servers</option>" in offered
+    nowhere = {"default_classification": "internal", "rules": {"internal": {"sovereignty": []}}}
+    put = await client.put(
+        f"/admin/privacy/policies/organisations/{tenant_a.org_id}", headers=tenant_a.headers(), json=nowhere
+    )
+    assert put.status_code == 200, put.text
+    none_offered = html.unescape((await client.get("/staff/chat")).text)
+    assert "lets no chat model of this installation receive its data" in none_offered
+    assert "<option value=" not in none_offered.split('id="chat-model"')[1].split("</select>")[0]
     # signed-out visitors are sent to the sign-in page, and come back to the same conversation
     client.cookies.clear()
     redirected = await client.get("/staff/chat", params={"c": conversation})

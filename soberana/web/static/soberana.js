@@ -118,27 +118,34 @@ function enhanceAsk(form) {
 }
 
 // A conversation handed to a person: the staff member's reply appears without reloading the page.
-// The page itself is read again every few seconds while the case is open (no other endpoint to keep).
+// The page itself is read again every few seconds while the case is open (no other endpoint to keep);
+// not while the tab is hidden, and no more once the case is closed or the page is gone.
 function followHandoff(section) {
   const log = document.getElementById("log");
+  if (!log) return;
   const every = Number(section.dataset.follow) * 1000;
+  let failures = 0;
   const timer = setInterval(async () => {
-    if (log.querySelector("[aria-busy=true]")) return; // an answer is being written: not now
+    if (document.hidden || log.querySelector("[aria-busy=true]")) return; // an answer is being written: not now
     let fresh;
     try {
       const response = await fetch(location.pathname + location.search, { headers: { Accept: "text/html" } });
-      if (!response.ok) return;
+      if (!response.ok) throw new Error(String(response.status));
       fresh = new DOMParser().parseFromString(await response.text(), "text/html");
+      failures = 0;
     } catch (error) {
-      return; // offline for a moment: try again at the next tick
+      if (++failures >= 5) clearInterval(timer); // offline for long, or the assistant withdrawn: stop
+      return;
     }
     for (const item of fresh.querySelectorAll("#log > li.message.staff")) {
       if (!document.getElementById(item.id)) log.append(document.importNode(item, true));
     }
     const state = fresh.getElementById("handoff");
-    if (state && !state.dataset.follow) { // closed: show it, and stop
+    if (state && "closed" in state.dataset) { // answered and closed: show it, and stop
       section.replaceWith(document.importNode(state, true));
       clearInterval(timer);
+    } else if (!state || !("follow" in state.dataset)) {
+      clearInterval(timer); // no open case any more (the conversation erased or expired): stop, change nothing
     }
   }, every);
 }
