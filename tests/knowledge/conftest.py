@@ -72,12 +72,12 @@ async def upload(
 
 
 async def make_collection(
-    client: httpx.AsyncClient, tenant: Tenant, name: str, visibility: str = "internal"
+    client: httpx.AsyncClient, tenant: Tenant, name: str, visibility: str = "internal", title: str | None = None
 ) -> dict[str, Any]:
     response = await client.post(
         "/v1/collections",
         headers=tenant.headers("staff"),
-        json={"name": name, "title": name.title(), "visibility": visibility},
+        json={"name": name, "title": title or name.title(), "visibility": visibility},
     )
     assert response.status_code == 201, response.text
     return dict(response.json())

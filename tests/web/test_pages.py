@@ -23,6 +23,7 @@ from soberana.web import i18n
 from soberana.web.console_reports import CHART_WIDTH, LABEL_WIDTH, bar_chart
 from soberana.workspace.service import WorkspaceService
 from tests.conftest import Tenant
+from tests.knowledge.conftest import make_collection
 
 ROOT = Path(__file__).resolve().parents[2]
 KEYWORDS = {"_": None, "gettext": None, "ngettext": (1, 2), "N_": None}
@@ -89,13 +90,7 @@ def visible_text(page: str) -> str:
 
 async def test_every_page_speaks_the_chosen_language(app: Any, client: httpx.AsyncClient, tenant_a: Tenant) -> None:
     await set_password(client, tenant_a, tenant_a.admin_id)
-    collection = (
-        await client.post(
-            "/v1/collections",
-            headers=tenant_a.headers("staff"),
-            json={"name": "notes", "title": "Notes", "visibility": "internal"},
-        )
-    ).json()
+    collection = await make_collection(client, tenant_a, "notes")
     job = (
         await client.post(
             f"/v1/collections/{collection['id']}/documents",
@@ -103,13 +98,7 @@ async def test_every_page_speaks_the_chosen_language(app: Any, client: httpx.Asy
             files=[("files", ("broken.pdf", b"%PDF-1.7 not really"))],
         )
     ).json()
-    public = (
-        await client.post(
-            "/v1/collections",
-            headers=tenant_a.headers("staff"),
-            json={"name": "help", "title": "Help", "visibility": "public"},
-        )
-    ).json()
+    public = await make_collection(client, tenant_a, "help", "public")
     conversation, token = await app.state.knowledge.open_conversation(public["id"])
     case = await app.state.knowledge.request_handoff(conversation.id, token, HandoffIn(reason="Hola"), Origin())
     admin = Principal("user", tenant_a.admin_id, "admin", tenant_a.org_id, Role.ORG_ADMIN, ROLE_SCOPES[Role.ORG_ADMIN])
@@ -242,12 +231,7 @@ async def test_sign_in_attempts_are_rate_limited(client: httpx.AsyncClient, tena
 async def test_widget_origins_are_checked_and_frame_the_assistant_only_there(
     app: Any, client: httpx.AsyncClient, tenant_a: Tenant
 ) -> None:
-    created = await client.post(
-        "/v1/collections",
-        headers=tenant_a.headers("staff"),
-        json={"name": "help", "title": "Help", "visibility": "public"},
-    )
-    collection = created.json()
+    collection = await make_collection(client, tenant_a, "help", "public")
     assert collection["widget_origins"] == []
     for bad in (
         "javascript:alert(1)",
@@ -300,13 +284,7 @@ async def test_widget_origins_are_checked_and_frame_the_assistant_only_there(
         f"/staff/collections/{collection['id']}/widget", data={**sites, "origins": "https://www.city.example/page"}
     )
     assert bad.status_code == 400 and "address only" in bad.text
-    internal = (
-        await client.post(
-            "/v1/collections",
-            headers=tenant_a.headers("staff"),
-            json={"name": "notes", "title": "Notes", "visibility": "internal"},
-        )
-    ).json()
+    internal = await make_collection(client, tenant_a, "notes")
     assert "widget.js" not in (await client.get(f"/staff/collections/{internal['id']}")).text
     # its labels come from the message catalogues, in every interface language
     for label in ("Pregunte al asistente", "Spyrðu aðstoðarmanninn", "Loka aðstoðarmanninum", "Ask the assistant"):
@@ -317,13 +295,7 @@ async def test_an_assistant_is_found_by_its_collection_alone(
     client: httpx.AsyncClient, tenant_a: Tenant, tenant_b: Tenant
 ) -> None:
     async def publish(tenant: Tenant, name: str, visibility: str = "public") -> dict[str, Any]:
-        created = await client.post(
-            "/v1/collections",
-            headers=tenant.headers("staff"),
-            json={"name": name, "title": f"{name} of {tenant.slug}", "visibility": visibility},
-        )
-        assert created.status_code == 201, created.text
-        return dict(created.json())
+        return await make_collection(client, tenant, name, visibility, title=f"{name} of {tenant.slug}")
 
     help_a = await publish(tenant_a, "help")
     await publish(tenant_b, "notes", visibility="internal")
