@@ -258,6 +258,22 @@ def test_the_assistant_works_with_the_keyboard_alone(browser: Any, site: Site) -
     answer = page.locator("#log li.message.assistant").last
     answer.and_(page.locator("[aria-busy=false]")).wait_for(timeout=60_000)
     assert answer.locator("ol.citations a").count() >= 1  # an answer from the pages, with its sources
+
+    def tab_to(found: str) -> None:  # Tab onwards until the element matching `found` has focus
+        for _ in range(40):
+            page.keyboard.press("Tab")
+            if page.evaluate(f"document.activeElement.matches({found!r})"):
+                return
+        raise AssertionError(f"{found} cannot be reached with the Tab key")
+
+    tab_to("form.feedback button[value=true]")  # rate the answer
+    page.keyboard.press("Enter")
+    page.locator(".notice.ok", has_text="Thank you for your feedback.").wait_for(timeout=10_000)
+    tab_to("#reason")  # then ask for a person
+    page.keyboard.type("I would like to speak to someone about the permit.")
+    tab_to("#handoff button[type=submit]")
+    page.keyboard.press("Enter")
+    page.locator("#handoff", has_text="Your request has been sent.").wait_for(timeout=10_000)
     context.close()
 
 
@@ -276,7 +292,7 @@ def test_hand_off_reaches_the_staff_queue_and_the_reply_reaches_the_citizen(brow
         staff.goto(f"/staff/chat?lang={language}")
         no_serious_accessibility_problems(staff)
     staff.goto("/staff/cases?lang=en")
-    staff.click("table a >> nth=0")
+    staff.click("table tr:has-text('reservar una recogida de muebles') a")  # other tests open cases too
     assert "reservar una recogida de muebles" in staff.inner_text("main")
     assert "residuos orgánicos" in staff.inner_text(".log")
     screenshot(staff, "staff-case")
