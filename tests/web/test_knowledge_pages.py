@@ -20,7 +20,7 @@ from soberana.settings import DeploymentConfig, Settings
 from tests.conftest import MOCK_DEPLOYMENT, TEST_SECRET, Tenant, make_tenant
 from tests.gateway.conftest import aiohttp_server, serve
 from tests.knowledge.conftest import E5, make_collection, upload, wait_for_vectors
-from tests.web.test_pages import set_password, sign_in
+from tests.web.test_pages import form_token, set_password, sign_in
 
 PERMITS = (
     b"# Residential parking permits\n\nA first car permit costs 30 euros a year. A second car permit costs 90 "
@@ -41,12 +41,6 @@ def settings(db_url: str, tmp_path: Path) -> Settings:
         demo_models=False,
         deployments=[MOCK_DEPLOYMENT, E5],
     )
-
-
-def csrf(page: str) -> str:
-    found = re.search(r'name="csrf_token" value="([^"]+)"', page)
-    assert found is not None
-    return found.group(1)
 
 
 async def wait_for_job_page(client: httpx.AsyncClient, job_id: str) -> dict[str, Any]:
@@ -70,7 +64,7 @@ async def test_staff_search_answers_over_internal_collections_and_upload_with_pr
     # a file that cannot be read is reported by name; the good one is ingested
     started = await client.post(
         f"/staff/collections/{internal['id']}/documents",
-        data={"csrf_token": csrf(page.text)},
+        data={"csrf_token": form_token(page.text)},
         files=[("files", ("minutes.md", MINUTES)), ("files", ("broken.pdf", b"%PDF-1.7 not really"))],
         headers={"Accept": "application/json"},
     )
@@ -83,7 +77,7 @@ async def test_staff_search_answers_over_internal_collections_and_upload_with_pr
     # without JavaScript the form posts and lands on the job's page
     plain = await client.post(
         f"/staff/collections/{internal['id']}/documents",
-        data={"csrf_token": csrf(page.text)},
+        data={"csrf_token": form_token(page.text)},
         files=[("files", ("minutes.md", MINUTES))],
     )
     assert plain.status_code == 303 and plain.headers["location"].startswith("/staff/jobs/job_")
@@ -92,7 +86,7 @@ async def test_staff_search_answers_over_internal_collections_and_upload_with_pr
     # search and answers over the internal collection, with citations
     search_page = (await client.get("/staff/search")).text
     assert "Committee" in search_page and "Internal" in search_page
-    form = {"csrf_token": csrf(search_page), "collections": internal["id"]}
+    form = {"csrf_token": form_token(search_page), "collections": internal["id"]}
     answered = await client.post("/staff/search", data={**form, "query": "How much for school roofs?"})
     text = html.unescape(answered.text)
     assert answered.status_code == 200 and "2.4 million euros" in text and "<blockquote>" in answered.text
@@ -109,12 +103,12 @@ async def test_staff_search_answers_over_internal_collections_and_upload_with_pr
     assert (await client.get(f"/staff/collections/{internal['id']}")).status_code == 404
     assert (await client.get(f"/staff/jobs/{job['id']}")).status_code == 404
     refused = await client.post(
-        "/staff/search", data={"csrf_token": csrf(other.text), "collections": internal["id"], "query": "roofs"}
+        "/staff/search", data={"csrf_token": form_token(other.text), "collections": internal["id"], "query": "roofs"}
     )
     assert refused.status_code == 404 and "million" not in refused.text
     sneaked = await client.post(
         f"/staff/collections/{internal['id']}/documents",
-        data={"csrf_token": csrf(other.text)},
+        data={"csrf_token": form_token(other.text)},
         files=[("files", ("x.md", b"# X\n\ntext"))],
     )
     assert sneaked.status_code == 404
@@ -168,7 +162,7 @@ async def test_the_citizen_page_streams_a_generated_answer_token_by_token(db_url
             await upload(client, tenant, collection["id"], {"permits.md": PERMITS})
             await wait_for_vectors(client, tenant, collection["id"])
             path = f"/ask/{tenant.slug}/parking"
-            token = csrf((await client.get(path)).text)
+            token = form_token((await client.get(path)).text)
             events: list[tuple[str, Any]] = []
             async with client.stream(
                 "POST", f"{path}/stream", data={"question": "How much is a second car permit?", "csrf_token": token}
@@ -209,9 +203,8 @@ async def test_citizen_feedback_is_asked_once_and_the_cookie_lasts_as_long_as_th
     await upload(client, tenant_a, collection["id"], {"permits.md": PERMITS})
     await wait_for_vectors(client, tenant_a, collection["id"])
     path = f"/ask/{tenant_a.slug}/parking"
-    asked = await client.post(
-        path, data={"question": "How much is a second car permit?", "csrf_token": csrf((await client.get(path)).text)}
-    )
+    token = form_token((await client.get(path)).text)
+    asked = await client.post(path, data={"question": "How much is a second car permit?", "csrf_token": token})
     assert asked.status_code == 303
     cookie = asked.headers["set-cookie"]
     assert "soberana_conversation=" in cookie and f"Max-Age={5 * 86400}" in cookie  # the organisation's period
@@ -219,7 +212,7 @@ async def test_citizen_feedback_is_asked_once_and_the_cookie_lasts_as_long_as_th
     message_id = re.search(r'name="message_id" value="([^"]+)"', page)
     assert message_id is not None and "Was this answer helpful?" in page
     given = await client.post(
-        f"{path}/feedback", data={"csrf_token": csrf(page), "message_id": message_id.group(1), "helpful": "true"}
+        f"{path}/feedback", data={"csrf_token": form_token(page), "message_id": message_id.group(1), "helpful": "true"}
     )
     assert given.status_code == 303
     thanked = (await client.get(given.headers["location"])).text

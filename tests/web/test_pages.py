@@ -69,13 +69,17 @@ async def set_password(client: httpx.AsyncClient, tenant: Tenant, user_id: str) 
     assert response.status_code == 200, response.text
 
 
+def form_token(page: str) -> str:
+    """The CSRF token of the (first) form on a page."""
+    found = re.search(r'name="csrf_token" value="([^"]+)"', page)
+    assert found is not None
+    return found.group(1)
+
+
 async def sign_in(client: httpx.AsyncClient, email: str, password: str = PASSWORD, **extra: str) -> httpx.Response:
     form = await client.get("/sign-in")
-    token = re.search(r'name="csrf_token" value="([^"]+)"', form.text)
-    assert token is not None
-    return await client.post(
-        "/sign-in", data={"email": email, "password": password, "csrf_token": token.group(1), **extra}
-    )
+    token = form_token(form.text)
+    return await client.post("/sign-in", data={"email": email, "password": password, "csrf_token": token, **extra})
 
 
 class _Reply:
@@ -177,11 +181,10 @@ async def test_sign_in_sessions_and_sign_out(app: Any, client: httpx.AsyncClient
     queue = await client.get("/staff/cases")
     assert queue.status_code == 200 and "Hand-off queue" in queue.text
     session_token = client.cookies.get("soberana_session")
-    csrf = re.search(r'name="csrf_token" value="([^"]+)"', queue.text)
-    assert csrf is not None
+    csrf = form_token(queue.text)
     # staff may not open the administration console
     assert (await client.get("/console/keys")).status_code == 403
-    out = await client.post("/sign-out", data={"csrf_token": csrf.group(1)})
+    out = await client.post("/sign-out", data={"csrf_token": csrf})
     assert out.status_code == 303
     # the old cookie no longer opens anything, even if someone kept a copy
     client.cookies.set("soberana_session", session_token or "")
@@ -195,11 +198,10 @@ async def test_sign_in_sessions_and_sign_out(app: Any, client: httpx.AsyncClient
     client.cookies.clear()
     over_https = "https://soberana.test"
     form = await client.get(f"{over_https}/sign-in")
-    token = re.search(r'name="csrf_token" value="([^"]+)"', form.text)
-    assert token is not None
+    token = form_token(form.text)
     secure = await client.post(
         f"{over_https}/sign-in",
-        data={"email": f"staff@{tenant_a.slug}.example", "password": PASSWORD, "csrf_token": token.group(1)},
+        data={"email": f"staff@{tenant_a.slug}.example", "password": PASSWORD, "csrf_token": token},
     )
     assert secure.status_code == 303
     session_cookie = next(c for c in secure.headers.get_list("set-cookie") if c.startswith("soberana_session="))
@@ -273,9 +275,8 @@ async def test_widget_origins_are_checked_and_frame_the_assistant_only_there(
     await sign_in(client, f"staff@{tenant_a.slug}.example")
     page = await client.get(f"/staff/collections/{collection['id']}", params={"lang": "en"})
     assert f'data-collection="{tenant_a.slug}/help" async&gt;&lt;/script&gt;' in page.text
-    token = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
-    assert token is not None
-    sites = {"csrf_token": token.group(1), "origins": "https://www.city.example\r\n\r\n https://Agency.example \n"}
+    token = form_token(page.text)
+    sites = {"csrf_token": token, "origins": "https://www.city.example\r\n\r\n https://Agency.example \n"}
     saved = await client.post(f"/staff/collections/{collection['id']}/widget", data=sites)
     assert saved.status_code == 303
     stored = await client.get(f"/v1/collections/{collection['id']}", headers=tenant_a.headers("staff"))
@@ -365,9 +366,8 @@ async def test_console_usage_charts_csv_and_audit_log(
     assert audit.status_code == 200 and "api_key.create" in audit.text
     assert tenant_b.admin_key_id not in audit.text and "agency-b" not in audit.text.lower()
     assert "Verify the chain" not in audit.text  # the whole chain is for platform administrators
-    csrf = re.search(r'name="csrf_token" value="([^"]+)"', audit.text)
-    assert csrf is not None
-    assert (await client.post("/console/audit/verify", data={"csrf_token": csrf.group(1)})).status_code == 403
+    csrf = form_token(audit.text)
+    assert (await client.post("/console/audit/verify", data={"csrf_token": csrf})).status_code == 403
 
     # a platform administrator verifies the chain from the console
     client.cookies.clear()
@@ -378,9 +378,9 @@ async def test_console_usage_charts_csv_and_audit_log(
     assert patched.status_code == 200, patched.text
     await sign_in(client, "ops@platform.example")
     page = await client.get("/console/audit")
-    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
-    assert csrf is not None and "Verify the chain" in page.text
-    verified = await client.post("/console/audit/verify", data={"csrf_token": csrf.group(1)})
+    csrf = form_token(page.text)
+    assert "Verify the chain" in page.text
+    verified = await client.post("/console/audit/verify", data={"csrf_token": csrf})
     assert "The chain is intact" in verified.text
     # the platform's administrators compare organisations over time
     split = await client.get("/console/usage", params={"split": "organisation", "metric": "tokens"})
@@ -467,11 +467,10 @@ async def test_console_keys_are_shown_once_and_revoked(
     await set_password(client, tenant_a, tenant_a.admin_id)
     await sign_in(client, f"org_admin@{tenant_a.slug}.example")
     form = await client.get("/console/keys")
-    token = re.search(r'name="csrf_token" value="([^"]+)"', form.text)
-    assert token is not None
+    token = form_token(form.text)
     created = await client.post(
         "/console/keys",
-        data={"csrf_token": token.group(1), "name": "portal", "owner": tenant_a.admin_id, "scopes": ["inference"]},
+        data={"csrf_token": token, "name": "portal", "owner": tenant_a.admin_id, "scopes": ["inference"]},
     )
     assert created.status_code == 201
     shown = re.search(r'id="new-key-value"[^>]*>\s*([^<\s]+)', created.text)
@@ -481,11 +480,11 @@ async def test_console_keys_are_shown_once_and_revoked(
     assert shown.group(1) not in (await client.get("/console/keys")).text  # shown this once
     listed = (await client.get("/admin/keys", headers=tenant_a.headers())).json()["data"]
     portal = next(k for k in listed if k["name"] == "portal")
-    revoked = await client.post(f"/console/keys/{portal['id']}/revoke", data={"csrf_token": token.group(1)})
+    revoked = await client.post(f"/console/keys/{portal['id']}/revoke", data={"csrf_token": token})
     assert revoked.status_code == 303 and revoked.headers["location"] == "/console/keys?revoked=1"
     assert (await client.get("/v1/models", headers=key)).status_code == 401
     # another organisation's key cannot be revoked from here
-    refused = await client.post(f"/console/keys/{tenant_b.admin_key_id}/revoke", data={"csrf_token": token.group(1)})
+    refused = await client.post(f"/console/keys/{tenant_b.admin_key_id}/revoke", data={"csrf_token": token})
     assert refused.status_code == 404
     assert (await client.get("/v1/models", headers=tenant_b.headers())).status_code == 200
 
@@ -499,9 +498,7 @@ async def test_console_people_add_change_role_and_deactivate(
     assert page.status_code == 200
     assert f"staff@{tenant_a.slug}.example" in page.text and f"staff@{tenant_b.slug}.example" not in page.text
     assert "Platform administrator" not in page.text  # not a role an organisation administrator can give
-    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
-    assert csrf is not None
-    token = csrf.group(1)
+    token = form_token(page.text)
     added = await client.post(
         "/console/people",
         data={
@@ -569,20 +566,13 @@ async def test_console_models_show_where_models_run_and_switch_deployments(
     await sign_in(client, "ops@platform.example")
     listing = await client.get("/console/models")
     assert "Switch off" in listing.text
-    csrf = re.search(r'name="csrf_token" value="([^"]+)"', listing.text)
-    assert csrf is not None
+    csrf = form_token(listing.text)
     switched = await client.post(
-        f"/console/models/deployments/{created.json()['id']}", data={"csrf_token": csrf.group(1), "enabled": "false"}
+        f"/console/models/deployments/{created.json()['id']}", data={"csrf_token": csrf, "enabled": "false"}
     )
     assert switched.status_code == 303
     states = (await client.get("/admin/models/deployments", headers=ops)).json()
     assert next(d for d in states if d["id"] == created.json()["id"])["enabled"] is False
-
-
-def form_token(page: str) -> str:
-    found = re.search(r'name="csrf_token" value="([^"]+)"', page)
-    assert found is not None
-    return found.group(1)
 
 
 async def test_console_forms_add_deployments_and_set_quotas_and_priorities(
