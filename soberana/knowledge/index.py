@@ -4,12 +4,20 @@
                SQLite (embedded default)                    PostgreSQL (scale-out)
 =============  ===========================================  =================================================
 lexical        FTS5 table ``knowledge_fts``, BM25 ranking   ``knowledge_fts`` with a ``tsvector`` + GIN index
+(passages)
+lexical        FTS5 table ``knowledge_fts_documents``       ``knowledge_fts_documents`` (``tsvector`` + GIN)
+(documents)
 dense          :class:`MemoryVectorIndex`: NumPy matrix     :class:`PgVectorIndex` (pgvector) when the
                per collection, loaded from the chunks'      extension is installed, else the memory index
                stored vectors and refreshed incrementally
 =============  ===========================================  =================================================
 
-Both lexical tables hold *analysed* terms (:mod:`soberana.knowledge.text`), so ranking sees the
+The document-level lexical index holds each document's terms as one text (title, headings and every
+passage), keyed by the id of the document's first passage, so deleting a document's passages deletes
+its row too: a question whose words are spread over several sections of a page still finds the page
+(:class:`~soberana.knowledge.search.ScoreFusion` adds a share of it to each passage of the page).
+
+All lexical tables hold *analysed* terms (:mod:`soberana.knowledge.text`), so ranking sees the
 same stemmed words on both databases. Every chunk also keeps its vector in
 ``knowledge_chunks.embedding``, the source of truth from which any index can be rebuilt.
 """
@@ -41,17 +49,28 @@ def _quote_terms(terms: Sequence[str]) -> list[str]:
 CONTEXT_WEIGHT = 0.4
 
 LexicalRow = tuple[int, str, str, str]  # (chunk id, collection id, analysed context terms, analysed text terms)
+# (id of the document's first chunk, document id, collection id, analysed terms of the whole document)
+DocumentRow = tuple[int, str, str, str]
+DocumentHit = tuple[str, float]  # (document id, score: higher is better)
 
 
 class LexicalIndex(Protocol):
     async def add(self, session: AsyncSession, rows: Sequence[LexicalRow]) -> None:
         """Index passages: their analysed context (title, headings) and text, in separate fields."""
 
-    async def delete(self, session: AsyncSession, chunk_ids: Sequence[int]) -> None: ...
+    async def add_documents(self, session: AsyncSession, rows: Sequence[DocumentRow]) -> None:
+        """Index whole documents, each under the id of its first passage."""
+
+    async def delete(self, session: AsyncSession, chunk_ids: Sequence[int]) -> None:
+        """Remove passages, and the documents indexed under any of them."""
 
     async def search(
         self, session: AsyncSession, collection_ids: Sequence[str], terms: Sequence[str], limit: int
     ) -> list[Hit]: ...
+
+    async def search_documents(
+        self, session: AsyncSession, collection_ids: Sequence[str], terms: Sequence[str], limit: int
+    ) -> list[DocumentHit]: ...
 
 
 # In a large index, question terms held by more than this share of passages are left out of the
@@ -111,10 +130,24 @@ class Fts5Index:
                 [{"id": i, "collection": c, "context": ctx, "terms": t} for i, c, ctx, t in rows],
             )
 
+    async def add_documents(self, session: AsyncSession, rows: Sequence[DocumentRow]) -> None:
+        if rows:
+            await session.execute(
+                text(
+                    "INSERT INTO knowledge_fts_documents (rowid, terms, document_id, collection_id) "
+                    "VALUES (:id, :terms, :document, :collection)"
+                ),
+                [{"id": i, "document": d, "collection": c, "terms": t} for i, d, c, t in rows],
+            )
+
     async def delete(self, session: AsyncSession, chunk_ids: Sequence[int]) -> None:
         if chunk_ids:
-            stmt = text("DELETE FROM knowledge_fts WHERE rowid IN :ids").bindparams(bindparam("ids", expanding=True))
-            await session.execute(stmt, {"ids": list(chunk_ids)})
+            for statement in (
+                "DELETE FROM knowledge_fts WHERE rowid IN :ids",
+                "DELETE FROM knowledge_fts_documents WHERE rowid IN :ids",
+            ):
+                stmt = text(statement).bindparams(bindparam("ids", expanding=True))
+                await session.execute(stmt, {"ids": list(chunk_ids)})
 
     async def search(
         self, session: AsyncSession, collection_ids: Sequence[str], terms: Sequence[str], limit: int
@@ -140,6 +173,20 @@ class Fts5Index:
         )
         return [(int(r[0]), -float(r[1])) for r in rows]
 
+    async def search_documents(
+        self, session: AsyncSession, collection_ids: Sequence[str], terms: Sequence[str], limit: int
+    ) -> list[DocumentHit]:
+        words = _quote_terms(terms)
+        if not words or not collection_ids:
+            return []
+        match = " OR ".join(f'"{w}"' for w in await self._selective(session, words))
+        stmt = text(
+            "SELECT document_id, rank FROM knowledge_fts_documents WHERE knowledge_fts_documents MATCH :match "
+            "AND collection_id IN :collections ORDER BY rank LIMIT :limit"
+        ).bindparams(bindparam("collections", expanding=True))
+        rows = await session.execute(stmt, {"match": match, "collections": list(collection_ids), "limit": limit})
+        return [(str(r[0]), -float(r[1])) for r in rows]
+
 
 class PgTextIndex:
     """PostgreSQL full text over the analysed terms (``simple`` configuration: no second stemming)."""
@@ -154,11 +201,23 @@ class PgTextIndex:
                 [{"id": i, "collection": c, "context": ctx, "terms": t} for i, c, ctx, t in rows],
             )
 
+    async def add_documents(self, session: AsyncSession, rows: Sequence[DocumentRow]) -> None:
+        if rows:
+            await session.execute(
+                text(
+                    "INSERT INTO knowledge_fts_documents (chunk_id, document_id, collection_id, terms) "
+                    "VALUES (:id, :document, :collection, to_tsvector('simple', :terms))"
+                ),
+                [{"id": i, "document": d, "collection": c, "terms": t} for i, d, c, t in rows],
+            )
+
     async def delete(self, session: AsyncSession, chunk_ids: Sequence[int]) -> None:
         if chunk_ids:
-            await session.execute(
-                text("DELETE FROM knowledge_fts WHERE chunk_id = ANY(:ids)"), {"ids": list(chunk_ids)}
-            )
+            for statement in (
+                "DELETE FROM knowledge_fts WHERE chunk_id = ANY(:ids)",
+                "DELETE FROM knowledge_fts_documents WHERE chunk_id = ANY(:ids)",
+            ):
+                await session.execute(text(statement), {"ids": list(chunk_ids)})
 
     async def search(
         self, session: AsyncSession, collection_ids: Sequence[str], terms: Sequence[str], limit: int
@@ -181,6 +240,23 @@ class PgTextIndex:
             },
         )
         return [(int(r[0]), float(r[1])) for r in rows]
+
+    async def search_documents(
+        self, session: AsyncSession, collection_ids: Sequence[str], terms: Sequence[str], limit: int
+    ) -> list[DocumentHit]:
+        words = [w.replace("'", "") for w in _quote_terms(terms)]
+        query = " | ".join(w for w in words if w)
+        if not query or not collection_ids:
+            return []
+        rows = await session.execute(
+            text(
+                "SELECT document_id, ts_rank(terms, q, 1) AS rank "
+                "FROM knowledge_fts_documents, to_tsquery('simple', :query) q "
+                "WHERE terms @@ q AND collection_id = ANY(:collections) ORDER BY rank DESC LIMIT :limit"
+            ),
+            {"query": query, "collections": list(collection_ids), "limit": limit},
+        )
+        return [(str(r[0]), float(r[1])) for r in rows]
 
 
 class VectorIndex(Protocol):

@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import hashlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -65,6 +65,11 @@ class PreparedDocument:
     page_count: int | None
     meta: dict[str, str]
     chunks: list[PreparedChunk] = field(default_factory=list)
+    context_terms: str = ""  # analysed title and headings (each once), for the document-level lexical index
+
+    def terms(self) -> str:
+        """What the document-level lexical index holds: title, headings, then every passage's text."""
+        return " ".join(t for t in (self.context_terms, *(c.terms for c in self.chunks)) if t)
 
 
 @dataclass
@@ -93,6 +98,18 @@ def embedding_text(title: str, heading_path: Sequence[str], text: str) -> str:
     path = [h for h in heading_path if h and h != title]
     context = " › ".join([title, *path]) if title else " › ".join(path)
     return f"{context}\n{text}" if context else text
+
+
+def document_context_terms(title: str, heading_paths: Iterable[Sequence[str]], language: str | None) -> str:
+    """Analysed terms of a document's title and of each of its headings once."""
+    headings = dict.fromkeys(h for path in heading_paths for h in path if h and h != title)
+    return terms_text([title, *headings], language)
+
+
+def document_terms(title: str, passages: Sequence[tuple[str, Sequence[str]]], language: str | None) -> str:
+    """The document-level lexical terms of a stored document: ``passages`` are (text, heading path), in order."""
+    context = document_context_terms(title, [path for _, path in passages], language)
+    return " ".join(t for t in (context, *(terms_text([text], language) for text, _ in passages)) if t)
 
 
 def sha256(data: bytes | str) -> str:
@@ -160,6 +177,7 @@ def prepare(
                     terms=terms_text([piece.text], language),
                 )
             )
+        result.context_terms = document_context_terms(title, [c.heading_path for c in result.chunks], language)
         prepared.append(result)
     return prepared
 
@@ -288,6 +306,8 @@ class Ingestor:
             session,
             [(row.id, collection_id, c.context_terms, c.terms) for row, c in zip(rows, doc.chunks, strict=True)],
         )
+        if rows:
+            await self.indexes.lexical.add_documents(session, [(rows[0].id, existing.id, collection_id, doc.terms())])
         reused = [
             (row.id, collection_id, np.frombuffer(row.embedding, dtype=np.float32))
             for row in rows

@@ -12,6 +12,12 @@ than the question are ranked among themselves by BM25 over folded word prefixes
 (:func:`~soberana.knowledge.text.cognate_terms`), and :class:`ScoreFusion` adds a small share of
 that score. Every candidate passage that has a vector gets its exact dense similarity, so fusion
 compares like with like.
+
+Two more pieces of evidence join: the question's vector is searched with its generic part taken out
+(:mod:`soberana.knowledge.centring`; ``similarity`` is that cosine, ``dense_score`` stays the plain
+cosine that abstention reads), and each passage gets a share of its whole document's lexical score
+(the document-level index of :mod:`soberana.knowledge.index`), so that a page whose sections together
+hold the question's words rises above a page with one passage that happens to hold a few of them.
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ from __future__ import annotations
 import asyncio
 import math
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -28,7 +34,8 @@ import numpy as np
 from sqlalchemy import func, select
 
 from soberana.auth.principal import Principal
-from soberana.knowledge.index import Indexes
+from soberana.knowledge.centring import centring_for, generic_questions
+from soberana.knowledge.index import DocumentHit, Indexes
 from soberana.knowledge.models import Chunk, Collection, Document
 from soberana.knowledge.ports import Embedder, Reranker
 from soberana.knowledge.text import LanguageDetector, analyse, cognate_terms
@@ -50,7 +57,8 @@ class Hit:
     page: int | None
     language: str | None
     score: float = 0.0
-    dense_score: float | None = None
+    dense_score: float | None = None  # cosine similarity with the question
+    similarity: float | None = None  # cosine with the question as searched (centred); None: ``dense_score``
     lexical_score: float | None = None
     rerank_score: float | None = None
     dense_rank: int | None = None
@@ -71,8 +79,15 @@ class Retrieval:
 
 
 class Fusion(Protocol):
-    def fuse(self, lexical: list[tuple[Hit, float]], dense: list[Hit], language: str | None) -> None:
-        """Set ``score`` on every hit; ``lexical`` holds (hit, lexical score) best first, ``dense`` hits best first."""
+    def fuse(
+        self,
+        lexical: list[tuple[Hit, float]],
+        dense: list[Hit],
+        language: str | None,
+        documents: Mapping[str, float] | None = None,
+    ) -> None:
+        """Set ``score`` on every hit; ``lexical`` holds (hit, lexical score) best first, ``dense`` hits best
+        first, ``documents`` the document-level lexical score of the documents that matched, by document id."""
 
 
 def _same_language(hit: Hit, language: str | None) -> bool:
@@ -81,8 +96,9 @@ def _same_language(hit: Hit, language: str | None) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class ScoreFusion:
-    """``score = dense similarity + weight × lexical score / best lexical score of the query``, plus, for a
-    passage in another language than the question, ``cognate_weight × cognate score``.
+    """``score = dense similarity + weight × lexical score / best lexical score of the query``, plus
+    ``document_weight × its document's lexical score / best document score`` for a passage in the
+    question's language, and, for a passage in another language, ``cognate_weight × cognate score``.
 
     Weights were chosen on ``bench/retrieval`` (document-level nDCG@10 over seven sets).
     """
@@ -90,32 +106,51 @@ class ScoreFusion:
     lexical_weight: float = 0.05
     cross_language_weight: float = 0.01
     cognate_weight: float = 0.02
+    document_weight: float = 0.03
 
-    def fuse(self, lexical: list[tuple[Hit, float]], dense: list[Hit], language: str | None) -> None:
-        best = max((score for _, score in lexical), default=0.0)
-        for hit in dense:
+    def fuse(
+        self,
+        lexical: list[tuple[Hit, float]],
+        dense: list[Hit],
+        language: str | None,
+        documents: Mapping[str, float] | None = None,
+    ) -> None:
+        hits = {h.chunk_id: h for h in dense} | {h.chunk_id: h for h, _ in lexical}
+        for hit in hits.values():
             hit.score = self._base(hit)
-        for hit, score in lexical:
-            if hit.dense_rank is None:  # not in the dense ranking: its base score is not set yet
-                hit.score = self._base(hit)
-            weight = self.lexical_weight if _same_language(hit, language) else self.cross_language_weight
-            hit.score += weight * score / best if best > 0 else 0.0
+        best = max((score for _, score in lexical), default=0.0)
+        if best > 0:
+            for hit, score in lexical:
+                weight = self.lexical_weight if _same_language(hit, language) else self.cross_language_weight
+                hit.score += weight * score / best
+        best_document = max(documents.values(), default=0.0) if documents else 0.0
+        if documents and best_document > 0:
+            for hit in hits.values():
+                if _same_language(hit, language):
+                    hit.score += self.document_weight * documents.get(hit.document_id, 0.0) / best_document
 
     def _base(self, hit: Hit) -> float:
         """Dense similarity, plus the cognate share for a passage in another language than the question."""
-        return (hit.dense_score or 0.0) + self.cognate_weight * (hit.cognate_score or 0.0)
+        similarity = hit.similarity if hit.similarity is not None else hit.dense_score
+        return (similarity or 0.0) + self.cognate_weight * (hit.cognate_score or 0.0)
 
 
 @dataclass(frozen=True, slots=True)
 class RankFusion:
-    """Weighted reciprocal-rank fusion, ``Σ weight / (k + rank)``; cross-language lexical hits and cognate
-    scores are ignored."""
+    """Weighted reciprocal-rank fusion, ``Σ weight / (k + rank)``; cross-language lexical hits, cognate
+    scores and document-level scores are ignored."""
 
     lexical_weight: float = 1.0
     dense_weight: float = 1.0
     k: int = 60
 
-    def fuse(self, lexical: list[tuple[Hit, float]], dense: list[Hit], language: str | None) -> None:
+    def fuse(
+        self,
+        lexical: list[tuple[Hit, float]],
+        dense: list[Hit],
+        language: str | None,
+        documents: Mapping[str, float] | None = None,
+    ) -> None:
         for hit, _ in lexical:
             hit.score = 0.0
         for hit in dense:
@@ -140,6 +175,7 @@ class Retriever:
         *,
         reranker: Reranker | None = None,
         rerank_model: str | None = None,
+        centre_questions: bool = True,
     ) -> None:
         self.db = db
         self.indexes = indexes
@@ -148,6 +184,9 @@ class Retriever:
         self.fusion: Fusion = fusion or ScoreFusion()
         self.reranker = reranker
         self.rerank_model = rerank_model
+        self.centre_questions = centre_questions
+        self._generic: dict[tuple[str, str], np.ndarray] = {}  # mean vector of generic questions, per model and bank
+        self._generic_lock = asyncio.Lock()
 
     async def detect_language(self, text: str) -> str | None:
         return await anyio.to_thread.run_sync(self.detector.detect, text)
@@ -177,26 +216,33 @@ class Retriever:
         levels = [c.classification for c in collections]
         query_vectors: dict[str, Any] = {}
 
-        async def lexical_ranking() -> list[tuple[int, float]]:
+        async def lexical_ranking() -> tuple[list[tuple[int, float]], list[DocumentHit]]:
             if method not in ("hybrid", "lexical"):
-                return []
+                return [], []
             terms = analyse(query, await question_language())
             async with self.db.session() as session:
-                return await self.indexes.lexical.search(session, ids, terms, CANDIDATES)
+                passages = await self.indexes.lexical.search(session, ids, terms, CANDIDATES)
+                documents = await self.indexes.lexical.search_documents(session, ids, terms, CANDIDATES)
+                return passages, documents
 
         by_model: dict[str, list[str]] = {}
         for c in collections:
             by_model.setdefault(c.embedding_model or default_model, []).append(c.id)
         embedded: list[tuple[list[str], Any]] = []
+        search_vectors: dict[str, Any] = {}  # per collection id: the vector searched with (centred)
 
         async def embed_question() -> None:
             if method not in ("hybrid", "dense"):
                 return
             for model, model_ids in by_model.items():
                 vector = (await self.embedder.embed(principal, model, [query], kind="query", classifications=levels))[0]
-                embedded.append((model_ids, vector))
+                # the question's language is detected meanwhile, in a worker thread (lingua: a few ms)
+                vector = np.asarray(vector, dtype=np.float32)
+                searched = await self._centred(principal, model, vector, levels, await question_language())
+                embedded.append((model_ids, searched))
                 for cid in model_ids:
                     query_vectors[cid] = vector
+                    search_vectors[cid] = searched
 
         async def dense_ranking() -> list[tuple[int, float]]:
             found: list[tuple[int, float]] = []
@@ -212,7 +258,7 @@ class Retriever:
         # The full-text search runs while the question is embedded, then searched among the vectors
         # (each in a worker thread; the embedded encoder takes one core for a question).
         try:
-            lexical, dense = await asyncio.gather(lexical_ranking(), embedded_ranking())
+            (lexical, document_hits), dense = await asyncio.gather(lexical_ranking(), embedded_ranking())
             language = await question_language()
         finally:
             if detecting is not None and not detecting.done():
@@ -238,20 +284,42 @@ class Retriever:
             hit = rows.get(chunk_id)
             if hit is not None and allowed(hit):
                 hit.dense_rank = len(dense_hits) + 1
-                hit.dense_score = similarity
+                hit.similarity = similarity
                 dense_hits.append(hit)
-        _fill_dense_scores([h for h, _ in lexical_hits if h.dense_score is None], stored, query_vectors)
         fused = {h.chunk_id: h for h, _ in lexical_hits} | {h.chunk_id: h for h in dense_hits}
+        _fill_dense_scores(list(fused.values()), stored, query_vectors, search_vectors)
         if language and method == "hybrid":
             foreign = [h for h in fused.values() if h.language and h.language != language]
             if foreign:
                 await anyio.to_thread.run_sync(_fill_cognate_scores, query, foreign)
-        self.fusion.fuse(lexical_hits, dense_hits, language)
+        self.fusion.fuse(lexical_hits, dense_hits, language, dict(document_hits))
         ranked = sorted(fused.values(), key=lambda h: (-h.score, h.chunk_id))
         if self.reranker is not None and self.rerank_model and ranked:
             ranked = await self._rerank(principal, query, ranked, levels)
         ranked = ranked[:limit]
         return Retrieval(ranked, language, query_vectors=query_vectors, classifications=levels)
+
+    async def _centred(
+        self, principal: Principal, model: str, vector: np.ndarray, levels: list[str], language: str | None
+    ) -> np.ndarray:
+        """The question's vector to search with: centred on the generic questions of its language where
+        ``model`` is calibrated for it."""
+        centring = centring_for(model) if self.centre_questions else None
+        if centring is None:
+            return vector
+        questions = generic_questions(language)
+        key = (model, questions[0])  # one mean vector per model and question bank
+        generic = self._generic.get(key)
+        if generic is None:
+            async with self._generic_lock:
+                generic = self._generic.get(key)
+                if generic is None:  # embedded once per model, bank and process, when first needed
+                    vectors = await self.embedder.embed(
+                        principal, model, list(questions), kind="query", classifications=levels
+                    )
+                    generic = np.asarray(vectors, dtype=np.float32).mean(axis=0)
+                    self._generic[key] = generic
+        return centring.apply(vector, generic)
 
     async def _rerank(self, principal: Principal, query: str, ranked: list[Hit], levels: list[str]) -> list[Hit]:
         """Re-order the best fused passages by the rerank model's scores (the rest keep their order after them)."""
@@ -325,12 +393,17 @@ def _fill_cognate_scores(query: str, hits: list[Hit]) -> None:
         hit.cognate_score = score / best if best > 0 else 0.0
 
 
-def _fill_dense_scores(hits: list[Hit], stored: dict[int, bytes], query_vectors: dict[str, Any]) -> None:
-    """Cosine similarity for passages found lexically only (abstention reads the best one)."""
+def _fill_dense_scores(
+    hits: list[Hit], stored: dict[int, bytes], query_vectors: dict[str, Any], search_vectors: dict[str, Any]
+) -> None:
+    """Each passage's cosine with the question (abstention reads the best one) and, for passages found
+    lexically only, with the vector searched with."""
     for hit in hits:
         blob = stored.get(hit.chunk_id)
         vector = query_vectors.get(hit.collection_id)
         if blob is not None and vector is not None:
             passage = np.frombuffer(blob, dtype=np.float32)
-            if passage.shape == vector.shape:
+            if passage.shape == np.shape(vector):
                 hit.dense_score = float(passage @ vector)
+                if hit.similarity is None:
+                    hit.similarity = float(passage @ search_vectors.get(hit.collection_id, vector))
