@@ -342,11 +342,12 @@ class Ingestor:
         await self._remove_chunks(session, document_id)
         await session.execute(delete(Document).where(Document.id == document_id))
 
-    async def remove_document(self, collection_id: str, document_id: str) -> None:
-        async with self._lock(collection_id), self.db.write_session() as session:
+    async def remove_document(self, session: AsyncSession, collection_id: str, document_id: str) -> None:
+        """Remove a document, its passages and their index entries in the caller's write session (which
+        commits them with its own changes: one writer at a time on SQLite)."""
+        async with self._lock(collection_id):
             await self._remove_document(session, document_id)
             await self._bump(session, collection_id)
-            await session.commit()
 
     async def remove_collection_chunks(self, collection_id: str) -> None:
         """Empty the search indexes of a collection (before the collection itself is deleted)."""

@@ -379,7 +379,7 @@ class KnowledgeService:
         if document is None or document.collection_id != collection.id:
             raise NotFound(f"No document {document_id!r} in this collection.")
         ingestor, _ = await self._ready()
-        await ingestor.remove_document(collection.id, document_id)
+        await ingestor.remove_document(session, collection.id, document_id)
         await self._audit(
             session, principal, origin, "knowledge.document.deleted", collection, {"document_id": document_id}
         )

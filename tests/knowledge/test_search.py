@@ -59,3 +59,33 @@ def test_rank_fusion_ignores_cognate_scores() -> None:
     second.cognate_score = 1.0
     RankFusion().fuse([], [first, second], "es")
     assert first.score > second.score
+
+
+def test_score_fusion_gives_every_passage_a_share_of_its_documents_full_text_score() -> None:
+    first, second, other, foreign = (
+        hit(1, "a", "en", 0.80),
+        hit(2, "b", "en", 0.79),
+        hit(3, "c", "en", 0.81),
+        hit(4, "d", "es", 0.80),
+    )
+    first.document_id = second.document_id = "page"
+    foreign.document_id = "página"
+    fusion = ScoreFusion()
+    fusion.fuse([], [other, first, second, foreign], "en", {"page": 4.0, "other": 1.0, "página": 4.0})
+    assert first.score == pytest.approx(0.80 + fusion.document_weight)
+    assert second.score == pytest.approx(0.79 + fusion.document_weight)
+    assert other.score == pytest.approx(0.81)  # its document did not match
+    assert foreign.score == pytest.approx(0.80)  # words do not carry across languages
+    assert first.score > other.score  # the page's words outweigh a small dense lead
+    fusion.fuse([], [other, first], "en", {})
+    assert first.score == pytest.approx(0.80)
+
+
+def test_score_fusion_ranks_by_the_centred_similarity_when_there_is_one() -> None:
+    generic = hit(1, "a", "en", 0.90)
+    generic.similarity = 0.40
+    specific = hit(2, "b", "en", 0.85)
+    specific.similarity = 0.55
+    plain = hit(3, "c", "en", 0.50)
+    ScoreFusion().fuse([], [generic, specific, plain], "en")
+    assert (generic.score, specific.score, plain.score) == pytest.approx((0.40, 0.55, 0.50))

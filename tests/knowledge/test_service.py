@@ -613,3 +613,93 @@ async def test_chat_with_knowledge_is_handled_at_its_collections_classification(
         assert response.status_code == 403, response.text  # the passages are secret: not for a foreign model
         assert response.json()["error"]["code"] == "classification_not_permitted"
     assert len(upstream.log()) == before
+
+
+async def test_whole_pages_are_indexed_for_full_text_and_follow_their_changes(
+    app: Any, client: httpx.AsyncClient, tenant_a: Tenant
+) -> None:
+    """The document-level full-text index: one row per page, found by words from several of its
+    sections; a changed page is indexed anew, a removed one leaves the index, and the migration that
+    added the index fills it for pages stored before."""
+    from soberana.knowledge.text import analyse
+    from soberana.storage import migrate
+
+    collection = await filled(client, tenant_a)
+    _, retriever = await app.state.knowledge._ready()
+
+    async def pages(words: str) -> list[str]:
+        keys = {d["id"]: key for key, d in (await documents(client, tenant_a, collection["id"])).items()}
+        async with retriever.db.session() as session:
+            found = await retriever.indexes.lexical.search_documents(
+                session, [collection["id"]], analyse(words, "en"), 10
+            )
+        return [keys[d] for d, _ in found]
+
+    async def rows() -> int:
+        async with retriever.db.session() as session:
+            return int(await session.scalar(text("SELECT count(*) FROM knowledge_fts_documents")) or 0)
+
+    # "green zone" is in the introduction, "registration certificate" under "How to apply"
+    assert (await pages("green zone registration certificate"))[0] == "parking.md"
+    assert await rows() == 7
+
+    changed = PARKING_MD.replace(b"90 euros", b"120 euros")
+    assert (await upload(client, tenant_a, collection["id"], {"parking.md": changed}))["documents_updated"] == 1
+    await wait_for_vectors(client, tenant_a, collection["id"])  # the changed page's vectors are written
+    assert await pages("120") == ["parking.md"]
+    assert await pages("90") == []
+    assert await rows() == 7
+
+    library = (await documents(client, tenant_a, collection["id"]))["library.txt"]
+    removed = await client.delete(
+        f"/v1/collections/{collection['id']}/documents/{library['id']}", headers=tenant_a.headers("staff")
+    )
+    assert removed.status_code == 204
+    assert await pages("library card") == []
+    assert await rows() == 6
+
+    await migrate.downgrade(retriever.db, "0008")
+    await migrate.upgrade(retriever.db)
+    assert await rows() == 6
+    assert await pages("120") == ["parking.md"]
+    assert (await pages("green zone registration certificate"))[0] == "parking.md"
+
+
+async def test_a_generic_question_is_searched_centred_and_scored_by_its_own_vector(
+    app: Any, client: httpx.AsyncClient, tenant_a: Tenant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The dense search uses the question's vector with its generic part taken out (``similarity``);
+    ``dense_score``, which abstention reads, stays the cosine with the question's own vector. The
+    generic questions are embedded once per model and language."""
+    import numpy as np
+    from sqlalchemy import select
+
+    from soberana.knowledge.models import Chunk
+
+    collection = await filled(client, tenant_a)
+    _, retriever = await app.state.knowledge._ready()
+    real_embed = retriever.embedder.embed
+    batches: list[int] = []
+    questions: list[Any] = []
+
+    async def counting(*args: Any, **kwargs: Any) -> Any:
+        vectors = await real_embed(*args, **kwargs)
+        batches.append(len(args[2]))
+        if len(args[2]) == 1:
+            questions.append(np.asarray(vectors[0], dtype=np.float32))
+        return vectors
+
+    monkeypatch.setattr(retriever.embedder, "embed", counting)
+    for question in ("Who should I contact?", "Where can I get help?"):
+        hits = await search(client, tenant_a, collection["id"], question, limit=5)
+        assert hits
+    assert batches.count(1) == 2  # the two questions
+    assert len(batches) == 3  # and the English generic questions, once
+
+    vector = questions[-1]
+    async with retriever.db.session() as session:
+        stored = dict((await session.execute(select(Chunk.id, Chunk.embedding))).all())
+    for h in hits:
+        passage = np.frombuffer(stored[h["chunk_id"]], dtype=np.float32)
+        assert h["dense_score"] == pytest.approx(float(passage @ vector), abs=1e-5)
+    assert any(h["score"] < h["dense_score"] for h in hits)  # ranked by the centred similarity
