@@ -54,9 +54,14 @@ def centring_for(model: str) -> QuestionCentring | None:
     return CALIBRATED.get(model)
 
 
-def generic_questions(language: str | None) -> tuple[str, ...]:
-    """The generic questions of ``language``; all of them, for a language without its own."""
-    own = GENERIC_QUESTIONS.get(language or "")
+def bank_for(language: str | None) -> str:
+    """The bank of generic questions for ``language``: its own, or ``"all"`` of them together."""
+    return language if language in GENERIC_QUESTIONS else "all"
+
+
+def generic_questions(bank: str) -> tuple[str, ...]:
+    """The questions of ``bank`` (a language code of :data:`GENERIC_QUESTIONS`, or ``"all"``)."""
+    own = GENERIC_QUESTIONS.get(bank)
     return own if own else tuple(q for group in GENERIC_QUESTIONS.values() for q in group)
 
 

@@ -349,13 +349,13 @@ class Ingestor:
             await self._remove_document(session, document_id)
             await self._bump(session, collection_id)
 
-    async def remove_collection_chunks(self, collection_id: str) -> None:
-        """Empty the search indexes of a collection (before the collection itself is deleted)."""
-        async with self._lock(collection_id), self.db.write_session() as session:
+    async def remove_collection_chunks(self, session: AsyncSession, collection_id: str) -> None:
+        """Empty the search indexes of a collection (before the collection itself is deleted), in the
+        caller's write session, like :meth:`remove_document`."""
+        async with self._lock(collection_id):
             ids = list((await session.scalars(select(Chunk.id).where(Chunk.collection_id == collection_id))).all())
             for start in range(0, len(ids), 1000):
                 await self.indexes.lexical.delete(session, ids[start : start + 1000])
-            await session.commit()
 
     # -- vectors --------------------------------------------------------------------------------
 

@@ -34,7 +34,7 @@ import numpy as np
 from sqlalchemy import func, select
 
 from soberana.auth.principal import Principal
-from soberana.knowledge.centring import centring_for, generic_questions
+from soberana.knowledge.centring import bank_for, centring_for, generic_questions
 from soberana.knowledge.index import DocumentHit, Indexes
 from soberana.knowledge.models import Chunk, Collection, Document
 from soberana.knowledge.ports import Embedder, Reranker
@@ -307,15 +307,16 @@ class Retriever:
         centring = centring_for(model) if self.centre_questions else None
         if centring is None:
             return vector
-        questions = generic_questions(language)
-        key = (model, questions[0])  # one mean vector per model and question bank
+        key = (model, bank_for(language))
         generic = self._generic.get(key)
         if generic is None:
             async with self._generic_lock:
                 generic = self._generic.get(key)
                 if generic is None:  # embedded once per model, bank and process, when first needed
+                    # (through the gateway, metered to whoever asks first: 60 short questions, once)
+                    questions = list(generic_questions(key[1]))
                     vectors = await self.embedder.embed(
-                        principal, model, list(questions), kind="query", classifications=levels
+                        principal, model, questions, kind="query", classifications=levels
                     )
                     generic = np.asarray(vectors, dtype=np.float32).mean(axis=0)
                     self._generic[key] = generic

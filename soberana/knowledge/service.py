@@ -357,7 +357,7 @@ class KnowledgeService:
     async def delete_collection(self, session: AsyncSession, principal: Principal, ref: str, origin: Origin) -> None:
         collection = await self._writable(session, principal, ref)
         ingestor, _ = await self._ready()
-        await ingestor.remove_collection_chunks(collection.id)
+        await ingestor.remove_collection_chunks(session, collection.id)
         await self._audit(session, principal, origin, "knowledge.collection.deleted", collection)
         await session.delete(collection)
         await self._commit(session)

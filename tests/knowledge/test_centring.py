@@ -5,7 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from soberana.knowledge.centring import GENERIC_QUESTIONS, QuestionCentring, centring_for, generic_questions
+from soberana.knowledge.centring import (
+    GENERIC_QUESTIONS,
+    QuestionCentring,
+    bank_for,
+    centring_for,
+    generic_questions,
+)
 
 
 def unit(*values: float) -> np.ndarray:
@@ -50,8 +56,8 @@ def test_only_calibrated_models_are_centred() -> None:
 def test_each_language_has_its_own_generic_questions_and_others_get_all() -> None:
     assert set(GENERIC_QUESTIONS) == {"en", "es", "is"}
     assert len({len(q) for q in GENERIC_QUESTIONS.values()}) == 1  # the same questions, translated
+    assert bank_for("es") == "es" and bank_for("fr") == bank_for(None) == "all"
     assert generic_questions("es") == GENERIC_QUESTIONS["es"]
-    every = generic_questions("fr")
-    assert generic_questions(None) == every
+    every = generic_questions("all")
     assert len(every) == sum(len(q) for q in GENERIC_QUESTIONS.values())
     assert all(q.rstrip().endswith("?") for q in every)

@@ -364,6 +364,24 @@ async def test_collections_are_isolated_between_organisations(
     assert (await client.get("/v1/collections/internal-notes", headers=tenant_a.headers("staff"))).status_code == 200
 
 
+async def test_deleting_a_collection_empties_its_search_indexes(
+    app: Any, client: httpx.AsyncClient, tenant_a: Tenant
+) -> None:
+    collection = await filled(client, tenant_a)
+    kept = await make_collection(client, tenant_a, "kept")
+    await upload(client, tenant_a, kept["id"], {"library.txt": LIBRARY_TXT})
+    deleted = await client.delete(f"/v1/collections/{collection['id']}", headers=tenant_a.headers("staff"))
+    assert deleted.status_code == 204
+    assert (
+        await client.get(f"/v1/collections/{collection['id']}", headers=tenant_a.headers("staff"))
+    ).status_code == 404
+    _, retriever = await app.state.knowledge._ready()
+    async with retriever.db.session() as session:
+        for table in ("knowledge_fts", "knowledge_fts_documents"):
+            count = await session.scalar(text(f"SELECT count(*) FROM {table}"))
+            assert count == 1, table  # the other collection's one passage and page
+
+
 async def test_keys_without_the_knowledge_scope_cannot_change_collections(
     client: httpx.AsyncClient, tenant_a: Tenant
 ) -> None:
