@@ -53,7 +53,11 @@ class DeploymentConfig(BaseModel):
     model: str = Field("", description="Model name at the provider (e.g. `gpt-4o-mini`); a file path for llamacpp.")
     base_url: str | None = Field(None, description="Base URL of an OpenAI-compatible API, ending in `/v1`.")
     api_key_env: str | None = Field(
-        None, description="Name of the environment variable holding the upstream API key (never the key itself)."
+        None,
+        max_length=100,
+        pattern=r"^SOBERANA_UPSTREAM_KEY_[A-Z0-9_]+$",
+        description="Name of the environment variable holding the upstream API key (never the key itself); it must "
+        "start with `SOBERANA_UPSTREAM_KEY_`, so no other variable of the server can be sent to an upstream.",
     )
     api_version: str | None = Field(None, description="Azure OpenAI `api-version` query parameter.")
     sovereignty: Sovereignty = Field("on_premises", description="Where the data goes when this deployment is used.")
@@ -206,7 +210,15 @@ class Settings(BaseSettings):
         "write to the database on every request.",
     )
     audit_refused_authentication: bool = Field(
-        True, description="Record every refused authentication in the audit log."
+        True,
+        description="Record refused authentications in the audit log: the first of each client address, key "
+        "prefix or account and reason in a minute at once, the rest of that minute as one entry with a count.",
+    )
+    auth_refusals_per_minute: int = Field(
+        30,
+        ge=1,
+        description="Refused authentications one client address may cause per minute; over it the answer is 429 "
+        "with Retry-After (counted in the audit log, not written one by one).",
     )
     auth_cache_seconds: float = Field(
         5.0,
@@ -310,6 +322,29 @@ class Settings(BaseSettings):
     knowledge_max_upload_bytes: int = Field(
         50 * 1024 * 1024, ge=1024, description="Largest document accepted by the upload API, in bytes."
     )
+    knowledge_parse_workers: int = Field(
+        2,
+        ge=0,
+        le=64,
+        description="Worker processes that parse uploaded documents, each file within "
+        "`SOBERANA_KNOWLEDGE_PARSE_TIMEOUT_SECONDS` and each worker within `SOBERANA_KNOWLEDGE_PARSE_MEMORY_MB`, "
+        "so that a crafted file fails alone instead of the server. Started on the first upload. 0: files are "
+        "parsed in the server process itself, without those limits (embedded use, tests).",
+    )
+    knowledge_parse_timeout_seconds: float = Field(
+        60.0,
+        gt=0,
+        le=3600,
+        description="Longest time one uploaded file may take to parse; past it its worker is killed and the file "
+        "is refused, named in the ingestion job's errors.",
+    )
+    knowledge_parse_memory_mb: int = Field(
+        512,
+        ge=128,
+        le=1024 * 1024,
+        description="Address space of each parsing worker, in MiB (the parsing libraries take about 60); a file "
+        "that needs more is refused, named in the ingestion job's errors.",
+    )
     knowledge_top_k: int = Field(8, ge=1, le=100, description="Passages retrieved for an answer.")
     knowledge_abstain_threshold: float | None = Field(
         None,
@@ -321,6 +356,18 @@ class Settings(BaseSettings):
         ge=1,
         description="Questions one client address may ask public assistants per minute (anonymous conversations "
         "have no key, so they are limited by address; over it: 429 with Retry-After).",
+    )
+    citizen_conversations_per_minute: int = Field(
+        10, ge=1, description="New citizen conversations one client address may open per minute (over it: 429)."
+    )
+    citizen_handoffs_per_minute: int = Field(
+        3, ge=1, description="Requests to talk to a person one client address may make per minute (over it: 429)."
+    )
+    citizen_answer_max_tokens: int = Field(
+        800,
+        ge=16,
+        le=32_000,
+        description="Longest generated answer to a citizen, in tokens (the model's `max_tokens`).",
     )
     conversation_retention_days: int = Field(
         30, ge=1, description="How long an anonymous citizen conversation is kept after its last message."

@@ -253,8 +253,8 @@ class Tenant:
 
 
 async def make_tenant(app: Any, slug: str, *, parent_id: str | None = None) -> Tenant:
-    admin = app.state.admin
-    db: Database = app.state.db
+    admin = app.state.platform.admin
+    db: Database = app.state.platform.db
     root = cli_principal("pytest")
     async with db.write_session() as s:
         org = await admin.create_organisation(
@@ -307,21 +307,26 @@ async def tenant_b(app: Any) -> Tenant:
     return await make_tenant(app, "agency-b")
 
 
-@pytest.fixture
-async def platform_key(app: Any) -> str:
+async def make_platform_key(app: Any) -> str:
     """A platform administrator's key (in an organisation of its own)."""
-    admin = app.state.admin
+    admin = app.state.platform.admin
     root = cli_principal("pytest")
-    async with app.state.db.write_session() as s:
+    async with app.state.platform.db.write_session() as s:
         org = await admin.create_organisation(s, root, OrganisationCreate(slug="platform", name="Platform team"))
-    async with app.state.db.write_session() as s:
+    async with app.state.platform.db.write_session() as s:
         user = await admin.create_user(
             s,
             root,
             UserCreate(org_id=org.id, email="ops@platform.example", display_name="Ops", role=Role.PLATFORM_ADMIN),
         )
-    async with app.state.db.write_session() as s:
+    async with app.state.platform.db.write_session() as s:
         _, plaintext = await admin.create_key(
             s, root, ApiKeyCreate(name="ops", user_id=user.id, scopes=[Scope.ADMIN, Scope.AUDIT])
         )
     return str(plaintext)
+
+
+@pytest.fixture
+async def platform_key(app: Any) -> str:
+    """A platform administrator's key (in an organisation of its own)."""
+    return await make_platform_key(app)

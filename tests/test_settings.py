@@ -103,3 +103,14 @@ def test_public_dict_masks_secrets() -> None:
     assert values["secret_key"] == "****"
     assert values["database_url"] == "postgresql+asyncpg://app:***@db/soberana"
     assert set(values) == set(Settings.model_fields)
+
+
+def test_an_upstream_key_is_read_only_from_a_variable_named_for_it() -> None:
+    """A deployment could name any variable (the server's own secret) and send it to any base URL."""
+    upstream = {"alias": "m", "provider": "openai_compat", "base_url": "https://attacker.example/v1"}
+    with pytest.raises(ValidationError, match="SOBERANA_UPSTREAM_KEY_"):
+        Settings(deployments=[{**upstream, "api_key_env": "SOBERANA_SECRET_KEY"}])
+    with pytest.raises(ValidationError):
+        Settings(deployments=[{**upstream, "api_key_env": "HOME"}])
+    allowed = Settings(deployments=[{**upstream, "api_key_env": "SOBERANA_UPSTREAM_KEY_NATIONAL"}])
+    assert allowed.deployments[0].api_key_env == "SOBERANA_UPSTREAM_KEY_NATIONAL"

@@ -44,7 +44,7 @@ async def measure(url: str) -> dict[str, Any]:
         app = create_app(
             Settings(data_dir=Path(tmp), database_url=url, secret_key=SECRET, api_key_last_used_resolution_seconds=60)
         )
-        db, admin = app.state.db, app.state.admin
+        db, admin = app.state.platform.db, app.state.platform.admin
         await migrate.upgrade(db)
         root = cli_principal("bench")
         async with db.write_session() as s:
@@ -69,7 +69,7 @@ async def measure(url: str) -> dict[str, Any]:
                 assert response.status_code == 200
             auth_elapsed = time.perf_counter() - start
 
-        audit = app.state.audit
+        audit = app.state.platform.audit
         actor = Actor(type="user", id="usr_bench", label="bench")
         start = time.perf_counter()
         for i in range(AUDIT_APPENDS):

@@ -3,7 +3,9 @@
 Reads the shared PII sets (``shared/data/pii``; never copied), runs both systems over every text,
 and reports entity-level precision/recall/F1 (exact and overlap match) per label, micro-averaged
 and label-agnostic ("any PII"), per set; throughput (texts/s, ms per 1,000 characters); and the
-median added latency on 2,000-character prompts. Writes ``bench/results/pii.{json,md}``.
+median added latency on 2,000-character prompts; and Soberana's detection time on 200,000-character
+hostile texts (built to make regular expressions backtrack) against ordinary text of the same length,
+per language. Writes ``bench/results/pii.{json,md}``.
 
     make bench NAME=pii            # or: python bench/pii/run.py [--sets synthetic_es,...] [--dry-run]
 """
@@ -11,6 +13,7 @@ median added latency on 2,000-character prompts. Writes ``bench/results/pii.{jso
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import random
 import statistics
@@ -33,6 +36,21 @@ PROMPT_CHARS = 2000
 PROMPTS_PER_LANGUAGE = 40
 SPANISH_SETS = ("synthetic_es", "meddocan_es_test")
 ICELANDIC_SETS = ("synthetic_is", "greynir_is_persons")
+ADVERSARIAL_CHARS = 200_000  # privacy_max_text_chars: the longest text a request may have scanned
+ADVERSARIAL_TARGET = 10  # the slowest hostile text at most this many times the ordinary one
+# the unit repeated to 200,000 characters, and what it attacked in Python's re (issue 19 §2)
+HOSTILE = {
+    "a.a.a.…": ("a.", "URL: domain labels, quadratic"),
+    "a@a@a@…": ("a@", "e-mail"),
+    "a%a%a%…": ("a%", "e-mail: every letter may start a local part"),
+    "a run of digits": ("1", "cards, identity numbers, phones; Icelandic tokenizer's int()"),
+    "a run of dots": (".", "URL, IP addresses"),
+    "a-a-a-…": ("a-", "names' tokenizer"),
+    "1.1.1.…": ("1.", "IP addresses, dates, URL, phones"),
+    "1/1/1/…": ("1/", "dates, phones; Icelandic tokenizer"),
+    "digits between runs of 4,000 spaces": ("1234567" + " " * 4000, "a label or extension after a number"),
+    "1:1:1:…": ("1:", "IPv6"),
+}
 
 
 def run_set(system: Any, pii_set: PiiSet) -> dict[str, Any]:
@@ -85,6 +103,65 @@ def latency(system: Any, by_language: dict[str, list[str]]) -> dict[str, Any]:
     return {"median_ms": round(statistics.median(every), 2), "by_language": per_language, "prompts": len(every)}
 
 
+def ordinary_texts(sets: list[PiiSet], size: int = ADVERSARIAL_CHARS) -> dict[str, str]:
+    """Per language, the sets' texts concatenated (and repeated) to ``size`` characters."""
+    by_language: dict[str, list[str]] = {}
+    for pii_set in sets:
+        for record in pii_set.records:
+            by_language.setdefault(record.language, []).append(record.text)
+    ordinary = {}
+    for language, texts in sorted(by_language.items()):
+        joined = " ".join(texts)
+        ordinary[language] = (joined * (size // len(joined) + 1))[:size]
+    return ordinary
+
+
+def adversarial(system: Any, ordinary: dict[str, str], size: int = ADVERSARIAL_CHARS) -> dict[str, Any]:
+    """Seconds of Soberana's whole detection on each hostile text and on ordinary text of the same
+    length, per language (an attacker chooses the language too), and their ratio."""
+    by_language: dict[str, Any] = {}
+    worst = 0.0
+    for language, text in ordinary.items():
+        began = time.perf_counter()
+        system.detect(text, language)
+        base = time.perf_counter() - began
+        inputs = {}
+        for name, (unit, _) in HOSTILE.items():
+            hostile = (unit * (size // len(unit) + 1))[:size]
+            began = time.perf_counter()
+            system.detect(hostile, language)
+            took = time.perf_counter() - began
+            inputs[name] = {"seconds": round(took, 2), "ratio": round(took / base, 2)}
+            worst = max(worst, took / base)
+            print(f"adversarial {language} {name:<38} {took:7.2f} s  x{took / base:.2f}", file=sys.stderr)
+        by_language[language] = {"ordinary_seconds": round(base, 2), "inputs": inputs}
+    return {"chars": size, "by_language": by_language, "max_ratio": round(worst, 2)}
+
+
+def adversarial_markdown(result: dict[str, Any]) -> list[str]:
+    languages = list(result["by_language"])
+    out = [
+        "\n## Hostile texts\n",
+        f"Soberana's whole detection on {result['chars']:,}-character texts built to make regular expressions "
+        "backtrack, against ordinary text of the same length (the sets' texts of the language, concatenated): "
+        "seconds, and × the ordinary text's time. Built-in patterns run on RE2 (linear time); Python's `re` took "
+        "minutes on the first one. Largest ratio: "
+        f"**{result['max_ratio']}** (target ≤ {ADVERSARIAL_TARGET}).\n",
+        "| text | attacked | " + " | ".join(languages) + " |",
+        "|---|---|" + "---|" * len(languages),
+        "| ordinary text | — | "
+        + " | ".join(f"{result['by_language'][lang]['ordinary_seconds']} s" for lang in languages)
+        + " |",
+    ]
+    for name, (_, attacked) in HOSTILE.items():
+        cells = []
+        for lang in languages:
+            measured = result["by_language"][lang]["inputs"][name]
+            cells.append(f"{measured['seconds']} s (×{measured['ratio']})")
+        out.append(f"| {name} | {attacked} | " + " | ".join(cells) + " |")
+    return out
+
+
 def summarise(results: dict[str, dict[str, Any]], latencies: dict[str, Any]) -> dict[str, Any]:
     sets: dict[str, Any] = {}
     for set_name, by_system in results.items():
@@ -124,6 +201,15 @@ def targets(results: dict[str, dict[str, Any]], latencies: dict[str, Any]) -> li
             rows.append((f"{set_name}: PERSON F1 ≥ 0.85", f"{value:.3f}", value >= 0.85))
     median = latencies["soberana"]["median_ms"]
     rows.append(("median added latency, 2,000-character prompt ≤ 20 ms", f"{median:.1f} ms", median <= 20))
+    if "adversarial" in latencies:
+        worst = latencies["adversarial"]["max_ratio"]
+        rows.append(
+            (
+                f"hostile 200,000-character text ≤ {ADVERSARIAL_TARGET}× ordinary text's time",
+                f"×{worst}",
+                worst <= ADVERSARIAL_TARGET,
+            )
+        )
     return rows
 
 
@@ -189,6 +275,8 @@ def markdown(results: dict[str, dict[str, Any]], latencies: dict[str, Any], sets
         + [f"{s:<9} {common.bar(latencies[s]['median_ms'], peak)} {latencies[s]['median_ms']} ms" for s in SYSTEMS]
         + ["```"]
     )
+    if "adversarial" in latencies:
+        out += adversarial_markdown(latencies["adversarial"])
     out.append(
         "\nData: presidio-research (MIT), MEDDOCAN (CC BY 4.0, Marimon et al., IberLEF 2019), "
         "GreynirCorpus, Miðeind ehf. (CC BY 4.0), project-generated synthetic sets."
@@ -202,7 +290,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--sets", help="comma-separated set names (default: all reported sets)")
     parser.add_argument("--systems", default=",".join(SYSTEMS))
     parser.add_argument("--dry-run", action="store_true", help="print the Markdown instead of writing results")
+    parser.add_argument(
+        "--adversarial-only", action="store_true", help="only time Soberana on hostile texts (printed, not written)"
+    )
     args = parser.parse_args(argv)
+    if args.adversarial_only:
+        soberana = SoberanaSystem()
+        soberana.warm_up()
+        result = adversarial(soberana, ordinary_texts(load_sets(args.data_dir)))
+        print(json.dumps(result, indent=2))
+        return
     sets = load_sets(args.data_dir, only=set(args.sets.split(",")) if args.sets else None)
     chosen = args.systems.split(",")
     systems = {s.name: s for s in (SoberanaSystem(), PresidioSystem()) if s.name in chosen}
@@ -217,17 +314,19 @@ def main(argv: list[str] | None = None) -> None:
             print(f"{pii_set.name:<22} {name:<9} micro F1 {micro['f1']:.3f}", file=sys.stderr)
     by_language = prompts(sets)
     latencies = {name: latency(system, by_language) for name, system in systems.items()}
+    hostile = adversarial(systems["soberana"], ordinary_texts(sets)) if "soberana" in systems else None
     if set(systems) != set(SYSTEMS):
         for set_name, by_system in results.items():
             print(set_name, {k: {lab: v["overlap"][lab]["f1"] for lab in v["overlap"]} for k, v in by_system.items()})
         print(latencies)
         return
-    text = markdown(results, latencies, sets)
+    text = markdown(results, {**latencies, "adversarial": hostile} if hostile else latencies, sets)
     if args.dry_run:
         print(text)
         return
     summary = summarise(results, latencies)
-    details = {"sets": results, "latency": latencies, "notes": {s.name: s.note for s in sets}}
+    summary["adversarial_ratio"] = hostile["max_ratio"] if hostile else None
+    details = {"sets": results, "latency": latencies, "adversarial": hostile, "notes": {s.name: s.note for s in sets}}
     print(common.write_results("pii", summary, details, text))
 
 

@@ -27,21 +27,20 @@ import numpy as np
 from bench.retrieval.datasets import Document, Query
 from bench.retrieval.embeddings import EmbeddingCache, cache_key
 from bench.retrieval.metrics import percentile
-from soberana.audit.service import AuditLog
-from soberana.auth.principal import Principal, cli_principal
+from soberana.auth.principal import Origin, Principal, cli_principal
 from soberana.auth.schemas import OrganisationCreate
-from soberana.auth.service import AdminService, Origin
 from soberana.gateway.clients import GatewayClient
-from soberana.gateway.runtime import GatewayRuntime
 from soberana.knowledge.answers import check_citations, threshold_for
+from soberana.knowledge.engine import KnowledgeEngine
 from soberana.knowledge.ingest import PreparedDocument
+from soberana.knowledge.jobs import IngestionJobs, UploadedFile
 from soberana.knowledge.models import Collection
 from soberana.knowledge.schemas import CollectionCreate, SearchRequest
-from soberana.knowledge.service import KnowledgeService, UploadedFile
+from soberana.knowledge.service import KnowledgeService
 from soberana.providers import e5_torch
 from soberana.settings import DeploymentConfig, Settings
 from soberana.storage import migrate
-from soberana.storage.db import Database
+from soberana.wiring import build_platform
 
 EMBEDDING_MODEL = "multilingual-e5-small"
 PASSAGES_PER_QUERY = 50  # passages retrieved to rank documents (document score: its best passage)
@@ -141,14 +140,19 @@ class SoberanaSystem:
 
     async def _start(self) -> None:
         s = self.settings
-        self.db = Database.from_settings(s)
+        # the installation as the server builds it, with knowledge over the cached models
+        self.platform = build_platform(s)
+        self.db = self.platform.db
         await migrate.upgrade(self.db)
-        audit = AuditLog(s.secret_key_bytes)
-        admin = AdminService.from_settings(s, audit)
-        self.gateway = GatewayRuntime(s, self.db, audit, admin)
+        admin = self.platform.admin
+        self.gateway = self.platform.gateway
         await self.gateway.start()
         self.models = CachedModels(GatewayClient(self.gateway.service), self.cache)
-        self.service = KnowledgeService(s, self.db, audit, admin, self.models)
+        self.engine = KnowledgeEngine(s, self.db, self.models, self.platform.knowledge.detector)
+        self.service = KnowledgeService(s, self.db, admin, self.engine)
+        self.jobs = IngestionJobs(
+            s, self.db, self.platform.audit, self.service, self.engine, self.platform.privacy, self.platform.jobs.parser
+        )
         async with self.db.write_session() as session:
             org = await admin.create_organisation(
                 session, self.principal, OrganisationCreate(slug="bench", name="Benchmark")
@@ -179,12 +183,12 @@ class SoberanaSystem:
         collection = await self._collection(set_name)
         self.collections[set_name] = collection
         self.models.store = f"soberana-{set_name}"
-        job_id = await self.service.new_job(collection, 1)
-        job = await self.service.run_job(
+        job_id = await self.jobs.new_job(collection, 1)
+        job = await self.jobs.run_job(
             job_id, collection, [UploadedFile("corpus.jsonl", self.jsonl(documents, set_name))]
         )
         assert job.status == "succeeded", job.errors
-        await self.service.embed_pending(collection)
+        await self.jobs.embed_pending(collection)
         async with self.db.session() as session:
             docs = await self.service.list_documents(session, self.principal, collection.id, 100_000, 0)
         self.doc_ids[set_name] = {d.id: d.key.split("#", 1)[1] for d in docs}
@@ -243,7 +247,7 @@ class SoberanaSystem:
     def close(self) -> None:
         if DUMP:
             Path(DUMP).write_text(json.dumps(self.dump))
-        self.run(self.service.stop())
+        self.run(self.jobs.stop())
         self.run(self.gateway.stop())
         self.run(self.db.dispose())
         self.loop.close()
@@ -319,11 +323,12 @@ class SoberanaSystem:
         """
         from sqlalchemy import select
 
-        from soberana.knowledge.ingest import PreparedChunk, sha256
+        from soberana.core.crypto import sha256_hex as sha256
+        from soberana.knowledge.ingest import PreparedChunk
         from soberana.knowledge.models import Chunk
         from soberana.knowledge.text import terms_text
 
-        ingestor, _ = await self.service._ready()
+        ingestor, _ = await self.engine.ready()
         rng = np.random.default_rng(1)
         async with self.db.session() as session:
             rows = await session.execute(select(Chunk.text, Chunk.language).limit(20_000))
@@ -416,10 +421,10 @@ class SoberanaSystem:
         collection = await self._collection("ingest-throughput")
         self.models.enabled = False  # measure real embedding work
         began = time.perf_counter()
-        job_id = await self.service.new_job(collection, len(files))
-        job = await self.service.run_job(job_id, collection, files)
+        job_id = await self.jobs.new_job(collection, len(files))
+        job = await self.jobs.run_job(job_id, collection, files)
         parsed = time.perf_counter()
-        embedded = await self.service.embed_pending(collection)
+        embedded = await self.jobs.embed_pending(collection)
         finished = time.perf_counter()
         self.models.enabled = True
         total = finished - began

@@ -13,13 +13,11 @@ from fastapi.responses import StreamingResponse
 
 from soberana.audit.schemas import AuditAccess, AuditEvent, AuditList, Outcome, VerificationResult
 from soberana.audit.service import AuditLog
+from soberana.core.components import provider
 from soberana.errors import PermissionDenied
 from soberana.storage.deps import DatabaseDep, Session
 
-
-def get_audit_log(request: Request) -> AuditLog:
-    audit: AuditLog = request.app.state.audit
-    return audit
+get_audit_log = provider(AuditLog)
 
 
 # No ``from __future__ import annotations`` here: FastAPI must resolve the local ``Access`` and

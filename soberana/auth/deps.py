@@ -8,9 +8,10 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from soberana.audit.schemas import AuditAccess
-from soberana.auth.principal import Principal, Role, Scope
-from soberana.auth.service import AdminService, Authenticator, Origin
-from soberana.errors import PermissionDenied
+from soberana.auth.authentication import Authenticator
+from soberana.auth.principal import Origin, Principal, Role, Scope
+from soberana.auth.service import AdminService
+from soberana.core.components import provider
 from soberana.storage.deps import Session
 
 # auto_error=False: a missing key is refused by the Authenticator (recorded, OpenAI-shaped), not by FastAPI.
@@ -23,15 +24,15 @@ def get_origin(request: Request) -> Origin:
     )
 
 
-def get_admin_service(request: Request) -> AdminService:
-    admin: AdminService = request.app.state.admin
-    return admin
+get_admin_service = provider(AdminService)
+get_authenticator = provider(Authenticator)
 
 
 async def get_principal(
-    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+    authenticator: Annotated[Authenticator, Depends(get_authenticator)],
 ) -> Principal:
-    authenticator: Authenticator = request.app.state.authenticator
     principal = await authenticator.authenticate_key(
         credentials.credentials if credentials else None, get_origin(request)
     )
@@ -46,11 +47,7 @@ CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
 
 async def get_audit_access(principal: CurrentPrincipal, admin: AdminDep, session: Session) -> AuditAccess:
     """What of the audit log the caller may see: its organisations' entries; all for a platform admin."""
-    if not principal.can(Scope.AUDIT):
-        raise PermissionDenied(
-            "Reading the audit log needs the 'audit' scope on a key of an auditor or administrator.",
-            code="insufficient_scope",
-        )
+    principal.require(Scope.AUDIT, "Reading the audit log")
     return AuditAccess(
         org_ids=await admin.visible_org_ids(session, principal),
         actor=principal.actor(),

@@ -25,10 +25,11 @@ from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 from sqlalchemy import select
 
+from soberana.auth.authentication import Authenticator
 from soberana.auth.models import IdentityProvider, Organisation
-from soberana.auth.principal import Principal, Scope
+from soberana.auth.principal import Origin, Principal, Scope
 from soberana.auth.schemas import IdentityProviderIn
-from soberana.auth.service import AdminService, Authenticator, Origin
+from soberana.auth.service import AdminService
 from soberana.core.clock import utcnow
 from soberana.core.crypto import constant_time_equal, hmac_sha256_hex
 from soberana.errors import AuthenticationFailed, NotFound, PermissionDenied, UpstreamUnavailable
@@ -76,7 +77,7 @@ class OidcService:
     async def put(
         self, principal: Principal, org_id: str, data: IdentityProviderIn, origin: Origin
     ) -> IdentityProvider:
-        self.admin.require(principal, Scope.ADMIN)
+        principal.require(Scope.ADMIN)
         self._require_platform_admin(principal)
         async with self.db.write_session() as session:
             org = await self.admin.get_organisation(session, principal, org_id)
@@ -100,7 +101,7 @@ class OidcService:
             return provider
 
     async def delete(self, principal: Principal, org_id: str, origin: Origin) -> None:
-        self.admin.require(principal, Scope.ADMIN)
+        principal.require(Scope.ADMIN)
         self._require_platform_admin(principal)
         async with self.db.write_session() as session:
             org = await self.admin.get_organisation(session, principal, org_id)

@@ -1,12 +1,13 @@
-"""Roles, scopes and the authenticated principal a request or command acts as."""
+"""Roles, scopes, the authenticated principal a request or command acts as, and where it came from."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Literal
+from typing import Any, Literal
 
-from soberana.audit.schemas import Actor
+from soberana.audit.schemas import Actor, AuditEvent, Outcome
+from soberana.errors import PermissionDenied
 
 
 class Role(StrEnum):
@@ -37,6 +38,22 @@ ROLE_SCOPES: dict[Role, frozenset[Scope]] = {
 ADMIN_ROLES = frozenset({Role.PLATFORM_ADMIN, Role.ORG_ADMIN})
 AUDIT_ROLES = frozenset({Role.PLATFORM_ADMIN, Role.ORG_ADMIN, Role.AUDITOR})
 
+# Who may hold a key with each scope, for the message of a refusal.
+_HOLDERS = {
+    Scope.ADMIN: "an administrator's key",
+    Scope.AUDIT: "an auditor's or administrator's key",
+    Scope.INFERENCE: "a key allowed to call models",
+    Scope.KNOWLEDGE: "a staff member's or administrator's key",
+}
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where a request came from, for the audit log and per-address limits."""
+
+    ip: str | None = None
+    request_id: str | None = None
+
 
 @dataclass(frozen=True)
 class Principal:
@@ -59,8 +76,40 @@ class Principal:
     def can(self, scope: Scope) -> bool:
         return scope in self.scopes and scope in ROLE_SCOPES[self.role]
 
+    def require(self, scope: Scope, action: str = "This") -> None:
+        """Refuse (403 ``insufficient_scope``) unless this principal may use ``scope``; ``action`` names
+        what was attempted, e.g. ``"Changing collections"``."""
+        if not self.can(scope):
+            raise PermissionDenied(
+                f"{action} needs the '{scope}' scope, on {_HOLDERS[scope]}.", code="insufficient_scope"
+            )
+
     def actor(self) -> Actor:
         return Actor(type=self.kind, id=self.id, label=self.label)
+
+    def event(
+        self,
+        action: str,
+        origin: Origin,
+        *,
+        org_id: str | None,
+        object_type: str | None = None,
+        object_id: str | None = None,
+        details: dict[str, Any] | None = None,
+        outcome: Outcome = Outcome.SUCCESS,
+    ) -> AuditEvent:
+        """The audit event for something this principal did, from ``origin``."""
+        return AuditEvent(
+            action=action,
+            actor=self.actor(),
+            outcome=outcome,
+            org_id=org_id,
+            object_type=object_type,
+            object_id=object_id,
+            details=details or {},
+            ip=origin.ip,
+            request_id=origin.request_id,
+        )
 
 
 def cli_principal(os_user: str) -> Principal:

@@ -10,11 +10,11 @@ from __future__ import annotations
 from collections.abc import Collection
 from typing import Any, TypeVar
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
 
-from soberana.auth.models import ApiKey, Organisation, ServiceAccount, User
+from soberana.auth.models import ApiKey, Organisation, ServiceAccount, User, WebSession
 
 M = TypeVar("M", Organisation, User, ServiceAccount, ApiKey)
 
@@ -93,3 +93,20 @@ async def key_by_prefix(session: AsyncSession, prefix: str) -> ApiKey | None:
         .options(joinedload(ApiKey.user), joinedload(ApiKey.service_account), joinedload(ApiKey.organisation))
     )
     return (await session.scalars(stmt)).unique().one_or_none()
+
+
+async def organisation_parents(session: AsyncSession) -> dict[str, str | None]:
+    """Every organisation's parent (``None`` at the top of the tree)."""
+    rows = await session.execute(select(Organisation.id, Organisation.parent_id))
+    return {row.id: row.parent_id for row in rows}
+
+
+async def end_sessions(session: AsyncSession, user_id: str) -> int:
+    """Sign ``user_id`` out of every browser: delete their sessions (in the caller's transaction)."""
+    result = await session.execute(delete(WebSession).where(WebSession.user_id == user_id))
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+async def keys_of_user(session: AsyncSession, user_id: str) -> list[ApiKey]:
+    stmt = select(ApiKey).where(ApiKey.user_id == user_id).order_by(ApiKey.id.desc())
+    return list((await session.scalars(stmt)).all())

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Query, Response, status
 
 from soberana.auth.deps import AdminDep, CurrentPrincipal, OriginDep
+from soberana.auth.key_admin import key_out
 from soberana.auth.oidc import OidcService
+from soberana.auth.people import user_out
 from soberana.auth.schemas import (
     ApiKeyCreate,
     ApiKeyCreated,
@@ -30,7 +32,7 @@ from soberana.auth.schemas import (
     UserOut,
     UserUpdate,
 )
-from soberana.auth.service import key_out, user_out
+from soberana.core.components import provider
 from soberana.storage.deps import Session, WriteSession
 
 router = APIRouter(prefix="/admin", tags=["admin"])
@@ -253,9 +255,7 @@ async def revoke_key(
 # -- single sign-on ---------------------------------------------------------------------------------
 
 
-def get_oidc(request: Request) -> OidcService:
-    oidc: OidcService = request.app.state.oidc
-    return oidc
+get_oidc = provider(OidcService)
 
 
 Oidc = Annotated[OidcService, Depends(get_oidc)]

@@ -11,6 +11,7 @@ from typing import Any
 import typer
 from rich.table import Table
 
+from soberana.auth.key_admin import key_status
 from soberana.auth.keys import display_prefix
 from soberana.auth.principal import Role, Scope
 from soberana.auth.schemas import (
@@ -21,7 +22,6 @@ from soberana.auth.schemas import (
     UserCreate,
     UserUpdate,
 )
-from soberana.auth.service import key_status
 from soberana.cli.context import CliContext, console, ctx, fail
 
 orgs = typer.Typer(help="Organisations: ministries, agencies, cities.", no_args_is_help=True)

@@ -1,4 +1,4 @@
-"""What every command needs: settings, the database and the services, built on first use."""
+"""What every command needs: the settings and the platform (every service, built by :mod:`soberana.wiring`)."""
 
 from __future__ import annotations
 
@@ -8,18 +8,20 @@ import sys
 from collections.abc import Coroutine
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
 
 from soberana.audit.service import AuditLog
-from soberana.auth.principal import Principal, cli_principal
-from soberana.auth.service import AdminService, Origin
+from soberana.auth.principal import Origin, Principal, cli_principal
+from soberana.auth.service import AdminService
 from soberana.errors import ConfigurationError, SoberanaError
-from soberana.gateway.metering import usage_verifiers
 from soberana.settings import Settings, ensure_secret_key, load_settings
 from soberana.storage.db import Database
+
+if TYPE_CHECKING:  # the services (NumPy, the indexes, the detectors) load when a command needs them
+    from soberana.wiring import Platform
 
 T = TypeVar("T")
 # Wide enough for ids when the output goes to a file or a pipe rather than a terminal.
@@ -34,7 +36,8 @@ def fail(message: str, code: int = 1) -> NoReturn:
 
 @dataclass
 class CliContext:
-    """Lazily built services for one command invocation."""
+    """The platform for one command invocation, built on first use (by :mod:`soberana.wiring`, like the
+    server's)."""
 
     @cached_property
     def settings(self) -> Settings:
@@ -44,16 +47,22 @@ class CliContext:
             fail(exc.message, code=2)
 
     @cached_property
+    def platform(self) -> Platform:
+        from soberana.wiring import build_platform
+
+        return build_platform(self.settings)
+
+    @property
     def db(self) -> Database:
-        return Database.from_settings(self.settings)
+        return self.platform.db
 
-    @cached_property
+    @property
     def audit(self) -> AuditLog:
-        return AuditLog(self.settings.secret_key_bytes, verifiers=usage_verifiers())
+        return self.platform.audit
 
-    @cached_property
+    @property
     def admin(self) -> AdminService:
-        return AdminService.from_settings(self.settings, self.audit)
+        return self.platform.admin
 
     @cached_property
     def principal(self) -> Principal:
@@ -70,8 +79,9 @@ class CliContext:
             try:
                 return await coro
             finally:
-                if "db" in self.__dict__:
-                    await self.db.dispose()
+                if "platform" in self.__dict__:
+                    await self.platform.counters.close()
+                    await self.platform.db.dispose()
 
         try:
             return asyncio.run(wrapped())

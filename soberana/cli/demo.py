@@ -113,7 +113,8 @@ def knowledge(
     pages = [DEMO_CONTENT / language for language in ("en", "es", "is")]
 
     async def go() -> dict[str, Any]:
-        async with knowledge_service(context) as service:
+        async with knowledge_service(context) as platform:
+            service = platform.knowledge
             async with context.db.write_session() as session:
                 org = await admin.organisation_by_slug(session, principal, DEMO_ORG_SLUG)
                 existing = [
@@ -132,7 +133,7 @@ def knowledge(
                         org_id=org.id,
                     )
                     collection = await service.create_collection(session, principal, body, origin)
-            return await ingest_paths(context, service, collection, pages, embed=embed, root=DEMO_CONTENT)
+            return await ingest_paths(context, platform, collection, pages, embed=embed, root=DEMO_CONTENT)
 
     result = context.run(go())
     job = result["job"]

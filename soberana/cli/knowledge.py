@@ -15,38 +15,20 @@ from soberana.cli.context import CliContext, console, ctx, fail
 from soberana.knowledge.parsing import SUPPORTED_EXTENSIONS
 from soberana.knowledge.schemas import AnswerRequest, CollectionCreate, SearchRequest
 
-if TYPE_CHECKING:  # the service (NumPy, the indexes) loads when a knowledge command runs, not at CLI start
+if TYPE_CHECKING:  # the services (NumPy, the indexes) load when a knowledge command runs, not at CLI start
     from soberana.knowledge.models import Collection
     from soberana.knowledge.service import KnowledgeService
+    from soberana.wiring import Platform
 
 collections = typer.Typer(help="Knowledge collections: the documents assistants answer from.", no_args_is_help=True)
 
 
 @asynccontextmanager
-async def knowledge_service(context: CliContext) -> AsyncIterator[KnowledgeService]:
-    """The knowledge service with a running gateway (so passages can be embedded), stopped afterwards."""
-    from soberana.gateway.clients import GatewayClient
-    from soberana.gateway.runtime import GatewayRuntime
-    from soberana.knowledge.service import KnowledgeService
-    from soberana.privacy.service import PrivacyService
-
-    gateway = GatewayRuntime(context.settings, context.db, context.audit, context.admin)
-    await gateway.start()
-    service = KnowledgeService(
-        context.settings, context.db, context.audit, context.admin, GatewayClient(gateway.service)
-    )
-    # the same data protection as the server: classifications, redaction at ingestion
-    privacy = PrivacyService.from_settings(
-        context.settings, context.db, context.admin, detect_language=service.detector.detect
-    )
-    async with context.db.session() as session:
-        await privacy.reload(session)
-    gateway.service.privacy = service.privacy = privacy
-    try:
-        yield service
-    finally:
-        await service.stop()
-        await gateway.stop()  # writes the usage records of the embedding calls
+async def knowledge_service(context: CliContext) -> AsyncIterator[Platform]:
+    """The platform with a running gateway (so passages can be embedded) and the data-protection
+    policies loaded (classifications, redaction at ingestion), as in the server; stopped afterwards."""
+    async with context.platform.for_command() as platform:
+        yield platform
 
 
 async def find_collection(context: CliContext, service: KnowledgeService, name: str, org: str | None) -> Collection:
@@ -85,7 +67,7 @@ def progress_bar() -> Progress:
 
 async def ingest_paths(
     context: CliContext,
-    service: KnowledgeService,
+    platform: Platform,
     collection: Collection,
     paths: list[Path],
     *,
@@ -93,25 +75,27 @@ async def ingest_paths(
     root: Path | None = None,
 ) -> dict[str, Any]:
     """Ingest files (names relative to ``root``) and, with ``embed``, embed every new passage."""
-    from soberana.knowledge.service import UploadedFile
+    from soberana.knowledge.jobs import UploadedFile
+
+    jobs = platform.jobs
 
     found = list(files_under(paths))
     if not found:
         fail(f"No supported files ({', '.join(SUPPORTED_EXTENSIONS)}) under {', '.join(map(str, paths))}.")
-    job_id = await service.new_job(collection, len(found))
+    job_id = await jobs.new_job(collection, len(found))
     with progress_bar() as progress:
         reading = progress.add_task("ingesting", total=len(found))
         uploads = []
         for path in found:
             name = str(path.relative_to(root)) if root and path.is_relative_to(root) else path.name
             uploads.append(UploadedFile(name, path.read_bytes()))
-        job = await service.run_job(
+        job = await jobs.run_job(
             job_id, collection, uploads, lambda done, _total: progress.update(reading, completed=done)
         )
         embedded = 0
         if embed:
             embedding = progress.add_task("embedding", total=None)
-            embedded = await service.embed_pending(
+            embedded = await jobs.embed_pending(
                 collection, lambda done, total: progress.update(embedding, completed=done, total=total)
             )
     return {"job": job, "embedded": embedded}
@@ -123,9 +107,9 @@ def list_collections(typer_ctx: typer.Context) -> None:
     context = ctx(typer_ctx)
 
     async def go() -> list[tuple[Collection, tuple[int, int, int]]]:
-        async with knowledge_service(context) as service, context.db.session() as session:
-            found = await service.list_collections(session, context.principal)
-            counts = await service.counts(session, found)
+        async with knowledge_service(context) as platform, context.db.session() as session:
+            found = await platform.knowledge.list_collections(session, context.principal)
+            counts = await platform.knowledge.counts(session, found)
             return [(c, counts[c.id]) for c in found]
 
     table = Table("id", "name", "title", "visibility", "documents", "passages", "embedded")
@@ -155,7 +139,7 @@ def create_collection(
     context = ctx(typer_ctx)
 
     async def go() -> Collection:
-        async with knowledge_service(context) as service, context.db.write_session() as session:
+        async with knowledge_service(context) as platform, context.db.write_session() as session:
             organisation = await context.admin.organisation_by_slug(session, context.principal, org)
             body = CollectionCreate(
                 name=name,
@@ -164,7 +148,7 @@ def create_collection(
                 visibility="public" if public else "internal",
                 org_id=organisation.id,
             )
-            return await service.create_collection(session, context.principal, body, context.origin)
+            return await platform.knowledge.create_collection(session, context.principal, body, context.origin)
 
     collection = context.run(go())
     console.print(f"Created collection {collection.name} ({collection.id}).", highlight=False)
@@ -183,10 +167,10 @@ def delete_collection(
         typer.confirm(f"Delete collection {name!r} and all its documents?", abort=True)
 
     async def go() -> None:
-        async with knowledge_service(context) as service:
-            collection = await find_collection(context, service, name, org)
+        async with knowledge_service(context) as platform:
+            collection = await find_collection(context, platform.knowledge, name, org)
             async with context.db.write_session() as session:
-                await service.delete_collection(session, context.principal, collection.id, context.origin)
+                await platform.knowledge.delete_collection(session, context.principal, collection.id, context.origin)
 
     context.run(go())
     console.print(f"Deleted collection {name}.", highlight=False)
@@ -207,10 +191,10 @@ def ingest(
     context = ctx(typer_ctx)
 
     async def go() -> dict[str, Any]:
-        async with knowledge_service(context) as service:
-            found = await find_collection(context, service, collection, org)
+        async with knowledge_service(context) as platform:
+            found = await find_collection(context, platform.knowledge, collection, org)
             root = paths[0] if len(paths) == 1 and paths[0].is_dir() else None
-            return await ingest_paths(context, service, found, paths, embed=embed, root=root)
+            return await ingest_paths(context, platform, found, paths, embed=embed, root=root)
 
     result = context.run(go())
     job = result["job"]
@@ -236,13 +220,14 @@ def ask(
     context = ctx(typer_ctx)
 
     async def go() -> Any:
-        async with knowledge_service(context) as service:
-            found = await find_collection(context, service, collection, org)
+        async with knowledge_service(context) as platform:
+            knowledge = platform.knowledge
+            found = await find_collection(context, knowledge, collection, org)
             if search_only:
-                return await service.search(
+                return await knowledge.search(
                     context.principal, SearchRequest(query=question, collections=[found.id], limit=5)
                 )
-            return await service.answer(context.principal, AnswerRequest(question=question, collections=[found.id]))
+            return await knowledge.answer(context.principal, AnswerRequest(question=question, collections=[found.id]))
 
     result = context.run(go())
     if search_only:

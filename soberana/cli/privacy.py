@@ -7,25 +7,20 @@ from rich.table import Table
 
 from soberana.cli.context import console, ctx
 
-retention = typer.Typer(help="Retention periods: conversations, placeholders, usage records.", no_args_is_help=True)
+retention = typer.Typer(
+    help="Retention periods: citizen and staff conversations, placeholders, usage records.", no_args_is_help=True
+)
 
 
 @retention.command()
 def purge(typer_ctx: typer.Context) -> None:
-    """Delete citizen conversations, vault entries and usage records past their organisation's retention
-    period now; each purge is recorded in the audit log."""
+    """Delete citizen conversations, staff conversations, vault entries and usage records past their
+    organisation's retention period now; each purge is recorded in the audit log."""
     context = ctx(typer_ctx)
 
     async def go() -> dict[str, int]:
-        from soberana.gateway.metering import UsageRetention
-        from soberana.knowledge.service import ConversationRetention
-        from soberana.privacy.service import PrivacyService
-
-        privacy = PrivacyService.from_settings(context.settings, context.db, context.admin)
-        privacy.purgers += [ConversationRetention(), UsageRetention(context.audit)]
-        async with context.db.session() as session:
-            await privacy.reload(session)
-        return await privacy.purge()
+        async with context.platform.for_command() as platform:
+            return await platform.privacy.retention.purge()
 
     deleted = context.run(go())
     table = Table("data", "deleted")

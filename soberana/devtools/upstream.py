@@ -14,7 +14,8 @@ chooses the behaviour:
 Options combine before a fixed answer: ``delay-0.05+reply:Text [1]`` streams ``Text [1]`` word by word,
 waiting 0.05 s before each piece.
 
-``GET /_log`` returns the last user message of every chat request, in arrival order.
+``GET /_log`` returns the last user message of every chat request, in arrival order; ``GET /_requests``
+every chat request's whole body (messages, ``max_tokens``…).
 """
 
 from __future__ import annotations
@@ -29,9 +30,11 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from soberana.core import sse
 from soberana.providers.mock import overlap_rerank
 
 LOG_KEY = web.AppKey("log", list)
+REQUESTS_KEY = web.AppKey("requests", list)
 
 
 def _last_user(body: dict[str, Any]) -> str:
@@ -59,6 +62,7 @@ async def chat(request: web.Request) -> web.StreamResponse:
     body = orjson.loads(await request.read())
     name = str(body.get("model", "echo"))
     request.app[LOG_KEY].append(_last_user(body))
+    request.app[REQUESTS_KEY].append(body)
     options, fixed, reply = name.partition("reply:")
     model = options.rstrip("+")
     if (status := _number(model, "fail-")) is not None:
@@ -116,8 +120,8 @@ async def chat(request: web.Request) -> web.StreamResponse:
     for chunk in chunks:
         if delay:
             await asyncio.sleep(delay)
-        await response.write(b"data: " + orjson.dumps(chunk) + b"\n\n")
-    await response.write(b"data: [DONE]\n\n")
+        await response.write(sse.frame(chunk))
+    await response.write(sse.DONE)
     await response.write_eof()
     return response
 
@@ -162,14 +166,20 @@ async def log(request: web.Request) -> web.Response:
     return web.json_response(request.app[LOG_KEY])
 
 
+async def requests(request: web.Request) -> web.Response:
+    return web.json_response(request.app[REQUESTS_KEY])
+
+
 def make_app() -> web.Application:
     app = web.Application()
     app[LOG_KEY] = []
+    app[REQUESTS_KEY] = []
     app.router.add_post("/v1/chat/completions", chat)
     app.router.add_post("/v1/embeddings", embeddings)
     app.router.add_post("/v1/rerank", rerank)
     app.router.add_get("/v1/models", models)
     app.router.add_get("/_log", log)
+    app.router.add_get("/_requests", requests)
     return app
 
 

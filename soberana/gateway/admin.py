@@ -5,24 +5,27 @@ Tenant scoping goes through the auth capability's :class:`AdminService`, never i
 
 from __future__ import annotations
 
-import csv
-import io
+import logging
 import time
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy.exc import IntegrityError
+from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from soberana.auth.principal import Principal, Scope
-from soberana.auth.service import AdminService, Origin
+from soberana.auth.principal import Origin, Principal, Scope
+from soberana.auth.service import AdminService
 from soberana.core.ids import new_id
+from soberana.core.spreadsheet import to_csv
 from soberana.errors import ConfigurationError, Conflict, InvalidRequest, NotFound, PermissionDenied, require_id
 from soberana.gateway import repo
 from soberana.gateway.models import ModelAlias, ModelDeployment, Quota
 from soberana.gateway.schemas import DeploymentOut, QuotaOut, QuotaValues, UsageReport, UsageRow
 from soberana.gateway.service import GatewayService, QuotaBook, QuotaLimits
 from soberana.settings import AliasConfig, DeploymentConfig
+from soberana.storage.db import conflicts_as
+
+logger = logging.getLogger("soberana.gateway")
 
 
 class GatewayAdmin:
@@ -39,7 +42,15 @@ class GatewayAdmin:
             AliasConfig.model_validate({"name": a.name, "strategy": a.strategy, "description": a.description})
             for a in await repo.aliases(session)
         ]
-        self.gateway.catalog.load([DeploymentConfig.model_validate(d.config) for d in stored if d.enabled], aliases)
+        configs = []
+        for row in stored:
+            if not row.enabled:
+                continue
+            try:
+                configs.append(DeploymentConfig.model_validate(row.config))
+            except ValidationError as exc:  # stored under older rules (e.g. api_key_env's prefix): left out
+                logger.warning("deployment %s is left out: %s", row.name, exc.errors()[0].get("msg", "invalid"))
+        self.gateway.catalog.load(configs, aliases)
         book = QuotaBook()
         for quota in await repo.quotas(session):
             limits = QuotaLimits(
@@ -58,7 +69,7 @@ class GatewayAdmin:
     # -- deployments --------------------------------------------------------------------------------
 
     def require_platform_admin(self, principal: Principal) -> None:
-        self.admin.require(principal, Scope.ADMIN)
+        principal.require(Scope.ADMIN)
         if not principal.is_platform_admin:
             raise PermissionDenied("Only platform administrators manage model deployments.")
 
@@ -105,26 +116,25 @@ class GatewayAdmin:
         if any(d.name == name for d in await repo.deployments(session)):
             raise Conflict(f"A deployment named {name!r} already exists.", param="name")
         row = ModelDeployment(id=new_id("dep"), name=name, config=config.model_dump(mode="json"), enabled=True)
-        session.add(row)
-        await self.admin.record_change(
-            session,
-            principal,
-            origin,
-            action="model_deployment.create",
-            object_type="model_deployment",
-            object_id=row.id,
-            details={
-                "name": name,
-                "alias": config.alias,
-                "provider": config.provider,
-                "sovereignty": config.sovereignty,
-            },
-        )
-        try:
+        # two administrators adding the same name at once: the second gets 409, at the flush or the commit
+        async with conflicts_as(session, f"A deployment named {name!r} already exists.", param="name"):
+            session.add(row)
+            await session.flush()
+            await self.admin.record_change(
+                session,
+                principal,
+                origin,
+                action="model_deployment.create",
+                object_type="model_deployment",
+                object_id=row.id,
+                details={
+                    "name": name,
+                    "alias": config.alias,
+                    "provider": config.provider,
+                    "sovereignty": config.sovereignty,
+                },
+            )
             await session.commit()
-        except IntegrityError:
-            await session.rollback()
-            raise Conflict(f"A deployment named {name!r} already exists.", param="name") from None
         await self.reload(session)
         return row
 
@@ -237,7 +247,7 @@ class GatewayAdmin:
         return await self.admin.subject_org(session, principal, subject_type, subject_id)
 
     async def list_quotas(self, session: AsyncSession, principal: Principal) -> list[Quota]:
-        self.admin.require(principal, Scope.ADMIN)
+        principal.require(Scope.ADMIN)
         return await repo.quotas(session, await self.admin.visible_org_ids(session, principal))
 
     async def set_quota(
@@ -254,23 +264,24 @@ class GatewayAdmin:
         if subject_type == "organisation" and org_id == principal.org_id and not principal.is_platform_admin:
             raise PermissionDenied("Your own organisation's quota is set by the organisation above it.")
         quota = await repo.quota_for(session, subject_type, subject_id)
-        if quota is None:
-            quota = Quota(id=new_id("quo"), subject_type=subject_type, subject_id=subject_id, org_id=org_id)
-            session.add(quota)
-        for name, value in values.model_dump().items():
-            setattr(quota, name, value)
-        await session.flush()
-        await self.admin.record_change(
-            session,
-            principal,
-            origin,
-            action="quota.set",
-            org_id=org_id,
-            object_type=subject_type,
-            object_id=subject_id,
-            details=values.model_dump(),
-        )
-        await session.commit()
+        async with conflicts_as(session, "Another administrator set this quota at the same time; try again."):
+            if quota is None:
+                quota = Quota(id=new_id("quo"), subject_type=subject_type, subject_id=subject_id, org_id=org_id)
+                session.add(quota)
+            for name, value in values.model_dump().items():
+                setattr(quota, name, value)
+            await session.flush()
+            await self.admin.record_change(
+                session,
+                principal,
+                origin,
+                action="quota.set",
+                org_id=org_id,
+                object_type=subject_type,
+                object_id=subject_id,
+                details=values.model_dump(),
+            )
+            await session.commit()
         await self.reload(session)
         return quota
 
@@ -345,13 +356,10 @@ class GatewayAdmin:
 
     @staticmethod
     def report_csv(report: UsageReport) -> str:
-        buffer = io.StringIO()
-        writer = csv.writer(buffer)
+        """The report as CSV (cells a spreadsheet would run as formulas are quoted)."""
         fields = list(UsageRow.model_fields)
-        writer.writerow([report.group_by if f == "group" else f for f in fields] + ["currency"])
-        for row in report.data:
-            writer.writerow([getattr(row, f) for f in fields] + [report.currency])
-        return buffer.getvalue()
+        header = [report.group_by if f == "group" else f for f in fields] + ["currency"]
+        return to_csv(header, ([getattr(row, f) for f in fields] + [report.currency] for row in report.data))
 
 
 def quota_out(quota: Quota) -> QuotaOut:

@@ -18,7 +18,8 @@ from collections.abc import AsyncIterator
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from soberana.auth.service import Authenticator, Origin
+from soberana.auth.authentication import Authenticator
+from soberana.auth.principal import Origin
 from soberana.errors import PayloadTooLarge, SoberanaError
 from soberana.gateway.routes import parse_body, privacy_context
 from soberana.gateway.schemas import ChatCompletionRequest, EmbeddingsRequest

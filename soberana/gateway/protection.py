@@ -17,6 +17,7 @@ from typing import Any
 import orjson
 
 from soberana.auth.principal import Principal
+from soberana.core import sse
 from soberana.errors import ClassificationNotPermitted, InvalidRequest, PersonalDataRefused
 from soberana.privacy.policy import Resolved
 from soberana.privacy.pseudonyms import StreamRestorer, restore
@@ -198,7 +199,7 @@ class Shield:
                     if last is not None and (event.startswith(b"data: [DONE]") or b'"error"' in event):
                         tail = self._flush_all()
                         if tail:
-                            yield b"data: " + orjson.dumps(self._tail_chunk(last, tail)) + b"\n\n"
+                            yield sse.frame(self._tail_chunk(last, tail))
                     yield event
                     continue
                 chunk = orjson.loads(event[6:])
@@ -224,7 +225,7 @@ class Shield:
                         if calls:
                             delta["tool_calls"] = [*(delta.get("tool_calls") or []), *calls]
                     choice["delta"] = delta
-                yield b"data: " + orjson.dumps(chunk) + b"\n\n"
+                yield sse.frame(chunk)
         finally:
             aclose = getattr(events, "aclose", None)
             if aclose is not None:

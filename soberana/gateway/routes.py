@@ -17,6 +17,7 @@ from pydantic import BaseModel, ValidationError
 
 from soberana.auth.deps import AdminDep, CurrentPrincipal, OriginDep
 from soberana.auth.principal import Principal, Scope
+from soberana.core.components import provider
 from soberana.errors import InvalidRequest, MalformedJSON, ModelNotFound, describe_validation_errors
 from soberana.gateway.admin import GatewayAdmin, quota_out
 from soberana.gateway.schemas import (
@@ -35,15 +36,8 @@ from soberana.gateway.service import GatewayService
 from soberana.settings import AliasConfig
 from soberana.storage.deps import Session, WriteSession
 
-
-def get_gateway(request: Request) -> GatewayService:
-    gateway: GatewayService = request.app.state.gateway
-    return gateway
-
-
-def get_gateway_admin(request: Request) -> GatewayAdmin:
-    admin: GatewayAdmin = request.app.state.gateway_admin
-    return admin
+get_gateway = provider(GatewayService)
+get_gateway_admin = provider(GatewayAdmin)
 
 
 Gateway = Annotated[GatewayService, Depends(get_gateway)]
@@ -99,21 +93,25 @@ def _privacy_context(request: Request) -> PrivacyContext:
     return privacy_context(request.headers.get(CLASSIFICATION_HEADER), request.headers.get(CONVERSATION_HEADER))
 
 
-def _schema(model: type[BaseModel]) -> dict[str, Any]:
-    return {
-        "requestBody": {
-            "required": True,
-            "content": {
-                "application/json": {"schema": model.model_json_schema(ref_template="#/components/schemas/{model}")}
-            },
-        }
-    }
+# Models the request bodies below refer to: added to the OpenAPI document's components (see
+# soberana.web.app), where their references point.
+COMPONENTS: dict[str, Any] = {}
+
+
+def _schema(model: type[BaseModel], *, streams: bool = False) -> dict[str, Any]:
+    """The request body of a route that reads its JSON itself (so that errors keep the OpenAI shape)."""
+    schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+    COMPONENTS.update(schema.pop("$defs", {}))
+    extra: dict[str, Any] = {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
+    if streams:  # `"stream": true` answers with Server-Sent Events
+        extra["responses"] = {"200": {"content": {"application/json": {}, "text/event-stream": {}}}}
+    return extra
 
 
 @v1.post(
     "/chat/completions",
     summary="Create a chat completion (OpenAI-compatible; streams with SSE)",
-    openapi_extra=_schema(ChatCompletionRequest),
+    openapi_extra=_schema(ChatCompletionRequest, streams=True),
     response_model=None,
 )
 async def chat_completions(request: Request, principal: CurrentPrincipal, gateway: Gateway) -> Response:
@@ -371,7 +369,7 @@ async def usage_report(
     model: Annotated[str | None, Query(max_length=200, description="Only this model (public name)")] = None,
     format: Literal["json", "csv"] = "json",
 ) -> Any:
-    admin.require(principal, Scope.ADMIN)
+    principal.require(Scope.ADMIN)
     visible = await admin.visible_org_ids(session, principal)
     if org_id is not None:
         visible = frozenset({(await admin.get_organisation(session, principal, org_id)).id})

@@ -14,15 +14,16 @@ from soberana.auth.service import AdminService
 from soberana.gateway.admin import GatewayAdmin
 from soberana.gateway.catalog import Catalog
 from soberana.gateway.metering import UsageMeter
-from soberana.gateway.quotas import Counters, MemoryCounters, RedisCounters
 from soberana.gateway.service import GatewayService
 from soberana.plugins import make_plugin_manager
+from soberana.privacy.service import PrivacyService
 from soberana.providers import builtin
 from soberana.providers.base import ProviderContext
 from soberana.providers.openai_compat import close_shared_session
 from soberana.providers.registry import ProviderRegistry
 from soberana.providers.routing import RoutePolicy, Router
 from soberana.settings import Settings
+from soberana.storage.counters import Counters
 from soberana.storage.db import Database
 
 logger = logging.getLogger("soberana.gateway")
@@ -40,7 +41,15 @@ def provider_registry() -> ProviderRegistry:
 class GatewayRuntime:
     """The gateway's services and their lifecycle (``start`` and ``stop`` from the app's lifespan)."""
 
-    def __init__(self, settings: Settings, db: Database, audit: AuditLog, admin: AdminService) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        db: Database,
+        audit: AuditLog,
+        admin: AdminService,
+        privacy: PrivacyService,
+        counters: Counters,
+    ) -> None:
         self.db = db
         self.context = ProviderContext(settings)
         catalog = Catalog(settings, provider_registry(), self.context)
@@ -53,11 +62,10 @@ class GatewayRuntime:
                 wait_seconds=settings.priority_wait_seconds,
             )
         )
-        counters: Counters = RedisCounters(settings.redis_url) if settings.redis_url else MemoryCounters()
         meter = UsageMeter(
             db, audit, flush_seconds=settings.usage_flush_seconds, flush_records=settings.usage_flush_records
         )
-        self.service = GatewayService(settings, catalog, router, counters, meter)
+        self.service = GatewayService(settings, catalog, router, counters, meter, privacy)
         self.admin = GatewayAdmin(admin, self.service)
         self._task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
@@ -102,4 +110,3 @@ class GatewayRuntime:
                 with contextlib.suppress(Exception):
                     await deployment.provider.close()
             await close_shared_session(self.context)
-            await self.service.counters.close()

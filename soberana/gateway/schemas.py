@@ -32,8 +32,8 @@ class ChatCompletionRequest(Passthrough):
     messages: list[ChatMessage] = Field(min_length=1, max_length=10_000)
     stream: bool = False
     stream_options: StreamOptions | None = None
-    max_tokens: int | None = Field(None, ge=1)
-    max_completion_tokens: int | None = Field(None, ge=1)
+    max_tokens: int | None = Field(None, ge=1, le=1_000_000)
+    max_completion_tokens: int | None = Field(None, ge=1, le=1_000_000)
     temperature: float | None = Field(None, ge=0, le=2)
     top_p: float | None = Field(None, ge=0, le=1)
     n: int | None = Field(None, ge=1, le=1, description="Only one choice per request is supported.")
@@ -43,7 +43,7 @@ class EmbeddingsRequest(Passthrough):
     model: str = Field(min_length=1, max_length=200)
     input: str | list[str] | list[int] | list[list[int]] = Field(description="Text(s) to embed.")
     encoding_format: Literal["float", "base64"] | None = None
-    dimensions: int | None = Field(None, ge=1)
+    dimensions: int | None = Field(None, ge=1, le=65_536)
     input_type: Literal["query", "passage"] | None = Field(
         None, description="Soberana extension: embed as a search query or as a document (E5-style models)."
     )
@@ -53,7 +53,7 @@ class RerankRequest(Passthrough):
     model: str = Field(min_length=1, max_length=200)
     query: str = Field(min_length=1, max_length=20_000)
     documents: list[str] = Field(min_length=1, max_length=1000, description="Texts to score against the query.")
-    top_n: int | None = Field(None, ge=1)
+    top_n: int | None = Field(None, ge=1, le=10_000)
 
 
 # -- admin: deployments -----------------------------------------------------------------------------
@@ -92,16 +92,19 @@ class AliasUpdate(BaseModel):
 # -- admin: quotas ----------------------------------------------------------------------------------
 
 
+MAX_COUNT = 2_147_483_647  # what an integer column holds on every database
+
+
 class QuotaValues(BaseModel):
     """Limits; omit (null) a field for no limit of that kind."""
 
     model_config = ConfigDict(extra="forbid")
 
-    requests_per_minute: int | None = Field(None, ge=0)
-    tokens_per_minute: int | None = Field(None, ge=0)
-    tokens_per_day: int | None = Field(None, ge=0)
-    monthly_budget: float | None = Field(None, ge=0, description="In the installation's currency.")
-    max_concurrent: int | None = Field(None, ge=0)
+    requests_per_minute: int | None = Field(None, ge=0, le=MAX_COUNT)
+    tokens_per_minute: int | None = Field(None, ge=0, le=MAX_COUNT)
+    tokens_per_day: int | None = Field(None, ge=0, le=MAX_COUNT)
+    monthly_budget: float | None = Field(None, ge=0, le=1e12, description="In the installation's currency.")
+    max_concurrent: int | None = Field(None, ge=0, le=1_000_000)
 
 
 class QuotaOut(QuotaValues):

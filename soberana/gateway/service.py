@@ -14,24 +14,25 @@ from typing import Any, Protocol
 import orjson
 
 from soberana.auth.principal import Principal, Scope
+from soberana.core import sse
 from soberana.core.clock import utcnow
 from soberana.core.ids import new_id
 from soberana.errors import (
     InvalidRequest,
     ModelNotFound,
-    PermissionDenied,
     PersonalDataRefused,
     QuotaExceeded,
     SoberanaError,
+    UpstreamFailed,
 )
 from soberana.gateway.catalog import Catalog, ModelEntry
 from soberana.gateway.metering import UsageMeter
 from soberana.gateway.protection import Shield
-from soberana.gateway.quotas import DAY, MINUTE, Admission, Counters, Limit
 from soberana.privacy.service import PrivacyService
 from soberana.providers.base import Completion, Usage, estimate_prompt_tokens
 from soberana.providers.routing import Deployment, Router
 from soberana.settings import Settings
+from soberana.storage.counters import DAY, MINUTE, Admission, Counters, Limit
 
 DEFAULT_COMPLETION_ESTIMATE = 512
 
@@ -158,22 +159,34 @@ class ChatAugmenter(Protocol):
 
 class GatewayService:
     def __init__(
-        self, settings: Settings, catalog: Catalog, router: Router, counters: Counters, meter: UsageMeter
+        self,
+        settings: Settings,
+        catalog: Catalog,
+        router: Router,
+        counters: Counters,
+        meter: UsageMeter,
+        privacy: PrivacyService,
     ) -> None:
         self.settings = settings
         self.catalog = catalog
         self.router = router
         self.counters = counters
         self.meter = meter
+        self.privacy = privacy
         self.quotas = QuotaBook()
-        self.augmenters: list[ChatAugmenter] = []
-        self.privacy: PrivacyService | None = None  # set by the composition root
+        self._augmenters: dict[str, ChatAugmenter] = {}
         self._content_orgs = frozenset(settings.content_logging_orgs)
+
+    def add_augmenter(self, augmenter: ChatAugmenter) -> None:
+        """Serve chat completions' ``augmenter.field`` option (the composition root adds each one once)."""
+        if augmenter.field in self._augmenters:
+            raise ValueError(f"the chat option {augmenter.field!r} has an augmenter already")
+        self._augmenters[augmenter.field] = augmenter
 
     async def _augment(
         self, principal: Principal, body: dict[str, Any]
     ) -> tuple[dict[str, Any], ChatAugmenter | None, Any]:
-        for augmenter in self.augmenters:
+        for augmenter in self._augmenters.values():
             if augmenter.field in body:
                 self.require_inference(principal)
                 new_body, state = await augmenter.prepare(principal, body)
@@ -184,10 +197,7 @@ class GatewayService:
 
     @staticmethod
     def require_inference(principal: Principal) -> None:
-        if not principal.can(Scope.INFERENCE):
-            raise PermissionDenied(
-                "This key may not call models: it lacks the 'inference' scope.", code="insufficient_scope"
-            )
+        principal.require(Scope.INFERENCE, "Calling models")
 
     def model(self, principal: Principal, alias: str, capability: str) -> ModelEntry:
         self.require_inference(principal)
@@ -303,9 +313,7 @@ class GatewayService:
         classification: str | None,
         conversation: str | None,
         floors: Sequence[str],
-    ) -> Shield | None:
-        if self.privacy is None:
-            return None
+    ) -> Shield:
         resolved = self.privacy.resolve(principal, classification, floors)
         return Shield(self.privacy, principal, resolved, endpoint, body, conversation)
 
@@ -356,7 +364,7 @@ class GatewayService:
         ``conversation`` the id under which placeholders stay stable between requests.
         """
         augmenter, state = None, None
-        if endpoint == "chat" and self.augmenters:
+        if endpoint == "chat" and self._augmenters:
             body, augmenter, state = await self._augment(principal, body)
         capability = endpoint if endpoint in ("chat", "rerank") else "embeddings"
         call = Call(principal, endpoint, str(body["model"]), False, request_id, time.perf_counter())
@@ -421,7 +429,7 @@ class GatewayService:
         ``floors``: the lowest data classifications the caller imposes (as for :meth:`complete`).
         """
         augmenter, state = None, None
-        if self.augmenters:
+        if self._augmenters:
             body, augmenter, state = await self._augment(principal, body)
         call = Call(principal, "chat", str(body["model"]), True, request_id, time.perf_counter())
         want_usage = bool((body.get("stream_options") or {}).get("include_usage"))
@@ -478,25 +486,19 @@ class GatewayService:
                                 for choice in orjson.loads(chunk).get("choices", []):
                                     pieces.append(choice.get("delta", {}).get("content") or "")
                         if forward:
-                            yield b"data: " + chunk + b"\n\n"
+                            yield sse.frame(chunk)
                     try:
                         chunk = await chunks.__anext__()
                     except StopAsyncIteration:
                         chunk = None
-                yield b"data: [DONE]\n\n"
+                yield sse.DONE
             except SoberanaError as error:
                 status, code = error.status_code, error.code
-                yield b"data: " + orjson.dumps(error.to_dict()) + b"\n\n"
+                yield sse.frame(error.to_dict())
             except Exception as exc:  # noqa: BLE001 - a provider failed mid-stream: tell the client, keep the record
                 status, code = 502, "upstream_error"
                 message = f"Deployment '{deployment.name}' failed while streaming ({type(exc).__name__})."
-                yield (
-                    b"data: "
-                    + orjson.dumps(
-                        {"error": {"message": message, "type": "upstream_error", "code": code, "param": None}}
-                    )
-                    + b"\n\n"
-                )
+                yield sse.frame(UpstreamFailed(message).to_dict())
             finally:
                 deployment.gate.release()
                 if call.usage is None:

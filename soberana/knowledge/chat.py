@@ -1,11 +1,15 @@
 """The ``knowledge`` option of chat completions: answer from collections, with checked citations.
 
 ``{"model": …, "messages": […], "knowledge": {"collections": ["city-services"], "top_k": 5}}``
-retrieves passages for the last user message, puts them before the conversation as a numbered
-system message with the grounding rules, and sends the request on to the model. The response
-gains ``citations`` (the passages the answer cites, checked: a number that points to no retrieved
-passage is removed from a non-streamed answer) and ``soberana_flags``. A streamed answer gets a
-last chunk, before ``[DONE]``, with the citations checked against the whole streamed text.
+retrieves passages for the last user message, puts them before the conversation as a system message
+with the grounding rules and the passages framed as quoted data (as for ``/v1/answers``: see
+:mod:`soberana.knowledge.answers`), and sends the request on to the model. The response gains
+``citations`` (the passages the answer cites, checked: a number that points to no retrieved passage
+is removed from a non-streamed answer) and ``soberana_flags``. A link, telephone number or e-mail
+address that no retrieved passage holds is replaced by a note (``unsupported_contact``), in a
+streamed answer too: each choice's text is held back while it may still be growing into one. A
+streamed answer gets a last chunk, before ``[DONE]``, with the citations and flags checked against
+the whole streamed text.
 """
 
 from __future__ import annotations
@@ -18,8 +22,10 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from soberana.auth.principal import Principal
+from soberana.core import sse
 from soberana.errors import InvalidRequest, ValidationFailed, describe_validation_errors
-from soberana.knowledge.answers import check_citations, citation, grounding_rules, numbered_passages
+from soberana.knowledge.answers import check_citations, citation, grounded_system
+from soberana.knowledge.contacts import ContactGuard, Sources, check_contacts
 from soberana.knowledge.schemas import SearchRequest
 from soberana.knowledge.search import Hit
 from soberana.knowledge.service import KnowledgeService
@@ -35,8 +41,12 @@ class KnowledgeOption(BaseModel):
 @dataclass
 class Grounding:
     hits: list[Hit]
-    pieces: list[str] = field(default_factory=list)
+    sources: Sources  # what a contact detail in the answer may come from
+    language: str | None = None
     classifications: list[str] = field(default_factory=list)
+    pieces: list[str] = field(default_factory=list)  # as the model wrote them
+    shown: list[str] = field(default_factory=list)  # as passed on, contact details checked
+    guards: dict[int, ContactGuard] = field(default_factory=dict)  # per choice
 
 
 def _last_user_text(messages: list[dict[str, Any]]) -> str:
@@ -71,11 +81,11 @@ class KnowledgeChat:
         retrieval = await self.knowledge.search(
             principal, SearchRequest(query=question, collections=option.collections, limit=option.top_k)
         )
-        rules = grounding_rules(retrieval.query_language)
-        system = {"role": "system", "content": f"{rules}\n\nPassages:\n\n{numbered_passages(retrieval.hits)}"}
+        system = {"role": "system", "content": grounded_system(retrieval.hits, retrieval.query_language)}
         new_body = {k: v for k, v in body.items() if k != self.field}
         new_body["messages"] = [system, *messages]
-        return new_body, Grounding(retrieval.hits, classifications=retrieval.classifications)
+        hits = retrieval.hits
+        return new_body, Grounding(hits, Sources.of(hits), retrieval.query_language, retrieval.classifications)
 
     def classifications(self, state: Grounding) -> list[str]:
         """The passages come from these collections: the model call is handled at their level."""
@@ -83,10 +93,27 @@ class KnowledgeChat:
 
     def _citations(self, state: Grounding, text: str) -> tuple[str, list[dict[str, Any]], list[str]]:
         cleaned, used, removed = check_citations(text, len(state.hits))
+        cleaned, unsupported = check_contacts(cleaned, state.sources, state.language)
         flags = ["invalid_citation_removed"] if removed else []
         if not used:
             flags.append("uncited")
+        if unsupported:
+            flags.append("unsupported_contact")
         return cleaned, [citation(n, state.hits[n - 1]) for n in used], flags
+
+    def _guarded(self, state: Grounding, chunk: dict[str, Any]) -> None:
+        """Pass a chunk's text through its choice's :class:`ContactGuard` (flushed at the choice's end)."""
+        for choice in chunk.get("choices") or []:
+            delta = choice.get("delta") or {}
+            content = delta.get("content") or ""
+            index = int(choice.get("index") or 0)
+            if (guard := state.guards.get(index)) is None:
+                guard = state.guards[index] = ContactGuard(state.sources, state.language)
+            state.pieces.append(content)
+            shown = guard.feed(content) + (guard.close() if choice.get("finish_reason") else "")
+            state.shown.append(shown)
+            if content or shown:
+                choice["delta"] = {**delta, "content": shown}
 
     def finish(self, state: Grounding, response: bytes) -> bytes:
         body = orjson.loads(response)
@@ -102,9 +129,17 @@ class KnowledgeChat:
     async def stream(self, state: Grounding, events: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
         last: dict[str, Any] = {}
         async for event in events:
-            if event.startswith(b"data: [DONE]"):
-                _, cites, flags = self._citations(state, "".join(state.pieces))
-                if "invalid_citation_removed" in flags:
+            if event.startswith(sse.DONE.rstrip()):
+                for index, guard in state.guards.items():  # a choice that ended without a finish_reason
+                    if rest := guard.close():
+                        state.shown.append(rest)
+                        choice = {"index": index, "delta": {"content": rest}, "finish_reason": None}
+                        chunk = {k: last.get(k) for k in ("id", "object", "created", "model")}
+                        yield sse.frame({**chunk, "choices": [choice]})
+                raw = "".join(state.pieces)
+                _, cites, flags = self._citations(state, raw)
+                contacts = check_contacts(raw, state.sources, state.language)[0]
+                if "invalid_citation_removed" in flags or contacts != "".join(state.shown):
                     flags = [*flags, "streamed_text_not_corrected"]
                 final = {
                     "id": last.get("id"),
@@ -115,10 +150,10 @@ class KnowledgeChat:
                     "citations": cites,
                     "soberana_flags": flags,
                 }
-                yield b"data: " + orjson.dumps(final) + b"\n\n"
+                yield sse.frame(final)
             elif event.startswith(b"data: {"):
                 chunk = orjson.loads(event[6:])
                 last = chunk
-                for choice in chunk.get("choices") or []:
-                    state.pieces.append((choice.get("delta") or {}).get("content") or "")
+                self._guarded(state, chunk)
+                event = sse.frame(chunk)
             yield event

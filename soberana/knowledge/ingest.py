@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import hashlib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,6 +25,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from soberana.auth.principal import Principal
+from soberana.core.crypto import sha256_hex
 from soberana.core.ids import new_id
 from soberana.knowledge import chunking, parsing
 from soberana.knowledge.index import Indexes
@@ -112,8 +112,8 @@ def document_terms(title: str, passages: Sequence[tuple[str, Sequence[str]]], la
     return " ".join(t for t in (context, *(terms_text([text], language) for text, _ in passages)) if t)
 
 
-def sha256(data: bytes | str) -> str:
-    return hashlib.sha256(data.encode() if isinstance(data, str) else data).hexdigest()
+Parse = Callable[[bytes, str, str | None], list[parsing.ParsedDocument]]
+ParseMany = Callable[[Sequence[tuple[bytes, str, str | None]]], list[list[parsing.ParsedDocument] | Exception]]
 
 
 def prepare(
@@ -125,13 +125,86 @@ def prepare(
     target_words: int,
     max_words: int,
     redact: Redactor | None = None,
+    parse: Parse = parsing.parse,
 ) -> list[PreparedDocument]:
     """Parse and chunk one uploaded file (CPU-bound: run it in a worker thread).
 
     ``redact(text, language)``, when given, removes personal data from every block and title before
-    anything is chunked, stored or embedded (the organisation's data-protection policy).
+    anything is chunked, stored or embedded (the organisation's data-protection policy). ``parse``
+    reads the file: in this process by default, or ``SandboxedParser.parse`` (worker processes with
+    memory and time limits).
     """
-    documents = parsing.parse(data, filename, content_type)
+    return _prepare_parsed(
+        parse(data, filename, content_type),
+        data,
+        filename,
+        content_type,
+        detector,
+        target_words=target_words,
+        max_words=max_words,
+        redact=redact,
+    )
+
+
+def prepare_many(
+    files: Sequence[tuple[bytes, str, str | None]],
+    detector: LanguageDetector,
+    *,
+    target_words: int,
+    max_words: int,
+    redact: Redactor | None = None,
+    parse_many: ParseMany | None = None,
+) -> list[list[PreparedDocument] | Exception]:
+    """:func:`prepare` for several files (``(data, filename, content_type)``), in order: each file's
+    documents, or the exception it failed with (the other files go on).
+
+    ``parse_many`` reads them all at once (``SandboxedParser.parse_many``: one message per group of
+    files to its worker processes); without it each file is parsed in this process.
+    """
+    if parse_many is None:
+        parsed: list[list[parsing.ParsedDocument] | Exception] = []
+        for data, filename, content_type in files:
+            try:
+                parsed.append(parsing.parse(data, filename, content_type))
+            except Exception as error:  # noqa: BLE001 - the caller reports it by file; the others go on
+                parsed.append(error)
+    else:
+        parsed = parse_many(files)
+    outcomes: list[list[PreparedDocument] | Exception] = []
+    for (data, filename, content_type), documents in zip(files, parsed, strict=True):
+        if isinstance(documents, Exception):
+            outcomes.append(documents)
+            continue
+        try:
+            outcomes.append(
+                _prepare_parsed(
+                    documents,
+                    data,
+                    filename,
+                    content_type,
+                    detector,
+                    target_words=target_words,
+                    max_words=max_words,
+                    redact=redact,
+                )
+            )
+        except Exception as error:  # noqa: BLE001 - the caller reports it by file; the others go on
+            outcomes.append(error)
+    return outcomes
+
+
+def _prepare_parsed(
+    documents: list[parsing.ParsedDocument],
+    data: bytes,
+    filename: str,
+    content_type: str | None,
+    detector: LanguageDetector,
+    *,
+    target_words: int,
+    max_words: int,
+    redact: Redactor | None,
+) -> list[PreparedDocument]:
+    """Language, redaction, chunks and lexical terms of the documents parsed from one file."""
     fmt = parsing.detect_format(filename, content_type, data)
     single = len(documents) == 1 and fmt != "jsonl"
     prepared = []
@@ -153,8 +226,8 @@ def prepare(
             key=doc.key[:500],
             title=title,
             format=fmt,
-            content_hash=sha256(f"{title}\x00{doc.source_url or ''}\x00{body}"),
-            file_hash=sha256(data) if single else None,
+            content_hash=sha256_hex(f"{title}\x00{doc.source_url or ''}\x00{body}"),
+            file_hash=sha256_hex(data) if single else None,
             source_url=doc.source_url,
             language=language,
             published=doc.published,
@@ -172,7 +245,7 @@ def prepare(
                     page=piece.page,
                     words=piece.words,
                     embed_text=embed,
-                    embed_hash=sha256(embed),
+                    embed_hash=sha256_hex(embed),
                     context_terms=terms_text([title, *piece.heading_path], language),
                     terms=terms_text([piece.text], language),
                 )

@@ -94,13 +94,20 @@ async def handoff_for(session: AsyncSession, conversation_id: str) -> HandoffCas
     return (await session.scalars(stmt)).one_or_none()
 
 
-async def handoff_cases(session: AsyncSession, org_ids: Ids[str] | None, status: str | None) -> list[HandoffCase]:
-    stmt = select(HandoffCase).order_by(HandoffCase.created_at)
+async def handoff_cases(
+    session: AsyncSession, org_ids: Ids[str] | None, status: str | None, *, limit: int, after: str | None = None
+) -> tuple[list[HandoffCase], bool]:
+    """A page of cases, oldest first (ids are time-ordered), after the case ``after``; and whether
+    more follow."""
+    stmt = select(HandoffCase).order_by(HandoffCase.id).limit(limit + 1)
     if org_ids is not None:
         stmt = stmt.where(HandoffCase.org_id.in_(list(org_ids)))
     if status:
         stmt = stmt.where(HandoffCase.status == status)
-    return list((await session.scalars(stmt)).all())
+    if after:
+        stmt = stmt.where(HandoffCase.id > after)
+    rows = list((await session.scalars(stmt)).all())
+    return rows[:limit], len(rows) > limit
 
 
 async def conversations_before(

@@ -8,8 +8,12 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Header, Query, Request, Response, UploadFile, status
 
 from soberana.auth.deps import CurrentPrincipal, OriginDep
+from soberana.core.components import provider
 from soberana.errors import InvalidRequest, PayloadTooLarge
 from soberana.knowledge.answers import Answer
+from soberana.knowledge.citizens import CitizenAssistant
+from soberana.knowledge.handoff import HandoffQueue
+from soberana.knowledge.jobs import IngestionJobs, UploadedFile
 from soberana.knowledge.models import Collection, Conversation, HandoffCase, IngestJob, Message
 from soberana.knowledge.schemas import (
     AnswerOut,
@@ -33,16 +37,13 @@ from soberana.knowledge.schemas import (
     StaffReplyIn,
     TranscriptOut,
 )
-from soberana.knowledge.service import KnowledgeService, UploadedFile
+from soberana.knowledge.service import KnowledgeService
 from soberana.storage.deps import Session, WriteSession
 
-
-def get_knowledge(request: Request) -> KnowledgeService:
-    service: KnowledgeService = request.app.state.knowledge
-    return service
-
-
-Knowledge = Annotated[KnowledgeService, Depends(get_knowledge)]
+Knowledge = Annotated[KnowledgeService, Depends(provider(KnowledgeService))]
+Jobs = Annotated[IngestionJobs, Depends(provider(IngestionJobs))]
+Citizens = Annotated[CitizenAssistant, Depends(provider(CitizenAssistant))]
+Handoff = Annotated[HandoffQueue, Depends(provider(HandoffQueue))]
 ConversationToken = Annotated[
     str | None, Header(alias="X-Conversation-Token", description="The token returned when the conversation opened.")
 ]
@@ -138,7 +139,7 @@ async def list_documents(
     knowledge: Knowledge,
     session: Session,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> dict[str, object]:
     found = await knowledge.list_documents(session, principal, collection, limit, offset)
     return {"object": "list", "data": [DocumentOut.model_validate(d) for d in found]}
@@ -154,11 +155,11 @@ async def upload_documents(
     collection: str,
     files: list[UploadFile],
     principal: CurrentPrincipal,
-    knowledge: Knowledge,
+    jobs: Jobs,
     session: WriteSession,
     origin: OriginDep,
 ) -> IngestJobOut:
-    limit = knowledge.settings.knowledge_max_upload_bytes
+    limit = jobs.settings.knowledge_max_upload_bytes
     uploads = []
     for file in files:
         data = await file.read()
@@ -167,7 +168,7 @@ async def upload_documents(
         if not file.filename:
             raise InvalidRequest("Every uploaded file needs a file name.", param="files")
         uploads.append(UploadedFile(file.filename, data, file.content_type))
-    job = await knowledge.start_ingest(session, principal, collection, uploads, origin)
+    job = await jobs.start_ingest(session, principal, collection, uploads, origin)
     return IngestJobOut.model_validate(job)
 
 
@@ -189,8 +190,8 @@ async def delete_document(
 
 
 @router.get("/ingest-jobs/{job_id}", summary="Progress and outcome of an ingestion job")
-async def get_job(job_id: str, principal: CurrentPrincipal, knowledge: Knowledge, session: Session) -> IngestJobOut:
-    job: IngestJob = await knowledge.get_job(session, principal, job_id)
+async def get_job(job_id: str, principal: CurrentPrincipal, jobs: Jobs, session: Session) -> IngestJobOut:
+    job: IngestJob = await jobs.get_job(session, principal, job_id)
     return IngestJobOut.model_validate(job)
 
 
@@ -229,14 +230,14 @@ async def answers(body: AnswerRequest, principal: CurrentPrincipal, knowledge: K
 
 
 @conversations.post("", status_code=status.HTTP_201_CREATED, summary="Open an anonymous conversation")
-async def open_conversation(body: ConversationCreate, knowledge: Knowledge) -> ConversationOut:
-    conversation, token = await knowledge.open_conversation(body.collection)
+async def open_conversation(body: ConversationCreate, citizens: Citizens, origin: OriginDep) -> ConversationOut:
+    conversation, token = await citizens.open_conversation(body.collection, origin)
     return conversation_out(conversation, token)
 
 
 @conversations.get("/{conversation_id}", summary="The conversation so far")
-async def transcript(conversation_id: str, knowledge: Knowledge, token: ConversationToken = None) -> TranscriptOut:
-    conversation, messages, case = await knowledge.transcript(conversation_id, token)
+async def transcript(conversation_id: str, citizens: Citizens, token: ConversationToken = None) -> TranscriptOut:
+    conversation, messages, case = await citizens.transcript(conversation_id, token)
     return TranscriptOut(
         conversation=conversation_out(conversation),
         messages=[MessageOut.model_validate(m) for m in messages],
@@ -246,19 +247,19 @@ async def transcript(conversation_id: str, knowledge: Knowledge, token: Conversa
 
 @conversations.post("/{conversation_id}/messages", summary="Ask a question (follow-ups use the conversation)")
 async def ask(
-    conversation_id: str, body: QuestionIn, knowledge: Knowledge, origin: OriginDep, token: ConversationToken = None
+    conversation_id: str, body: QuestionIn, citizens: Citizens, origin: OriginDep, token: ConversationToken = None
 ) -> AnswerOut:
-    message, answer = await knowledge.ask(conversation_id, token, body.question, origin)
-    return answer_out(answer, message.id)
+    answered = await citizens.ask(conversation_id, token, body.question, origin)
+    return answer_out(answered.answer, answered.message.id)
 
 
 @conversations.post(
     "/{conversation_id}/feedback", status_code=status.HTTP_201_CREATED, summary="Was this answer helpful?"
 )
 async def feedback(
-    conversation_id: str, body: FeedbackIn, knowledge: Knowledge, token: ConversationToken = None
+    conversation_id: str, body: FeedbackIn, citizens: Citizens, token: ConversationToken = None
 ) -> dict[str, object]:
-    saved = await knowledge.feedback(conversation_id, token, body)
+    saved = await citizens.feedback(conversation_id, token, body)
     return {"object": "feedback", "id": saved.id, "message_id": saved.message_id, "helpful": saved.helpful}
 
 
@@ -268,20 +269,20 @@ async def feedback(
 async def handoff(
     conversation_id: str,
     body: HandoffIn,
-    knowledge: Knowledge,
+    citizens: Citizens,
     origin: OriginDep,
     token: ConversationToken = None,
 ) -> HandoffOut:
-    return HandoffOut.model_validate(await knowledge.request_handoff(conversation_id, token, body, origin))
+    return HandoffOut.model_validate(await citizens.request_handoff(conversation_id, token, body, origin))
 
 
 @conversations.delete(
     "/{conversation_id}", status_code=status.HTTP_204_NO_CONTENT, summary="Erase the conversation (right to erasure)"
 )
 async def erase(
-    conversation_id: str, knowledge: Knowledge, origin: OriginDep, token: ConversationToken = None
+    conversation_id: str, citizens: Citizens, origin: OriginDep, token: ConversationToken = None
 ) -> Response:
-    await knowledge.erase_conversation(conversation_id, token, origin)
+    await citizens.erase_conversation(conversation_id, token, origin)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -299,17 +300,19 @@ def case_transcript(case: HandoffCase, conversation: Conversation, messages: lis
 @router.get("/handoff-cases", summary="Citizens' requests to talk to a person, in your organisations")
 async def list_cases(
     principal: CurrentPrincipal,
-    knowledge: Knowledge,
+    handoff: Handoff,
     session: Session,
     status_filter: Annotated[Literal["open", "assigned", "closed"] | None, Query(alias="status")] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    after: Annotated[str | None, Query(max_length=40, description="The last case id of the previous page.")] = None,
 ) -> dict[str, object]:
-    cases = await knowledge.list_cases(session, principal, status_filter)
-    return {"object": "list", "data": [HandoffOut.model_validate(c) for c in cases]}
+    cases, more = await handoff.list_cases(session, principal, status_filter, limit=limit, after=after)
+    return {"object": "list", "data": [HandoffOut.model_validate(c) for c in cases], "has_more": more}
 
 
 @router.get("/handoff-cases/{case_id}", summary="A hand-off case with the conversation's transcript")
-async def get_case(case_id: str, principal: CurrentPrincipal, knowledge: Knowledge, session: Session) -> TranscriptOut:
-    return case_transcript(*await knowledge.get_case(session, principal, case_id))
+async def get_case(case_id: str, principal: CurrentPrincipal, handoff: Handoff, session: Session) -> TranscriptOut:
+    return case_transcript(*await handoff.get_case(session, principal, case_id))
 
 
 @router.post(
@@ -321,9 +324,9 @@ async def reply(
     case_id: str,
     body: StaffReplyIn,
     principal: CurrentPrincipal,
-    knowledge: Knowledge,
+    handoff: Handoff,
     session: WriteSession,
     origin: OriginDep,
 ) -> MessageOut:
-    _, message = await knowledge.reply(session, principal, case_id, body, origin)
+    _, message = await handoff.reply(session, principal, case_id, body, origin)
     return MessageOut.model_validate(message)

@@ -203,7 +203,9 @@ class AnswerOut(BaseModel):
     citations: list[Citation]
     flags: list[str] = Field(
         description="`invalid_citation_removed`: the model cited a passage that was not retrieved; "
-        "`uncited`: the generated answer cites nothing; `excerpts`: the answer quotes passages."
+        "`uncited`: the generated answer cites nothing; `unsupported_contact`: a link, telephone number or "
+        "e-mail address that no retrieved passage holds was replaced by a note; `excerpts`: the answer quotes "
+        "passages."
     )
     handoff_offered: bool
     model: str | None

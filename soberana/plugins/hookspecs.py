@@ -1,7 +1,8 @@
 """Hook specifications: the extension points of Soberana.
 
-Each hook receives a registry object from the composition root and adds to it; later issues add
-the registries (model providers, PII detectors, evaluators) behind these names.
+Each hook receives a registry object and adds to it: model providers, personal-data detectors and
+commands (see docs/plugins.md). ``register_evaluators`` is reserved for the evaluation capability:
+nothing calls it yet.
 """
 
 from __future__ import annotations

@@ -4,20 +4,18 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Path, Request, Response, status
+from fastapi import APIRouter, Depends, Path, Response, status
 
 from soberana.auth.deps import CurrentPrincipal, OriginDep
 from soberana.auth.principal import Scope
+from soberana.core.components import provider
 from soberana.errors import PermissionDenied
 from soberana.privacy.models import PrivacyPolicy
 from soberana.privacy.schemas import EffectivePolicy, PolicyDocument, PolicyOut, PurgeReport
 from soberana.privacy.service import PrivacyService
 from soberana.storage.deps import Session, WriteSession
 
-
-def get_privacy(request: Request) -> PrivacyService:
-    privacy: PrivacyService = request.app.state.privacy
-    return privacy
+get_privacy = provider(PrivacyService)
 
 
 Privacy = Annotated[PrivacyService, Depends(get_privacy)]
@@ -36,7 +34,7 @@ def _out(policy: PrivacyPolicy) -> PolicyOut:
     "/policies", response_model=list[PolicyOut], summary="List data-protection policies in your organisations"
 )
 async def list_policies(principal: CurrentPrincipal, privacy: Privacy, session: Session) -> list[PolicyOut]:
-    return [_out(p) for p in await privacy.list_policies(session, principal)]
+    return [_out(p) for p in await privacy.policies.list_policies(session, principal)]
 
 
 @admin_router.get(
@@ -49,7 +47,7 @@ async def get_policy(
     privacy: Privacy,
     session: Session,
 ) -> PolicyOut:
-    return _out(await privacy.get_policy(session, principal, SUBJECT_TYPE[kind], subject_id))
+    return _out(await privacy.policies.get_policy(session, principal, SUBJECT_TYPE[kind], subject_id))
 
 
 @admin_router.put(
@@ -66,7 +64,7 @@ async def set_policy(
     session: WriteSession,
     origin: OriginDep,
 ) -> PolicyOut:
-    return _out(await privacy.set_policy(session, principal, SUBJECT_TYPE[kind], subject_id, body, origin))
+    return _out(await privacy.policies.set_policy(session, principal, SUBJECT_TYPE[kind], subject_id, body, origin))
 
 
 @admin_router.delete(
@@ -80,16 +78,16 @@ async def delete_policy(
     session: WriteSession,
     origin: OriginDep,
 ) -> Response:
-    await privacy.delete_policy(session, principal, SUBJECT_TYPE[kind], subject_id, origin)
+    await privacy.policies.delete_policy(session, principal, SUBJECT_TYPE[kind], subject_id, origin)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @admin_router.post("/purge", response_model=PurgeReport, summary="Delete now what is past its retention period")
 async def purge(principal: CurrentPrincipal, privacy: Privacy) -> PurgeReport:
-    privacy.admin.require(principal, Scope.ADMIN)
+    principal.require(Scope.ADMIN)
     if not principal.is_platform_admin:
         raise PermissionDenied("Only platform administrators run the retention purge by hand.")
-    return PurgeReport(deleted=await privacy.purge())
+    return PurgeReport(deleted=await privacy.retention.purge())
 
 
 @v1.get("/policy", response_model=EffectivePolicy, summary="The data-protection policy that applies to your key")

@@ -19,12 +19,17 @@ class CustomPattern(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     label: str = Field(pattern=LABEL_PATTERN, description="Placeholder type, e.g. `CASE_NUMBER`.")
-    pattern: str = Field(min_length=1, max_length=500, description="Python regular expression.")
+    pattern: str = Field(
+        min_length=1,
+        max_length=500,
+        description="Regular expression for RE2 (linear time): no lookaround, backreferences, atomic groups or "
+        "possessive quantifiers; `\\d`, `\\w`, `\\s` of any script.",
+    )
 
     @field_validator("pattern")
     @classmethod
     def _compiles(cls, value: str) -> str:
-        compile_pattern(value)  # raises InvalidRequest with the position of the error
+        compile_pattern(value)  # raises InvalidRequest naming what RE2 cannot run (lookaround, backreferences…)
         return value
 
 
@@ -42,11 +47,13 @@ class Retention(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    conversations_days: int | None = Field(None, ge=1, description="Citizen conversations, after the last message.")
-    vault_hours: float | None = Field(None, gt=0, description="Placeholders and their values in the vault.")
-    usage_days: int | None = Field(None, ge=1, description="Usage records of model calls.")
+    conversations_days: int | None = Field(
+        None, ge=1, le=36_500, description="Citizen conversations, after the last message."
+    )
+    vault_hours: float | None = Field(None, gt=0, le=876_000, description="Placeholders and their values in the vault.")
+    usage_days: int | None = Field(None, ge=1, le=36_500, description="Usage records of model calls.")
     workspace_days: int | None = Field(
-        None, ge=1, description="Staff members' saved conversations with models, after they last changed."
+        None, ge=1, le=36_500, description="Staff members' saved conversations with models, after they last changed."
     )
 
 

@@ -1,42 +1,42 @@
-"""The data-protection service: policies, protecting texts before they leave, the vault, retention.
+"""The data-protection service: the rules in force, protecting texts before they leave, the vault.
 
 :meth:`PrivacyService.protect` is called by the gateway for every text bound for a deployment that the
 policy covers. Detection runs in a worker thread; the findings of each text are remembered by its
 SHA-256 (a conversation resends its history at every turn). Only counts per kind of data are ever
 logged or recorded — never a value.
+
+Policies are set through :attr:`PrivacyService.policies` (:mod:`~soberana.privacy.policies`) and
+resolved by :mod:`~soberana.privacy.policy`; retention is :attr:`PrivacyService.retention`
+(:mod:`~soberana.privacy.retention`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import logging
 import threading
 from collections import Counter, OrderedDict
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 
 import anyio
-from sqlalchemy import select
-from sqlalchemy import text as sql
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from soberana.audit.schemas import SYSTEM_ACTOR, AuditEvent
-from soberana.auth.principal import Principal, Scope, system_principal
-from soberana.auth.service import AdminService, Origin
-from soberana.core.clock import utcnow
+from soberana.auth.principal import Origin, Principal, system_principal
+from soberana.auth.service import AdminService
 from soberana.core.crypto import sha256_hex
-from soberana.core.ids import new_id
-from soberana.errors import Conflict, InvalidRequest, NotFound, PayloadTooLarge, PersonalDataRefused
+from soberana.errors import Conflict, PayloadTooLarge, PersonalDataRefused
+from soberana.privacy import repo
 from soberana.privacy.engine import PiiEngine
 from soberana.privacy.entities import Entity
-from soberana.privacy.models import PrivacyPolicy
-from soberana.privacy.policy import PolicyBook, Resolved, detectors_spec
+from soberana.privacy.policies import PolicyAdmin
+from soberana.privacy.policy import PolicyBook, Resolved
+from soberana.privacy.ports import DetectLanguage, Purger
 from soberana.privacy.pseudonyms import PseudonymMap, pseudonymise, redact
+from soberana.privacy.retention import RetentionPurge
 from soberana.privacy.schemas import EffectivePolicy, PolicyDocument
 from soberana.privacy.vault import Vault, scope_of
 from soberana.settings import Settings
@@ -73,75 +73,24 @@ class Protected:
         return {"classification": classification, "action": self.action, "counts": dict(self.counts)}
 
 
-PURGE_LOCK = 0x50_55_52_47_45  # PostgreSQL advisory lock id of the retention purge ("PURGE")
-
-
-async def _only_purge(session: AsyncSession) -> bool:
-    """Whether this transaction is the only purge running (PostgreSQL, several server processes); on
-    SQLite the write transaction is exclusive already."""
-    if session.get_bind().dialect.name != "postgresql":
-        return True
-    return bool(await session.scalar(sql("SELECT pg_try_advisory_xact_lock(:id)"), {"id": PURGE_LOCK}))
-
-
 def _used(mapping: PseudonymMap) -> dict[str, str]:
     """The placeholders that replaced personal data in this request, and their values: only these are
     restored in the answer, so a placeholder typed by the caller never reveals a value of another turn."""
     return {p: mapping.originals[p] for p in mapping.used}
 
 
-def _audited(document: PolicyDocument) -> dict[str, Any]:
-    """What the audit log keeps of a policy: everything but the deny-listed terms and the patterns
-    themselves (names of people, often), which it records as counts and a digest."""
-    details = document.model_dump(mode="json", exclude={"patterns", "deny_lists"})
-    details["patterns"] = [p.label for p in document.patterns]
-    details["deny_lists"] = [{"label": d.label, "terms": len(d.terms)} for d in document.deny_lists]
-    details["detectors_sha256"] = sha256_hex(detectors_spec(document))
-    return details
-
-
-class Purger(Protocol):
-    """Deletes one kind of data past its retention period (registered by the capability that owns it)."""
-
-    kind: str
-
-    def default_days(self, settings: Settings) -> float | None:
-        """The installation's retention period in days (``None``: kept for ever)."""
-
-    def org_days(self, document: PolicyDocument) -> float | None:
-        """An organisation's own period in days, if its policy sets one."""
-
-    async def purge(
-        self, session: AsyncSession, default_cutoff: datetime | None, cutoffs: dict[str, datetime]
-    ) -> dict[str, int]:
-        """Delete what is older than its organisation's cutoff (``default_cutoff`` for the others);
-        returns how many rows were deleted per organisation."""
-
-
-async def delete_in_batches(
-    rows: Sequence[tuple[str, str]], delete: Callable[[list[str]], Awaitable[None]], batch: int = 500
-) -> dict[str, int]:
-    """Delete ``(id, org_id)`` rows through ``delete``, ``batch`` ids at a time; returns how many rows
-    each organisation lost (what a :class:`Purger` reports)."""
-    deleted: dict[str, int] = {}
-    for _, org_id in rows:
-        deleted[org_id] = deleted.get(org_id, 0) + 1
-    ids = [row_id for row_id, _ in rows]
-    for start in range(0, len(ids), batch):
-        await delete(ids[start : start + batch])
-    return deleted
-
-
 class PrivacyService:
-    def __init__(self, settings: Settings, db: Database, admin: AdminService, engine: PiiEngine) -> None:
+    def __init__(
+        self, settings: Settings, db: Database, admin: AdminService, engine: PiiEngine, purgers: Sequence[Purger]
+    ) -> None:
         self.settings = settings
         self.db = db
         self.admin = admin
-        self.audit = admin.audit
         self.engine = engine
         self.book = PolicyBook(settings)
         self.vault = Vault(settings.secret_key_bytes)
-        self.purgers: list[Purger] = []
+        self.policies = PolicyAdmin(settings, admin, self.book, purgers, self.reload)
+        self.retention = RetentionPurge(settings, db, admin.audit, self.book, self.vault, purgers)
         self._cache: OrderedDict[tuple[str, str], tuple[Entity, ...]] = OrderedDict()
         self._cache_lock = threading.Lock()  # detection runs in several worker threads
         self._scope_locks: dict[str, asyncio.Lock] = {}
@@ -154,25 +103,27 @@ class PrivacyService:
         settings: Settings,
         db: Database,
         admin: AdminService,
+        purgers: Sequence[Purger],
         *,
-        detect_language: Callable[[str], str | None] | None = None,
+        detect_language: DetectLanguage | None = None,
         load_entry_points: bool = True,
     ) -> PrivacyService:
         """The service with the built-in detectors and those of installed plugins."""
         from soberana.privacy.builtin import detector_registry
 
         engine = PiiEngine(detector_registry(load_entry_points=load_entry_points), detect_language=detect_language)
-        return cls(settings, db, admin, engine)
+        return cls(settings, db, admin, engine, purgers)
 
-    # -- policies ------------------------------------------------------------------------------------
+    # -- the rules in force --------------------------------------------------------------------------
 
     async def reload(self, session: AsyncSession) -> None:
-        rows = (await session.scalars(select(PrivacyPolicy))).all()
+        """Read every policy and the organisation tree again (other server processes change them too)."""
+        rows = await repo.all_policies(session)
         orgs = {
             r.subject_id: PolicyDocument.model_validate(r.document) for r in rows if r.subject_type == "organisation"
         }
         keys = {r.subject_id: PolicyDocument.model_validate(r.document) for r in rows if r.subject_type == "api_key"}
-        self.book.load(orgs, keys)
+        self.book.load(orgs, keys, await self.admin.organisation_parents(session))
 
     def resolve(self, principal: Principal, requested: str | None = None, floors: Sequence[str] = ()) -> Resolved:
         return self.book.resolve(principal, requested, floors)
@@ -189,86 +140,9 @@ class PrivacyService:
             custom_labels=custom,
         )
 
-    async def _subject_org(
-        self, session: AsyncSession, principal: Principal, subject_type: str, subject_id: str
-    ) -> str:
-        return await self.admin.subject_org(session, principal, subject_type, subject_id)
-
-    async def list_policies(self, session: AsyncSession, principal: Principal) -> list[PrivacyPolicy]:
-        self.admin.require(principal, Scope.ADMIN)
-        visible = await self.admin.visible_org_ids(session, principal)
-        stmt = select(PrivacyPolicy).order_by(PrivacyPolicy.id)
-        if visible is not None:
-            stmt = stmt.where(PrivacyPolicy.org_id.in_(list(visible)))
-        return list((await session.scalars(stmt)).all())
-
-    async def _policy(self, session: AsyncSession, subject_type: str, subject_id: str) -> PrivacyPolicy | None:
-        stmt = select(PrivacyPolicy).where(
-            PrivacyPolicy.subject_type == subject_type, PrivacyPolicy.subject_id == subject_id
-        )
-        return (await session.scalars(stmt)).one_or_none()
-
-    async def get_policy(
-        self, session: AsyncSession, principal: Principal, subject_type: str, subject_id: str
-    ) -> PrivacyPolicy:
-        await self._subject_org(session, principal, subject_type, subject_id)
-        policy = await self._policy(session, subject_type, subject_id)
-        if policy is None:
-            raise NotFound(f"No data-protection policy is set for {subject_id!r}.")
-        return policy
-
-    async def set_policy(
-        self,
-        session: AsyncSession,
-        principal: Principal,
-        subject_type: str,
-        subject_id: str,
-        document: PolicyDocument,
-        origin: Origin,
-    ) -> PrivacyPolicy:
-        org_id = await self._subject_org(session, principal, subject_type, subject_id)
-        levels = set(self.book.levels)
-        for level in [document.default_classification, *document.rules]:
-            if level is not None and level not in levels:
-                self.book.check_level(level, param="document")
-        if subject_type == "api_key" and document.retention != type(document.retention)():
-            raise InvalidRequest("Retention periods are set per organisation, not per key.", param="retention")
-        policy = await self._policy(session, subject_type, subject_id)
-        if policy is None:
-            policy = PrivacyPolicy(id=new_id("pol"), subject_type=subject_type, subject_id=subject_id, org_id=org_id)
-            session.add(policy)
-        policy.document = document.model_dump(mode="json")
-        await session.flush()
-        await self.admin.record_change(
-            session,
-            principal,
-            origin,
-            action="privacy.policy.set",
-            org_id=org_id,
-            object_type=subject_type,
-            object_id=subject_id,
-            details=_audited(document),
-        )
-        await session.commit()
-        await self.reload(session)
-        return policy
-
-    async def delete_policy(
-        self, session: AsyncSession, principal: Principal, subject_type: str, subject_id: str, origin: Origin
-    ) -> None:
-        policy = await self.get_policy(session, principal, subject_type, subject_id)
-        await session.delete(policy)
-        await self.admin.record_change(
-            session,
-            principal,
-            origin,
-            action="privacy.policy.delete",
-            org_id=policy.org_id,
-            object_type=subject_type,
-            object_id=subject_id,
-        )
-        await session.commit()
-        await self.reload(session)
+    def retention_days(self, org_id: str, kind: str) -> float | None:
+        """How many days ``org_id`` keeps data of ``kind`` (``None``: for ever)."""
+        return self.retention.days(org_id, kind)
 
     # -- protecting texts ----------------------------------------------------------------------------
 
@@ -281,7 +155,7 @@ class PrivacyService:
         limit = self.settings.privacy_detection_cache
         found: list[tuple[Entity, ...]] = []
         for text in texts:
-            key = (hashlib.sha256(text.encode("utf-8")).hexdigest(), resolved.signature)
+            key = (sha256_hex(text), resolved.signature)
             with self._cache_lock:
                 entities = self._cache.get(key) if limit else None
                 if entities is not None:
@@ -338,7 +212,7 @@ class PrivacyService:
                     out = [pseudonymise(t, e, mapping) for t, e in zip(texts, findings, strict=True)]
                     try:
                         await self.vault.save(
-                            session, principal.org_id, scope, mapping, self._vault_ttl(principal.org_id)
+                            session, principal.org_id, scope, mapping, self.retention.vault_ttl(principal.org_id)
                         )
                         await session.commit()
                     except IntegrityError:  # another process numbered the same placeholder first
@@ -353,10 +227,6 @@ class PrivacyService:
             self._scope_locks = {k: v for k, v in self._scope_locks.items() if v.locked()}
         return Protected(out, "pseudonymised", counts, _used(mapping))
 
-    def _vault_ttl(self, org_id: str) -> timedelta:
-        hours = self.book.retention(org_id).vault_hours or self.settings.vault_ttl_hours
-        return timedelta(hours=hours)
-
     def ingestion_redactor(self, org_id: str) -> Callable[[str, str | None], str] | None:
         """A function that redacts a document's text for ``org_id``, if its policy asks for it at ingestion."""
         if self.book.ingestion(org_id) != "redact":
@@ -369,15 +239,7 @@ class PrivacyService:
 
         return redact_text
 
-    # -- retention and erasure -----------------------------------------------------------------------
-
-    def retention_days(self, org_id: str, kind: str) -> float | None:
-        for purger in self.purgers:
-            if purger.kind == kind:
-                document = self.book.organisations.get(org_id)
-                own = purger.org_days(document) if document else None
-                return own if own is not None else purger.default_days(self.settings)
-        return None
+    # -- erasure --------------------------------------------------------------------------------------
 
     async def erase_conversation(self, session: AsyncSession, org_id: str, owner: str, conversation: str) -> int:
         """Forget a conversation's placeholders (in the caller's transaction)."""
@@ -403,63 +265,15 @@ class PrivacyService:
         await session.commit()
         return count
 
-    async def purge(self, now: datetime | None = None) -> dict[str, int]:
-        """Delete everything past its retention period; each purge is recorded in the audit log."""
-        now = now or utcnow()
-        totals: dict[str, int] = {"vault": 0, **{p.kind: 0 for p in self.purgers}}
-        async with self.db.write_session() as session:
-            if not await _only_purge(session):
-                return totals  # another server process is purging right now
-            per_org = await self.vault.purge(session, now)
-            await self._record_purge(session, "vault", per_org, None)
-            totals["vault"] = sum(per_org.values())
-            await session.commit()
-        for purger in self.purgers:
-            default = purger.default_days(self.settings)
-            cutoffs: dict[str, datetime] = {}
-            for org_id, document in self.book.organisations.items():
-                days = purger.org_days(document)
-                if days is not None:
-                    cutoffs[org_id] = now - timedelta(days=days)
-            default_cutoff = now - timedelta(days=default) if default is not None else None
-            async with self.db.write_session() as session:
-                if not await _only_purge(session):
-                    continue
-                per_org = await purger.purge(session, default_cutoff, cutoffs)
-                await self._record_purge(session, purger.kind, per_org, (default_cutoff, cutoffs))
-                await session.commit()
-            totals[purger.kind] = sum(per_org.values())
-        return totals
+    # -- background work -----------------------------------------------------------------------------
 
-    async def _record_purge(
-        self,
-        session: AsyncSession,
-        kind: str,
-        per_org: dict[str, int],
-        cutoffs: tuple[datetime | None, dict[str, datetime]] | None,
-    ) -> None:
-        for org_id, count in sorted(per_org.items()):
-            if not count:
-                continue
-            details: dict[str, Any] = {"kind": kind, "count": count}
-            if cutoffs is not None:
-                cutoff = cutoffs[1].get(org_id, cutoffs[0])
-                details["cutoff"] = cutoff.isoformat() if cutoff else None
-            await self.audit.append(
-                session,
-                AuditEvent(
-                    action="retention.purged",
-                    actor=SYSTEM_ACTOR,
-                    org_id=org_id or None,
-                    object_type="retention",
-                    object_id=kind,
-                    details=details,
-                ),
-            )
+    async def purge(self) -> dict[str, int]:
+        """Delete now everything past its retention period (see :class:`RetentionPurge`)."""
+        return await self.retention.purge()
 
     async def start(self) -> None:
-        """Load the policies, then reload them every 30 s (other workers change them too) and run
-        :meth:`purge` every ``retention_purge_minutes`` (the server)."""
+        """Load the policies, then reload them every 30 s (other workers change them too) and run the
+        retention purge every ``retention_purge_minutes`` (the server)."""
         try:
             async with self.db.session() as session:
                 await self.reload(session)
@@ -477,7 +291,7 @@ class PrivacyService:
                     await self.reload(session)
                 if loop.time() >= next_purge:
                     next_purge = loop.time() + self.settings.retention_purge_minutes * 60
-                    await self.purge()
+                    await self.retention.purge()
             except Exception:  # keep running: the next round tries again
                 logger.exception("reloading data-protection policies or the retention purge failed")
             with contextlib.suppress(TimeoutError):

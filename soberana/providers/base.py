@@ -114,6 +114,14 @@ class Provider(ABC):
         )
 
     @classmethod
+    def serves(cls) -> frozenset[str]:
+        """The capabilities this kind implements: the calls (``chat``, ``embeddings``, ``rerank``) its class
+        defines. A deployment may not declare one it lacks (its requests would all fail upstream)."""
+        return frozenset(
+            name for name in ("chat", "embeddings", "rerank") if getattr(cls, name) is not getattr(Provider, name)
+        )
+
+    @classmethod
     def available(cls) -> str | None:
         """``None`` when the provider can run here, else why not (a missing optional package)."""
         return None
@@ -164,6 +172,7 @@ def estimate_prompt_tokens(body: dict[str, Any]) -> int:
     inputs = body.get("input")
     if isinstance(inputs, str):
         total += estimate_tokens(inputs)
-    elif isinstance(inputs, list):
-        total += sum(estimate_tokens(i) if isinstance(i, str) else len(i) for i in inputs)
+    elif isinstance(inputs, list):  # texts, token ids, or lists of token ids
+        for item in inputs:
+            total += estimate_tokens(item) if isinstance(item, str) else len(item) if isinstance(item, list) else 1
     return max(total, 1)

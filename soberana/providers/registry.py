@@ -28,6 +28,12 @@ class ProviderRegistry:
             raise ConfigurationError(
                 f"deployment {config.alias!r}: unknown provider {config.provider!r} (known: {known})"
             )
+        unserved = sorted(set(config.capabilities) - cls.serves())
+        if unserved:
+            raise ConfigurationError(
+                f"deployment {config.alias!r}: the {config.provider} provider does not serve {', '.join(unserved)} "
+                f"(it serves {', '.join(sorted(cls.serves())) or 'nothing'}); set `capabilities` accordingly"
+            )
         missing = cls.available()
         if missing:
             raise ConfigurationError(f"deployment {config.alias!r}: {missing}")

@@ -16,7 +16,10 @@ from typing import Any
 
 from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+from soberana.errors import Conflict
 
 
 def _sqlite_pragmas(busy_timeout_ms: int, *, immediate: bool) -> Any:
@@ -100,3 +103,27 @@ class Database:
         await self.engine.dispose()
         if self.write_engine is not self.engine:
             await self.write_engine.dispose()
+
+
+@asynccontextmanager
+async def conflicts_as(session: AsyncSession, message: str, *, param: str | None = None) -> AsyncIterator[None]:
+    """Turn a constraint violation inside the block (at a flush or at the commit) into :class:`Conflict`
+    (409) with ``message``, after rolling the transaction back::
+
+        async with conflicts_as(session, f"A collection named {name!r} exists already."):
+            session.add(collection)
+            await session.commit()
+    """
+    try:
+        yield
+    except IntegrityError:
+        await session.rollback()
+        raise Conflict(message, param=param) from None
+
+
+async def commit_or_conflict(
+    session: AsyncSession, message: str = "Conflicting change.", *, param: str | None = None
+) -> None:
+    """Commit; a constraint violation becomes :class:`Conflict` (409) with ``message``."""
+    async with conflicts_as(session, message, param=param):
+        await session.commit()

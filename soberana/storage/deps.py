@@ -8,12 +8,10 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from soberana.core.components import provider
 from soberana.storage.db import Database
 
-
-def get_database(request: Request) -> Database:
-    db: Database = request.app.state.db
-    return db
+get_database = provider(Database)
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:

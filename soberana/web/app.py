@@ -1,4 +1,4 @@
-"""``create_app(settings)``: builds the ASGI application and wires every service together."""
+"""``create_app(settings)``: the ASGI application over the services :mod:`soberana.wiring` builds."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import anyio
 from fastapi import FastAPI
@@ -16,26 +16,17 @@ from fastapi.staticfiles import StaticFiles
 
 from soberana import __version__
 from soberana.audit import routes as audit_routes
-from soberana.audit.service import AuditLog
 from soberana.auth import routes as auth_routes
 from soberana.auth.deps import get_audit_access
-from soberana.auth.oidc import OidcService
-from soberana.auth.service import AdminService, Authenticator
-from soberana.auth.sessions import SessionStore
 from soberana.gateway import routes as gateway_routes
 from soberana.gateway.asgi import ModelApiFastPath
-from soberana.gateway.clients import GatewayClient
-from soberana.gateway.metering import UsageRetention, usage_verifiers
-from soberana.gateway.runtime import GatewayRuntime
 from soberana.knowledge import routes as knowledge_routes
-from soberana.knowledge.chat import KnowledgeChat
-from soberana.knowledge.service import ConversationRetention, KnowledgeService
 from soberana.privacy import routes as privacy_routes
-from soberana.privacy.service import PrivacyService
 from soberana.settings import Settings, ensure_secret_key, load_settings
 from soberana.storage import migrate
 from soberana.storage.db import Database
 from soberana.web import (
+    account,
     citizen,
     collections,
     console,
@@ -47,11 +38,10 @@ from soberana.web import (
     staff,
     workspace,
 )
-from soberana.web.errors import install_error_handlers
-from soberana.web.middleware import BodySizeLimitMiddleware, RequestIdMiddleware
-from soberana.web.security import SignInLimiter
+from soberana.web.errors import API_ERRORS, install_error_handlers
+from soberana.web.middleware import BodySizeLimitMiddleware, RequestIdMiddleware, SecurityHeadersMiddleware
+from soberana.wiring import build_platform
 from soberana.workspace import routes as workspace_routes
-from soberana.workspace.service import WorkspaceRetention, WorkspaceService
 
 DESCRIPTION = """
 Soberana is a self-hostable AI platform that a public administration installs and runs itself.
@@ -110,37 +100,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the application for ``settings`` (default: from the environment). Connects lazily."""
     settings = ensure_secret_key(settings or load_settings())
     logging.getLogger("soberana").setLevel(settings.log_level.upper())
-    db = Database.from_settings(settings)
-    audit = AuditLog(settings.secret_key_bytes, verifiers=usage_verifiers())
-    admin = AdminService.from_settings(settings, audit)
-    authenticator = Authenticator.from_settings(settings, db, audit)
-    admin.on_change.append(authenticator.forget)
-    gateway = GatewayRuntime(settings, db, audit, admin)
-    knowledge = KnowledgeService(settings, db, audit, admin, GatewayClient(gateway.service))
-    gateway.service.augmenters.append(KnowledgeChat(knowledge))  # the `knowledge` option of chat completions
-    privacy = PrivacyService.from_settings(settings, db, admin, detect_language=knowledge.detector.detect)
-    privacy.purgers += [ConversationRetention(), UsageRetention(audit), WorkspaceRetention()]
-    gateway.service.privacy = privacy
-    knowledge.privacy = privacy
-    workspace_service = WorkspaceService(db, admin, GatewayClient(gateway.service), privacy)
+    platform = build_platform(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # Check the schema in the background (off the event loop): start-up does not wait for Alembic.
         stopping = asyncio.Event()
-        schema_check = asyncio.create_task(_warn_if_not_migrated(db, stopping))
-        await gateway.start()
-        await privacy.start()  # loads policies; reloads policies, purges what is past its retention period
-        knowledge.start_background()  # embeds new passages
+        schema_check = asyncio.create_task(_warn_if_not_migrated(platform.db, stopping))
+        await platform.start()
         try:
             yield
         finally:
             stopping.set()
             await schema_check  # returns at once, or after its query: never cancelled mid-query
-            await knowledge.stop()
-            await privacy.stop()
-            await gateway.stop()  # writes every queued usage record before the process ends
-            await db.dispose()
+            await platform.stop()  # writes every queued usage record before the process ends
 
     app = FastAPI(
         title="Soberana",
@@ -153,22 +126,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
         license_info={"name": "EUPL-1.2", "identifier": "EUPL-1.2"},
     )
-    app.state.settings = settings
-    app.state.db = db
-    app.state.audit = audit
-    app.state.admin = admin
-    app.state.authenticator = authenticator
-    app.state.gateway = gateway.service
-    app.state.gateway_admin = gateway.admin
-    app.state.knowledge = knowledge
-    app.state.privacy = privacy
-    app.state.workspace = workspace_service
-    app.state.sessions = SessionStore(db, timedelta(hours=settings.web_session_hours))
-    app.state.oidc = OidcService(db, admin, authenticator, settings.secret_key_bytes)
-    app.state.sign_in_limiter = SignInLimiter(settings.sign_in_attempts_per_minute)
+    app.state.platform = platform  # for tests and tools; routes use app.state.components
+    app.state.components = platform.components()
 
     install_error_handlers(app)
-    app.add_middleware(ModelApiFastPath, gateway=gateway.service, authenticator=authenticator)
+    app.add_middleware(ModelApiFastPath, gateway=platform.gateway.service, authenticator=platform.authenticator)
     app.add_middleware(
         BodySizeLimitMiddleware,
         max_bytes=settings.max_request_body_bytes,
@@ -177,12 +139,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             ("/staff/collections/", "/documents", settings.knowledge_max_upload_bytes),
         ),
     )
+    app.add_middleware(SecurityHeadersMiddleware, hsts=settings.environment == "production")
     app.add_middleware(RequestIdMiddleware)
 
     app.include_router(pages.router)
     app.include_router(home.router)
     app.include_router(citizen.router)
     app.include_router(staff.router)
+    app.include_router(account.router)
     app.include_router(console.router)
     app.include_router(workspace.router)
     app.include_router(collections.router)
@@ -192,13 +156,28 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.mount("/assets", StaticFiles(directory=Path(__file__).parent / "static"), name="assets")
     if settings.docs_enabled:
         pages.mount_docs(app)
-    app.include_router(auth_routes.router)
-    app.include_router(audit_routes.build_router(get_audit_access))
-    app.include_router(gateway_routes.v1)
-    app.include_router(gateway_routes.admin_router)
-    app.include_router(knowledge_routes.router)
-    app.include_router(knowledge_routes.conversations)
-    app.include_router(privacy_routes.v1)
-    app.include_router(privacy_routes.admin_router)
-    app.include_router(workspace_routes.router)
+    for api in (
+        auth_routes.router,
+        audit_routes.build_router(get_audit_access),
+        gateway_routes.v1,
+        gateway_routes.admin_router,
+        knowledge_routes.router,
+        knowledge_routes.conversations,
+        privacy_routes.v1,
+        privacy_routes.admin_router,
+        workspace_routes.router,
+    ):
+        app.include_router(api, responses=API_ERRORS)
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    """FastAPI's document, with the models that routes reading their own JSON refer to."""
+    if app.openapi_schema is None:
+        document = FastAPI.openapi(app)
+        schemas = document.setdefault("components", {}).setdefault("schemas", {})
+        for name, schema in gateway_routes.COMPONENTS.items():
+            schemas.setdefault(name, schema)
+        app.openapi_schema = document
+    return app.openapi_schema

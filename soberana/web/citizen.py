@@ -21,13 +21,14 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response, StreamingResponse
 
 from soberana.auth.deps import get_origin
+from soberana.core import sse
 from soberana.core.aio import closing_stream
-from soberana.errors import AuthenticationFailed, InvalidRequest, NotFound, SoberanaError, UpstreamFailed
+from soberana.errors import AuthenticationFailed, InvalidRequest, NotFound, SoberanaError
+from soberana.knowledge.citizens import Answered, CitizenAssistant
 from soberana.knowledge.schemas import FeedbackIn, HandoffIn
-from soberana.knowledge.service import Answered, KnowledgeService
 from soberana.web.i18n import LANGUAGES, N_, Translator
 from soberana.web.security import partition_last_cookie, secure_cookies
-from soberana.web.ui import Page, PageContext
+from soberana.web.ui import Page, PageContext, get_services
 
 router = APIRouter(include_in_schema=False)
 logger = logging.getLogger(__name__)
@@ -45,9 +46,8 @@ class Current(NamedTuple):
 Slug = Annotated[str, "path"]
 
 
-def _knowledge(request: Request) -> KnowledgeService:
-    service: KnowledgeService = request.app.state.knowledge
-    return service
+def _citizens(request: Request) -> CitizenAssistant:
+    return get_services(request).citizens
 
 
 def _path(org: str, name: str) -> str:
@@ -115,16 +115,16 @@ def _mode_label(page: PageContext, mode: str | None) -> str | None:
 
 
 async def _state(request: Request, page: PageContext, org: str, name: str) -> dict[str, Any]:
-    knowledge = _knowledge(request)
-    collection, org_name = await knowledge.public_assistant(f"{org}/{name}")
+    citizens = _citizens(request)
+    collection, org_name = await citizens.public_assistant(f"{org}/{name}")
     messages: list[Any] = []
     case = None
     rated: set[str] = set()
     remembered = _conversation(request)
     if remembered is not None:
         try:
-            conversation, messages, case = await knowledge.transcript(*remembered)
-            rated = await knowledge.rated(*remembered)
+            conversation, messages, case = await citizens.transcript(*remembered)
+            rated = await citizens.rated(*remembered)
             if conversation.collection_id != collection.id:
                 messages, case, rated = [], None, set()
         except (NotFound, AuthenticationFailed, InvalidRequest):  # expired, or a cookie that is not ours
@@ -159,7 +159,7 @@ async def ask_by_collection(collection: str, request: Request, page: Page) -> Re
     """
     found = [
         (published, slug, org_name)
-        for published, slug, org_name in await _knowledge(request).public_assistants()
+        for published, slug, org_name in await _citizens(request).public_assistants()
         if collection in (published.id, published.name)
     ]
     if not found:
@@ -199,21 +199,21 @@ async def widget() -> Response:
 
 async def _current(request: Request, org: str, name: str) -> Current:
     """The visitor's conversation with this assistant, opened now if there is none (or it expired)."""
-    knowledge = _knowledge(request)
+    citizens = _citizens(request)
     remembered = _conversation(request)
-    collection, _ = await knowledge.public_assistant(f"{org}/{name}")
+    collection, _ = await citizens.public_assistant(f"{org}/{name}")
     _allow_framing(request, collection)
     if remembered is not None:
         try:
-            conversation, _, _ = await knowledge.transcript(*remembered)
+            conversation, _, _ = await citizens.transcript(*remembered)
             if conversation.collection_id != collection.id:
                 remembered = None
         except (NotFound, AuthenticationFailed, InvalidRequest):
             remembered = None
     if remembered is None:
-        conversation, token = await knowledge.open_conversation(collection.id)
+        conversation, token = await citizens.open_conversation(collection.id, get_origin(request))
         remembered = (conversation.id, token)
-    max_age = int(knowledge.conversation_retention(collection.org_id).total_seconds())
+    max_age = int(citizens.conversation_retention(collection.org_id).total_seconds())
     return Current(*remembered, max_age)
 
 
@@ -237,8 +237,8 @@ async def ask(
     page.check_form(csrf_token)
     text = _question(question, page)
     current = await _current(request, org, name)
-    message, _ = await _knowledge(request).ask(current.conversation_id, current.token, text, get_origin(request))
-    response = page.redirect(_back(request, org, name, fragment=f"msg-{message.id}"))
+    answered = await _citizens(request).ask(current.conversation_id, current.token, text, get_origin(request))
+    response = page.redirect(_back(request, org, name, fragment=f"msg-{answered.message.id}"))
     _remember(response, page, org, name, current)
     return response
 
@@ -258,17 +258,17 @@ async def ask_stream(
     pieces sent."""
     page.check_form(csrf_token)
     text = _question(question, page)
-    knowledge = _knowledge(request)
+    citizens = _citizens(request)
     current = await _current(request, org, name)
 
     async def events() -> AsyncIterator[bytes]:
         def event(name_: str, data: dict[str, Any]) -> bytes:
-            return b"event: " + name_.encode() + b"\ndata: " + orjson.dumps(data) + b"\n\n"
+            return sse.frame(data, name_)
 
         streamed: list[str] = []
         done: Answered | None = None
         try:
-            asking = knowledge.ask_stream(current.conversation_id, current.token, text, get_origin(request))
+            asking = citizens.ask_stream(current.conversation_id, current.token, text, get_origin(request))
             async with closing_stream(asking) as items:
                 async for item in items:
                     if isinstance(item, Answered):
@@ -280,11 +280,8 @@ async def ask_stream(
                             yield event("language", {"language": item.language})
                     streamed.append(item.text)
                     yield event("delta", {"text": item.text})
-        except UpstreamFailed:  # a model failed mid-answer: no internal detail for the citizen
-            yield event("error", {"message": _labels(page)["failed"]})
-            return
-        except SoberanaError as error:  # e.g. too many questions: the reason helps
-            yield event("error", {"message": error.message})
+        except SoberanaError as error:  # e.g. too many questions: the reason helps (the service says nothing internal)
+            yield event("error", {"message": error.message if error.status_code < 500 else _labels(page)["failed"]})
             return
         except Exception:  # never leave the page waiting: it says the answer failed
             logger.exception("answering a citizen failed")
@@ -336,7 +333,7 @@ async def feedback(
     remembered = _conversation(request)
     if remembered is None:
         raise NotFound(page.t.gettext("This conversation has ended."))
-    await _knowledge(request).feedback(*remembered, FeedbackIn(message_id=message_id, helpful=helpful))
+    await _citizens(request).feedback(*remembered, FeedbackIn(message_id=message_id, helpful=helpful))
     return page.redirect(_back(request, org, name, "thanks=1", f"msg-{message_id}"))
 
 
@@ -354,7 +351,7 @@ async def handoff(
     page.check_form(csrf_token)
     current = await _current(request, org, name)  # a person may be asked for at once
     body = HandoffIn(reason=reason.strip() or None, contact=contact.strip() or None)
-    await _knowledge(request).request_handoff(current.conversation_id, current.token, body, get_origin(request))
+    await _citizens(request).request_handoff(current.conversation_id, current.token, body, get_origin(request))
     response = page.redirect(_back(request, org, name, fragment="handoff"))
     _remember(response, page, org, name, current)
     return response
@@ -367,7 +364,7 @@ async def erase(org: str, name: str, request: Request, page: Page, csrf_token: A
     remembered = _conversation(request)
     if remembered is not None:
         with contextlib.suppress(NotFound, AuthenticationFailed):  # already gone: nothing to erase
-            await _knowledge(request).erase_conversation(*remembered, get_origin(request))
+            await _citizens(request).erase_conversation(*remembered, get_origin(request))
     response = page.redirect(_back(request, org, name, "erased=1"))
     response.delete_cookie(
         CONVERSATION_COOKIE,

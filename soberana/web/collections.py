@@ -17,23 +17,23 @@ from pydantic import ValidationError
 from soberana.auth.deps import get_origin
 from soberana.auth.principal import Scope
 from soberana.errors import InvalidRequest, PayloadTooLarge
+from soberana.knowledge.jobs import UploadedFile
 from soberana.knowledge.models import IngestJob
 from soberana.knowledge.routes import answer_out
 from soberana.knowledge.schemas import AnswerRequest, CollectionUpdate, IngestJobOut, SearchRequest
-from soberana.knowledge.service import KnowledgeService, UploadedFile
-from soberana.web.ui import Page, PageContext
+from soberana.knowledge.service import KnowledgeService
+from soberana.web.ui import Page, PageContext, get_services
 
 router = APIRouter(include_in_schema=False)
 
 
 def _knowledge(request: Request) -> KnowledgeService:
-    service: KnowledgeService = request.app.state.knowledge
-    return service
+    return get_services(request).knowledge
 
 
 async def _collections(request: Request, page: PageContext) -> list[dict[str, Any]]:
     knowledge = _knowledge(request)
-    async with request.app.state.db.session() as session:
+    async with get_services(request).db.session() as session:
         found = await knowledge.list_collections(session, page.principal)
         counts = await knowledge.counts(session, found)
     return [
@@ -120,11 +120,11 @@ async def search(
 @router.get("/staff/collections/{collection_id}")
 async def collection_page(collection_id: str, request: Request, page: Page) -> Response:
     knowledge = _knowledge(request)
-    async with request.app.state.db.session() as session:
+    async with get_services(request).db.session() as session:
         collection = await knowledge.get_collection(session, page.principal, collection_id)
         documents = await knowledge.list_documents(session, page.principal, collection.id, 500, 0)
         counts = await knowledge.counts(session, [collection])
-        organisation = await request.app.state.admin.public_organisation(session, org_id=collection.org_id)
+        organisation = await get_services(request).admin.public_organisation(session, org_id=collection.org_id)
     return page.render(
         "staff_collection.html",
         section="search",
@@ -158,7 +158,7 @@ async def widget_sites(
             ),
             param="origins",
         ) from None
-    async with request.app.state.db.write_session() as session:
+    async with get_services(request).db.write_session() as session:
         await _knowledge(request).update_collection(session, page.principal, collection_id, update, get_origin(request))
     return page.redirect(f"/staff/collections/{collection_id}?sites=1")
 
@@ -173,8 +173,8 @@ async def upload(
 ) -> Response:
     """Start ingesting the uploaded files; answers with the job's page (or its JSON, to a script)."""
     page.check_form(csrf_token)
-    knowledge = _knowledge(request)
-    limit = knowledge.settings.knowledge_max_upload_bytes
+    services = get_services(request)
+    limit = services.settings.knowledge_max_upload_bytes
     uploads = []
     for file in files or []:
         if not file.filename:
@@ -185,8 +185,8 @@ async def upload(
         uploads.append(UploadedFile(file.filename, data, file.content_type))
     if not uploads:
         raise InvalidRequest(page.t.gettext("Choose at least one file to upload."), param="files")
-    async with request.app.state.db.write_session() as session:
-        job = await knowledge.start_ingest(session, page.principal, collection_id, uploads, get_origin(request))
+    async with services.db.write_session() as session:
+        job = await services.jobs.start_ingest(session, page.principal, collection_id, uploads, get_origin(request))
     if "application/json" in request.headers.get("accept", ""):
         return _job_json(job)
     return page.redirect(f"/staff/jobs/{job.id}")
@@ -199,9 +199,9 @@ def _job_json(job: IngestJob) -> Response:
 @router.get("/staff/jobs/{job_id}")
 async def job_page(job_id: str, request: Request, page: Page) -> Response:
     """An ingestion job's progress: a page, or JSON for the page's script."""
-    knowledge = _knowledge(request)
-    async with request.app.state.db.session() as session:
-        job = await knowledge.get_job(session, page.principal, job_id)
+    services = get_services(request)
+    async with services.db.session() as session:
+        job = await services.jobs.get_job(session, page.principal, job_id)
     if "application/json" in request.headers.get("accept", ""):
         return _job_json(job)
     return page.render("staff_job.html", section="search", job=job)

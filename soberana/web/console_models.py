@@ -15,14 +15,15 @@ from fastapi.responses import Response
 from pydantic import ValidationError
 
 from soberana.auth.deps import get_origin
+from soberana.auth.key_admin import key_status
 from soberana.auth.principal import Scope
-from soberana.auth.service import AdminService, key_status
+from soberana.auth.service import AdminService
 from soberana.errors import SoberanaError
 from soberana.gateway.admin import GatewayAdmin, quota_out
 from soberana.gateway.schemas import QuotaValues
 from soberana.gateway.service import GatewayService
 from soberana.settings import ALL_SOVEREIGNTY, DeploymentConfig
-from soberana.web.ui import Page, PageContext
+from soberana.web.ui import Page, PageContext, get_services
 from soberana.web.workspace import sovereignty_label
 
 router = APIRouter(include_in_schema=False)
@@ -40,11 +41,11 @@ async def _page(
     quota_error: str | None = None,
     status_code: int = 200,
 ) -> Response:
-    admin: AdminService = request.app.state.admin
-    gateway: GatewayService = request.app.state.gateway
-    gateway_admin: GatewayAdmin = request.app.state.gateway_admin
+    admin: AdminService = get_services(request).admin
+    gateway: GatewayService = get_services(request).gateway_service
+    gateway_admin: GatewayAdmin = get_services(request).gateway_admin
     principal = page.principal
-    admin.require(principal, Scope.ADMIN)
+    principal.require(Scope.ADMIN)
     entries: list[dict[str, Any]] = [
         {
             "alias": e.alias,
@@ -57,7 +58,7 @@ async def _page(
         }
         for e in gateway.catalog.entries()
     ]
-    async with request.app.state.db.session() as session:
+    async with get_services(request).db.session() as session:
         deployments = await gateway_admin.list_deployments(session, principal) if principal.is_platform_admin else []
         quotas = [quota_out(q) for q in await gateway_admin.list_quotas(session, principal)]
         organisations, _ = await admin.list_organisations(session, principal, limit=500)
@@ -105,7 +106,7 @@ async def add_deployment(request: Request, page: Page) -> Response:
     """Add a deployment (platform administrators): an OpenAI-compatible endpoint or an embedded model."""
     form = await request.form()
     page.check_form(str(form.get("csrf_token", "")))
-    gateway_admin: GatewayAdmin = request.app.state.gateway_admin
+    gateway_admin: GatewayAdmin = get_services(request).gateway_admin
     gateway_admin.require_platform_admin(page.principal)
     typed: dict[str, Any] = {
         key: str(form.get(key, "")).strip()
@@ -122,7 +123,7 @@ async def add_deployment(request: Request, page: Page) -> Response:
             request, page, deployment_form=typed, deployment_error=_problem(page, error), status_code=422
         )
     try:
-        async with request.app.state.db.write_session() as session:
+        async with get_services(request).db.write_session() as session:
             await gateway_admin.create_deployment(session, page.principal, config, get_origin(request))
     except SoberanaError as error:
         return await _page(
@@ -145,8 +146,8 @@ async def switch_deployment(
 ) -> Response:
     """Switch a deployment added in the admin API or the console on or off (platform administrators)."""
     page.check_form(csrf_token)
-    gateway_admin: GatewayAdmin = request.app.state.gateway_admin
-    async with request.app.state.db.write_session() as session:
+    gateway_admin: GatewayAdmin = get_services(request).gateway_admin
+    async with get_services(request).db.write_session() as session:
         await gateway_admin.update_deployment(
             session, page.principal, dep_id, enabled == "true", None, get_origin(request)
         )
@@ -158,8 +159,8 @@ async def delete_deployment(
     dep_id: str, request: Request, page: Page, csrf_token: Annotated[str, Form()] = ""
 ) -> Response:
     page.check_form(csrf_token)
-    gateway_admin: GatewayAdmin = request.app.state.gateway_admin
-    async with request.app.state.db.write_session() as session:
+    gateway_admin: GatewayAdmin = get_services(request).gateway_admin
+    async with get_services(request).db.write_session() as session:
         await gateway_admin.delete_deployment(session, page.principal, dep_id, get_origin(request))
     return _back(page, "removed")
 
@@ -175,9 +176,9 @@ async def set_quota(request: Request, page: Page) -> Response:
         values = QuotaValues.model_validate({k: typed[k] or None for k in QUOTA_FIELDS})
     except ValidationError as error:
         return await _page(request, page, quota_form=typed, quota_error=_problem(page, error), status_code=422)
-    gateway_admin: GatewayAdmin = request.app.state.gateway_admin
+    gateway_admin: GatewayAdmin = get_services(request).gateway_admin
     try:
-        async with request.app.state.db.write_session() as session:
+        async with get_services(request).db.write_session() as session:
             await gateway_admin.set_quota(
                 session, page.principal, subject_type, subject_id, values, get_origin(request)
             )
@@ -191,7 +192,7 @@ async def delete_quota(
     subject_type: str, subject_id: str, request: Request, page: Page, csrf_token: Annotated[str, Form()] = ""
 ) -> Response:
     page.check_form(csrf_token)
-    gateway_admin: GatewayAdmin = request.app.state.gateway_admin
-    async with request.app.state.db.write_session() as session:
+    gateway_admin: GatewayAdmin = get_services(request).gateway_admin
+    async with get_services(request).db.write_session() as session:
         await gateway_admin.delete_quota(session, page.principal, subject_type, subject_id, get_origin(request))
     return _back(page, "quota-removed")

@@ -14,7 +14,7 @@ from soberana.auth.principal import Role, Scope
 from soberana.auth.schemas import OrganisationCreate, OrganisationUpdate, UserCreate, UserUpdate
 from soberana.auth.service import AdminService
 from soberana.errors import InvalidRequest
-from soberana.web.ui import Page, PageContext
+from soberana.web.ui import Page, PageContext, get_services
 
 router = APIRouter(include_in_schema=False)
 
@@ -42,10 +42,10 @@ def _role_names(page: PageContext) -> dict[str, str]:
 
 
 async def _people_page(request: Request, page: PageContext, status_code: int = 200) -> Response:
-    admin: AdminService = request.app.state.admin
+    admin: AdminService = get_services(request).admin
     principal = page.principal
-    admin.require(principal, Scope.ADMIN)
-    async with request.app.state.db.session() as session:
+    principal.require(Scope.ADMIN)
+    async with get_services(request).db.session() as session:
         organisations, _ = await admin.list_organisations(session, principal, limit=500)
         users, _ = await admin.list_users(session, principal, limit=500)
     names = {o.id: o.name for o in organisations}
@@ -81,7 +81,7 @@ async def create_user(
     csrf_token: Annotated[str, Form()] = "",
 ) -> Response:
     page.check_form(csrf_token)
-    admin: AdminService = request.app.state.admin
+    admin: AdminService = get_services(request).admin
     try:
         data = UserCreate(
             org_id=org_id, email=email.strip(), display_name=display_name.strip(), role=role, password=password or None
@@ -93,7 +93,7 @@ async def create_user(
             ),
             param="email",
         ) from None
-    async with request.app.state.db.write_session() as session:
+    async with get_services(request).db.write_session() as session:
         await admin.create_user(session, page.principal, data, get_origin(request))
     return page.redirect("/console/people?created=1")
 
@@ -109,12 +109,12 @@ async def update_user(
 ) -> Response:
     """Change a user's role, or deactivate / reactivate them (their keys and sessions stop at once)."""
     page.check_form(csrf_token)
-    admin: AdminService = request.app.state.admin
+    admin: AdminService = get_services(request).admin
     try:
         data = UserUpdate(role=role or None, is_active=None if active is None else active == "true")
     except ValidationError:
         raise InvalidRequest(page.t.gettext("Choose one of the roles offered."), param="role") from None
-    async with request.app.state.db.write_session() as session:
+    async with get_services(request).db.write_session() as session:
         await admin.update_user(session, page.principal, user_id, data, get_origin(request))
     return page.redirect("/console/people?updated=1")
 
@@ -131,7 +131,7 @@ async def create_organisation(
 ) -> Response:
     """An organisation within one of yours (platform administrators may also add a top-level one)."""
     page.check_form(csrf_token)
-    admin: AdminService = request.app.state.admin
+    admin: AdminService = get_services(request).admin
     try:
         data = OrganisationCreate(name=name, slug=slug.strip(), kind=kind, parent_id=parent_id or None)
     except ValidationError:
@@ -141,7 +141,7 @@ async def create_organisation(
             ),
             param="slug",
         ) from None
-    async with request.app.state.db.write_session() as session:
+    async with get_services(request).db.write_session() as session:
         await admin.create_organisation(session, page.principal, data, get_origin(request))
     return page.redirect("/console/people?org_created=1")
 
@@ -158,8 +158,8 @@ async def update_organisation(
     page.check_form(csrf_token)
     if active not in ("true", "false"):
         raise InvalidRequest(page.t.gettext("Choose to deactivate or to reactivate."), param="active")
-    admin: AdminService = request.app.state.admin
-    async with request.app.state.db.write_session() as session:
+    admin: AdminService = get_services(request).admin
+    async with get_services(request).db.write_session() as session:
         await admin.update_organisation(
             session, page.principal, org_id, OrganisationUpdate(is_active=active == "true"), get_origin(request)
         )

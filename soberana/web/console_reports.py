@@ -17,7 +17,7 @@ from soberana.auth.service import AdminService
 from soberana.errors import PermissionDenied
 from soberana.gateway.admin import GatewayAdmin
 from soberana.gateway.service import GatewayService
-from soberana.web.ui import Page, PageContext
+from soberana.web.ui import Page, PageContext, get_services
 
 router = APIRouter(include_in_schema=False)
 Metric = Literal["requests", "tokens", "cost", "latency"]
@@ -76,11 +76,11 @@ async def _report(
     *,
     named: bool = True,
 ) -> Any:
-    admin: AdminService = request.app.state.admin
-    gateway: GatewayAdmin = request.app.state.gateway_admin
+    admin: AdminService = get_services(request).admin
+    gateway: GatewayAdmin = get_services(request).gateway_admin
     principal = page.principal
-    admin.require(principal, Scope.ADMIN)
-    async with request.app.state.db.session() as session:
+    principal.require(Scope.ADMIN)
+    async with get_services(request).db.session() as session:
         visible = await admin.visible_org_ids(session, principal)
         if only.organisation:  # one of yours, or a 404 page
             visible = frozenset({(await admin.get_organisation(session, principal, only.organisation)).id})
@@ -97,10 +97,10 @@ async def _report(
 
 async def _choices(request: Request, page: PageContext) -> tuple[list[tuple[str, str]], list[str]]:
     """The organisations a usage report may be narrowed to, and the models."""
-    admin: AdminService = request.app.state.admin
-    async with request.app.state.db.session() as session:
+    admin: AdminService = get_services(request).admin
+    async with get_services(request).db.session() as session:
         orgs, _ = await admin.list_organisations(session, page.principal, limit=500)
-    gateway: GatewayService = request.app.state.gateway
+    gateway: GatewayService = get_services(request).gateway_service
     return [(o.id, o.name) for o in orgs], [e.alias for e in gateway.catalog.entries()]
 
 
@@ -190,7 +190,7 @@ async def usage_csv(
     model: Annotated[str | None, Query(max_length=200)] = None,
 ) -> Response:
     report = await _report(request, page, group_by, start_date, end_date, UsageFilter(org or None, model or None))
-    gateway: GatewayAdmin = request.app.state.gateway_admin
+    gateway: GatewayAdmin = get_services(request).gateway_admin
     return Response(
         gateway.report_csv(report),
         media_type="text/csv; charset=utf-8",
@@ -226,9 +226,9 @@ async def audit(
     _audit_access(page)
     outcome_value = Outcome(outcome) if outcome in {o.value for o in Outcome} else None
     since_day, until_day = _day(since), _day(until)
-    admin: AdminService = request.app.state.admin
-    log: AuditLog = request.app.state.audit
-    async with request.app.state.db.session() as session:
+    admin: AdminService = get_services(request).admin
+    log: AuditLog = get_services(request).audit
+    async with get_services(request).db.session() as session:
         visible = await admin.visible_org_ids(session, page.principal)
         entries, more = await log.search(
             session,
@@ -267,11 +267,11 @@ async def verify(request: Request, page: Page, csrf_token: Annotated[str, Form()
     _audit_access(page)
     if page.principal.role is not Role.PLATFORM_ADMIN:
         raise PermissionDenied(page.t.gettext("Only platform administrators verify the whole audit chain."))
-    log: AuditLog = request.app.state.audit
-    async with request.app.state.db.session() as session:
+    log: AuditLog = get_services(request).audit
+    async with get_services(request).db.session() as session:
         result = await log.verify(session)
     await log.record(
-        request.app.state.db,
+        get_services(request).db,
         AuditEvent(
             action="audit.verify",
             actor=page.principal.actor(),

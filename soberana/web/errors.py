@@ -8,13 +8,17 @@ traceback and answered with a generic 500 carrying the request id.
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, Field
+from sqlalchemy.exc import IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from soberana.errors import (
+    Conflict,
     InvalidRequest,
     MalformedJSON,
     MethodNotAllowed,
@@ -26,6 +30,37 @@ from soberana.errors import (
 )
 
 logger = logging.getLogger("soberana.web")
+
+
+class ErrorDetail(BaseModel):
+    message: str = Field(description="What went wrong, for a person; never a secret or a stack trace.")
+    type: str = Field(description="The OpenAI error type, e.g. `invalid_request_error`.")
+    code: str = Field(description="A machine-readable code, e.g. `invalid_api_key`.")
+    param: str | None = Field(None, description="The parameter at fault, if one is.")
+    details: list[dict[str, Any]] | None = Field(None, description="Every problem, when there are several.")
+
+
+class ErrorBody(BaseModel):
+    """The one shape of every error of every API."""
+
+    error: ErrorDetail
+
+
+def _answer(description: str) -> dict[str, Any]:
+    return {"model": ErrorBody, "description": description}
+
+
+# The errors any API route may answer, documented once for all of them (see docs/index.md).
+API_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: _answer("Malformed JSON, a malformed id, an impossible request."),
+    401: _answer("The API key (or conversation token) is missing or refused."),
+    403: _answer("The key lacks the scope or role, or a policy refuses the request."),
+    404: _answer("No such object in your organisations."),
+    409: _answer("A name already in use, or a change made meanwhile."),
+    413: _answer("The body is larger than the limit."),
+    422: _answer("Unknown or invalid fields; every problem in `details`."),
+    429: _answer("A rate limit or quota; `Retry-After` says when to try again."),
+}
 
 _HTTP_ERRORS: dict[int, type[SoberanaError]] = {
     400: InvalidRequest,
@@ -95,6 +130,13 @@ def install_error_handlers(app: FastAPI) -> None:
             return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
         error.headers.update(exc.headers or {})
         return respond(request, error)
+
+    @app.exception_handler(IntegrityError)
+    async def constraint_violated(request: Request, exc: IntegrityError) -> Response:
+        # A service converts the conflicts it expects (a name in use) with its own message; one it did not
+        # expect is still a conflict with the stored data, never a server error.
+        logger.warning("constraint violated in %s %s: %s", request.method, request.url.path, type(exc.orig).__name__)
+        return respond(request, Conflict("This conflicts with the stored data (a name or a link already in use)."))
 
     @app.exception_handler(Exception)
     async def unexpected_error(request: Request, exc: Exception) -> Response:

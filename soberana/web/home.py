@@ -10,26 +10,24 @@ from fastapi.responses import Response
 
 from soberana import __version__
 from soberana.core.clock import utcnow
-from soberana.knowledge.service import KnowledgeService
 from soberana.web.citizen import _labels, _mode_label
 from soberana.web.console_reports import bar_chart
-from soberana.web.ui import Page
+from soberana.web.ui import Page, Services
 from soberana.web.workspace import sovereignty_label
 
 router = APIRouter(include_in_schema=False)
 
 
 @router.get("/")
-async def home(request: Request, page: Page) -> Response:
-    knowledge: KnowledgeService = request.app.state.knowledge
-    assistants = await knowledge.public_assistants()
+async def home(request: Request, page: Page, services: Services) -> Response:
+    assistants = await services.citizens.public_assistants()
     return page.render(
         "home.html",
         section="home",
         assistants=assistants,
         version=__version__,
         environment=page.settings.environment,
-        database="PostgreSQL" if request.app.state.db.dialect == "postgresql" else "SQLite",
+        database="PostgreSQL" if services.db.dialect == "postgresql" else "SQLite",
         docs_enabled=page.settings.docs_enabled,
         base_url=page.settings.public_base_url or str(request.base_url).rstrip("/"),
     )

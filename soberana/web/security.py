@@ -1,4 +1,4 @@
-"""Browser security: CSRF tokens, cookies, and the sign-in rate limit.
+"""Browser security: CSRF tokens and cookies (the sign-in rate limit is the Authenticator's).
 
 * Signed-in pages use the session's CSRF token; anonymous forms (the citizen assistant, the sign-in
   form) a double-submit token: a random value in a ``SameSite=Strict`` cookie that the form repeats.
@@ -9,14 +9,12 @@ from __future__ import annotations
 
 import hmac
 import secrets
-import time
-from collections import deque
 from typing import Literal
 
 from starlette.requests import Request
 from starlette.responses import Response
 
-from soberana.errors import PermissionDenied, RateLimited
+from soberana.errors import PermissionDenied
 from soberana.settings import Settings
 
 CSRF_COOKIE = "soberana_csrf"
@@ -67,28 +65,3 @@ def check_csrf(expected: str | None, sent: str | None) -> None:
             "This form has expired or did not come from this site. Reload the page and try again.",
             code="csrf_failed",
         )
-
-
-class SignInLimiter:
-    """At most ``per_minute`` sign-in attempts per client address and per account name (in this process)."""
-
-    def __init__(self, per_minute: int) -> None:
-        self.per_minute = per_minute
-        self._windows: dict[str, deque[float]] = {}
-
-    def check(self, *subjects: str) -> None:
-        now = time.monotonic()
-        for subject in subjects:
-            window = self._windows.setdefault(subject, deque())
-            while window and window[0] <= now - 60:
-                window.popleft()
-            if len(window) >= self.per_minute:
-                retry = int(60 - (now - window[0])) + 1
-                raise RateLimited(
-                    "Too many sign-in attempts. Wait a minute and try again.", headers={"Retry-After": str(retry)}
-                )
-        for subject in subjects:
-            self._windows[subject].append(now)
-        if len(self._windows) > 10_000:
-            for key in [k for k, w in self._windows.items() if not w or w[-1] <= now - 60]:
-                del self._windows[key]

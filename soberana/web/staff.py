@@ -3,21 +3,20 @@
 from __future__ import annotations
 
 from typing import Annotated
+from urllib.parse import urlencode
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
 from soberana.auth.deps import get_origin
-from soberana.auth.oidc import OidcService
-from soberana.auth.principal import Principal
-from soberana.auth.service import Authenticator, Origin
-from soberana.auth.sessions import SessionStore
+from soberana.auth.principal import Origin, Principal
 from soberana.errors import AuthenticationFailed, InvalidCredentials, InvalidRequest
 from soberana.knowledge.schemas import StaffReplyIn
-from soberana.knowledge.service import KnowledgeService
 from soberana.web.citizen import _labels, _mode_label
-from soberana.web.security import SESSION_COOKIE, SignInLimiter, secure_cookies
-from soberana.web.ui import Page, PageContext
+from soberana.web.security import SESSION_COOKIE, secure_cookies
+from soberana.web.ui import Page, PageContext, Services, get_services
+
+CASES_PER_PAGE = 50
 
 router = APIRouter(include_in_schema=False)
 
@@ -33,8 +32,7 @@ async def _open_session(
     request: Request, page: PageContext, principal: Principal, origin: Origin, next_path: str
 ) -> Response:
     """A new browser session for a signed-in user (a fresh token: never one from before sign-in)."""
-    sessions: SessionStore = request.app.state.sessions
-    token, _ = await sessions.create(principal, origin.ip)
+    token, _ = await get_services(request).sessions.create(principal, origin.ip)
     response = page.redirect(next_path)
     response.set_cookie(
         SESSION_COOKIE,
@@ -51,6 +49,7 @@ async def _open_session(
 async def sign_in_page(page: Page, next: str | None = None) -> Response:
     if page.signed_in is not None:
         return RedirectResponse(_safe_next(next), status_code=303)
+    page.form_targets = ["https:"]  # the organisation's identity provider, wherever it is
     return page.render("sign_in.html", section="sign-in", next=_safe_next(next), error=None, email="")
 
 
@@ -64,12 +63,9 @@ async def sign_in(
     csrf_token: Annotated[str, Form()] = "",
 ) -> Response:
     page.check_form(csrf_token)
-    limiter: SignInLimiter = request.app.state.sign_in_limiter
     origin = get_origin(request)
-    limiter.check(f"ip:{origin.ip}", f"account:{email.strip().lower()}")
-    authenticator: Authenticator = request.app.state.authenticator
-    try:
-        principal = await authenticator.sign_in(email.strip(), password, origin)
+    try:  # limited per client address and per account (Authenticator.sign_in)
+        principal = await get_services(request).authenticator.sign_in(email.strip(), password, origin)
     except InvalidCredentials:
         error = page.t.gettext("Wrong e-mail address or password.")
         return page.render(
@@ -81,27 +77,29 @@ async def sign_in(
 @router.post("/sign-out")
 async def sign_out(request: Request, page: Page, csrf_token: Annotated[str, Form()] = "") -> Response:
     page.check_form(csrf_token)
-    sessions: SessionStore = request.app.state.sessions
-    await sessions.end(request.cookies.get(SESSION_COOKIE))
+    await get_services(request).sessions.end(request.cookies.get(SESSION_COOKIE))
     response = page.redirect("/?signed_out=1")
     response.delete_cookie(SESSION_COOKIE)
     return response
 
 
 @router.get("/staff/cases")
-async def cases(request: Request, page: Page, status: str | None = None) -> Response:
-    knowledge: KnowledgeService = request.app.state.knowledge
+async def cases(
+    services: Services, page: Page, status: str | None = None, after: Annotated[str | None, Query(max_length=40)] = None
+) -> Response:
     wanted = status if status in ("open", "assigned", "closed") else None
-    async with request.app.state.db.session() as session:
-        found = await knowledge.list_cases(session, page.principal, wanted)
-    return page.render("staff_cases.html", section="staff", cases=found, status=wanted)
+    async with services.db.session() as session:
+        found, more = await services.handoff.list_cases(
+            session, page.principal, wanted, limit=CASES_PER_PAGE, after=after
+        )
+    following = f"?{urlencode({'status': wanted or '', 'after': found[-1].id})}" if more and found else None
+    return page.render("staff_cases.html", section="staff", cases=found, status=wanted, following=following)
 
 
 @router.get("/staff/cases/{case_id}")
-async def case(case_id: str, request: Request, page: Page) -> Response:
-    knowledge: KnowledgeService = request.app.state.knowledge
-    async with request.app.state.db.session() as session:
-        found, conversation, messages = await knowledge.get_case(session, page.principal, case_id)
+async def case(case_id: str, services: Services, page: Page) -> Response:
+    async with services.db.session() as session:
+        found, conversation, messages = await services.handoff.get_case(session, page.principal, case_id)
     return page.render(
         "staff_case.html",
         section="staff",
@@ -125,9 +123,9 @@ async def reply(
     page.check_form(csrf_token)
     if not message.strip():
         raise InvalidRequest(page.t.gettext("Write a reply first."), param="message")
-    knowledge: KnowledgeService = request.app.state.knowledge
-    async with request.app.state.db.write_session() as session:
-        await knowledge.reply(
+    services = get_services(request)
+    async with services.db.write_session() as session:
+        await services.handoff.reply(
             session, page.principal, case_id, StaffReplyIn(message=message.strip(), close=close), get_origin(request)
         )
     return page.redirect(f"/staff/cases/{case_id}?sent=1")
@@ -146,7 +144,7 @@ def _callback_url(request: Request, page: PageContext) -> str:
 @router.get("/sign-in/sso")
 async def sso_start(request: Request, page: Page, org: str = "", next: str | None = None) -> Response:
     """Send the browser to the organisation's identity provider."""
-    oidc: OidcService = request.app.state.oidc
+    oidc = get_services(request).oidc
     slug = org.strip().lower()
     if not slug:
         raise InvalidRequest(page.t.gettext("Write your organisation's short name."), param="org")
@@ -169,7 +167,7 @@ async def sso_callback(
     request: Request, page: Page, state: str | None = None, code: str | None = None, error: str | None = None
 ) -> Response:
     """The provider sends the browser back here: check everything, then open a session."""
-    oidc: OidcService = request.app.state.oidc
+    oidc = get_services(request).oidc
     if error:
         raise AuthenticationFailed(page.t.gettext("The identity provider did not sign you in."), code="sso_refused")
     origin = get_origin(request)

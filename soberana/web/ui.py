@@ -15,13 +15,15 @@ from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from soberana.auth.principal import Principal, Scope
-from soberana.auth.sessions import SessionStore, SignedIn
+from soberana.auth.sessions import SignedIn
+from soberana.core.components import provider
 from soberana.errors import AuthenticationFailed, PermissionDenied, SoberanaError
 from soberana.settings import Settings
 from soberana.web import i18n
 from soberana.web.i18n import N_
 from soberana.web.pages import templates
 from soberana.web.security import SESSION_COOKIE, anonymous_csrf, check_csrf, secure_cookies, set_csrf_cookie
+from soberana.wiring import Platform
 
 LEVEL_NAMES = {  # the default data classification levels (settings.privacy_classifications)
     "public": N_("Public"),
@@ -43,6 +45,7 @@ class PageContext:
     new_csrf_cookie: bool
     embedded: bool = False  # shown inside the assistant widget on another site
     frame_ancestors: list[str] = field(default_factory=list)  # sites besides this one that may frame the page
+    form_targets: list[str] = field(default_factory=list)  # where forms may go besides this site
 
     @property
     def cookie_samesite(self) -> Literal["lax", "none"]:
@@ -127,21 +130,28 @@ class PageContext:
         if self.new_csrf_cookie:
             set_csrf_cookie(response, self.csrf_token, self.settings, embedded=self.embedded)
         response.headers.setdefault("Cache-Control", "no-store")
-        # no other site may frame a page (clickjacking), except an assistant's on the sites it names;
-        # scripts only from this site's files (no inline script, no plugins)
+        # everything from this site only (no inline script, no plugins); forms post to this site (the
+        # sign-in page also to identity providers); no other site may frame a page (clickjacking),
+        # except an assistant's on the sites it names
         ancestors = " ".join(["'self'", *self.frame_ancestors])
+        targets = " ".join(["'self'", *self.form_targets])
         response.headers["Content-Security-Policy"] = (
-            f"frame-ancestors {ancestors}; script-src 'self'; object-src 'none'; base-uri 'self'"
+            f"frame-ancestors {ancestors}; default-src 'self'; script-src 'self'; object-src 'none'; "
+            f"base-uri 'self'; form-action {targets}"
         )
         response.headers["Content-Language"] = self.t.language
 
 
+get_services = provider(Platform)
+Services = Annotated[Platform, Depends(get_services)]
+
+
 async def page_context(request: Request) -> PageContext:
-    settings: Settings = request.app.state.settings
+    services = get_services(request)
+    settings = services.settings
     request.state.html = True  # errors on this request are shown as a page
     language = i18n.negotiate(request, settings.web_default_language)
-    sessions: SessionStore = request.app.state.sessions
-    signed_in = await sessions.resolve(request.cookies.get(SESSION_COOKIE))
+    signed_in = await services.sessions.resolve(request.cookies.get(SESSION_COOKIE))
     if signed_in is not None:
         csrf, new = signed_in.csrf_token, False
     else:
@@ -170,7 +180,7 @@ def error_page(request: Request, error: SoberanaError) -> Response:
     """An error on a page of the web application, as a page (sign-in needed: to the sign-in form)."""
     context: PageContext | None = getattr(request.state, "page", None)
     if context is None:
-        settings: Settings = request.app.state.settings
+        settings = get_services(request).settings
         context = PageContext(
             request,
             settings,
@@ -198,12 +208,14 @@ def error_page(request: Request, error: SoberanaError) -> Response:
         413: N_("What was sent is larger than this service accepts."),
         429: N_("There were too many attempts. Wait a moment and try again."),
     }
+    # a server-side failure's own message (a deployment's name, an upstream's words) is for staff only
+    shown = error.message if error.status_code < 500 or context.signed_in is not None else ""
     response = context.render(
         "error.html",
         status_code=error.status_code,
         heading=titles.get(error.status_code, N_("Something went wrong")),
-        message=error.message,
-        localised=context.t.speaks(error.message),
+        message=shown,
+        localised=bool(shown) and context.t.speaks(shown),
         explanation=explanations.get(error.status_code, N_("Something went wrong. Try again later.")),
         code=error.code,
     )

@@ -17,8 +17,7 @@ from fastapi.responses import Response
 from soberana.auth.deps import get_origin
 from soberana.auth.principal import Principal
 from soberana.errors import InvalidRequest, SoberanaError
-from soberana.gateway.service import GatewayService
-from soberana.web.ui import Page, PageContext
+from soberana.web.ui import Page, PageContext, get_services
 from soberana.workspace.models import WorkspaceConversation
 from soberana.workspace.service import WorkspaceService
 
@@ -26,8 +25,7 @@ router = APIRouter(include_in_schema=False)
 
 
 def _workspace(request: Request) -> WorkspaceService:
-    service: WorkspaceService = request.app.state.workspace
-    return service
+    return get_services(request).workspace
 
 
 def _models(request: Request, principal: Principal) -> list[dict[str, Any]]:
@@ -36,8 +34,8 @@ def _models(request: Request, principal: Principal) -> list[dict[str, Any]]:
     A conversation is never below the organisation's default classification, so a model none of whose
     deployments may receive data of that level is left out; of the others, only the places that may
     receive it are shown (the gateway routes to those alone)."""
-    gateway: GatewayService = request.app.state.gateway
-    allowed = request.app.state.privacy.resolve(principal)
+    gateway = get_services(request).gateway_service
+    allowed = get_services(request).privacy.resolve(principal)
     models = []
     for entry in gateway.catalog.entries():
         places = sorted({d.config.sovereignty for d in entry.deployments if allowed.allows(d.config.sovereignty)})
@@ -66,7 +64,7 @@ async def _render(
     error: str | None = None,
     status_code: int = 200,
 ) -> Response:
-    privacy = request.app.state.privacy
+    privacy = get_services(request).privacy
     principal = page.principal
     return page.render(
         "staff_chat.html",
@@ -84,7 +82,7 @@ async def _render(
         level=level or (current.classification if current else None),
         draft=draft,
         error=error,
-        retention_days=privacy.retention_days(principal.org_id, "workspace_conversations"),
+        retention_days=privacy.retention_days(principal.org_id or "", "workspace_conversations"),
     )
 
 

@@ -5,16 +5,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Query, Response, status
 
 from soberana.auth.deps import CurrentPrincipal, OriginDep
+from soberana.core.components import provider
 from soberana.workspace.schemas import ConversationOut, ConversationSummary
 from soberana.workspace.service import WorkspaceService
 
-
-def get_workspace(request: Request) -> WorkspaceService:
-    service: WorkspaceService = request.app.state.workspace
-    return service
+get_workspace = provider(WorkspaceService)
 
 
 Workspace = Annotated[WorkspaceService, Depends(get_workspace)]

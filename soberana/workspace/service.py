@@ -13,13 +13,14 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from soberana.auth.principal import Principal, Scope
-from soberana.auth.service import AdminService, Origin
+from soberana.auth.principal import Origin, Principal, Scope
+from soberana.auth.service import AdminService
 from soberana.core.clock import utcnow
 from soberana.core.ids import new_id
 from soberana.errors import InvalidRequest, NotFound, PermissionDenied, require_id
+from soberana.privacy.retention import delete_in_batches
 from soberana.privacy.schemas import PolicyDocument
-from soberana.privacy.service import PrivacyService, delete_in_batches
+from soberana.privacy.service import PrivacyService
 from soberana.settings import Settings
 from soberana.storage.db import Database
 from soberana.workspace import repo
@@ -37,7 +38,7 @@ def title_of(message: str) -> str:
 
 
 class WorkspaceService:
-    def __init__(self, db: Database, admin: AdminService, models: Conversing, privacy: PrivacyService | None) -> None:
+    def __init__(self, db: Database, admin: AdminService, models: Conversing, privacy: PrivacyService) -> None:
         self.db = db
         self.admin = admin
         self.models = models
@@ -47,8 +48,7 @@ class WorkspaceService:
     def _owner(principal: Principal) -> str:
         if principal.kind != "user" or principal.org_id is None:
             raise PermissionDenied("Saved conversations belong to signed-in staff members.")
-        if not principal.can(Scope.INFERENCE):
-            raise PermissionDenied("Conversations with models need the 'inference' scope.", code="insufficient_scope")
+        principal.require(Scope.INFERENCE, "Conversations with models")
         return principal.id
 
     async def _own(self, session: AsyncSession, principal: Principal, conversation_id: str) -> WorkspaceConversation:
@@ -137,8 +137,7 @@ class WorkspaceService:
                 return 0
             await repo.delete_conversations(session, [r.id for r in rows])
             for row in rows:
-                if self.privacy is not None:
-                    await self.privacy.erase_conversation(session, row.org_id, row.user_id, row.id)
+                await self.privacy.erase_conversation(session, row.org_id, row.user_id, row.id)
                 await self.admin.record_change(
                     session,
                     principal,

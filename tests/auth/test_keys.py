@@ -30,7 +30,7 @@ def test_generated_keys_are_random_well_formed_and_digested_with_the_secret() ->
 async def _all_database_text(app: Any) -> str:
     """Every value of every row of every table, as one string."""
     chunks = []
-    async with app.state.db.session() as session:
+    async with app.state.platform.db.session() as session:
         for table in ("organisations", "users", "service_accounts", "api_keys", "audit_log", "audit_head"):
             for row in (await session.execute(text(f"SELECT * FROM {table}"))).all():
                 chunks.extend(str(value) for value in row)
@@ -56,7 +56,7 @@ async def test_plaintext_is_never_stored_only_prefix_and_hmac(
     for candidate in (plaintext, tenant_a.admin_key, tenant_a.staff_key):
         assert candidate not in stored
     assert secret_part not in stored
-    async with app.state.db.session() as session:
+    async with app.state.platform.db.session() as session:
         digest = (
             await session.execute(text("SELECT digest FROM api_keys WHERE id = :id"), {"id": body["id"]})
         ).scalar_one()
@@ -88,12 +88,12 @@ async def test_revoked_key_is_refused(client: httpx.AsyncClient, tenant_a: Tenan
 
 
 async def test_expired_key_is_refused(app: Any, client: httpx.AsyncClient, tenant_a: Tenant) -> None:
-    async with app.state.db.session() as session:
+    async with app.state.platform.db.session() as session:
         await session.execute(
             text("UPDATE api_keys SET expires_at = :t WHERE id = :id"),
             {
                 "t": (utcnow() - timedelta(seconds=1)).replace(tzinfo=None)
-                if app.state.db.dialect == "sqlite"
+                if app.state.platform.db.dialect == "sqlite"
                 else utcnow() - timedelta(seconds=1),
                 "id": tenant_a.staff_key_id,
             },
@@ -180,7 +180,7 @@ async def test_last_used_is_recorded_at_most_once_per_resolution(
     app: Any, client: httpx.AsyncClient, tenant_a: Tenant
 ) -> None:
     async def last_used() -> object:
-        async with app.state.db.session() as session:
+        async with app.state.platform.db.session() as session:
             return (
                 await session.execute(
                     text("SELECT last_used_at FROM api_keys WHERE id = :id"), {"id": tenant_a.staff_key_id}
@@ -195,9 +195,13 @@ async def test_last_used_is_recorded_at_most_once_per_resolution(
     assert await last_used() == first  # within the 60 s resolution: no second write
 
 
-async def test_key_scopes_are_capped_by_the_owners_role(client: httpx.AsyncClient, tenant_a: Tenant) -> None:
+async def test_key_scopes_are_capped_by_the_owners_role(
+    client: httpx.AsyncClient, tenant_a: Tenant, platform_key: str
+) -> None:
     response = await client.post(
-        "/admin/keys", headers=tenant_a.headers(), json={"name": "x", "user_id": tenant_a.staff_id, "scopes": ["admin"]}
+        "/admin/keys",
+        headers={"Authorization": f"Bearer {platform_key}"},
+        json={"name": "x", "user_id": tenant_a.staff_id, "scopes": ["admin"]},
     )
     assert response.status_code == 400
     assert response.json()["error"]["param"] == "scopes"
@@ -209,7 +213,7 @@ async def test_key_scopes_are_capped_by_the_owners_role(client: httpx.AsyncClien
 
 async def test_key_expiry_follows_settings(client: httpx.AsyncClient, tenant_a: Tenant) -> None:
     default = await client.post(
-        "/admin/keys", headers=tenant_a.headers(), json={"name": "d", "user_id": tenant_a.staff_id}
+        "/admin/keys", headers=tenant_a.headers(), json={"name": "d", "service_account_id": tenant_a.service_account_id}
     )
     from datetime import datetime
 
@@ -218,13 +222,77 @@ async def test_key_expiry_follows_settings(client: httpx.AsyncClient, tenant_a: 
     never = await client.post(
         "/admin/keys",
         headers=tenant_a.headers(),
-        json={"name": "n", "user_id": tenant_a.staff_id, "expires_in_days": 0},
+        json={"name": "n", "service_account_id": tenant_a.service_account_id, "expires_in_days": 0},
     )
     assert never.status_code == 400  # the default max lifetime (365 days) forbids keys that never expire
     too_long = await client.post(
         "/admin/keys",
         headers=tenant_a.headers(),
-        json={"name": "n", "user_id": tenant_a.staff_id, "expires_in_days": 400},
+        json={"name": "n", "service_account_id": tenant_a.service_account_id, "expires_in_days": 400},
     )
     assert too_long.status_code == 400
     assert too_long.json()["error"]["param"] == "expires_in_days"
+
+
+async def test_an_administrator_cannot_make_a_key_to_act_as_someone_else(
+    client: httpx.AsyncClient, tenant_a: Tenant, platform_key: str
+) -> None:
+    """An organisation administrator once created a key owned by a staff member and read that person's
+    saved conversations with it. A person's keys are made by that person; a platform administrator's key
+    for someone is recorded and shown to them."""
+    refused = await client.post(
+        "/admin/keys", headers=tenant_a.headers(), json={"name": "as-staff", "user_id": tenant_a.staff_id}
+    )
+    assert refused.status_code == 403, refused.text
+    assert refused.json()["error"]["code"] == "key_for_another_person"
+    # the administrator's own key is theirs to make, for themselves
+    own = await client.post(
+        "/admin/keys", headers=tenant_a.headers(), json={"name": "mine", "user_id": tenant_a.admin_id}
+    )
+    assert own.status_code == 201
+    # a key cannot give its holder more than the key it was made with
+    narrow = await client.post(
+        "/admin/keys",
+        headers=tenant_a.headers(),
+        json={"name": "n", "user_id": tenant_a.admin_id, "scopes": ["inference"]},
+    )
+    widened = await client.post(
+        "/admin/keys",
+        headers={"Authorization": f"Bearer {narrow.json()['key']}"},
+        json={"name": "w", "user_id": tenant_a.admin_id, "scopes": ["admin"]},
+    )
+    assert widened.status_code == 403
+    # a platform administrator may, and it is on the record
+    made = await client.post(
+        "/admin/keys",
+        headers={"Authorization": f"Bearer {platform_key}"},
+        json={"name": "for-staff", "user_id": tenant_a.staff_id},
+    )
+    assert made.status_code == 201, made.text
+    entries = (await client.get("/admin/audit?action=api_key.create", headers=tenant_a.headers())).json()["data"]
+    marked = [e for e in entries if e["object_id"] == made.json()["id"]]
+    assert marked and marked[0]["details"]["for_another_person"] is True
+
+
+async def test_refused_authentications_are_counted_not_written_one_by_one(
+    app: Any, client: httpx.AsyncClient, platform_key: str
+) -> None:
+    """Every refused request (a made-up key, no key at all) took the audit log's write lock: a script
+    could slow every tenant down. The first of each kind a minute is written, the rest counted, and an
+    address refused too often is answered 429."""
+    admin = {"Authorization": f"Bearer {platform_key}"}
+    unknown = {"Authorization": "Bearer sob_AAAAAAAAAAAA_" + "x" * 43}
+    refused = [(await client.get("/admin/me", headers=unknown)).status_code for _ in range(20)]
+    refused += [(await client.get("/admin/me")).status_code for _ in range(10)]
+    assert refused == [401] * 30
+    entries = (await client.get("/admin/audit?action=auth.refused", headers=admin)).json()["data"]
+    assert sorted(e["details"]["reason"] for e in entries) == ["invalid_api_key", "missing_api_key"]
+    await app.state.platform.authenticator.refusals.flush()
+    entries = (await client.get("/admin/audit?action=auth.refused", headers=admin)).json()["data"]
+    counts = {e["details"]["reason"]: e["details"].get("count") for e in entries if "count" in e["details"]}
+    assert counts == {"invalid_api_key": 19, "missing_api_key": 9}
+    assert len(entries) == 4  # thirty refusals, four entries
+    # the 31st refusal from this address this minute: 429, and still counted
+    limited = await client.get("/admin/me", headers=unknown)
+    assert limited.status_code == 429 and int(limited.headers["retry-after"]) >= 1
+    assert (await client.get("/admin/me", headers=admin)).status_code == 200  # a valid key is still served

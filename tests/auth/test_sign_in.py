@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import text
 
 from soberana.auth import passwords
-from soberana.auth.service import Origin
+from soberana.auth.principal import Origin
 from soberana.errors import AuthenticationFailed, InvalidCredentials
 from tests.conftest import Tenant
 
@@ -30,14 +30,14 @@ async def test_sign_in_success_and_failures_are_audited(app: Any, client: Any, t
         f"/admin/users/{tenant_a.staff_id}", headers=tenant_a.headers(), json={"password": PASSWORD}
     )
     assert response.json()["has_password"] is True
-    async with app.state.db.session() as session:
+    async with app.state.platform.db.session() as session:
         stored = (
             await session.execute(text("SELECT password_hash FROM users WHERE id = :id"), {"id": tenant_a.staff_id})
         ).scalar_one()
     assert PASSWORD not in stored
     assert stored.startswith("$argon2id$")
 
-    authenticator = app.state.authenticator
+    authenticator = app.state.platform.authenticator
     origin = Origin(ip="198.51.100.1", request_id="req_test")
     principal = await authenticator.sign_in("STAFF@agency-a.example", PASSWORD, origin)
     assert (principal.id, principal.org_id, principal.role) == (tenant_a.staff_id, tenant_a.org_id, "staff")

@@ -285,18 +285,17 @@ async def test_organisation_a_cannot_reach_organisation_b(
 
 async def give_b_quotas_and_usage(app: Any, client: httpx.AsyncClient, b: Tenant) -> None:
     """Organisation B has a key quota and some usage, so that a leak of either would show."""
-    from soberana.auth.principal import cli_principal
-    from soberana.auth.service import Origin
+    from soberana.auth.principal import Origin, cli_principal
     from soberana.gateway.schemas import QuotaValues
 
-    async with app.state.db.write_session() as session:
-        await app.state.gateway_admin.set_quota(
+    async with app.state.platform.db.write_session() as session:
+        await app.state.platform.gateway_admin.set_quota(
             session, cli_principal("pytest"), "api_key", b.staff_key_id, QuotaValues(requests_per_minute=1000), Origin()
         )
     from soberana.auth.schemas import IdentityProviderIn
     from soberana.privacy.schemas import PolicyDocument
 
-    await app.state.oidc.put(
+    await app.state.platform.oidc.put(
         cli_principal("pytest"),
         b.org_id,
         IdentityProviderIn(issuer="https://idp.agency-b.example", client_id="agency-b"),
@@ -304,8 +303,8 @@ async def give_b_quotas_and_usage(app: Any, client: httpx.AsyncClient, b: Tenant
     )
 
     for subject_type, subject_id in (("organisation", b.org_id), ("api_key", b.staff_key_id)):
-        async with app.state.db.write_session() as session:
-            await app.state.privacy.set_policy(
+        async with app.state.platform.db.write_session() as session:
+            await app.state.platform.privacy.policies.set_policy(
                 session,
                 cli_principal("pytest"),
                 subject_type,
@@ -319,7 +318,7 @@ async def give_b_quotas_and_usage(app: Any, client: httpx.AsyncClient, b: Tenant
         json={"model": "mock-chat", "messages": [{"role": "user", "content": "hello"}]},
     )
     assert response.status_code == 200
-    await app.state.gateway.meter.flush()
+    await app.state.platform.gateway_service.meter.flush()
 
 
 async def test_auditor_of_a_sees_only_a_in_the_audit_log(

@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 
 from soberana.audit.service import AuditLog
-from soberana.auth.service import Authenticator
 from soberana.errors import RevokedApiKey
 from soberana.settings import Settings, ensure_secret_key
 from soberana.storage.db import Database
+from soberana.wiring import build_platform
 
 KEY_RE = re.compile(r"sob_[0-9A-Z]{12}_[A-Za-z0-9_-]{43}")
 
@@ -50,12 +50,11 @@ class Cli:
         settings = ensure_secret_key(Settings(data_dir=self.data_dir, database_url=self.database_url))
 
         async def go() -> str:
-            db = Database.from_settings(settings)
+            platform = build_platform(settings)
             try:
-                authenticator = Authenticator.from_settings(settings, db, AuditLog(settings.secret_key_bytes))
-                return (await authenticator.authenticate_key(key)).label
+                return (await platform.authenticator.authenticate_key(key)).label
             finally:
-                await db.dispose()
+                await platform.db.dispose()
 
         return asyncio.run(go())
 
@@ -195,10 +194,16 @@ def test_audit_verify_export_and_tamper_detection(cli: Cli, tmp_path: Path) -> N
 def test_retention_purge_deletes_old_usage_and_the_chain_still_verifies(cli: Cli) -> None:
     from datetime import timedelta
 
+    from sqlalchemy import func, select
+
+    from soberana.auth.models import User
+    from soberana.core.clock import utcnow
     from soberana.gateway.metering import UsageMeter
+    from soberana.workspace.models import WorkspaceConversation
     from tests.privacy.test_retention import usage
 
     cli("db", "upgrade")
+    cli("demo", "seed")
     settings = ensure_secret_key(Settings(data_dir=cli.data_dir, database_url=cli.database_url))
 
     async def record() -> None:
@@ -207,12 +212,37 @@ def test_retention_purge_deletes_old_usage_and_the_chain_still_verifies(cli: Cli
         for age in (500, 1):  # days: past the default 400-day retention, and recent
             meter.record(usage("org_01JD0000000000000000000000", timedelta(days=age)))
         await meter.flush()
+        async with db.write_session() as session:  # a staff conversation past the 90-day retention, and a recent one
+            admin = (await session.scalars(select(User))).one()
+            for name, age in (("old", 100), ("recent", 1)):
+                session.add(
+                    WorkspaceConversation(
+                        id=f"wsc_01JD000000000000000000000{age % 10}",
+                        org_id=admin.org_id,
+                        user_id=admin.id,
+                        title=name,
+                        model="m",
+                        turns=[],
+                        updated_at=utcnow() - timedelta(days=age),
+                    )
+                )
+            await session.commit()
         await db.dispose()
+
+    async def staff_conversations() -> int:
+        db = Database.from_settings(settings)
+        async with db.session() as session:
+            count = await session.scalar(select(func.count()).select_from(WorkspaceConversation))
+        await db.dispose()
+        return int(count or 0)
 
     asyncio.run(record())
     purged = cli("retention", "purge")
     assert re.search(r"usage\W+1\b", purged.stdout), purged.stdout
-    assert re.search(r"conversations\W+0\b", purged.stdout)
+    assert re.search(r"\bconversations\W+0\b", purged.stdout)
+    # the command deletes what the server's purge deletes: staff conversations too (it once forgot them)
+    assert re.search(r"workspace_conversations\W+1\b", purged.stdout), purged.stdout
+    assert asyncio.run(staff_conversations()) == 1
     assert cli("audit", "verify").stdout.startswith("OK: ")  # the purged batch was re-anchored
     again = cli("retention", "purge")
     assert re.search(r"usage\W+0\b", again.stdout)

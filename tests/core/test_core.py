@@ -36,3 +36,23 @@ def test_timestamps_are_utc_and_fixed_width() -> None:
     assert as_utc(naive).tzinfo is UTC
     madrid = datetime(2026, 1, 2, 4, 4, 5, tzinfo=timezone(timedelta(hours=1)))
     assert isoformat(madrid) == isoformat(naive) == "2026-01-02T03:04:05.000000Z"
+
+
+def test_csv_cells_that_a_spreadsheet_would_run_are_quoted() -> None:
+    import csv
+    import io
+
+    from soberana.core.spreadsheet import safe_cell, to_csv
+
+    assert safe_cell('=HYPERLINK("https://evil.example","x")') == '\'=HYPERLINK("https://evil.example","x")'
+    assert [safe_cell(v) for v in ("+1", "-2", "@SUM(A1)", "\tx", "plain", -3, 2.5)] == [
+        "'+1",
+        "'-2",
+        "'@SUM(A1)",
+        "'\tx",
+        "plain",
+        -3,  # numbers stay numbers
+        2.5,
+    ]
+    rows = list(csv.reader(io.StringIO(to_csv(["key", "requests"], [["=cmd|' /C calc'!A0", 3]]))))
+    assert rows == [["key", "requests"], ["'=cmd|' /C calc'!A0", "3"]]

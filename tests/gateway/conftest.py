@@ -35,6 +35,10 @@ class Upstream:
     def log(self) -> list[str]:
         return list(httpx.get(self.url.removesuffix("/v1") + "/_log").json())
 
+    def requests(self) -> list[dict[str, Any]]:
+        """Every chat request the upstream received, whole."""
+        return list(httpx.get(self.url.removesuffix("/v1") + "/_requests").json())
+
 
 @contextmanager
 def aiohttp_server(app: web.Application) -> Iterator[int]:

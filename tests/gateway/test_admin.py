@@ -119,3 +119,35 @@ async def test_platform_admin_sets_an_alias_strategy(live: LiveServer, tenant: T
         assert (
             await http.put("/admin/models/aliases/resilient", headers=tenant.headers(), json={"strategy": "least_busy"})
         ).status_code == 403
+
+
+async def test_what_the_fuzzer_found_is_refused_with_a_clear_error(live: LiveServer, tenant: Tenant) -> None:
+    """Found by `make bench NAME=fuzz`: each answered 500 (an integer past what a column holds, token ids
+    counted as texts) or 502 on every call (a deployment declared to chat by a provider that cannot)."""
+    ops = {"Authorization": f"Bearer {await _platform_key(live)}"}
+    async with httpx.AsyncClient(base_url=live.url) as http:
+        huge = await http.put(
+            f"/admin/quotas/keys/{tenant.staff_key_id}", headers=tenant.headers(), json={"max_concurrent": 2**63}
+        )
+        assert huge.status_code == 422 and huge.json()["error"]["param"] == "max_concurrent"
+        page = await http.get("/v1/collections/none/documents?offset=9223372036854775808", headers=tenant.headers())
+        assert page.status_code == 422 and page.json()["error"]["param"] == "offset"
+        tokens = await http.post(
+            "/v1/embeddings", headers=tenant.headers("staff"), json={"model": "mock-chat", "input": [[1, 2], [3]]}
+        )
+        assert tokens.status_code < 500, tokens.text
+        cannot_chat = await http.post(
+            "/admin/models/deployments",
+            headers=ops,
+            json={"alias": "x-chat", "provider": "local_embeddings", "capabilities": ["chat"]},
+        )
+        assert cannot_chat.status_code == 400
+        assert "does not serve chat" in cannot_chat.json()["error"]["message"]
+
+
+def test_token_ids_are_counted_as_tokens() -> None:
+    from soberana.providers.base import estimate_prompt_tokens
+
+    assert estimate_prompt_tokens({"input": [101, 2023, 102]}) == 3
+    assert estimate_prompt_tokens({"input": [[101, 2023], [102]]}) == 3
+    assert estimate_prompt_tokens({"input": ["four words in here"]}) == 5

@@ -57,9 +57,9 @@ async def count_usage(db: Database) -> dict[str, Any]:
 async def test_every_call_is_recorded_after_a_burst_and_a_clean_shutdown(live: LiveServer, tenant: Tenant) -> None:
     statuses = await burst(live, tenant, 60)
     assert statuses == [200] * 60
-    db: Database = live.app.state.db
+    db: Database = live.app.state.platform.db
     # Stop the server at once, as on SIGTERM: records still queued are written during shutdown.
-    pending_before_stop = live.app.state.gateway.meter.pending
+    pending_before_stop = live.app.state.platform.gateway_service.meter.pending
     await live.stop()
     fresh = Database(db.url)
     try:
@@ -79,18 +79,18 @@ async def test_no_database_write_per_request(live: LiveServer, tenant: Tenant) -
     """Records are queued on the request path and written together, in few transactions."""
     statuses = await burst(live, tenant, 40)
     assert statuses == [200] * 40
-    await live.app.state.gateway.meter.flush()
-    counts = await count_usage(live.app.state.db)
+    await live.app.state.platform.gateway_service.meter.flush()
+    counts = await count_usage(live.app.state.platform.db)
     assert counts["records"] == 40
     assert counts["batches"] <= 10  # written every 0.2 s in this test, not once per request
 
 
 async def _usage_log(live: LiveServer, tenant: Tenant) -> tuple[Database, AuditLog]:
     await burst(live, tenant, 6)
-    await live.app.state.gateway.meter.flush()
+    await live.app.state.platform.gateway_service.meter.flush()
     await burst(live, tenant, 4)
-    await live.app.state.gateway.meter.flush()
-    db: Database = live.app.state.db
+    await live.app.state.platform.gateway_service.meter.flush()
+    db: Database = live.app.state.platform.db
     log = AuditLog(TEST_SECRET.encode(), [UsageChainVerifier()])
     async with db.session() as session:
         assert (await log.verify(session)).ok
@@ -138,8 +138,8 @@ async def test_audit_verify_catches_an_inserted_usage_batch(live: LiveServer, te
 
 async def test_content_is_not_stored_by_default(live: LiveServer, tenant: Tenant) -> None:
     await burst(live, tenant, 3)
-    await live.app.state.gateway.meter.flush()
-    async with live.app.state.db.session() as session:
+    await live.app.state.platform.gateway_service.meter.flush()
+    async with live.app.state.platform.db.session() as session:
         contents = (await session.execute(text("SELECT content FROM usage_records"))).scalars().all()
     assert contents == [None, None, None]
 
@@ -161,8 +161,8 @@ async def test_content_is_stored_for_organisations_that_enable_it(gateway_settin
                     json={"model": "mock-chat", "messages": [{"role": "user", "content": f"secret of {tenant.slug}"}]},
                 )
                 assert response.status_code == 200
-        await app.state.gateway.meter.flush()
-        async with app.state.db.session() as session:
+        await app.state.platform.gateway_service.meter.flush()
+        async with app.state.platform.db.session() as session:
             rows = dict((await session.execute(text("SELECT org_id, content FROM usage_records"))).all())
     assert "secret of agency-a" in str(rows[a.org_id])
     assert rows[b.org_id] is None

@@ -15,10 +15,10 @@ import httpx
 import pytest
 import redis.asyncio as aioredis
 
-from soberana.auth.service import Origin
-from soberana.gateway.quotas import DAY, MINUTE, Counters, Limit, MemoryCounters, RedisCounters
+from soberana.auth.principal import Origin
 from soberana.gateway.schemas import QuotaValues
 from soberana.settings import Settings
+from soberana.storage.counters import DAY, MINUTE, Counters, Limit, MemoryCounters, RedisCounters
 from soberana.web.app import create_app
 from tests.conftest import MOCK_DEPLOYMENT, TEST_SECRET, make_tenant
 from tests.gateway.conftest import free_port
@@ -109,8 +109,8 @@ async def test_two_gateway_processes_share_one_limit_through_redis(db_url: str, 
         tenant = await make_tenant(app, "agency-a")
         from soberana.auth.principal import cli_principal
 
-        async with app.state.db.write_session() as session:
-            await app.state.gateway_admin.set_quota(
+        async with app.state.platform.db.write_session() as session:
+            await app.state.platform.gateway_admin.set_quota(
                 session,
                 cli_principal("pytest"),
                 "api_key",

@@ -97,7 +97,7 @@ async def test_streaming_without_usage_option_sends_no_usage_chunk(live: LiveSer
     assert all(c.usage is None for c in chunks)
     assert all(c.choices for c in chunks)
     # The gateway still metered the real usage, which it asked the upstream for.
-    await live.app.state.gateway.meter.flush()
+    await live.app.state.platform.gateway_service.meter.flush()
     async with httpx.AsyncClient() as http:
         report = (await http.get(f"{live.url}/v1/usage?group_by=model", headers=tenant.headers("staff"))).json()
     assert report["totals"]["completion_tokens"] == 2
@@ -202,8 +202,8 @@ async def test_fallback_to_the_second_deployment(live: LiveServer, tenant: Tenan
     )
     assert raw.parse().choices[0].message.content == "Echo: still there?"
     assert raw.headers["x-soberana-deployment"] == "resilient@fallback"
-    await live.app.state.gateway.meter.flush()
-    async with live.app.state.db.session() as session:
+    await live.app.state.platform.gateway_service.meter.flush()
+    async with live.app.state.platform.db.session() as session:
         from sqlalchemy import text
 
         row = (
@@ -258,8 +258,8 @@ async def test_token_and_budget_quotas_settle_on_real_usage(live: LiveServer, te
     assert "monthly budget of your organisation" in refused.value.message
     # Each call really costs (4 × 1000 + 5 × 2000) / 1e6 = 0.014; each estimate (6 in, 5 out) is
     # settled to that, so three calls fit in 0.05 and the fourth (0.042 + 0.016 estimated) does not.
-    await live.app.state.gateway.meter.flush()
-    async with live.app.state.db.session() as session:
+    await live.app.state.platform.gateway_service.meter.flush()
+    async with live.app.state.platform.db.session() as session:
         from sqlalchemy import text
 
         statuses = (await session.execute(text("SELECT status FROM usage_records ORDER BY occurred_at"))).scalars()
@@ -270,14 +270,14 @@ async def _platform_key(live: LiveServer) -> str:
     from soberana.auth.principal import Role
     from soberana.auth.schemas import OrganisationCreate, UserCreate
 
-    admin, root = live.app.state.admin, cli_principal("pytest")
-    async with live.app.state.db.write_session() as s:
+    admin, root = live.app.state.platform.admin, cli_principal("pytest")
+    async with live.app.state.platform.db.write_session() as s:
         org = await admin.create_organisation(s, root, OrganisationCreate(slug="ops", name="Ops"))
-    async with live.app.state.db.write_session() as s:
+    async with live.app.state.platform.db.write_session() as s:
         user = await admin.create_user(
             s, root, UserCreate(org_id=org.id, email="ops@ops.example", display_name="Ops", role=Role.PLATFORM_ADMIN)
         )
-    async with live.app.state.db.write_session() as s:
+    async with live.app.state.platform.db.write_session() as s:
         _, key = await admin.create_key(
             s, root, ApiKeyCreate(name="ops", user_id=user.id, scopes=[Scope.ADMIN, Scope.AUDIT, Scope.INFERENCE])
         )
@@ -285,10 +285,10 @@ async def _platform_key(live: LiveServer) -> str:
 
 
 async def test_priority_classes_are_served_in_order(live: LiveServer, tenant: Tenant, upstream: Upstream) -> None:
-    admin, root = live.app.state.admin, cli_principal("pytest")
+    admin, root = live.app.state.platform.admin, cli_principal("pytest")
     keys = {}
     for priority in ("critical", "interactive", "batch"):
-        async with live.app.state.db.write_session() as s:
+        async with live.app.state.platform.db.write_session() as s:
             _, keys[priority] = await admin.create_key(
                 s,
                 root,
@@ -306,7 +306,7 @@ async def test_priority_classes_are_served_in_order(live: LiveServer, tenant: Te
     # "narrow" serves one request at a time. The test holds that slot itself, so the requests queue
     # in the order batch, interactive, critical, each one seen waiting before the next is sent; once
     # the slot is given back they must be served critical, interactive, batch.
-    (deployment,) = live.app.state.gateway.catalog.get("narrow").deployments
+    (deployment,) = live.app.state.platform.gateway_service.catalog.get("narrow").deployments
     gate = deployment.gate
     await gate.acquire("batch", wait_seconds=1)
     requests = []
@@ -379,7 +379,7 @@ async def test_usage_endpoint_and_admin_reports(live: LiveServer, tenant: Tenant
 
 
 async def test_oversized_bodies_are_refused_on_the_model_api(live: LiveServer, tenant: Tenant) -> None:
-    limit = live.app.state.settings.max_request_body_bytes
+    limit = live.app.state.platform.settings.max_request_body_bytes
 
     async def chunks() -> AsyncIterator[bytes]:
         for _ in range(limit // 65536 + 2):

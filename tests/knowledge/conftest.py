@@ -11,7 +11,8 @@ from typing import Any
 import httpx
 import pytest
 
-from soberana.knowledge.ingest import PreparedChunk, PreparedDocument, sha256
+from soberana.core.crypto import sha256_hex as sha256
+from soberana.knowledge.ingest import PreparedChunk, PreparedDocument
 from soberana.knowledge.text import terms_text
 from soberana.settings import Settings
 from tests.conftest import BACKENDS, MOCK_DEPLOYMENT, TEST_SECRET, Tenant
@@ -36,6 +37,7 @@ def settings(db_url: str, tmp_path: Path) -> Settings:
         secret_key=TEST_SECRET,
         demo_models=False,
         deployments=[MOCK_DEPLOYMENT, E5],
+        knowledge_parse_workers=1,  # uploads are read in a sandboxed worker, as in production (one is enough)
     )
 
 

@@ -17,13 +17,13 @@ from tests.knowledge.conftest import make_collection, page
 @pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
 async def test_common_terms_are_left_out_of_large_indexes(app: Any, client: Any, tenant_a: Tenant) -> None:
     collection = await make_collection(client, tenant_a, "big")
-    knowledge = app.state.knowledge
-    ingestor, _ = await knowledge._ready()
+    knowledge = app.state.platform.knowledge
+    ingestor, _ = await knowledge.engine.ready()
     pages = [page(i, f"Every council permit needs form {i}.") for i in range(30)]
     pages.append(page(99, "A resident parking permit costs 45 euros."))
     await ingestor.store(collection["id"], pages)
     terms = terms_text(["council parking permit"], "en").split()  # "council" and "permit": in 30+ passages
-    async with app.state.db.session() as session:
+    async with app.state.platform.db.session() as session:
         full = await Fts5Index().search(session, [collection["id"]], terms, 50)
         pruned = await Fts5Index(prune_from=10, common_share=0.5).search(session, [collection["id"]], terms, 50)
         common = await Fts5Index(prune_from=10, common_share=0.5).search(
@@ -37,12 +37,12 @@ async def test_common_terms_are_left_out_of_large_indexes(app: Any, client: Any,
 @pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
 async def test_a_long_question_keeps_its_rarest_terms_in_large_indexes(app: Any, client: Any, tenant_a: Tenant) -> None:
     collection = await make_collection(client, tenant_a, "big")
-    ingestor, _ = await app.state.knowledge._ready()
+    ingestor, _ = await app.state.platform.knowledge.engine.ready()
     pages = [page(i, f"Residents apply for a council permit with form {i}.") for i in range(12)]
     pages.append(page(99, "The harbour mooring licence is renewed each spring."))
     await ingestor.store(collection["id"], pages)
     terms = terms_text(["residents council harbour mooring permit"], "en").split()
-    async with app.state.db.session() as session:
+    async with app.state.platform.db.session() as session:
         two = await Fts5Index(prune_from=10, common_share=1.0, max_terms=2).search(
             session, [collection["id"]], terms, 50
         )

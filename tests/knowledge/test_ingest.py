@@ -40,11 +40,11 @@ async def test_passages_of_similar_length_are_embedded_together(app: Any, client
     """An encoder pads a batch to its longest text: short and long passages stored in turn still go
     out in requests of short ones and requests of long ones."""
     collection = await make_collection(client, tenant_a, "mixed")
-    stored, _ = await app.state.knowledge._ready()
+    stored, _ = await app.state.platform.knowledge.engine.ready()
     short, long = "Opening hours.", " ".join(["The library lends books, films and music to every resident."] * 8)
     await stored.store(collection["id"], [page(i, f"{long if i % 2 else short} ({i})") for i in range(16)])
     embedder = RecordingEmbedder()
-    ingestor = Ingestor(app.state.db, stored.indexes, embedder, batch=4, concurrency=2)
+    ingestor = Ingestor(app.state.platform.db, stored.indexes, embedder, batch=4, concurrency=2)
 
     embedded = await ingestor.embed_pending(collection["id"], cli_principal("test"), "any-model")
 

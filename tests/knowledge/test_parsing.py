@@ -192,6 +192,15 @@ def _kinds(document: ParsedDocument) -> list[str]:
     return [block.kind for block in document.blocks]
 
 
+def docx_with_body(body: bytes) -> bytes:
+    """:func:`make_docx` with ``body`` as its ``word/document.xml``."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(make_docx())) as source, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+        for entry in source.infolist():
+            archive.writestr(entry.filename, body if entry.filename == "word/document.xml" else source.read(entry))
+    return out.getvalue()
+
+
 def _only(documents: list[ParsedDocument]) -> ParsedDocument:
     assert len(documents) == 1
     return documents[0]
@@ -338,6 +347,20 @@ def test_a_damaged_docx_is_refused_naming_the_file() -> None:
         with pytest.raises(DocumentParseError) as caught:
             parse(data, "contrato.docx")
         assert "contrato.docx" in caught.value.message
+
+
+def test_a_docx_that_inflates_past_64_mib_is_refused_before_it_is_read() -> None:
+    # A zip bomb: 65 MiB of XML in a few hundred kilobytes. python-docx would hold it all, and lxml's
+    # tree of it several times over; the declared sizes are checked first (and zipfile never inflates
+    # an entry past its declared size, so they cannot lie).
+    bomb = docx_with_body(b"<w:document>" + b" " * (65 << 20) + b"</w:document>")
+    assert len(bomb) < 1 << 20
+    with pytest.raises(DocumentParseError) as caught:
+        parse(bomb, "informe.docx")
+    assert caught.value.message == "informe.docx unzips to more than 64 MiB; it is refused."
+    with zipfile.ZipFile(io.BytesIO(make_docx())) as source:
+        original = source.read("word/document.xml")
+    assert _only(parse(docx_with_body(original), "bien.docx")).title == "Plan de Acción Digital"  # same shape
 
 
 # --- HTML -----------------------------------------------------------------------------------------

@@ -14,7 +14,9 @@ import httpx
 import pytest
 from sqlalchemy import text
 
-from soberana.knowledge import service as knowledge_service
+from soberana.auth.principal import cli_principal
+from soberana.auth.schemas import OrganisationUpdate
+from soberana.knowledge import jobs as knowledge_jobs
 from soberana.knowledge.ingest import Ingestor
 from soberana.settings import DeploymentConfig
 from tests.conftest import Tenant
@@ -197,7 +199,7 @@ async def test_a_file_that_cannot_be_stored_is_named_and_the_rest_of_its_group_k
 ) -> None:
     """Files are stored a group at a time, in one transaction; when a group's transaction fails, its
     files are stored one by one, so the failure is reported by name and the others are kept."""
-    monkeypatch.setattr(knowledge_service, "JOB_GROUP_FILES", 2)
+    monkeypatch.setattr(knowledge_jobs, "JOB_GROUP_FILES", 2)
     real = Ingestor._store_one
 
     async def refuse_one(self: Ingestor, session: Any, collection_id: str, doc: Any, result: Any) -> None:
@@ -235,7 +237,7 @@ async def test_the_full_text_search_runs_while_the_question_is_embedded(
     """The question's embedding waits here until the full-text search has answered: a search that
     embedded first and searched the words after would never finish."""
     collection = await filled(client, tenant_a)
-    _, retriever = await app.state.knowledge._ready()
+    _, retriever = await app.state.platform.knowledge.engine.ready()
     searched = asyncio.Event()
     real_search, real_embed = retriever.indexes.lexical.search, retriever.embedder.embed
 
@@ -309,11 +311,13 @@ def settings(settings: Any, upstream: Any) -> Any:
     }
     abroad = {**answer_model, "alias": "answer-abroad", "model": "echo", "sovereignty": "foreign_cloud"}
     embed_abroad = {**abroad, "alias": "embed-abroad", "capabilities": ["embeddings"]}
+    broken = {**answer_model, "alias": "answer-broken", "model": "fail-500"}
     deployments = [
         *settings.deployments,
         DeploymentConfig(**answer_model),
         DeploymentConfig(**abroad),
         DeploymentConfig(**embed_abroad),
+        DeploymentConfig(**broken),
     ]
     return settings.model_copy(update={"deployments": deployments})
 
@@ -375,7 +379,7 @@ async def test_deleting_a_collection_empties_its_search_indexes(
     assert (
         await client.get(f"/v1/collections/{collection['id']}", headers=tenant_a.headers("staff"))
     ).status_code == 404
-    _, retriever = await app.state.knowledge._ready()
+    _, retriever = await app.state.platform.knowledge.engine.ready()
     async with retriever.db.session() as session:
         for table in ("knowledge_fts", "knowledge_fts_documents"):
             count = await session.scalar(text(f"SELECT count(*) FROM {table}"))
@@ -567,7 +571,7 @@ async def test_ingestion_redacts_personal_data_when_the_policy_says_so(
 async def test_erasing_a_citizen_conversation_forgets_its_placeholders(
     app: Any, client: httpx.AsyncClient, tenant_a: Tenant, upstream: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    knowledge = app.state.knowledge
+    knowledge = app.state.platform.knowledge
     monkeypatch.setattr(
         knowledge, "settings", knowledge.settings.model_copy(update={"knowledge_answer_model": "answer-abroad"})
     )
@@ -578,12 +582,12 @@ async def test_erasing_a_citizen_conversation_forgets_its_placeholders(
     answer = (await client.post(f"/v1/conversations/{cid}/messages", headers=token, json={"question": question})).json()
     assert answer["mode"] == "generated", answer
     assert "Margaret Thompson" not in upstream.log()[-1] and "Margaret Thompson" in answer["answer"]
-    async with app.state.db.session() as session:
+    async with app.state.platform.db.session() as session:
         stored = (await session.execute(text("SELECT count(*) FROM privacy_vault"))).scalar_one()
     assert stored == 1  # <PERSON_1>, sealed, for this conversation only
     erased = await client.delete(f"/v1/conversations/{cid}", headers=token)
     assert erased.status_code == 204
-    async with app.state.db.session() as session:
+    async with app.state.platform.db.session() as session:
         assert (await session.execute(text("SELECT count(*) FROM privacy_vault"))).scalar_one() == 0
     assert (await client.get(f"/v1/conversations/{cid}", headers=token)).status_code == 404
 
@@ -602,10 +606,10 @@ async def test_a_confidential_collection_is_not_embedded_abroad(
     assert response.status_code == 201, response.text
     job = await upload(client, tenant_a, response.json()["id"], {"note.md": b"# Case\n\nA confidential case note."})
     assert job["status"] == "succeeded"
-    async with app.state.db.session() as session:
+    async with app.state.platform.db.session() as session:
         collection = await session.get(Collection, response.json()["id"])
     with pytest.raises(ClassificationNotPermitted):
-        await app.state.knowledge.embed_pending(collection)
+        await app.state.platform.jobs.embed_pending(collection)
     body = (await client.get(f"/v1/collections/{collection.id}", headers=tenant_a.headers("staff"))).json()
     assert body["chunks"] >= 1 and body["chunks_embedded"] == 0  # searchable by words only, nothing sent abroad
 
@@ -637,13 +641,14 @@ async def test_whole_pages_are_indexed_for_full_text_and_follow_their_changes(
     app: Any, client: httpx.AsyncClient, tenant_a: Tenant
 ) -> None:
     """The document-level full-text index: one row per page, found by words from several of its
-    sections; a changed page is indexed anew, a removed one leaves the index, and the migration that
-    added the index fills it for pages stored before."""
+    sections; a changed page is indexed anew, a removed one leaves the index, and pages stored before
+    the index existed are indexed by the knowledge worker (the migration only creates the table)."""
+    from soberana.knowledge.backfill import index_unindexed_documents
     from soberana.knowledge.text import analyse
     from soberana.storage import migrate
 
     collection = await filled(client, tenant_a)
-    _, retriever = await app.state.knowledge._ready()
+    _, retriever = await app.state.platform.knowledge.engine.ready()
 
     async def pages(words: str) -> list[str]:
         keys = {d["id"]: key for key, d in (await documents(client, tenant_a, collection["id"])).items()}
@@ -678,6 +683,9 @@ async def test_whole_pages_are_indexed_for_full_text_and_follow_their_changes(
 
     await migrate.downgrade(retriever.db, "0008")
     await migrate.upgrade(retriever.db)
+    assert await rows() == 0  # the migration analyses no text
+    assert await index_unindexed_documents(retriever.db, retriever.indexes, batch=4) == 6
+    assert await index_unindexed_documents(retriever.db, retriever.indexes) == 0  # nothing left to do
     assert await rows() == 6
     assert await pages("120") == ["parking.md"]
     assert (await pages("green zone registration certificate"))[0] == "parking.md"
@@ -695,7 +703,7 @@ async def test_a_generic_question_is_searched_centred_and_scored_by_its_own_vect
     from soberana.knowledge.models import Chunk
 
     collection = await filled(client, tenant_a)
-    _, retriever = await app.state.knowledge._ready()
+    _, retriever = await app.state.platform.knowledge.engine.ready()
     real_embed = retriever.embedder.embed
     batches: list[int] = []
     questions: list[Any] = []
@@ -721,3 +729,86 @@ async def test_a_generic_question_is_searched_centred_and_scored_by_its_own_vect
         passage = np.frombuffer(stored[h["chunk_id"]], dtype=np.float32)
         assert h["dense_score"] == pytest.approx(float(passage @ vector), abs=1e-5)
     assert any(h["score"] < h["dense_score"] for h in hits)  # ranked by the centred similarity
+
+
+async def test_a_name_in_use_is_a_conflict_and_publishing_a_classified_collection_needs_an_administrator(
+    client: httpx.AsyncClient, tenant_a: Tenant
+) -> None:
+    body = {"name": "forms", "title": "Forms"}
+    assert (await client.post("/v1/collections", headers=tenant_a.headers("staff"), json=body)).status_code == 201
+    again = await client.post("/v1/collections", headers=tenant_a.headers("staff"), json=body)
+    assert again.status_code == 409, again.text  # it was a 500: the unique constraint fired at a flush
+    assert again.json()["error"]["type"] == "conflict_error" and "forms" in again.json()["error"]["message"]
+
+    classified = {"name": "memos", "title": "Memos", "visibility": "public", "classification": "internal"}
+    staff = await client.post("/v1/collections", headers=tenant_a.headers("staff"), json=classified)
+    assert staff.status_code == 403 and staff.json()["error"]["code"] == "insufficient_scope"
+    internal = await client.post(
+        "/v1/collections", headers=tenant_a.headers("staff"), json={**classified, "visibility": "internal"}
+    )
+    assert internal.status_code == 201
+    published = await client.patch(
+        f"/v1/collections/{internal.json()['id']}", headers=tenant_a.headers("staff"), json={"visibility": "public"}
+    )
+    assert published.status_code == 403  # staff may not show citizens what is classified internal
+    by_admin = await client.patch(
+        f"/v1/collections/{internal.json()['id']}", headers=tenant_a.headers(), json={"visibility": "public"}
+    )
+    assert by_admin.status_code == 200 and by_admin.json()["visibility"] == "public"
+    # a public collection of the least sensitive level is still the staff's to publish
+    open_data = {"name": "guides", "title": "Guides", "visibility": "public"}
+    assert (await client.post("/v1/collections", headers=tenant_a.headers("staff"), json=open_data)).status_code == 201
+
+
+async def test_citizens_get_a_bounded_answer_and_never_an_internal_detail(
+    app: Any, client: httpx.AsyncClient, tenant_a: Tenant, upstream: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    knowledge = app.state.platform.knowledge
+    await filled(client, tenant_a, "public")
+    opened = (await client.post("/v1/conversations", json={"collection": f"{tenant_a.slug}/city-services"})).json()
+    url, token = f"/v1/conversations/{opened['id']}/messages", {"X-Conversation-Token": opened["token"]}
+    question = {"question": "What does the resident parking permit for a second car cost?"}
+
+    monkeypatch.setattr(
+        knowledge, "settings", knowledge.settings.model_copy(update={"knowledge_answer_model": "answer-abroad"})
+    )
+    answered = await client.post(url, headers=token, json=question)
+    assert answered.status_code == 200 and answered.json()["mode"] == "generated", answered.text
+    assert upstream.requests()[-1]["max_tokens"] == app.state.platform.settings.citizen_answer_max_tokens
+
+    monkeypatch.setattr(
+        knowledge, "settings", knowledge.settings.model_copy(update={"knowledge_answer_model": "answer-broken"})
+    )
+    failed = await client.post(url, headers=token, json=question)
+    assert failed.status_code == 503, failed.text
+    assert failed.json()["error"]["code"] == "assistant_unavailable"
+    for internal in ("answer-broken", "openai_compat", "127.0.0.1", "upstream failure", "Deployment"):
+        assert internal not in failed.text
+
+
+async def test_a_conversation_stops_when_its_collection_is_no_longer_public(
+    app: Any, client: httpx.AsyncClient, tenant_a: Tenant
+) -> None:
+    """A conversation opened while a collection was public kept quoting it after staff made it internal
+    (and added internal documents): each question checks the publication again."""
+    collection = await make_collection(client, tenant_a, "faq", "public")
+    opened = (await client.post("/v1/conversations", json={"collection": f"{tenant_a.slug}/faq"})).json()
+    headers = {"X-Conversation-Token": opened["token"]}
+    url = f"/v1/conversations/{opened['id']}/messages"
+    assert (await client.post(url, headers=headers, json={"question": "Opening hours?"})).status_code == 200
+    made_internal = await client.patch(
+        f"/v1/collections/{collection['id']}", headers=tenant_a.headers("staff"), json={"visibility": "internal"}
+    )
+    assert made_internal.status_code == 200
+    refused = await client.post(url, headers=headers, json={"question": "And the internal memo?"})
+    assert refused.status_code == 404, refused.text
+    # published again, and then its organisation deactivated: refused too
+    await client.patch(
+        f"/v1/collections/{collection['id']}", headers=tenant_a.headers("staff"), json={"visibility": "public"}
+    )
+    assert (await client.post(url, headers=headers, json={"question": "Opening hours?"})).status_code == 200
+    async with app.state.platform.db.write_session() as session:
+        await app.state.platform.admin.update_organisation(
+            session, cli_principal("pytest"), tenant_a.org_id, OrganisationUpdate(is_active=False)
+        )
+    assert (await client.post(url, headers=headers, json={"question": "Opening hours?"})).status_code == 404

@@ -15,8 +15,9 @@ from sqlalchemy import select, text
 from soberana.gateway.models import UsageRecord
 from soberana.privacy.entities import Entity
 from soberana.privacy.pseudonyms import PseudonymMap, StreamRestorer, pseudonymise, redact, restore
-from tests.conftest import Tenant
-from tests.gateway.conftest import LiveServer, Upstream
+from soberana.settings import ClassificationRule, Settings
+from tests.conftest import Tenant, make_platform_key, make_tenant
+from tests.gateway.conftest import LiveServer, Upstream, serve
 
 CASE_NOTE = "Escriba a María García López, con DNI 12345678Z y correo maria.garcia@example.es, sobre su solicitud."
 VALUES = ("María García López", "12345678Z", "maria.garcia@example.es")
@@ -34,11 +35,16 @@ async def post(live: LiveServer, key: str, body: dict[str, Any], **headers: str)
 
 
 async def set_policy(live: LiveServer, tenant: Tenant, document: dict[str, Any]) -> None:
+    """Set the organisation's policy as a platform administrator (who may loosen it again, down to the
+    installation's settings; an organisation's own administrator may only tighten it)."""
+    key = getattr(live, "platform_key", None)
+    if key is None:
+        key = live.platform_key = await make_platform_key(live.app)  # type: ignore[attr-defined]
     async with httpx.AsyncClient(base_url=live.url, timeout=30) as client:
         response = await client.put(
             f"/admin/privacy/policies/organisations/{tenant.org_id}",
             json=document,
-            headers={"Authorization": f"Bearer {tenant.admin_key}"},
+            headers={"Authorization": f"Bearer {key}"},
         )
     assert response.status_code == 200, response.text
 
@@ -145,7 +151,7 @@ async def test_same_person_same_placeholder_across_turns_and_not_across_tenants(
     again = await post(live, tenant.staff_key, chat("abroad", "Pregunte a Pedro Sánchez Ruiz."), **conversation)
     assert again.status_code == 200
     assert upstream.log()[-1] == "Pregunte a <PERSON_1>."  # numbering starts afresh
-    async with live.app.state.db.session() as session:
+    async with live.app.state.platform.db.session() as session:
         actions = (await session.execute(text("SELECT action, details FROM audit_log"))).all()
     assert any(a == "privacy.conversation.erased" and '"placeholders":2' in d for a, d in actions)
 
@@ -164,8 +170,15 @@ async def test_block_mode_refuses_without_echoing_values(live: LiveServer, tenan
     assert clean.status_code == 200 and clean.headers["x-soberana-pii"] == "none"
 
 
-async def test_detect_and_redact_modes(live: LiveServer, tenant: Tenant, upstream: Upstream) -> None:
-    await set_policy(live, tenant, {"rules": {"internal": {"mode": "detect"}}})
+async def test_detect_and_redact_modes(privacy_settings: Settings, upstream: Upstream) -> None:
+    # an installation that only detects internal data; an organisation tightens it to redaction
+    rules = {**privacy_settings.privacy_rules, "internal": ClassificationRule(mode="detect")}
+    async with serve(privacy_settings.model_copy(update={"privacy_rules": rules})) as live:
+        tenant = await make_tenant(live.app, "agency-a")
+        await _detect_and_redact(live, tenant, upstream)
+
+
+async def _detect_and_redact(live: LiveServer, tenant: Tenant, upstream: Upstream) -> None:
     detected = await post(live, tenant.staff_key, chat("abroad", CASE_NOTE))
     assert upstream.log()[-1] == CASE_NOTE
     assert detected.headers["x-soberana-pii"].startswith("detected; ")
@@ -223,8 +236,8 @@ async def test_no_personal_value_in_logs_usage_records_or_database(
         response = await post(live, tenant.staff_key, chat(model, CASE_NOTE, stream=stream))
         assert response.status_code == 200
     await post(live, tenant.staff_key, chat("abroad", CASE_NOTE), **{"x-soberana-conversation": "c-1"})
-    await live.app.state.gateway.meter.flush()
-    async with live.app.state.db.session() as session:
+    await live.app.state.platform.gateway_service.meter.flush()
+    async with live.app.state.platform.db.session() as session:
         rows = (await session.scalars(select(UsageRecord).where(UsageRecord.org_id == tenant.org_id))).all()
         dumped = [repr({c.key: getattr(r, c.key) for c in UsageRecord.__table__.columns}) for r in rows]
         vault = (await session.execute(text("SELECT ciphertext, placeholder FROM privacy_vault"))).all()
@@ -284,7 +297,7 @@ async def test_block_mode_still_serves_from_on_premises_and_unscannable_input_is
 
 async def test_policy_audit_entries_keep_no_deny_listed_names(live: LiveServer, tenant: Tenant) -> None:
     await set_policy(live, tenant, {"deny_lists": [{"label": "PERSON", "terms": ["Doña Urraca de Castilla"]}]})
-    async with live.app.state.db.session() as session:
+    async with live.app.state.platform.db.session() as session:
         details = (
             await session.execute(text("SELECT details FROM audit_log WHERE action = 'privacy.policy.set'"))
         ).scalar_one()
@@ -300,7 +313,7 @@ async def test_an_expired_conversation_starts_its_numbering_again(
 ) -> None:
     conversation = {"x-soberana-conversation": "old-case"}
     await post(live, tenant.staff_key, chat("abroad", "Ha llamado María García López."), **conversation)
-    async with live.app.state.db.write_session() as session:
+    async with live.app.state.platform.db.write_session() as session:
         await session.execute(text("UPDATE privacy_vault SET expires_at = created_at"))
         await session.commit()
     later = await post(live, tenant.staff_key, chat("abroad", "Ha llamado Pedro Sánchez Ruiz."), **conversation)

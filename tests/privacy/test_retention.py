@@ -64,7 +64,7 @@ async def test_purge_deletes_exactly_what_is_past_retention(
     live: LiveServer, tenant: Tenant, other_tenant: Tenant
 ) -> None:
     app = live.app
-    db, privacy, audit = app.state.db, app.state.privacy, app.state.audit
+    db, privacy, audit = app.state.platform.db, app.state.platform.privacy, app.state.platform.audit
     # agency-a keeps usage 10 days, conversations 5 days, placeholders 1 hour; agency-b the defaults
     # (usage 400 days, conversations 30 days, placeholders 24 hours)
     await set_policy(live, tenant, {"retention": {"usage_days": 10, "conversations_days": 5, "vault_hours": 1}})
@@ -76,8 +76,8 @@ async def test_purge_deletes_exactly_what_is_past_retention(
         "b_old": usage(other_tenant.org_id, 500 * day),
     }
     for record in records.values():
-        app.state.gateway.meter.record(record)
-    await app.state.gateway.meter.flush()
+        app.state.platform.gateway_service.meter.record(record)
+    await app.state.platform.gateway_service.meter.flush()
     conversations: dict[str, str] = {}
     async with db.write_session() as session:
         for t in (tenant, other_tenant):
@@ -111,7 +111,7 @@ async def test_purge_deletes_exactly_what_is_past_retention(
         protected = await privacy.protect(staff(t), privacy.resolve(staff(t)), [CASE_NOTE], conversation="case")
         assert protected.action == "pseudonymised"
 
-    report = await privacy.purge(utcnow() + timedelta(hours=2))
+    report = await privacy.retention.purge(utcnow() + timedelta(hours=2))
 
     assert report == {"vault": 3, "conversations": 2, "usage": 2, "workspace_conversations": 0}
     async with db.session() as session:
@@ -147,9 +147,9 @@ async def test_purge_deletes_exactly_what_is_past_retention(
 
 
 async def test_a_second_purge_finds_nothing(live: LiveServer, tenant: Tenant) -> None:
-    live.app.state.gateway.meter.record(usage(tenant.org_id, timedelta(days=1)))
-    await live.app.state.gateway.meter.flush()
-    assert await live.app.state.privacy.purge() == {
+    live.app.state.platform.gateway_service.meter.record(usage(tenant.org_id, timedelta(days=1)))
+    await live.app.state.platform.gateway_service.meter.flush()
+    assert await live.app.state.platform.privacy.retention.purge() == {
         "vault": 0,
         "conversations": 0,
         "usage": 0,

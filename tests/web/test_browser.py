@@ -56,9 +56,17 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     data_dir = tmp_path_factory.mktemp("site") / "var"
     for command in (["db", "upgrade"], ["demo", "seed"], ["demo", "knowledge"]):
         _cli(data_dir, *command)
-    # every test signs in from the same address, within a minute: the limit is tested in test_pages.py
+    # every test signs in, asks and opens conversations from the same address, within a minute: the
+    # limits are tested in test_pages.py and tests/knowledge/test_citizen_limits.py
     settings = ensure_secret_key(
-        Settings(data_dir=data_dir, sign_in_attempts_per_minute=100, web_handoff_poll_seconds=2)
+        Settings(
+            data_dir=data_dir,
+            sign_in_attempts_per_minute=100,
+            citizen_questions_per_minute=200,
+            citizen_conversations_per_minute=200,
+            citizen_handoffs_per_minute=100,
+            web_handoff_poll_seconds=2,
+        )
     )
     app = create_app(settings)
     port = free_port()
@@ -112,25 +120,25 @@ def _agency_site(soberana: str) -> tuple[str, Any]:
 
 
 async def _allow_widget(app: Any, origin: str) -> None:
-    from soberana.auth.service import Origin
+    from soberana.auth.principal import Origin
     from soberana.knowledge.schemas import CollectionUpdate
 
-    collection, _ = await app.state.knowledge.public_assistant("demo/city-services")
-    async with app.state.db.write_session() as session:
-        await app.state.knowledge.update_collection(
+    collection, _ = await app.state.platform.citizens.public_assistant("demo/city-services")
+    async with app.state.platform.db.write_session() as session:
+        await app.state.platform.knowledge.update_collection(
             session, cli_principal("pytest"), collection.id, CollectionUpdate(widget_origins=[origin]), Origin()
         )
 
 
 async def _handbook(app: Any) -> None:
     """An internal collection of the demo organisation, for the staff workspace."""
-    from soberana.auth.service import Origin
+    from soberana.auth.principal import Origin
     from soberana.knowledge.schemas import CollectionCreate
 
-    admin, root = app.state.admin, cli_principal("pytest")
-    async with app.state.db.write_session() as session:
+    admin, root = app.state.platform.admin, cli_principal("pytest")
+    async with app.state.platform.db.write_session() as session:
         org = await admin.organisation_by_slug(session, root, "demo")
-        await app.state.knowledge.create_collection(
+        await app.state.platform.knowledge.create_collection(
             session,
             root,
             CollectionCreate(org_id=org.id, name="handbook", title="Staff handbook", visibility="internal"),
@@ -140,14 +148,14 @@ async def _handbook(app: Any) -> None:
 
 async def _people(app: Any) -> None:
     """The demo administrator and a staff member of the demo organisation, with passwords."""
-    admin, root = app.state.admin, cli_principal("pytest")
-    async with app.state.db.write_session() as session:
+    admin, root = app.state.platform.admin, cli_principal("pytest")
+    async with app.state.platform.db.write_session() as session:
         org = await admin.organisation_by_slug(session, root, "demo")
         users, _ = await admin.list_users(session, root, org_id=org.id)
     demo_admin = next(u for u in users if u.email == "admin@demo.example")
-    async with app.state.db.write_session() as session:
+    async with app.state.platform.db.write_session() as session:
         await admin.update_user(session, root, demo_admin.id, UserUpdate(password=PASSWORD))
-    async with app.state.db.write_session() as session:
+    async with app.state.platform.db.write_session() as session:
         await admin.create_user(
             session,
             root,
@@ -480,13 +488,13 @@ async def _saved_conversation(app: Any) -> str:
         async def converse(self, *args: Any, **kwargs: Any) -> ChatReply:
             return ChatReply("A draft letter.", "demo@local", "pseudonymised; PERSON=1")
 
-    admin, root = app.state.admin, cli_principal("pytest")
-    async with app.state.db.session() as session:
+    admin, root = app.state.platform.admin, cli_principal("pytest")
+    async with app.state.platform.db.session() as session:
         org = await admin.organisation_by_slug(session, root, "demo")
         users, _ = await admin.list_users(session, root, org_id=org.id)
     staff = next(u for u in users if u.email == "staff@demo.example")
     me = Principal("user", staff.id, staff.email, org.id, Role.STAFF, ROLE_SCOPES[Role.STAFF])
-    saved = await WorkspaceService(app.state.db, admin, Model(), None).send(
+    saved = await WorkspaceService(app.state.platform.db, admin, Model(), app.state.platform.privacy).send(
         me, None, "Draft a letter about the bulky waste pick-up for Ana López", "demo", None
     )
     return str(saved.id)

@@ -95,14 +95,14 @@ async def test_unknown_url_and_wrong_method(client: httpx.AsyncClient) -> None:
 
 
 async def test_oversized_body_by_content_length(app: Any, client: httpx.AsyncClient, tenant_a: Tenant) -> None:
-    limit = app.state.settings.max_request_body_bytes
+    limit = app.state.platform.settings.max_request_body_bytes
     response = await client.post("/admin/organisations", headers=tenant_a.headers(), content=b"x" * (limit + 1))
     error = assert_error(response, 413, "request_too_large")
     assert str(limit) in error["message"]
 
 
 async def test_oversized_chunked_body(client: httpx.AsyncClient, tenant_a: Tenant, app: Any) -> None:
-    limit = app.state.settings.max_request_body_bytes
+    limit = app.state.platform.settings.max_request_body_bytes
 
     async def chunks() -> AsyncIterator[bytes]:
         for _ in range(limit // 65536 + 2):
@@ -134,8 +134,28 @@ async def test_unexpected_errors_are_500_with_request_id_only(settings: Settings
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
         response = await http.get("/boom", headers={"x-request-id": "trace-123"})
-    await app.state.db.dispose()
+    await app.state.platform.db.dispose()
     error = assert_error(response, 500, "internal_error", "server_error")
     assert "trace-123" in error["message"]
     assert "secret internal detail" not in response.text
     assert response.headers["x-request-id"] == "trace-123"
+
+
+async def test_a_constraint_violation_nobody_expected_is_a_conflict_not_a_server_error() -> None:
+    from fastapi import FastAPI
+    from sqlalchemy.exc import IntegrityError
+
+    from soberana.web.errors import install_error_handlers
+
+    app = FastAPI()
+    install_error_handlers(app)
+
+    @app.post("/things")
+    async def add_thing() -> None:
+        raise IntegrityError("INSERT INTO things …", {}, Exception("UNIQUE constraint failed: things.name"))
+
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http:
+        response = await http.post("/things")
+    assert response.status_code == 409
+    assert response.json()["error"]["type"] == "conflict_error"
+    assert "INSERT" not in response.text and "UNIQUE" not in response.text  # nothing of the database shown

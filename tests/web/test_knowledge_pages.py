@@ -40,6 +40,7 @@ def settings(db_url: str, tmp_path: Path) -> Settings:
         secret_key=TEST_SECRET,
         demo_models=False,
         deployments=[MOCK_DEPLOYMENT, E5],
+        knowledge_parse_workers=1,  # uploads are read in a sandboxed worker, as in production (one is enough)
     )
 
 

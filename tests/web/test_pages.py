@@ -15,8 +15,7 @@ import pytest
 from babel.messages.extract import extract_from_dir
 from babel.messages.pofile import read_po
 
-from soberana.auth.principal import ROLE_SCOPES, Principal, Role
-from soberana.auth.service import Origin
+from soberana.auth.principal import ROLE_SCOPES, Origin, Principal, Role
 from soberana.gateway.clients import ChatReply
 from soberana.knowledge.schemas import HandoffIn
 from soberana.web import i18n
@@ -103,10 +102,12 @@ async def test_every_page_speaks_the_chosen_language(app: Any, client: httpx.Asy
         )
     ).json()
     public = await make_collection(client, tenant_a, "help", "public")
-    conversation, token = await app.state.knowledge.open_conversation(public["id"])
-    case = await app.state.knowledge.request_handoff(conversation.id, token, HandoffIn(reason="Hola"), Origin())
+    conversation, token = await app.state.platform.citizens.open_conversation(public["id"], Origin())
+    case = await app.state.platform.citizens.request_handoff(conversation.id, token, HandoffIn(reason="Hola"), Origin())
     admin = Principal("user", tenant_a.admin_id, "admin", tenant_a.org_id, Role.ORG_ADMIN, ROLE_SCOPES[Role.ORG_ADMIN])
-    saved = await WorkspaceService(app.state.db, app.state.admin, _Reply(), None).send(admin, None, "Hola", "m", None)
+    saved = await WorkspaceService(
+        app.state.platform.db, app.state.platform.admin, _Reply(), app.state.platform.privacy
+    ).send(admin, None, "Hola", "m", None)
     english = {m for m in source_messages() if len(m) > 12}  # short words may coincide across languages
     signed_out = ["/sign-in"]
     signed_in = [
@@ -194,7 +195,7 @@ async def test_sign_in_sessions_and_sign_out(app: Any, client: httpx.AsyncClient
     assert again.headers["location"] == "/staff/cases"
     assert "Secure" not in again.headers["set-cookie"]  # development over plain HTTP
     # in production (or with SOBERANA_WEB_SECURE_COOKIES) the session cookie is sent over HTTPS only
-    app.state.settings = app.state.settings.model_copy(update={"web_secure_cookies": True})
+    app.state.platform.settings = app.state.platform.settings.model_copy(update={"web_secure_cookies": True})
     client.cookies.clear()
     over_https = "https://soberana.test"
     form = await client.get(f"{over_https}/sign-in")
@@ -206,6 +207,22 @@ async def test_sign_in_sessions_and_sign_out(app: Any, client: httpx.AsyncClient
     assert secure.status_code == 303
     session_cookie = next(c for c in secure.headers.get_list("set-cookie") if c.startswith("soberana_session="))
     assert "; Secure" in session_cookie and "HttpOnly" in session_cookie and "SameSite=lax" in session_cookie
+
+
+async def test_a_password_set_by_an_administrator_ends_the_persons_sessions(
+    client: httpx.AsyncClient, tenant_a: Tenant
+) -> None:
+    await set_password(client, tenant_a, tenant_a.staff_id)
+    await sign_in(client, f"staff@{tenant_a.slug}.example")
+    assert (await client.get("/staff/cases")).status_code == 200
+    # whoever knew the old password stays signed in no longer
+    changed = await client.patch(
+        f"/admin/users/{tenant_a.staff_id}", headers=tenant_a.headers(), json={"password": "a new password 123"}
+    )
+    assert changed.status_code == 200
+    assert (await client.get("/staff/cases")).status_code == 303
+    entries = (await client.get("/admin/audit?action=user.update", headers=tenant_a.headers())).json()["data"]
+    assert entries[0]["details"]["sessions_ended"] == 1
 
 
 async def test_forms_without_the_csrf_token_are_refused(client: httpx.AsyncClient, tenant_a: Tenant) -> None:
@@ -260,7 +277,7 @@ async def test_widget_origins_are_checked_and_frame_the_assistant_only_there(
     assert plain.headers["content-security-policy"].startswith("frame-ancestors 'self';")
     # over HTTPS, the widget's cookies cross sites and are partitioned (kept where third-party cookies
     # are blocked, in a jar of the embedding site's own)
-    app.state.settings = app.state.settings.model_copy(update={"web_secure_cookies": True})
+    app.state.platform.settings = app.state.platform.settings.model_copy(update={"web_secure_cookies": True})
     client.cookies.clear()
     framed = await client.get(f"/ask/{tenant_a.slug}/help?embed=1")
     cookie = framed.headers["set-cookie"]
@@ -269,7 +286,7 @@ async def test_widget_origins_are_checked_and_frame_the_assistant_only_there(
     script = await client.get("/widget.js")
     assert script.headers["content-type"].startswith("text/javascript") and "data-collection" in script.text
     # staff set the sites from the collection's page, which gives the line to add to them
-    app.state.settings = app.state.settings.model_copy(update={"web_secure_cookies": False})
+    app.state.platform.settings = app.state.platform.settings.model_copy(update={"web_secure_cookies": False})
     client.cookies.clear()
     await set_password(client, tenant_a, tenant_a.staff_id)
     await sign_in(client, f"staff@{tenant_a.slug}.example")
@@ -326,7 +343,7 @@ async def test_console_usage_charts_csv_and_audit_log(
             json={"model": "mock-chat", "messages": [{"role": "user", "content": "hola"}]},
         )
         assert call.status_code == 200
-    await app.state.gateway.meter.flush()
+    await app.state.platform.gateway_service.meter.flush()
     await set_password(client, tenant_a, tenant_a.admin_id)
     await sign_in(client, f"org_admin@{tenant_a.slug}.example")
     usage = await client.get("/console/usage", params={"group_by": "organisation", "metric": "tokens"})
@@ -470,7 +487,7 @@ async def test_console_keys_are_shown_once_and_revoked(
     token = form_token(form.text)
     created = await client.post(
         "/console/keys",
-        data={"csrf_token": token, "name": "portal", "owner": tenant_a.admin_id, "scopes": ["inference"]},
+        data={"csrf_token": token, "name": "portal", "owner": tenant_a.service_account_id, "scopes": ["inference"]},
     )
     assert created.status_code == 201
     shown = re.search(r'id="new-key-value"[^>]*>\s*([^<\s]+)', created.text)
@@ -487,6 +504,58 @@ async def test_console_keys_are_shown_once_and_revoked(
     refused = await client.post(f"/console/keys/{tenant_b.admin_key_id}/revoke", data={"csrf_token": token})
     assert refused.status_code == 404
     assert (await client.get("/v1/models", headers=tenant_b.headers())).status_code == 200
+
+
+async def test_people_make_their_own_keys_and_see_those_made_for_them(
+    client: httpx.AsyncClient, tenant_a: Tenant, platform_key: str
+) -> None:
+    await set_password(client, tenant_a, tenant_a.staff_id)
+    await sign_in(client, f"staff@{tenant_a.slug}.example")
+    page = await client.get("/account/keys")
+    assert page.status_code == 200 and "Your API keys" in page.text
+    assert 'value="admin"' not in page.text  # only uses the person has are offered
+    created = await client.post(
+        "/account/keys", data={"csrf_token": form_token(page.text), "name": "my sheet", "scopes": ["inference"]}
+    )
+    assert created.status_code == 201
+    shown = re.search(r'id="new-key-value"[^>]*>\s*([^<\s]+)', created.text)
+    assert shown is not None
+    me = await client.get("/admin/me", headers={"Authorization": f"Bearer {shown.group(1)}"})
+    assert me.json()["id"] == tenant_a.staff_id
+    # a key a platform administrator made for this person is on their page, marked
+    await client.post(
+        "/admin/keys",
+        headers={"Authorization": f"Bearer {platform_key}"},
+        json={"name": "made for you", "user_id": tenant_a.staff_id},
+    )
+    listed = await client.get("/account/keys")
+    assert "made for you" in listed.text and "created for you by a platform administrator" in listed.text
+    assert shown.group(1) not in listed.text
+    # the console offers administrators service accounts only: no one else's name on a key
+    await set_password(client, tenant_a, tenant_a.admin_id)
+    client.cookies.clear()
+    await sign_in(client, f"org_admin@{tenant_a.slug}.example")
+    console = await client.get("/console/keys")
+    assert f'value="{tenant_a.service_account_id}"' in console.text
+    assert f'value="{tenant_a.staff_id}"' not in console.text
+
+
+async def test_your_keys_page_reaches_no_one_elses_keys(
+    client: httpx.AsyncClient, tenant_a: Tenant, tenant_b: Tenant
+) -> None:
+    await set_password(client, tenant_a, tenant_a.staff_id)
+    await sign_in(client, f"staff@{tenant_a.slug}.example")
+    page = await client.get("/account/keys")
+    assert tenant_b.staff_key_id not in page.text and tenant_a.admin_key_id not in page.text
+    token = form_token(page.text)
+    for other in (tenant_b.staff_key_id, tenant_a.admin_key_id):  # another organisation's, a colleague's
+        refused = await client.post(f"/account/keys/{other}/revoke", data={"csrf_token": token})
+        assert refused.status_code in (403, 404)
+    assert (await client.get("/admin/me", headers=tenant_b.headers("staff"))).status_code == 200
+    assert (await client.get("/admin/me", headers=tenant_a.headers())).status_code == 200
+    # and nobody signed out gets the page at all
+    client.cookies.clear()
+    assert (await client.get("/account/keys")).status_code == 303
 
 
 async def test_console_people_add_change_role_and_deactivate(
@@ -654,7 +723,12 @@ async def test_console_forms_add_deployments_and_set_quotas_and_priorities(
     keys_page = (await client.get("/console/keys")).text
     created = await client.post(
         "/console/keys",
-        data={"csrf_token": token, "name": "emergency line", "owner": tenant_a.staff_id, "priority": "critical"},
+        data={
+            "csrf_token": token,
+            "name": "emergency line",
+            "owner": tenant_a.service_account_id,
+            "priority": "critical",
+        },
     )
     assert created.status_code == 201 and "Critical (public services first)" in created.text
     listed = (await client.get("/admin/keys", headers=tenant_a.headers())).json()["data"]

@@ -14,8 +14,7 @@ import httpx
 import pytest
 from sqlalchemy import func, select, update
 
-from soberana.auth.principal import ROLE_SCOPES, Principal, Role
-from soberana.auth.service import Origin
+from soberana.auth.principal import ROLE_SCOPES, Origin, Principal, Role
 from soberana.core.clock import utcnow
 from soberana.errors import NotFound
 from soberana.gateway.clients import ChatReply
@@ -61,7 +60,7 @@ async def send(client: httpx.AsyncClient, message: str, conversation: str = "", 
 
 
 async def vault_rows(app: Any) -> int:
-    async with app.state.db.session() as session:
+    async with app.state.platform.db.session() as session:
         return int(await session.scalar(select(func.count()).select_from(VaultEntry)) or 0)
 
 
@@ -94,7 +93,7 @@ async def test_staff_chat_shows_where_models_run_and_protects_personal_data(
     assert refused.status_code == 403 and "may receive &#39;confidential&#39; data" in refused.text
     assert ">Secret plans</textarea>" in refused.text
     assert len(upstream.log()) == before
-    async with app.state.db.session() as session:
+    async with app.state.platform.db.session() as session:
         saved = await session.get(WorkspaceConversation, conversation)
         assert saved is not None and len(saved.turns) == 4  # two questions, two answers
     # a confidential conversation (on the administration's own model) stays confidential: lowering the
@@ -175,10 +174,10 @@ async def test_saved_conversations_are_private_deletable_and_expire(
     assert [e["object_id"] for e in audit.json()["data"]] == [mine[0]]
     assert CASE_NOTE[:30] not in audit.text  # the log names the conversation, never its content
     # past the retention period, the purge job deletes what is left
-    async with app.state.db.write_session() as session:
+    async with app.state.platform.db.write_session() as session:
         await session.execute(update(WorkspaceConversation).values(updated_at=utcnow() - timedelta(days=91)))
         await session.commit()
-    report = await app.state.privacy.purge()
+    report = await app.state.platform.privacy.retention.purge()
     assert report["workspace_conversations"] == 1
     assert (await client.get("/v1/workspace/conversations", headers=tenant_a.headers("staff"))).json()["data"] == []
 
@@ -211,7 +210,7 @@ async def test_turns_from_two_tabs_are_kept_and_a_deleted_conversation_stays_del
     app: Any, tenant_a: Tenant
 ) -> None:
     model = _Model()
-    service = WorkspaceService(app.state.db, app.state.admin, model, None)
+    service = WorkspaceService(app.state.platform.db, app.state.platform.admin, model, app.state.platform.privacy)
     me = _staff(tenant_a)
     first = await service.send(me, None, "First question", "m", None)
     # another tab sends a message while this one waits for the model: both exchanges are kept

@@ -32,6 +32,11 @@ _SPACY_LABELS = {
     "NORP": OTHER,
 }
 
+# The patterns of this module stay on Python's re: none can backtrack more than linearly. _TITLED and
+# _INTRODUCED start only at a literal title, field or phrase after a word edge, then read at most six
+# words whose parts never overlap (capitals, then lower case, then a space); _STRIP_TITLE and
+# _INSTITUTIONAL are alternations of literal words; _NAME_STOP is one class; _PATRONYMIC reads one
+# token, anchored at both ends (one pass back over it). Hostile texts are timed in tests/privacy/test_redos.py.
 _UPPER = "A-ZÁÉÍÓÚÜÑÇÀÈÒÏÐÞÆÖÝ"
 _LOWER = "a-záéíóúüñçàèòïðþæöýø"
 _NAME_WORD = rf"[{_UPPER}]{{1,2}}[{_LOWER}]+(?:-[{_UPPER}][{_LOWER}]+)?|[{_UPPER}]\."
@@ -153,7 +158,7 @@ class SpacyNameDetector:
     def detect(self, text: str, language: str | None) -> list[Entity]:
         if language not in self.models or not self.available(language):
             return []
-        doc = self._pipeline(language)(text)
+        doc = self._pipeline(language)(_blank_long_runs(text))
         found = [e for e in self._model_entities(text, doc, language) if e is not None]
         found.extend(self._titled(text))
         return found
@@ -198,6 +203,47 @@ class SpacyNameDetector:
             yield Entity(m.start("name"), end, PERSON, 0.85, self.name)
 
 
+# spaCy's tokenizer matches its URL pattern (Python's re) against each run of characters without a
+# space: quadratic time on "1:1:1:…" (minutes for 200,000 characters). Such runs reach it as spaces.
+def _blank_long_runs(text: str) -> str:
+    """``text`` with each run of more than ``_RUN_CHARS`` characters without a space replaced by as
+    many spaces: offsets are unchanged, and no name is that long."""
+    pieces: list[str] = []
+    done = 0
+    for m in _RUN.finditer(text):
+        if m.end() - m.start() > _RUN_CHARS:
+            pieces += [text[done : m.start()], " " * (m.end() - m.start())]
+            done = m.end()
+    return "".join([*pieces, text[done:]]) if pieces else text
+
+
+# reynir's tokenizer copies the rest of a run of characters without a space at every token it takes
+# from it (quadratic time on "1/1/1/…") and turns a run of digits into a Python int (an error past
+# 4,300 digits); its disambiguation slows down on very long sentences. It reads texts in segments.
+_SEGMENT_CHARS = 2000  # at most, cut before a run of characters without a space
+_RUN_CHARS = 100  # the longest run without a space read whole; longer ones are cut (no name is that long)
+# Python's re, linear: one character class, each run matched once
+_RUN = re.compile(r"\S+")
+
+
+def _segments(text: str) -> Iterator[tuple[int, int]]:
+    """(start, end) of the stretches of ``text`` the Icelandic tokenizer reads one at a time: at most
+    ``_SEGMENT_CHARS`` long, with no run of more than ``_RUN_CHARS`` characters without a space. A name
+    cut in two between segments is joined again (``_merge_adjacent``)."""
+    start = 0
+    for m in _RUN.finditer(text):
+        run_start, run_end = m.span()
+        if run_end - start > _SEGMENT_CHARS and run_start > start:
+            yield start, run_start
+            start = run_start
+        while run_end - run_start > _RUN_CHARS:
+            run_start += _RUN_CHARS
+            yield start, run_start
+            start = run_start
+    if start < len(text):
+        yield start, len(text)
+
+
 # BÍN subcategories (``fl``): places, companies
 _IS_PLACE = {"örn", "lönd", "göt", "borg"}
 _IS_COMPANY = {"fyr"}
@@ -225,34 +271,37 @@ class IcelandicNameDetector:
 
         found: list[Entity] = []
         foreign: list[tuple[int, int]] = []
-        cursor = 0
-        sentence_start = True
-        for token in tokenize(text):
-            original = (token.original or "").strip()
-            if not original:
-                if token.kind == TOK.S_BEGIN:
-                    sentence_start = True
-                continue
-            # align on the text itself (the tokenizer may normalise quotes and dashes)
-            start = text.find(original, cursor)
-            if start < 0:
-                continue
-            end = start + len(original)
-            cursor = end
-            if token.kind == TOK.PERSON:
-                found.append(Entity(start, end, PERSON, 0.85, self.name))
-            elif token.kind == TOK.ENTITY and " " in original:
-                foreign.append((start, end))  # several capitalised words BÍN does not know
-            elif token.kind == TOK.WORD and token.txt[:1].isupper():
-                meanings: Any = token.val or ()
-                categories = {m.fl for m in meanings if hasattr(m, "fl")}
-                if _PATRONYMIC.match(token.txt):
-                    found.append(Entity(start, end, PERSON, 0.8, self.name))
-                elif categories and categories <= _IS_PLACE and not sentence_start:
-                    found.append(Entity(start, end, LOCATION, 0.7, self.name))
-                elif categories and categories <= _IS_COMPANY:
-                    found.append(Entity(start, end, ORGANIZATION, 0.6, self.name))
-            sentence_start = (token.kind == TOK.PUNCTUATION and token.txt in ".!?:") or token.kind == TOK.S_BEGIN
+        for offset, end_of_segment in _segments(text):
+            segment = text[offset:end_of_segment]
+            cursor = 0
+            sentence_start = True
+            for token in tokenize(segment):
+                original = (token.original or "").strip()
+                if not original:
+                    if token.kind == TOK.S_BEGIN:
+                        sentence_start = True
+                    continue
+                # align on the text itself (the tokenizer may normalise quotes and dashes)
+                start = segment.find(original, cursor)
+                if start < 0:
+                    continue
+                end = start + len(original)
+                cursor = end
+                start, end = offset + start, offset + end
+                if token.kind == TOK.PERSON:
+                    found.append(Entity(start, end, PERSON, 0.85, self.name))
+                elif token.kind == TOK.ENTITY and " " in original:
+                    foreign.append((start, end))  # several capitalised words BÍN does not know
+                elif token.kind == TOK.WORD and token.txt[:1].isupper():
+                    meanings: Any = token.val or ()
+                    categories = {m.fl for m in meanings if hasattr(m, "fl")}
+                    if _PATRONYMIC.match(token.txt):
+                        found.append(Entity(start, end, PERSON, 0.8, self.name))
+                    elif categories and categories <= _IS_PLACE and not sentence_start:
+                        found.append(Entity(start, end, LOCATION, 0.7, self.name))
+                    elif categories and categories <= _IS_COMPANY:
+                        found.append(Entity(start, end, ORGANIZATION, 0.6, self.name))
+                sentence_start = (token.kind == TOK.PUNCTUATION and token.txt in ".!?:") or token.kind == TOK.S_BEGIN
         found.extend(self._foreign_people(text, foreign))
         return _merge_adjacent(text, found, PERSON)
 

@@ -1,6 +1,7 @@
 """Personal data with a recognisable form, each candidate confirmed by a well-kept validator.
 
-Candidates come from regular expressions; a candidate becomes an entity only when its validator
+Candidates come from regular expressions, run on RE2 in time linear in the text whatever it holds
+(see :class:`~soberana.privacy.detectors.LinearPattern`); a candidate becomes an entity only when its validator
 accepts it: ``python-stdnum`` for IBANs, card numbers and national identity numbers (checksums),
 ``phonenumbers`` for telephone numbers, :mod:`ipaddress` for IP addresses. Numbers whose form
 alone says little (a patient record number, a licence number) are taken only after a label that
@@ -9,6 +10,7 @@ names them ("NHC:", "passport no.", "kennitala").
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 from collections.abc import Callable, Iterator
@@ -43,6 +45,13 @@ from stdnum.si import emso
 from stdnum.sk import rc as sk_rc
 from stdnum.us import ssn
 
+from soberana.privacy.detectors import (
+    AFTER_WORD,
+    BEFORE_WORD,
+    Found,
+    LinearPattern,
+    unicode_classes,
+)
 from soberana.privacy.entities import (
     ADDRESS,
     AGE,
@@ -57,14 +66,33 @@ from soberana.privacy.entities import (
     Entity,
 )
 
-_EMAIL = re.compile(r"(?<![\w.+-])[A-Za-z0-9][A-Za-z0-9._%+-]*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,24}\b")
-_IBAN = re.compile(r"\b[A-Za-z]{2}\d{2}(?:[ ]?[A-Za-z0-9]){11,30}\b")
-_CARD = re.compile(r"(?<![\d-])(?:\d[ -]?){12,18}\d(?![\d-])")
-_IPV4 = re.compile(r"(?<![\d.])(?:\d{1,3}\.){3}\d{1,3}(?![\d.])")
-_IPV6 = re.compile(r"(?<![\w:])(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}(?![\w:])")
-_URL = re.compile(
-    r"\b(?:https?://|www\.)[^\s<>\"'()\[\]]+[^\s<>\"'()\[\].,;:!?]"
-    r"|\b(?:[A-Za-z0-9][A-Za-z0-9-]{0,62}\.)+(?:com|org|net|edu|gov|info|biz|io|eu|[a-z]{2})\b(?![@\w.-])",
+# Every pattern that reads the text runs on RE2 (linear time: see ``LinearPattern``), written with
+# Python's meaning of ``\d``, ``\w`` and ``\s`` (``unicode_classes``). Python's lookarounds and word
+# edges (``\b``) become groups for the character before and after the entity (``BEFORE_WORD``,
+# ``AFTER_WORD``): RE2 then looks for the match Python's backtracking would have found.
+
+
+def _linear(pattern: str, *, ignore_case: bool = False, entity: tuple[str, ...] = ("m",)) -> LinearPattern:
+    return LinearPattern(unicode_classes(pattern), ignore_case=ignore_case, entity=entity, cut="cut")
+
+
+def _word_edges(pattern: str) -> str:
+    r"""``\b…\b`` around a pattern that starts and ends with a letter or digit, for RE2."""
+    assert pattern.startswith(r"\b") and pattern.endswith(r"\b"), pattern
+    return rf"{BEFORE_WORD}(?P<m>{pattern[2:-2]}){AFTER_WORD}"
+
+
+_EMAIL = _linear(
+    r"(?:^|[^\w.+-])(?P<m>[A-Za-z0-9][A-Za-z0-9._%+-]*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,24})" + AFTER_WORD
+)
+_IBAN = _linear(_word_edges(r"\b[A-Za-z]{2}\d{2}(?:[ ]?[A-Za-z0-9]){11,30}\b"))
+_CARD = _linear(r"(?:^|[^\d-])(?P<m>(?:\d[ -]?){12,18}\d)(?:$|[^\d-])")
+_IPV4 = _linear(r"(?:^|[^\d.])(?P<m>(?:\d{1,3}\.){3}\d{1,3})(?:$|[^\d.])")
+_IPV6 = _linear(r"(?:^|[^\w:])(?P<m>(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4})(?:$|[^\w:])")
+_URL = _linear(
+    BEFORE_WORD + r"(?:(?P<m>(?:https?://|www\.)[^\s<>\"'()\[\]]+[^\s<>\"'()\[\].,;:!?])"
+    r"|(?P<domain>(?:[A-Za-z0-9][A-Za-z0-9-]{0,62}\.)+(?:com|org|net|edu|gov|info|biz|io|eu|[a-z]{2}))(?:$|[^@\w.-]))",
+    entity=("m", "domain"),
 )
 _ABBREVIATIONS = {"e.g", "i.e", "p.ej", "t.d", "o.s", "s.s", "a.m", "p.m", "dr", "sr", "sra"}
 
@@ -74,38 +102,46 @@ _MONTHS = (
     "enero|febrero|marzo|abril|mayo|junio|julio|agosto|septiembre|setiembre|octubre|noviembre|diciembre|"
     "janúar|febrúar|mars|apríl|maí|júní|júlí|ágúst|september|október|nóvember|desember"
 )
-_DATE = re.compile(
-    r"\b(?:\d{4}-\d{1,2}-\d{1,2}(?:[ T]\d{1,2}:\d{2}(?::\d{2})?)?"  # ISO, with a time
+# Python's \b after "mar." needs a letter or digit next, else it gives the full stop back: "3 mar"
+# before a space, "3 mar." before "2016" (this one detail differs: "3 mar" here)
+_DATE = _linear(
+    BEFORE_WORD + r"(?P<m>\d{4}-\d{1,2}-\d{1,2}(?:[ T]\d{1,2}:\d{2}(?::\d{2})?)?"  # ISO, with a time
     r"|\d{1,2}[/.-]\d{1,2}[/.-](?:\d{4}|\d{2})"  # 03/03/1946, 3.3.46, 7/30/1964
-    rf"|\d{{1,2}}\.?\s+(?:de\s+)?(?:{_MONTHS})\.?(?:\s+(?:de(?:l)?\s+)?\d{{4}})?"  # 3 de marzo de 2016, 3. mars 2016
+    rf"|\d{{1,2}}\.?\s+(?:de\s+)?(?:{_MONTHS})(?:\.?\s+(?:de(?:l)?\s+)?\d{{4}})?"  # 3 de marzo de 2016, 3. mars 2016
     rf"|(?:{_MONTHS})\.?\s+\d{{1,2}}(?:st|nd|rd|th)?,?\s+\d{{4}}"  # March 3, 2016
     rf"|(?:{_MONTHS})\s+(?:de(?:l)?\s+)?\d{{4}}"  # marzo de 2016, March 2016
-    r")\b",
-    re.IGNORECASE,
+    r")" + AFTER_WORD,
+    ignore_case=True,
 )
 _AGE_UNIT = r"años|año|meses|years?[- ]old|years?|yrs?|ára|árs|mánaða"
-_AGE = re.compile(
-    rf"\b(?:aged?|edad(?:\s+de)?)\s*:?\s*(?P<age>\d{{1,3}}(?:\s*(?:{_AGE_UNIT})\b)?)"
-    rf"|\b(?P<bare>\d{{1,3}}\s*(?:{_AGE_UNIT}))\b",
-    re.IGNORECASE,
+# the unit's \b, inside the pattern, stays RE2's (ASCII) one: a unit followed by a non-ASCII letter
+# ("añosñ") is taken as a unit here
+_AGE = _linear(
+    BEFORE_WORD + rf"(?:(?:aged?|edad(?:\s+de)?)\s*:?\s*(?P<age>\d{{1,3}}(?:\s*(?:{_AGE_UNIT})\b)?)"
+    rf"|(?P<bare>\d{{1,3}}\s*(?:{_AGE_UNIT})){AFTER_WORD})",
+    ignore_case=True,
+    entity=("age", "bare"),
 )
 
 _STREET_ES = (
     r"Calle|C/|c/|Avda\.?|Avenida|Av\.|Plaza|Pza\.|P[ºo]\.?|Paseo|Ctra\.?|Carretera|Camino|Ronda|Traves[ií]a|"
     r"Glorieta|R[uú]a|Rambla|Urbanizaci[oó]n|Urb\."
 )
-_ADDRESS = re.compile(
-    rf"\b(?:{_STREET_ES})\s+[^\n,;:()]{{1,50}}?(?:,?\s*(?:n[ºo°]\.?\s*)?\d+[A-Za-z]?(?:\s*[-/]\s*\d+)?"
-    r"(?:,?\s*\d+[ºª]?\s*(?:[A-Za-z]{1,5}\b)?)?|,?\s*s/n)"
-    r"|\b\d{1,5}[A-Za-z]?\s+(?:[A-Z][a-z]+\s+){1,4}(?:Street|St|Avenue|Ave|Road|Rd|Lane|Ln|Drive|Close|Court|Ct|"
+# a floor's letters end the entity, and a character that is no letter or digit must follow them
+# (``cut``: Python's \b); the \b after an English street type is RE2's ASCII one
+_ADDRESS = _linear(
+    BEFORE_WORD
+    + rf"(?P<m>(?:{_STREET_ES})\s+[^\n,;:()]{{1,50}}?(?:,?\s*(?:n[ºo°]\.?\s*)?\d+[A-Za-z]?(?:\s*[-/]\s*\d+)?"
+    r"(?:,?\s*\d+[ºª]?\s*(?:[A-Za-z]{1,5}(?P<cut>)(?:$|[^\w]))?)?|,?\s*s/n)"
+    r"|\d{1,5}[A-Za-z]?\s+(?:[A-Z][a-z]+\s+){1,4}(?:Street|St|Avenue|Ave|Road|Rd|Lane|Ln|Drive|Close|Court|Ct|"
     r"Boulevard|Blvd|Way|Place|Pl|Square|Sq|Terrace|Crescent|Gardens|Hill|Park|Row)\b\.?"
-    r"(?:,?\s*(?:Apt\.?|Suite|Unit|Flat)\s*\d+)?"
+    r"(?:,?\s*(?:Apt\.?|Suite|Unit|Flat)\s*\d+)?)"
 )
 
 # Identity numbers checked by python-stdnum. ``strong``: the checksum (or a strict format) makes a
 # false match unlikely, so no label is needed near the number; the others need one (``ID_CONTEXT``).
 _ID_FORMS: list[tuple[str, Callable[[str], bool], str, bool]] = [
-    # country, validator, candidate pattern, strong
+    # country, validator, candidate pattern (between word edges), strong
     ("es", dni.is_valid, r"\b\d{8}[- ]?[A-Za-z]\b", True),
     ("es", nie.is_valid, r"\b[XYZxyz][- ]?\d{7}[- ]?[A-Za-z]\b", True),
     ("es", cif.is_valid, r"\b[ABCDEFGHJNPQRSUVW][- ]?\d{7}[- ]?[0-9A-J]\b", True),
@@ -136,6 +172,7 @@ _ID_FORMS: list[tuple[str, Callable[[str], bool], str, bool]] = [
     ("at", vnr.is_valid, r"\b\d{4}[ ]?\d{6}\b", False),
     ("de", idnr.is_valid, r"\b\d{2}[ ]?\d{3}[ ]?\d{3}[ ]?\d{3}\b", False),
 ]
+# Python's re, safe here: it only ever reads one candidate of the NINO's form (at most 13 characters)
 _NINO = re.compile(r"(?!BG|GB|NK|KN|TN|NT|ZZ)[A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z]\d{6}[A-D]")
 
 
@@ -155,32 +192,44 @@ _ID_LABELS = (
     r"passport(?:\s+(?:number|no\.?))?|national\s+insurance(?:\s+number)?|NINO|NI\s+number|"
     r"kennitala|kennitölu|kt\.|vegabréf(?:snúmer)?"
 )
-_LABELLED_ID = re.compile(
+_LABELLED_ID = _linear(
     rf"(?:{_ID_LABELS})\s*(?:is|es|er|number|no\.?|n[ºo°]\.?)?\s*[:#.=\-–]?\s*"
     r"(?P<value>[A-Za-z]{0,3}\d[\dA-Za-z]*(?:[ /.-]\d[\dA-Za-z]*){0,4})",
-    re.IGNORECASE,
+    ignore_case=True,
+    entity=("value",),
 )
-ID_CONTEXT = re.compile(rf"(?:{_ID_LABELS}|identity|identidad|número|number|\bID\b)", re.IGNORECASE)
+ID_CONTEXT_CHARS = 40  # how far before a weak identifier its label may be
+# searched in the 40 characters before a candidate (a slice: "ID" at its start has a word edge)
+ID_CONTEXT = _linear(
+    rf"(?:{_ID_LABELS}|identity|identidad|número|number|{BEFORE_WORD}ID{AFTER_WORD})", ignore_case=True
+)
 
-_PHONE_LABELS = re.compile(
+# searched in the 40 characters before a number (a slice, so that $ is where the number starts)
+_PHONE_LABELS = _linear(
     r"(?:tel(?:éfono|efono|ephone|\.)?|tfno\.?|tlf\.?|móvil|movil|m[óo]vil|fax|phone|mobile|cell|desk|"
     r"office|contact(?:o)?|n[uú]mero|number|reach\s+me\s+at|(?:call|answering|ring|text)(?:\s+\w+){0,3}\s+(?:on|at)|"
     r"registered|sími|síma|símanúmer|farsími|GSM)\s*[:.\-]?\s*$",
-    re.IGNORECASE,
+    ignore_case=True,
 )
-# a label right after the number: "082 490 1693-Office", "3660170548 (fax)"
-_PHONE_LABEL_AFTER = re.compile(
-    r"\s*[-–(]?\s*(?:office|fax|mobile|cell|home|work|tel|phone|móvil|movil|fijo|sími|farsími)\b", re.IGNORECASE
+_PHONE_CONTEXT_CHARS = 40
+# a label right after the number: "082 490 1693-Office", "3660170548 (fax)"; read in the 64
+# characters after the number (Python's re took quadratic time on a long run of spaces there)
+_PHONE_LABEL_AFTER = _linear(
+    r"^\s*[-–(]?\s*(?:office|fax|mobile|cell|home|work|tel|phone|móvil|movil|fijo|sími|farsími)" + AFTER_WORD,
+    ignore_case=True,
 )
+_AFTER_CHARS = 64
 # phone-shaped without a label: 7 to 15 digits in 2 to 5 groups of 2 to 4 (a leading group of up
 # to 5 when it starts with 0 or +), not followed by a capitalised word (house numbers in addresses)
-_PHONE_SHAPE = re.compile(
-    r"(?<![\w./-])(?:\+\d{1,3}[ -]?)?(?:\(\d{1,4}\)[ -]?)?(?:0\d{1,4}|\d{2,4})(?:[ .-]\d{2,4}){1,4}"
-    r"(?:\s*(?:x|ext\.?)\s*\d{1,6})?(?![\w/-]|[.,]\d)"
-    r"(?!\s+[A-Z][a-z])"
+_PHONE_SHAPE = _linear(
+    r"(?:^|[^\w./-])(?P<m>(?P<number>(?:\+\d{1,3}[ -]?)?(?:\(\d{1,4}\)[ -]?)?(?:0\d{1,4}|\d{2,4})(?:[ .-]\d{2,4}){1,4})"
+    r"(?:\s*(?:x|ext\.?)\s*\d{1,6})?)"
+    # what may follow: not a letter, digit, "/" or "-"; "." or "," only if no digit comes next; spaces
+    # only if no capitalised word comes next
+    r"(?:$|[^\w\s/.,-]|[.,](?:$|[^\d])|\s+(?:$|[^A-Z\s]|[A-Z](?:$|[^a-z])))",
 )
-_PHONE_RUN = re.compile(r"\+?\(?\d[\d ()./-]{5,20}\d(?:\s*(?:x|ext\.?)\s*\d{1,6})?")
-_PHONE_EXTENSION = re.compile(r"\s*(?:x|ext\.?)\s*\d{1,6}", re.IGNORECASE)
+_PHONE_RUN = _linear(r"(?P<m>\+?\(?\d[\d ()./-]{5,20}\d(?:\s*(?:x|ext\.?)\s*\d{1,6})?)")
+_PHONE_EXTENSION = _linear(r"^(?P<m>\s*(?:x|ext\.?)\s*\d{1,6})", ignore_case=True)
 _REGIONS = {"en": ("US", "GB"), "es": ("ES",), "is": ("IS",)}
 
 
@@ -188,12 +237,18 @@ _REGIONS = {"en": ("US", "GB"), "es": ("ES",), "is": ("IS",)}
 class IdForm:
     country: str
     is_valid: Callable[[str], bool]
-    pattern: re.Pattern[str]
+    pattern: LinearPattern
     strong: bool
 
 
 def _id_forms(countries: tuple[str, ...]) -> list[IdForm]:
-    return [IdForm(c, valid, re.compile(p), strong) for c, valid, p, strong in _ID_FORMS if c in countries]
+    return [IdForm(c, valid, _form_pattern(p), strong) for c, valid, p, strong in _ID_FORMS if c in countries]
+
+
+@functools.cache
+def _form_pattern(pattern: str) -> LinearPattern:
+    """Compiled once per process; a form shared by several countries is one object (scanned once)."""
+    return _linear(_word_edges(pattern))
 
 
 def _valid_iban(value: str) -> bool:
@@ -206,7 +261,7 @@ def _valid_iban(value: str) -> bool:
     return True
 
 
-def _windows(text: str, pattern: re.Pattern[str], margin: int) -> Iterator[tuple[int, str]]:
+def _windows(text: str, pattern: LinearPattern, margin: int) -> Iterator[tuple[int, str]]:
     """(offset, text) of the stretches around ``pattern``'s matches, overlapping ones merged."""
     start = end = -1
     for m in pattern.finditer(text):
@@ -219,6 +274,20 @@ def _windows(text: str, pattern: re.Pattern[str], margin: int) -> Iterator[tuple
         start, end = lo, hi
     if end > start:
         yield start, text[start:end]
+
+
+def _extension_end(text: str, end: int) -> int:
+    """The end of a telephone extension ("x12", "ext. 4") right after ``end``, else ``end``."""
+    window = text[end : end + _AFTER_CHARS]
+    extension = _PHONE_EXTENSION.search(window)
+    return end + extension.end() if extension else end
+
+
+def _label_after(text: str, end: int) -> bool:
+    window = text[end : end + _AFTER_CHARS]
+    label = _PHONE_LABEL_AFTER.search(window)
+    # a label cut by the window's edge is no label
+    return label is not None and (label.end(0) < len(window) or end + len(window) == len(text))
 
 
 class PatternDetector:
@@ -241,8 +310,8 @@ class PatternDetector:
         found.extend(Entity(m.start(), m.end(), ADDRESS, 0.6, self.name) for m in _ADDRESS.finditer(text))
         return found
 
-    def _entity(self, match: re.Match[str], label: str, group: int | str = 0, score: float = 1.0) -> Entity:
-        return Entity(match.start(group), match.end(group), label, score, self.name)
+    def _entity(self, match: Found, label: str, score: float = 1.0) -> Entity:
+        return Entity(match.start(), match.end(), label, score, self.name)
 
     def _emails(self, text: str) -> Iterator[Entity]:
         if "@" in text:
@@ -251,7 +320,7 @@ class PatternDetector:
 
     def _ibans(self, text: str) -> Iterator[Entity]:
         for m in _IBAN.finditer(text):
-            value = m.group()
+            value = m.value()
             # the pattern may run into a following word: shorten until the checksum holds
             while len(value) >= 15:
                 if _valid_iban(value):
@@ -261,7 +330,7 @@ class PatternDetector:
 
     def _cards(self, text: str) -> Iterator[Entity]:
         for m in _CARD.finditer(text):
-            digits = re.sub(r"\D", "", m.group())
+            digits = "".join(ch for ch in m.value() if ch.isdigit())
             if 13 <= len(digits) <= 19 and digits[0] in "23456" and luhn.is_valid(digits):
                 yield self._entity(m, CREDIT_CARD)
             elif 13 <= len(digits) <= 19 and digits[0] == "1" and luhn.is_valid(digits):
@@ -270,22 +339,22 @@ class PatternDetector:
     def _ips(self, text: str) -> Iterator[Entity]:
         for m in _IPV4.finditer(text):
             try:
-                ipaddress.IPv4Address(m.group())
+                ipaddress.IPv4Address(m.value())
             except ValueError:
                 continue
             yield self._entity(m, IP_ADDRESS)
         if "::" in text or text.count(":") >= 5:
             for m in _IPV6.finditer(text):
                 try:
-                    ipaddress.IPv6Address(m.group())
+                    ipaddress.IPv6Address(m.value())
                 except ValueError:
                     continue
                 yield self._entity(m, IP_ADDRESS)
 
     def _urls(self, text: str) -> Iterator[Entity]:
         for m in _URL.finditer(text):
-            value = m.group()
-            if value.lower().rstrip(".") in _ABBREVIATIONS or re.fullmatch(r"[\d.]+", value):
+            value = m.value()
+            if value.lower().rstrip(".") in _ABBREVIATIONS or all(ch == "." or ch.isdecimal() for ch in value):
                 continue
             if "://" not in value and not value.lower().startswith("www.") and value.count(".") == 1:
                 stem, tld = value.rsplit(".", 1)
@@ -296,20 +365,20 @@ class PatternDetector:
     def _ids(self, text: str) -> Iterator[Entity]:
         if not any(ch.isdigit() for ch in text):
             return
-        labelled = [(m.start("value"), m.end("value")) for m in _LABELLED_ID.finditer(text)]
-        for start, end in labelled:
-            value = text[start:end].rstrip(".-/ ")
+        for m in _LABELLED_ID.finditer(text):
+            start = m.start()
+            value = m.value().rstrip(".-/ ")
             if sum(ch.isdigit() for ch in value) >= 3:
                 yield Entity(start, start + len(value), ID_NUMBER, 0.9, self.name)
-        candidates: dict[str, list[re.Match[str]]] = {}  # several countries share a form: scan it once
+        candidates: dict[str, list[Found]] = {}  # several countries share a form: scan it once
         for form in self.id_forms:
             matches = candidates.get(form.pattern.pattern)
             if matches is None:
                 matches = candidates[form.pattern.pattern] = list(form.pattern.finditer(text))
             for m in matches:
-                if not form.is_valid(m.group()):
+                if not form.is_valid(m.value()):
                     continue
-                if form.strong or ID_CONTEXT.search(text, max(0, m.start() - 40), m.start()):
+                if form.strong or ID_CONTEXT.search(text[max(0, m.start() - ID_CONTEXT_CHARS) : m.start()]):
                     yield self._entity(m, ID_NUMBER, score=1.0 if form.strong else 0.8)
 
     def _dates(self, text: str) -> Iterator[Entity]:
@@ -318,7 +387,7 @@ class PatternDetector:
 
     def _ages(self, text: str) -> Iterator[Entity]:
         for m in _AGE.finditer(text):
-            yield self._entity(m, AGE, "age" if m.group("age") else "bare", score=0.7)
+            yield self._entity(m, AGE, score=0.7)
 
     def _phones(self, text: str, language: str | None) -> Iterator[Entity]:
         regions = self.phone_regions or (*_REGIONS.get(language or "", ()), "US", "GB", "ES", "IS")
@@ -333,21 +402,19 @@ class PatternDetector:
                 for match in phonenumbers.PhoneNumberMatcher(window, region, leniency=phonenumbers.Leniency.VALID):
                     covered.update(range(match.start, match.end))
                     start, end = offset + match.start, offset + match.end
-                    extension = _PHONE_EXTENSION.match(text, end)
-                    if extension:
-                        end = extension.end()
+                    end = _extension_end(text, end)
                     if (start, end) not in seen:
                         seen.add((start, end))
                         yield Entity(start, end, PHONE, 0.8, self.name)
         # a number right after (or right before) a telephone label, whatever its form
         for m in _PHONE_RUN.finditer(text):
-            digits = sum(ch.isdigit() for ch in m.group())
-            labelled = _PHONE_LABELS.search(text, max(0, m.start() - 40), m.start()) or _PHONE_LABEL_AFTER.match(
-                text, m.end()
-            )
-            if 6 <= digits <= 15 and labelled:
+            digits = sum(ch.isdigit() for ch in m.value())
+            if 6 <= digits <= 15 and (
+                _PHONE_LABELS.search(text[max(0, m.start() - _PHONE_CONTEXT_CHARS) : m.start()])
+                or _label_after(text, m.end())
+            ):
                 yield self._entity(m, PHONE, score=0.9)
         for m in _PHONE_SHAPE.finditer(text):
-            number = _PHONE_EXTENSION.split(m.group())[0]
+            number = m.group("number") or ""
             if 7 <= sum(ch.isdigit() for ch in number) <= 15 and not _DATE.fullmatch(number):
                 yield self._entity(m, PHONE, score=0.5)

@@ -10,8 +10,6 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import soberana.storage.base
-
 revision: str = "0001"
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
@@ -30,7 +28,7 @@ def upgrade() -> None:
     op.create_table(
         "audit_log",
         sa.Column("seq", sa.Integer(), autoincrement=False, nullable=False),
-        sa.Column("occurred_at", soberana.storage.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("occurred_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("org_id", sa.String(length=40), nullable=True),
         sa.Column("actor_type", sa.String(length=20), nullable=False),
         sa.Column("actor_id", sa.String(length=80), nullable=True),
@@ -71,8 +69,8 @@ def upgrade() -> None:
         sa.Column("kind", sa.String(length=20), nullable=False),
         sa.Column("parent_id", sa.String(length=40), nullable=True),
         sa.Column("is_active", sa.Boolean(), nullable=False),
-        sa.Column("created_at", soberana.storage.base.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("updated_at", soberana.storage.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["parent_id"],
             ["organisations.id"],
@@ -93,8 +91,8 @@ def upgrade() -> None:
         sa.Column("description", sa.String(length=500), nullable=False),
         sa.Column("role", sa.String(length=20), nullable=False),
         sa.Column("is_active", sa.Boolean(), nullable=False),
-        sa.Column("created_at", soberana.storage.base.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("updated_at", soberana.storage.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["org_id"], ["organisations.id"], name=op.f("fk_service_accounts_org_id_organisations"), ondelete="RESTRICT"
         ),
@@ -113,9 +111,9 @@ def upgrade() -> None:
         sa.Column("role", sa.String(length=20), nullable=False),
         sa.Column("is_active", sa.Boolean(), nullable=False),
         sa.Column("password_hash", sa.String(length=200), nullable=True),
-        sa.Column("last_sign_in_at", soberana.storage.base.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("created_at", soberana.storage.base.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("updated_at", soberana.storage.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("last_sign_in_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["org_id"], ["organisations.id"], name=op.f("fk_users_org_id_organisations"), ondelete="RESTRICT"
         ),
@@ -136,10 +134,10 @@ def upgrade() -> None:
         sa.Column("digest", sa.String(length=64), nullable=False),
         sa.Column("scopes", sa.JSON(), nullable=False),
         sa.Column("created_by", sa.String(length=80), nullable=True),
-        sa.Column("created_at", soberana.storage.base.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("expires_at", soberana.storage.base.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("last_used_at", soberana.storage.base.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("revoked_at", soberana.storage.base.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("expires_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("last_used_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("revoked_at", sa.DateTime(timezone=True), nullable=True),
         sa.CheckConstraint("(user_id IS NULL) <> (service_account_id IS NULL)", name=op.f("ck_api_keys_one_owner")),
         sa.ForeignKeyConstraint(
             ["org_id"], ["organisations.id"], name=op.f("fk_api_keys_org_id_organisations"), ondelete="RESTRICT"

@@ -10,8 +10,6 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import soberana.storage.base
-
 revision: str = "0002"
 down_revision: str | None = "0001"
 branch_labels: str | Sequence[str] | None = None
@@ -25,8 +23,8 @@ def upgrade() -> None:
         sa.Column("name", sa.String(length=120), nullable=False),
         sa.Column("config", sa.JSON(), nullable=False),
         sa.Column("enabled", sa.Boolean(), nullable=False),
-        sa.Column("created_at", soberana.storage.base.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("updated_at", soberana.storage.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_model_deployments")),
         sa.UniqueConstraint("name", name=op.f("uq_model_deployments_name")),
     )
@@ -41,7 +39,7 @@ def upgrade() -> None:
         sa.Column("tokens_per_day", sa.Integer(), nullable=True),
         sa.Column("monthly_budget", sa.Float(), nullable=True),
         sa.Column("max_concurrent", sa.Integer(), nullable=True),
-        sa.Column("updated_at", soberana.storage.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_quotas")),
         sa.UniqueConstraint("subject_type", "subject_id", name="uq_quotas_subject"),
     )
@@ -51,7 +49,7 @@ def upgrade() -> None:
     op.create_table(
         "usage_batches",
         sa.Column("id", sa.Integer(), autoincrement=False, nullable=False),
-        sa.Column("written_at", soberana.storage.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("written_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("count", sa.Integer(), nullable=False),
         sa.Column("sha256", sa.String(length=64), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_usage_batches")),
@@ -60,7 +58,7 @@ def upgrade() -> None:
         "usage_records",
         sa.Column("id", sa.String(length=40), nullable=False),
         sa.Column("batch_id", sa.Integer(), nullable=False),
-        sa.Column("occurred_at", soberana.storage.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("occurred_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("org_id", sa.String(length=40), nullable=False),
         sa.Column("key_id", sa.String(length=40), nullable=True),
         sa.Column("principal_id", sa.String(length=40), nullable=True),

@@ -10,8 +10,6 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import soberana.storage.base
-
 revision: str = "0004"
 down_revision: str | None = "0003"
 branch_labels: str | Sequence[str] | None = None
@@ -30,8 +28,8 @@ def upgrade() -> None:
         sa.Column("classification", sa.String(length=40), nullable=False),
         sa.Column("embedding_model", sa.String(length=120), nullable=True),
         sa.Column("version", sa.Integer(), nullable=False),
-        sa.Column("created_at", soberana.storage.base.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("updated_at", soberana.storage.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["org_id"],
             ["organisations.id"],
@@ -52,9 +50,9 @@ def upgrade() -> None:
         sa.Column("token_hash", sa.String(length=64), nullable=False),
         sa.Column("principal_id", sa.String(length=40), nullable=True),
         sa.Column("language", sa.String(length=8), nullable=True),
-        sa.Column("created_at", soberana.storage.base.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("last_activity_at", soberana.storage.base.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("expires_at", soberana.storage.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("last_activity_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["collection_id"],
             ["knowledge_collections.id"],
@@ -84,8 +82,8 @@ def upgrade() -> None:
         sa.Column("page_count", sa.Integer(), nullable=True),
         sa.Column("chunk_count", sa.Integer(), nullable=False),
         sa.Column("meta", sa.JSON(), nullable=False),
-        sa.Column("created_at", soberana.storage.base.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("updated_at", soberana.storage.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["collection_id"],
             ["knowledge_collections.id"],
@@ -108,8 +106,8 @@ def upgrade() -> None:
         sa.Column("documents_unchanged", sa.Integer(), nullable=False),
         sa.Column("chunks_added", sa.Integer(), nullable=False),
         sa.Column("errors", sa.JSON(), nullable=False),
-        sa.Column("created_at", soberana.storage.base.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("finished_at", soberana.storage.base.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
             ["collection_id"],
             ["knowledge_collections.id"],
@@ -158,8 +156,8 @@ def upgrade() -> None:
         sa.Column("reason", sa.String(length=2000), nullable=True),
         sa.Column("contact", sa.String(length=320), nullable=True),
         sa.Column("assignee_id", sa.String(length=40), nullable=True),
-        sa.Column("created_at", soberana.storage.base.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("updated_at", soberana.storage.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["conversation_id"],
             ["knowledge_conversations.id"],
@@ -182,7 +180,7 @@ def upgrade() -> None:
         sa.Column("mode", sa.String(length=12), nullable=True),
         sa.Column("citations", sa.JSON(), nullable=False),
         sa.Column("flags", sa.JSON(), nullable=False),
-        sa.Column("created_at", soberana.storage.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["conversation_id"],
             ["knowledge_conversations.id"],
@@ -202,7 +200,7 @@ def upgrade() -> None:
         sa.Column("helpful", sa.Boolean(), nullable=False),
         sa.Column("reason", sa.String(length=40), nullable=True),
         sa.Column("comment", sa.String(length=2000), nullable=True),
-        sa.Column("created_at", soberana.storage.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["message_id"],
             ["knowledge_messages.id"],

@@ -1,4 +1,7 @@
-"""Quota counters: requests and tokens per minute, tokens per day, monthly budget, concurrency.
+"""Counters for quotas and rate limits: per minute, per day, per calendar month, and concurrency.
+
+The model gateway's quotas (requests and tokens per minute, tokens per day, monthly budget,
+concurrent requests) and the rate limits of :mod:`soberana.storage.limits` count here.
 
 Minute and day limits use a sliding window (the previous fixed window, weighted by how much of it
 still overlaps, plus the current one) — exact enough, two numbers per counter. Budgets count the
@@ -6,7 +9,7 @@ calendar month (UTC). Each request is *admitted* with estimates (all limits chec
 atomically, or none), then *settled* with the provider's real usage.
 
 :class:`MemoryCounters` keeps counters in this process; :class:`RedisCounters` keeps them in Redis
-(one Lua script per admission), so several gateway processes share one limit.
+(one Lua script per admission), so several server processes share one limit.
 """
 
 from __future__ import annotations
@@ -89,7 +92,7 @@ class Counters(ABC):
 
 
 class MemoryCounters(Counters):
-    """Counters in this process: exact and fast, for a single gateway process."""
+    """Counters in this process: exact and fast, for a single server process."""
 
     def __init__(self) -> None:
         self._values: dict[str, float] = {}
@@ -187,7 +190,7 @@ return 0
 
 
 class RedisCounters(Counters):
-    """Counters in Redis, shared by every gateway process that uses the same ``redis_url``."""
+    """Counters in Redis, shared by every server process that uses the same ``redis_url``."""
 
     CONCURRENCY_TTL = 600  # a crashed process's slots free themselves after this long
 
