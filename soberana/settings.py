@@ -329,7 +329,7 @@ class Settings(BaseSettings):
         description="Worker processes that parse uploaded documents, each file within "
         "`SOBERANA_KNOWLEDGE_PARSE_TIMEOUT_SECONDS` and each worker within `SOBERANA_KNOWLEDGE_PARSE_MEMORY_MB`, "
         "so that a crafted file fails alone instead of the server. Started on the first upload. 0: files are "
-        "parsed in the server process itself, without those limits (embedded use, tests).",
+        "parsed in the server process itself, without those limits (development only: production refuses it).",
     )
     knowledge_parse_timeout_seconds: float = Field(
         60.0,
@@ -362,6 +362,12 @@ class Settings(BaseSettings):
     )
     citizen_handoffs_per_minute: int = Field(
         3, ge=1, description="Requests to talk to a person one client address may make per minute (over it: 429)."
+    )
+    citizen_requests_per_minute: int = Field(
+        120,
+        ge=1,
+        description="Other requests one client address may make of its conversations per minute: reading one "
+        "(the page polls it while a person is asked for), feedback, erasure (over it: 429).",
     )
     citizen_answer_max_tokens: int = Field(
         800,
@@ -509,6 +515,8 @@ class Settings(BaseSettings):
                 problems.append("the database password in SOBERANA_DATABASE_URL is a well-known default value")
         if self.db_echo:
             problems.append("SOBERANA_DB_ECHO would write data to the logs")
+        if self.knowledge_parse_workers == 0:
+            problems.append("SOBERANA_KNOWLEDGE_PARSE_WORKERS=0 would parse uploaded files without limits")
         if problems:
             raise ValueError(
                 "refusing to run in production: "

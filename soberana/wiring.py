@@ -14,7 +14,8 @@ connect when first used or when :meth:`Platform.start` runs.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, fields
 from datetime import timedelta
@@ -44,6 +45,8 @@ from soberana.settings import Settings
 from soberana.storage.counters import Counters, MemoryCounters, RedisCounters
 from soberana.storage.db import Database
 from soberana.workspace.service import WorkspaceRetention, WorkspaceService
+
+logger = logging.getLogger("soberana")
 
 
 def document_parser(settings: Settings) -> SandboxedParser | None:
@@ -106,32 +109,43 @@ class Platform:
         self.jobs.start_background()
 
     async def stop(self) -> None:
-        """Stop the background work and release connections (queued usage and refusals are written)."""
-        try:
-            await self.jobs.stop()
-            await self.authenticator.stop()
-            await self.privacy.stop()
-            await self.gateway.stop()
-        finally:
-            await self.counters.close()
-            await self.db.dispose()
+        """Stop the background work and release connections (queued usage and refusals are written).
+        Every step runs even when one before it fails."""
+        await _each(
+            self.jobs.stop,
+            self.authenticator.stop,
+            self.privacy.stop,
+            self.gateway.stop,
+            self.counters.close,
+            self.db.dispose,
+        )
 
     @asynccontextmanager
     async def for_command(self) -> AsyncIterator[Platform]:
         """The platform for one command: the gateway running (so that passages can be embedded and models
-        called, metered), the data-protection policies loaded, no background work; stopped afterwards."""
-        await self.gateway.start()
+        called, metered), the data-protection policies loaded, no background work; stopped afterwards
+        (the database is disposed of by the command's context)."""
         try:
+            await self.gateway.start()
             async with self.db.session() as session:
                 await self.privacy.reload(session)
             yield self
         finally:
-            try:
-                await self.jobs.stop()
-                await self.authenticator.stop()  # writes the refusals counted
-                await self.gateway.stop()  # writes the usage records of the calls made
-            finally:
-                await self.counters.close()
+            # the refusals counted and the usage of the calls made are written
+            await _each(self.jobs.stop, self.authenticator.stop, self.gateway.stop, self.counters.close)
+
+
+async def _each(*steps: Callable[[], Awaitable[None]]) -> None:
+    """Run every step; log the failures, then raise the first of them."""
+    first: Exception | None = None
+    for step in steps:
+        try:
+            await step()
+        except Exception as error:
+            logger.exception("stopping failed at %s", getattr(step, "__qualname__", step))
+            first = first or error
+    if first is not None:
+        raise first
 
 
 def build_platform(settings: Settings) -> Platform:

@@ -114,3 +114,9 @@ def test_an_upstream_key_is_read_only_from_a_variable_named_for_it() -> None:
         Settings(deployments=[{**upstream, "api_key_env": "HOME"}])
     allowed = Settings(deployments=[{**upstream, "api_key_env": "SOBERANA_UPSTREAM_KEY_NATIONAL"}])
     assert allowed.deployments[0].api_key_env == "SOBERANA_UPSTREAM_KEY_NATIONAL"
+
+
+def test_production_refuses_to_parse_uploads_without_limits() -> None:
+    with pytest.raises(ValidationError, match="KNOWLEDGE_PARSE_WORKERS=0"):
+        Settings(environment="production", secret_key=STRONG, knowledge_parse_workers=0)
+    assert Settings(knowledge_parse_workers=0).knowledge_parse_workers == 0  # development: for tests and trials

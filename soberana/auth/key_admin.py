@@ -110,7 +110,7 @@ class KeyAdmin(TenantScope):
         """Who the new key will belong to, if ``principal`` may give them one.
 
         A person's key is created by that person, with no more than their own rights, or — audited, and
-        shown on their keys page — by a platform administrator; administrators create keys for service
+        shown on their account page — by a platform administrator; administrators create keys for service
         accounts. An administrator could otherwise act under anyone's name and read their saved
         conversations."""
         if (data.user_id is None) == (data.service_account_id is None):
@@ -129,9 +129,15 @@ class KeyAdmin(TenantScope):
                     f"Your own key cannot have more rights than you are signed in with ({', '.join(too_wide)}).",
                     param="scopes",
                 )
+            if data.priority is not None and not principal.can(Scope.ADMIN):
+                # a priority class is a share of the models' capacity: administrators hand it out
+                raise PermissionDenied(
+                    "An administrator sets a key's priority; your own key has the installation's default.",
+                    param="priority",
+                )
         elif not principal.is_platform_admin:
             raise PermissionDenied(
-                "A person's API keys are created by that person, on their own keys page; administrators create "
+                "A person's API keys are created by that person, on their own account page; administrators create "
                 "keys for service accounts.",
                 code="key_for_another_person",
                 param="user_id",

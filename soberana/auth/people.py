@@ -11,7 +11,7 @@ from soberana.auth.principal import Origin, Principal, Role, Scope
 from soberana.auth.schemas import ServiceAccountCreate, ServiceAccountUpdate, UserCreate, UserOut, UserUpdate
 from soberana.auth.tenancy import TenantScope, changes
 from soberana.core.ids import new_id
-from soberana.errors import Conflict, NotFound, PermissionDenied
+from soberana.errors import Conflict, InvalidRequest, NotFound, PermissionDenied
 
 
 def user_out(user: User) -> UserOut:
@@ -103,6 +103,15 @@ class PeopleAdmin(TenantScope):
             raise PermissionDenied("You cannot change your own role or deactivate yourself.")
         if data.role is not None:
             self._check_role_grant(principal, data.role)
+        if data.password is not None and user.password_hash is not None and not principal.is_platform_admin:
+            # whoever sets a password can sign in as the person and read their saved conversations
+            raise PermissionDenied(
+                "A person's password is changed by that person (on their account page). An "
+                "administrator sets one only for an account that has none; a platform administrator may "
+                "reset it, which is recorded.",
+                code="password_is_personal",
+                param="password",
+            )
         updates = data.model_dump(exclude_none=True, exclude={"password"})
         changed = changes(user, updates)
         details: dict[str, int] = {}
@@ -115,6 +124,26 @@ class PeopleAdmin(TenantScope):
             await self._record(session, principal, origin, "user.update", user, {"changes": changed, **details})
             await self._commit(session)
         return user
+
+    async def change_own_password(
+        self, session: AsyncSession, principal: Principal, current: str, new: str, origin: Origin = Origin()
+    ) -> int:
+        """A signed-in person changes their password (the current one proves it is them); their other
+        sessions end. Returns how many ended."""
+        if principal.kind != "user":
+            raise PermissionDenied("Only people have a password.")
+        user = await session.get(User, principal.id)
+        if user is None or not await anyio.to_thread.run_sync(passwords.verify_password, user.password_hash, current):
+            raise InvalidRequest("The current password is not right.", param="current_password", code="wrong_password")
+        try:
+            user.password_hash = await anyio.to_thread.run_sync(passwords.hash_password, new)
+        except ValueError as exc:
+            raise InvalidRequest(f"The new password is too short: {exc}.", param="new_password") from None
+        ended = await repo.end_sessions(session, user.id)
+        changed = {"password": {"from": "****", "to": "****"}}
+        await self._record(session, principal, origin, "user.password_changed", user, {"changes": changed})
+        await self._commit(session)
+        return ended
 
     async def list_service_accounts(
         self,

@@ -114,11 +114,18 @@ class RefusalLog:
         pending, self._pending, self._seen = self._pending, {}, set()
         if not pending:
             return 0
-        async with self.db.write_session() as session:
+        try:
+            async with self.db.write_session() as session:
+                for group, tally in pending.items():
+                    event = self._event(group, tally.details, tally.request_id, count=tally.count, since=tally.first)
+                    await self.audit.append(session, event)
+                await session.commit()
+        except BaseException:  # not written: counted again with what comes next, never lost
             for group, tally in pending.items():
-                event = self._event(group, tally.details, tally.request_id, count=tally.count, since=tally.first)
-                await self.audit.append(session, event)
-            await session.commit()
+                kept = self._pending.setdefault(group, _Tally(details=tally.details, request_id=tally.request_id))
+                kept.count += tally.count
+                kept.first = min(kept.first, tally.first)
+            raise
         return len(pending)
 
     async def start(self) -> None:

@@ -110,3 +110,9 @@ async def end_sessions(session: AsyncSession, user_id: str) -> int:
 async def keys_of_user(session: AsyncSession, user_id: str) -> list[ApiKey]:
     stmt = select(ApiKey).where(ApiKey.user_id == user_id).order_by(ApiKey.id.desc())
     return list((await session.scalars(stmt)).all())
+
+
+async def organisations(session: AsyncSession, org_ids: Collection[str]) -> list[Organisation]:
+    if not org_ids:
+        return []
+    return list((await session.scalars(select(Organisation).where(Organisation.id.in_(list(org_ids))))).all())

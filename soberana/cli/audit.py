@@ -11,7 +11,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from soberana.audit.schemas import AuditEvent, Outcome, VerificationResult
+from soberana.audit.schemas import Outcome, VerificationResult
 from soberana.cli.context import console, ctx, err_console, fail
 
 app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=True)
@@ -50,20 +50,18 @@ def verify(
 
             async with context.db.session() as session:
                 result = await context.audit.verify(session, anchor=parsed, on_progress=on_progress)
-        await context.audit.record(
-            context.db,
-            AuditEvent(
-                action="audit.verify",
-                actor=context.principal.actor(),
-                outcome=Outcome.SUCCESS if result.ok else Outcome.FAILURE,
-                details={
-                    "ok": result.ok,
-                    "entries_checked": result.entries_checked,
-                    "first_broken_seq": result.first_broken_seq,
-                },
-                ip="cli",
-            ),
+        event = context.principal.event(
+            "audit.verify",
+            context.origin,
+            org_id=None,
+            outcome=Outcome.SUCCESS if result.ok else Outcome.FAILURE,
+            details={
+                "ok": result.ok,
+                "entries_checked": result.entries_checked,
+                "first_broken_seq": result.first_broken_seq,
+            },
         )
+        await context.audit.record(context.db, event)
         return result
 
     result = context.run(go())
@@ -118,10 +116,8 @@ def export(
         finally:
             if output:
                 handle.close()
-        await context.audit.record(
-            context.db,
-            AuditEvent(action="audit.export", actor=context.principal.actor(), details={"entries": count}, ip="cli"),
-        )
+        event = context.principal.event("audit.export", context.origin, org_id=None, details={"entries": count})
+        await context.audit.record(context.db, event)
         return count
 
     count = context.run(go())

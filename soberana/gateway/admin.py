@@ -80,11 +80,23 @@ class GatewayAdmin:
         out = []
         running = {d.name: d for d in self.gateway.catalog.deployments()}
         now = time.monotonic()
-        configs: list[tuple[DeploymentConfig, str, str | None, bool]] = [
-            (c, "demo" if c.name in demo_names else "settings", None, True) for c in self.gateway.catalog.static_configs
+        configs: list[tuple[DeploymentConfig, str, str | None, bool, str | None]] = [
+            (c, "demo" if c.name in demo_names else "settings", None, True, None)
+            for c in self.gateway.catalog.static_configs
         ]
-        configs += [(DeploymentConfig.model_validate(d.config), "admin", d.id, d.enabled) for d in stored.values()]
-        for config, source, dep_id, enabled in configs:
+        for row in stored.values():
+            try:
+                configs.append((DeploymentConfig.model_validate(row.config), "admin", row.id, row.enabled, None))
+            except ValidationError as exc:  # stored under older rules: shown, so it can be fixed or removed
+                first = exc.errors()[0]
+                try:
+                    shown = DeploymentConfig.model_validate({**row.config, "api_key_env": None})
+                except ValidationError:
+                    logger.warning("deployment %s cannot be shown: %s", row.name, first.get("msg"))
+                    continue
+                why = f"Left out: {first.get('msg', 'invalid')} ({'.'.join(map(str, first['loc']))})."
+                configs.append((shown, "admin", row.id, False, why))
+        for config, source, dep_id, enabled, problem in configs:
             name = config.name or f"{config.alias}@{config.provider}"
             live = running.get(name)
             out.append(
@@ -97,6 +109,7 @@ class GatewayAdmin:
                     cooled_down=bool(live and live.cooled(now)),
                     in_flight=live.gate.in_flight if live else 0,
                     waiting=live.gate.waiting if live else 0,
+                    problem=problem,
                 )
             )
         return out

@@ -69,6 +69,9 @@ class DeploymentOut(BaseModel):
     cooled_down: bool
     in_flight: int
     waiting: int
+    problem: str | None = Field(
+        None, description="Why a stored deployment is left out (saved under rules it no longer meets)."
+    )
 
 
 class DeploymentCreate(DeploymentConfig):

@@ -371,6 +371,7 @@ class GatewayService:
         shield = None
         try:
             floors = [*floors, *self._floors(augmenter, state)]
+            await self.privacy.know(principal)
             shield = self._shield(principal, endpoint, body, classification, conversation, floors)
             entry = self.model(principal, call.model, capability)
             self._estimate(call, body, entry)
@@ -446,6 +447,7 @@ class GatewayService:
 
         try:
             floors = [*floors, *self._floors(augmenter, state)]
+            await self.privacy.know(principal)
             shield = self._shield(principal, "chat", body, classification, conversation, floors)
             entry = self.model(principal, call.model, "chat")
             self._estimate(call, body, entry)

@@ -65,9 +65,10 @@ async def index_unindexed_documents(db: Database, indexes: Indexes, batch: int =
     added = 0
     for start in range(0, len(missing), batch):
         part = missing[start : start + batch]
-        async with db.write_session() as session:
+        async with db.session() as session:
             passages = (await session.execute(_PASSAGES, {"ids": [d[0] for d in part]})).all()
-            rows = await anyio.to_thread.run_sync(_rows, part, passages)
+        rows = await anyio.to_thread.run_sync(_rows, part, passages)  # the write lock is not held meanwhile
+        async with db.write_session() as session:
             try:
                 await indexes.lexical.add_documents(session, rows)
                 await session.commit()

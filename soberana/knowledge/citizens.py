@@ -113,6 +113,12 @@ class CitizenAssistant:
             settings.citizen_handoffs_per_minute,
             "Too many requests for a person from this address; please wait a minute.",
         )
+        self._requests = RateLimiter(  # reading a conversation (the page polls it), feedback, erasure
+            counters,
+            "citizen-requests",
+            settings.citizen_requests_per_minute,
+            "Too many requests from this address; please wait a minute.",
+        )
 
     # -- public assistants -----------------------------------------------------------------------------
 
@@ -137,14 +143,9 @@ class CitizenAssistant:
     async def public_assistants(self) -> list[tuple[Collection, str, str]]:
         """Every public collection of an active organisation: ``(collection, org slug, org name)``."""
         async with self.db.session() as session:
-            found = []
-            for collection in await repo.collections(session, None):
-                if collection.visibility != "public":
-                    continue
-                org = await self.admin.public_organisation(session, org_id=collection.org_id)
-                if org is not None:
-                    found.append((collection, org.slug, org.name))
-        return found
+            published = [c for c in await repo.collections(session, None) if c.visibility == "public"]
+            orgs = await self.admin.public_organisations(session, {c.org_id for c in published})
+        return [(c, orgs[c.org_id].slug, orgs[c.org_id].name) for c in published if c.org_id in orgs]
 
     async def public_assistant(self, collection_ref: str) -> tuple[Collection, str]:
         """A public collection's assistant (``org-slug/name`` or its id) and the organisation's name."""
@@ -266,8 +267,9 @@ class CitizenAssistant:
         yield Answered(reply, answer)
 
     async def transcript(
-        self, conversation_id: str, token: str | None
+        self, conversation_id: str, token: str | None, origin: Origin
     ) -> tuple[Conversation, list[Message], HandoffCase | None]:
+        await self._requests.hit(origin.ip)
         async with self.db.session() as session:
             conversation = await self._conversation(session, conversation_id, token)
             return (
@@ -277,12 +279,14 @@ class CitizenAssistant:
             )
 
     async def rated(self, conversation_id: str, token: str | None) -> set[str]:
-        """The answers of a conversation that already have the citizen's feedback."""
+        """The answers of a conversation that already have the citizen's feedback (read with its
+        transcript, which counts the request)."""
         async with self.db.session() as session:
             conversation = await self._conversation(session, conversation_id, token)
             return await repo.rated_message_ids(session, conversation.id)
 
-    async def feedback(self, conversation_id: str, token: str | None, body: FeedbackIn) -> Feedback:
+    async def feedback(self, conversation_id: str, token: str | None, body: FeedbackIn, origin: Origin) -> Feedback:
+        await self._requests.hit(origin.ip)
         async with self.db.write_session() as session:
             conversation = await self._conversation(session, conversation_id, token)
             message = await session.get(Message, body.message_id)
@@ -327,6 +331,7 @@ class CitizenAssistant:
 
     async def erase_conversation(self, conversation_id: str, token: str | None, origin: Origin) -> None:
         """Erase a citizen's conversation on their request: messages, feedback and hand-off case."""
+        await self._requests.hit(origin.ip)
         async with self.db.write_session() as session:
             conversation = await self._conversation(session, conversation_id, token)
             await repo.delete_conversations(session, [conversation.id])

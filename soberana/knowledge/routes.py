@@ -236,8 +236,10 @@ async def open_conversation(body: ConversationCreate, citizens: Citizens, origin
 
 
 @conversations.get("/{conversation_id}", summary="The conversation so far")
-async def transcript(conversation_id: str, citizens: Citizens, token: ConversationToken = None) -> TranscriptOut:
-    conversation, messages, case = await citizens.transcript(conversation_id, token)
+async def transcript(
+    conversation_id: str, citizens: Citizens, origin: OriginDep, token: ConversationToken = None
+) -> TranscriptOut:
+    conversation, messages, case = await citizens.transcript(conversation_id, token, origin)
     return TranscriptOut(
         conversation=conversation_out(conversation),
         messages=[MessageOut.model_validate(m) for m in messages],
@@ -257,9 +259,9 @@ async def ask(
     "/{conversation_id}/feedback", status_code=status.HTTP_201_CREATED, summary="Was this answer helpful?"
 )
 async def feedback(
-    conversation_id: str, body: FeedbackIn, citizens: Citizens, token: ConversationToken = None
+    conversation_id: str, body: FeedbackIn, citizens: Citizens, origin: OriginDep, token: ConversationToken = None
 ) -> dict[str, object]:
-    saved = await citizens.feedback(conversation_id, token, body)
+    saved = await citizens.feedback(conversation_id, token, body, origin)
     return {"object": "feedback", "id": saved.id, "message_id": saved.message_id, "helpful": saved.helpful}
 
 

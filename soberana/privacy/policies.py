@@ -114,27 +114,29 @@ class PolicyAdmin:
             raise InvalidRequest("Redaction at ingestion is set per organisation, not per key.", param="ingestion")
         policy = await repo.policy_for(session, subject_type, subject_id)
         floor = await self._floor(session, subject_type, subject_id, org_id)
-        if self._own(principal, subject_type, subject_id) and policy is not None:
-            floor.append(PolicyDocument.model_validate(policy.document))  # your own: only tighter
+        own = self._own(principal, subject_type, subject_id)
+        current = PolicyDocument.model_validate(policy.document) if policy is not None else None
+        if own and current is not None:
+            floor.append(current)  # your own organisation's: only tighter
         problems = self._loosenings(document, floor)
         if problems:
             raise PermissionDenied(
                 "A policy may only tighten what applies above it"
-                + (
-                    " (your own organisation's policy included)"
-                    if self._own(principal, subject_type, subject_id)
-                    else ""
-                )
+                + (" (your own organisation's policy included)" if own else "")
                 + ": "
                 + "; ".join(problems)
                 + ".",
                 code="policy_below_floor",
                 param="document",
             )
+        if own and current is not None:
+            # what the change leaves out is kept (rules, detectors, retention set from above included):
+            # your own organisation's policy only grows stricter
+            document = self.book.tightened(current, document)
         if policy is None:
             policy = PrivacyPolicy(id=new_id("pol"), subject_type=subject_type, subject_id=subject_id, org_id=org_id)
             session.add(policy)
-        policy.document = document.model_dump(mode="json")
+        policy.document = document.model_dump(mode="json", exclude_unset=True)  # what is left out inherits
         await session.flush()
         await self.admin.record_change(
             session,

@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Any
 
 from soberana.auth.principal import Principal
 from soberana.core.crypto import canonical_json, sha256_hex
@@ -58,15 +59,22 @@ class Resolved:
 
 # A classification with no rule anywhere (a level added to the settings without one) fails closed.
 UNRULED = ClassificationRule(mode="pseudonymise", sovereignty=["on_premises"])
+UNRESTRICTED = ClassificationRule(mode="off", sovereignty=list(ALL_SOVEREIGNTY))
 
 
 def tighten(floor: ClassificationRule, rule: ClassificationRule) -> ClassificationRule:
-    """``rule`` applied on top of ``floor``: the stricter mode, the places both allow."""
-    mode = max(floor.mode, rule.mode, key=MODE_STRICTNESS.__getitem__)
-    sovereignty = [s for s in ALL_SOVEREIGNTY if s in floor.sovereignty and s in rule.sovereignty]
-    return ClassificationRule(
-        mode=mode, sovereignty=sovereignty, on_premises_too=floor.on_premises_too or rule.on_premises_too
-    )
+    """``rule`` applied on top of ``floor``: the stricter mode, the places both allow. Only the fields
+    ``rule`` states count (a rule that names only its places keeps the mode above)."""
+    given = rule.model_fields_set
+    mode = max(floor.mode, rule.mode, key=MODE_STRICTNESS.__getitem__) if "mode" in given else floor.mode
+    places = rule.sovereignty if "sovereignty" in given else floor.sovereignty
+    sovereignty = [s for s in ALL_SOVEREIGNTY if s in floor.sovereignty and s in places]
+    on_premises_too = floor.on_premises_too or ("on_premises_too" in given and rule.on_premises_too)
+    return ClassificationRule(mode=mode, sovereignty=sovereignty, on_premises_too=on_premises_too)
+
+
+def _stated(rule: ClassificationRule) -> dict[str, Any]:
+    return rule.model_dump(include=rule.model_fields_set)
 
 
 def detectors_spec(document: PolicyDocument) -> str:
@@ -209,6 +217,42 @@ class PolicyBook:
         return "redact" if "redact" in modes else "off"
 
     # -- floors --------------------------------------------------------------------------------------
+
+    def tightened(self, current: PolicyDocument, new: PolicyDocument) -> PolicyDocument:
+        """``new`` laid over ``current`` so that nothing of ``current`` is lost: what ``new`` leaves out is
+        kept, and what both state is the stricter of the two (how an administrator's change to their own
+        organisation's policy is stored: they may only tighten it)."""
+        levels = {**dict.fromkeys(current.rules), **dict.fromkeys(new.rules)}
+        rules: dict[str, dict[str, Any]] = {}
+        for level in levels:
+            mine, theirs = current.rules.get(level), new.rules.get(level)
+            fields = {**(_stated(mine) if mine else {}), **(_stated(theirs) if theirs else {})}
+            if mine and theirs:
+                both = tighten(tighten(UNRESTRICTED, mine), theirs)
+                fields = {name: getattr(both, name) for name in fields}
+            rules[level] = fields
+        merged: dict[str, Any] = {"rules": rules}
+        defaults = [d.default_classification for d in (current, new) if d.default_classification]
+        if defaults:
+            merged["default_classification"] = self.highest(defaults)
+        if current.labels is not None or new.labels is not None:
+            merged["labels"] = sorted({*(current.labels or ()), *(new.labels or ())})
+        patterns = {(p.label, p.pattern): p for p in [*current.patterns, *new.patterns]}
+        merged["patterns"] = [p.model_dump() for p in patterns.values()]
+        terms: dict[str, dict[str, None]] = {}
+        for deny in [*current.deny_lists, *new.deny_lists]:
+            terms.setdefault(deny.label, {}).update(dict.fromkeys(deny.terms))
+        merged["deny_lists"] = [{"label": label, "terms": list(words)} for label, words in terms.items()]
+        if "redact" in (current.ingestion, new.ingestion):
+            merged["ingestion"] = "redact"
+        elif new.ingestion or current.ingestion:
+            merged["ingestion"] = new.ingestion or current.ingestion
+        retention = {
+            name: shortest([getattr(current.retention, name), getattr(new.retention, name)])
+            for name in Retention.model_fields
+        }
+        merged["retention"] = {k: v for k, v in retention.items() if v is not None}
+        return PolicyDocument.model_validate(merged)
 
     def loosenings(self, document: PolicyDocument, floor: Sequence[PolicyDocument]) -> list[str]:
         """What ``document`` would loosen of the installation's settings and the policies ``floor`` above

@@ -92,6 +92,7 @@ async def purge(principal: CurrentPrincipal, privacy: Privacy) -> PurgeReport:
 
 @v1.get("/policy", response_model=EffectivePolicy, summary="The data-protection policy that applies to your key")
 async def effective_policy(principal: CurrentPrincipal, privacy: Privacy) -> EffectivePolicy:
+    await privacy.know(principal)
     return privacy.effective(principal)
 
 

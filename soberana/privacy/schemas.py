@@ -58,15 +58,18 @@ class Retention(BaseModel):
 
 
 class PolicyDocument(BaseModel):
-    """An organisation's or an API key's data-protection policy. Empty fields inherit: a key's from its
-    organisation's policy, an organisation's from the installation's settings."""
+    """An organisation's or an API key's data-protection policy: a floor for everything below it, which
+    may only tighten what the levels above set (the installation's settings, the organisations above,
+    for a key its organisation's). Empty fields keep what applies above."""
 
     model_config = ConfigDict(extra="forbid")
 
     default_classification: str | None = Field(None, description="Classification of requests that state none.")
     rules: dict[str, ClassificationRule] = Field(
         default_factory=dict,
-        description="Per classification: mode and allowed sovereignty (replaces the inherited rule).",
+        description="Per classification: mode and allowed sovereignty, which may only tighten the rule of the "
+        "levels above (the installation, the organisations above, for a key its organisation); a field left out "
+        "keeps theirs.",
     )
     labels: list[str] | None = Field(None, description="Kinds of personal data protected.")
     patterns: list[CustomPattern] = Field(default_factory=list, max_length=100)

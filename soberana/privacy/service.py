@@ -16,19 +16,21 @@ import asyncio
 import contextlib
 import logging
 import threading
+import time
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import anyio
+from pydantic import ValidationError
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from soberana.auth.principal import Origin, Principal, system_principal
 from soberana.auth.service import AdminService
 from soberana.core.crypto import sha256_hex
-from soberana.errors import Conflict, PayloadTooLarge, PersonalDataRefused
+from soberana.errors import Conflict, PayloadTooLarge, PersonalDataRefused, SoberanaError
 from soberana.privacy import repo
 from soberana.privacy.engine import PiiEngine
 from soberana.privacy.entities import Entity
@@ -37,7 +39,7 @@ from soberana.privacy.policy import PolicyBook, Resolved
 from soberana.privacy.ports import DetectLanguage, Purger
 from soberana.privacy.pseudonyms import PseudonymMap, pseudonymise, redact
 from soberana.privacy.retention import RetentionPurge
-from soberana.privacy.schemas import EffectivePolicy, PolicyDocument
+from soberana.privacy.schemas import CustomPattern, EffectivePolicy, PolicyDocument
 from soberana.privacy.vault import Vault, scope_of
 from soberana.settings import Settings
 from soberana.storage.db import Database
@@ -45,6 +47,7 @@ from soberana.storage.db import Database
 logger = logging.getLogger("soberana.privacy")
 
 Action = Literal["detected", "pseudonymised", "redacted"]
+FORCED_RELOAD_SECONDS = 2.0  # an organisation not known yet reloads the policies at most this often
 ACTION_OF_MODE: dict[str, Action] = {"detect": "detected", "pseudonymise": "pseudonymised", "redact": "redacted"}
 
 
@@ -79,6 +82,25 @@ def _used(mapping: PseudonymMap) -> dict[str, str]:
     return {p: mapping.originals[p] for p in mapping.used}
 
 
+def _stored(subject: str, document: dict[str, Any]) -> PolicyDocument:
+    """A stored policy. One saved under older rules (a custom pattern RE2 cannot run) still applies
+    whole, but for that pattern, which is left out and logged: its rules and deny-lists keep protecting."""
+    try:
+        return PolicyDocument.model_validate(document)
+    except (ValidationError, SoberanaError):
+        kept = []
+        for pattern in document.get("patterns") or []:
+            try:
+                CustomPattern.model_validate(pattern)
+            except (ValidationError, SoberanaError):
+                logger.error(
+                    "the policy of %s has a pattern that cannot run (%s): it is left out", subject, pattern.get("label")
+                )
+                continue
+            kept.append(pattern)
+        return PolicyDocument.model_validate({**document, "patterns": kept})
+
+
 class PrivacyService:
     def __init__(
         self, settings: Settings, db: Database, admin: AdminService, engine: PiiEngine, purgers: Sequence[Purger]
@@ -94,6 +116,8 @@ class PrivacyService:
         self._cache: OrderedDict[tuple[str, str], tuple[Entity, ...]] = OrderedDict()
         self._cache_lock = threading.Lock()  # detection runs in several worker threads
         self._scope_locks: dict[str, asyncio.Lock] = {}
+        self._reload_lock = asyncio.Lock()
+        self._forced_reload = -FORCED_RELOAD_SECONDS
         self._task: asyncio.Task[None] | None = None
         self._stop = asyncio.Event()
 
@@ -119,14 +143,25 @@ class PrivacyService:
     async def reload(self, session: AsyncSession) -> None:
         """Read every policy and the organisation tree again (other server processes change them too)."""
         rows = await repo.all_policies(session)
-        orgs = {
-            r.subject_id: PolicyDocument.model_validate(r.document) for r in rows if r.subject_type == "organisation"
-        }
-        keys = {r.subject_id: PolicyDocument.model_validate(r.document) for r in rows if r.subject_type == "api_key"}
+        orgs = {r.subject_id: _stored(r.subject_id, r.document) for r in rows if r.subject_type == "organisation"}
+        keys = {r.subject_id: _stored(r.subject_id, r.document) for r in rows if r.subject_type == "api_key"}
         self.book.load(orgs, keys, await self.admin.organisation_parents(session))
 
     def resolve(self, principal: Principal, requested: str | None = None, floors: Sequence[str] = ()) -> Resolved:
         return self.book.resolve(principal, requested, floors)
+
+    async def know(self, principal: Principal) -> None:
+        """Make sure the policies above ``principal``'s organisation are known: an organisation created
+        since the last reload (every 30 s) would otherwise miss its parents' floors for that long."""
+        org_id = principal.org_id
+        if org_id is None or org_id in self.book.parents:
+            return
+        async with self._reload_lock:
+            now = time.monotonic()
+            if org_id not in self.book.parents and now - self._forced_reload >= FORCED_RELOAD_SECONDS:
+                self._forced_reload = now  # at most this often, whatever callers name
+                async with self.db.session() as session:
+                    await self.reload(session)
 
     def effective(self, principal: Principal) -> EffectivePolicy:
         resolved = self.resolve(principal)

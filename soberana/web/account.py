@@ -1,5 +1,6 @@
-"""A person's own API keys: created by them (a new key is shown once), listed with who created each,
-revoked by them. Keys a platform administrator created for them are marked as such."""
+"""A person's own account: their API keys — created by them (a new key is shown once), listed with who
+created each, revoked by them; keys a platform administrator created for them are marked — and their
+password, which only they change (their other sessions end)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from soberana.auth.key_admin import key_status
 from soberana.auth.principal import Scope
 from soberana.auth.schemas import ApiKeyCreate
 from soberana.errors import InvalidRequest
+from soberana.web.security import SESSION_COOKIE, secure_cookies
 from soberana.web.ui import Page, PageContext, Services, get_services
 
 router = APIRouter(include_in_schema=False)
@@ -86,3 +88,31 @@ async def revoke_key(
     async with services.db.write_session() as session:
         await services.admin.revoke_key(session, page.principal, key_id, get_origin(request))
     return page.redirect("/account/keys?revoked=1")
+
+
+@router.post("/account/password")
+async def change_password(
+    request: Request,
+    page: Page,
+    services: Services,
+    current_password: Annotated[str, Form(max_length=1000)] = "",
+    new_password: Annotated[str, Form(max_length=1000)] = "",
+    csrf_token: Annotated[str, Form()] = "",
+) -> Response:
+    """Your own password: the current one proves it is you. Every other browser is signed out; this one
+    gets a fresh session."""
+    page.check_form(csrf_token)
+    principal, origin = page.principal, get_origin(request)
+    async with services.db.write_session() as session:
+        await services.admin.change_own_password(session, principal, current_password, new_password, origin)
+    token, _ = await services.sessions.create(principal, origin.ip)
+    response = page.redirect("/account/keys?password=changed")
+    response.set_cookie(
+        SESSION_COOKIE,
+        token,
+        httponly=True,
+        samesite="lax",
+        secure=secure_cookies(page.settings),
+        max_age=int(page.settings.web_session_hours * 3600),
+    )
+    return response

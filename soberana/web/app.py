@@ -107,8 +107,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # Check the schema in the background (off the event loop): start-up does not wait for Alembic.
         stopping = asyncio.Event()
         schema_check = asyncio.create_task(_warn_if_not_migrated(platform.db, stopping))
-        await platform.start()
         try:
+            await platform.start()
             yield
         finally:
             stopping.set()

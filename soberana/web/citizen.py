@@ -123,7 +123,7 @@ async def _state(request: Request, page: PageContext, org: str, name: str) -> di
     remembered = _conversation(request)
     if remembered is not None:
         try:
-            conversation, messages, case = await citizens.transcript(*remembered)
+            conversation, messages, case = await citizens.transcript(*remembered, get_origin(request))
             rated = await citizens.rated(*remembered)
             if conversation.collection_id != collection.id:
                 messages, case, rated = [], None, set()
@@ -205,7 +205,7 @@ async def _current(request: Request, org: str, name: str) -> Current:
     _allow_framing(request, collection)
     if remembered is not None:
         try:
-            conversation, _, _ = await citizens.transcript(*remembered)
+            conversation, _, _ = await citizens.transcript(*remembered, get_origin(request))
             if conversation.collection_id != collection.id:
                 remembered = None
         except (NotFound, AuthenticationFailed, InvalidRequest):
@@ -333,7 +333,8 @@ async def feedback(
     remembered = _conversation(request)
     if remembered is None:
         raise NotFound(page.t.gettext("This conversation has ended."))
-    await _citizens(request).feedback(*remembered, FeedbackIn(message_id=message_id, helpful=helpful))
+    answer = FeedbackIn(message_id=message_id, helpful=helpful)
+    await _citizens(request).feedback(*remembered, answer, get_origin(request))
     return page.redirect(_back(request, org, name, "thanks=1", f"msg-{message_id}"))
 
 

@@ -40,7 +40,7 @@ async def _keys_page(
         users, _ = await admin.list_users(session, principal, limit=200)
         accounts, _ = await admin.list_service_accounts(session, principal, limit=200)
     owners = {u.id: u.display_name for u in users} | {a.id: a.name for a in accounts}
-    # a person's keys are theirs to create (Your API keys); only a platform administrator may make one for
+    # a person's keys are theirs to create (their account page); only a platform administrator may make one for
     # someone else, which is recorded and shown to them
     key_users = users if principal.is_platform_admin else []
     rows = [

@@ -10,8 +10,9 @@ from urllib.parse import quote
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import Response
 
-from soberana.audit.schemas import AuditEvent, Outcome
+from soberana.audit.schemas import Outcome
 from soberana.audit.service import AuditLog
+from soberana.auth.deps import get_origin
 from soberana.auth.principal import Role, Scope
 from soberana.auth.service import AdminService
 from soberana.errors import PermissionDenied
@@ -270,15 +271,14 @@ async def verify(request: Request, page: Page, csrf_token: Annotated[str, Form()
     log: AuditLog = get_services(request).audit
     async with get_services(request).db.session() as session:
         result = await log.verify(session)
-    await log.record(
-        get_services(request).db,
-        AuditEvent(
-            action="audit.verify",
-            actor=page.principal.actor(),
-            outcome=Outcome.SUCCESS if result.ok else Outcome.FAILURE,
-            details={"ok": result.ok, "entries_checked": result.entries_checked, "source": "console"},
-        ),
+    event = page.principal.event(
+        "audit.verify",
+        get_origin(request),
+        org_id=None,
+        outcome=Outcome.SUCCESS if result.ok else Outcome.FAILURE,
+        details={"ok": result.ok, "entries_checked": result.entries_checked, "source": "console"},
     )
+    await log.record(get_services(request).db, event)
     return page.render(
         "console_audit.html",
         section="audit",

@@ -28,6 +28,7 @@ from soberana.errors import (
     ValidationFailed,
     describe_validation_errors,
 )
+from soberana.web.middleware import security_headers
 
 logger = logging.getLogger("soberana.web")
 
@@ -142,8 +143,9 @@ def install_error_handlers(app: FastAPI) -> None:
     async def unexpected_error(request: Request, exc: Exception) -> Response:
         request_id = getattr(request.state, "request_id", None)
         logger.exception("unhandled error in %s %s (request %s)", request.method, request.url.path, request_id)
-        # This handler runs outside the other middleware, so it sets the request-id header itself.
-        return respond(
+        # This handler runs outside the other middleware, so it sets the request id and the security
+        # headers itself.
+        response = respond(
             request,
             SoberanaError(
                 f"Internal error. Report request id {request_id} to your administrator.",
@@ -151,3 +153,6 @@ def install_error_handlers(app: FastAPI) -> None:
                 headers={"x-request-id": request_id} if request_id else None,
             ),
         )
+        for name, value in security_headers(hsts=request.url.scheme == "https").items():
+            response.headers.setdefault(name, value)
+        return response

@@ -1,4 +1,4 @@
-"""Pure ASGI middleware: request ids and the request-body size limit."""
+"""Pure ASGI middleware: request ids, the request-body size limit and the security headers."""
 
 from __future__ import annotations
 
@@ -96,18 +96,29 @@ class BodySizeLimitMiddleware:
         await self.app(scope, counting_receive, send)
 
 
+API_POLICY = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+
+
+def security_headers(*, hsts: bool) -> dict[str, str]:
+    """The headers every response carries (a page sets its own Content-Security-Policy first)."""
+    headers = {
+        "X-Content-Type-Options": "nosniff",
+        "Referrer-Policy": "same-origin",
+        "Content-Security-Policy": API_POLICY,
+    }
+    if hsts:
+        headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
+    return headers
+
+
 class SecurityHeadersMiddleware:
     """Headers every response carries: no MIME sniffing, no referrer to other sites, HSTS in production,
     and a Content-Security-Policy where the response set none (pages set their own, see
     :meth:`soberana.web.ui.PageContext.finish`): an API answer loads nothing and is framed nowhere."""
 
-    API_POLICY = b"default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
-
     def __init__(self, app: ASGIApp, *, hsts: bool) -> None:
         self.app = app
-        self.headers = [(b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"same-origin")]
-        if hsts:
-            self.headers.append((b"strict-transport-security", b"max-age=31536000; includeSubDomains"))
+        self.headers = [(k.lower().encode(), v.encode()) for k, v in security_headers(hsts=hsts).items()]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -119,8 +130,6 @@ class SecurityHeadersMiddleware:
                 headers = message.setdefault("headers", [])
                 present = {name.lower() for name, _ in headers}
                 headers.extend(h for h in self.headers if h[0] not in present)
-                if b"content-security-policy" not in present:
-                    headers.append((b"content-security-policy", self.API_POLICY))
             await send(message)
 
         await self.app(scope, receive, send_with_headers)

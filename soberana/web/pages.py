@@ -8,6 +8,7 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import anyio
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
@@ -48,7 +49,8 @@ async def readyz(request: Request) -> JSONResponse:
     try:
         await db.ping()
         checks["database"] = "ok"
-        current, head = await migrate.current_revision(db), migrate.head_revision()
+        current = await migrate.current_revision(db)
+        head = await anyio.to_thread.run_sync(migrate.head_revision)  # reads the scripts once, off the loop
         checks["migrations"] = (
             "ok" if current == head else f"at {current or 'none'}, expected {head}: run `soberana db upgrade`"
         )

@@ -296,3 +296,19 @@ async def test_refused_authentications_are_counted_not_written_one_by_one(
     limited = await client.get("/admin/me", headers=unknown)
     assert limited.status_code == 429 and int(limited.headers["retry-after"]) >= 1
     assert (await client.get("/admin/me", headers=admin)).status_code == 200  # a valid key is still served
+
+
+async def test_people_do_not_give_their_own_keys_a_priority(client: httpx.AsyncClient, tenant_a: Tenant) -> None:
+    """A priority class is a share of the models' capacity: administrators hand it out."""
+    critical = await client.post(
+        "/admin/keys",
+        headers=tenant_a.headers("staff"),
+        json={"name": "mine", "user_id": tenant_a.staff_id, "scopes": ["inference"], "priority": "critical"},
+    )
+    assert critical.status_code == 403 and critical.json()["error"]["param"] == "priority"
+    plain = await client.post(
+        "/admin/keys",
+        headers=tenant_a.headers("staff"),
+        json={"name": "mine", "user_id": tenant_a.staff_id, "scopes": ["inference"]},
+    )
+    assert plain.status_code == 201 and plain.json()["priority"] is None

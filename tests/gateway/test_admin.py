@@ -151,3 +151,29 @@ def test_token_ids_are_counted_as_tokens() -> None:
     assert estimate_prompt_tokens({"input": [101, 2023, 102]}) == 3
     assert estimate_prompt_tokens({"input": [[101, 2023], [102]]}) == 3
     assert estimate_prompt_tokens({"input": ["four words in here"]}) == 5
+
+
+async def test_a_deployment_stored_under_older_rules_is_listed_with_its_problem(
+    live: LiveServer, tenant: Tenant
+) -> None:
+    """A deployment saved before `api_key_env` had to start with SOBERANA_UPSTREAM_KEY_ is left out of
+    routing, and shown (not a 500) so that an administrator can fix or remove it."""
+    from soberana.core.ids import new_id
+    from soberana.gateway.models import ModelDeployment
+
+    config = {"alias": "old", "provider": "openai_compat", "base_url": "https://old.example/v1", "api_key_env": "HOME"}
+    async with live.app.state.platform.db.write_session() as session:
+        session.add(ModelDeployment(id=new_id("dep"), name="old@openai_compat", config=config, enabled=True))
+        await session.commit()
+    ops = {"Authorization": f"Bearer {await _platform_key(live)}"}
+    async with httpx.AsyncClient(base_url=live.url) as http:
+        listed = await http.get("/admin/models/deployments", headers=ops)
+        assert listed.status_code == 200, listed.text
+        old = next(d for d in listed.json() if d["name"] == "old@openai_compat")
+        assert old["enabled"] is False and "api_key_env" in old["problem"]
+        unknown = await http.post(
+            "/v1/chat/completions",
+            headers=tenant.headers("staff"),
+            json={"model": "old", "messages": [{"role": "user", "content": "hi"}]},
+        )
+        assert unknown.status_code == 404

@@ -30,6 +30,7 @@ def settings(settings: Settings) -> Settings:
             "citizen_questions_per_minute": 2,
             "citizen_conversations_per_minute": 3,
             "citizen_handoffs_per_minute": 2,
+            "citizen_requests_per_minute": 4,
         }
     )
 
@@ -123,3 +124,14 @@ async def test_rate_limits_are_shared_through_redis_by_every_process(settings: S
     for app in (first, second):
         await app.state.platform.counters.close()
         await app.state.platform.db.dispose()
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+async def test_reading_rating_and_erasing_are_limited_per_address(client: httpx.AsyncClient, tenant_a: Tenant) -> None:
+    await make_collection(client, tenant_a, "faq", "public")
+    opened = (await client.post("/v1/conversations", json={"collection": f"{tenant_a.slug}/faq"})).json()
+    headers = {"X-Conversation-Token": opened["token"]}
+    reads = [(await client.get(f"/v1/conversations/{opened['id']}", headers=headers)).status_code for _ in range(5)]
+    assert reads == [200, 200, 200, 200, 429]
+    erased = await client.delete(f"/v1/conversations/{opened['id']}", headers=headers)
+    assert erased.status_code == 429  # counted together: a script cannot poll or erase without end

@@ -33,6 +33,8 @@ def misbehave(data: bytes, filename: str, content_type: str | None) -> list[Pars
         bytearray(64 << 30)  # more than any limit a test sets
     if filename.startswith("bug"):
         raise KeyError("a parser bug")
+    if filename.startswith("environment"):
+        raise LookupError(" ".join(sorted(os.environ)))  # what a hostile file could read
     return parsing.parse(data, filename, content_type)
 
 
@@ -187,3 +189,14 @@ def test_a_large_server_process_does_not_make_its_workers_retire() -> None:
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "True"
+
+
+def test_a_worker_sees_nothing_of_the_servers_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SOBERANA_SECRET_KEY", "the-server-secret-0123456789abcdef")
+    monkeypatch.setenv("SOBERANA_UPSTREAM_KEY_NATIONAL", "sk-upstream")
+    with SandboxedParser(timeout_s=10, memory_mb=512, workers=1, target=TARGET) as parser:
+        (outcome,) = parser.parse_many([(b"x", "environment.txt", None)])
+    assert isinstance(outcome, LookupError)
+    seen = str(outcome).split()
+    assert "PATH" in seen  # the worker runs, with what Python needs
+    assert not [name for name in seen if name.startswith("SOBERANA_")]

@@ -185,3 +185,79 @@ async def test_retention_may_only_be_shortened(client: httpx.AsyncClient, tenant
         client, platform_key, f"organisations/{tenant_a.org_id}", {"retention": {"conversations_days": 7}}
     )
     assert shorter.status_code == 200
+
+
+async def test_what_a_change_to_your_own_policy_leaves_out_is_kept(
+    app: Any, client: httpx.AsyncClient, tenant_a: Tenant
+) -> None:
+    """A child's administrator who sent an empty policy replaced what the parent set for the child."""
+    child = await make_tenant(app, "agency-a-benefits", parent_id=tenant_a.org_id)
+    set_by_parent = {
+        "rules": {"internal": {"mode": "block", "sovereignty": ["on_premises"]}},
+        "deny_lists": [{"label": "PERSON", "terms": ["Doña Urraca"]}],
+        "retention": {"conversations_days": 7},
+    }
+    assert (await put(client, tenant_a.admin_key, f"organisations/{child.org_id}", set_by_parent)).status_code == 200
+    for change in ({}, {"rules": {"public": {"sovereignty": ["on_premises", "national_cloud"]}}}):
+        assert (await put(client, child.admin_key, f"organisations/{child.org_id}", change)).status_code == 200
+    stored = (
+        await client.get(f"/admin/privacy/policies/organisations/{child.org_id}", headers=child.headers())
+    ).json()["document"]
+    assert stored["rules"]["internal"]["mode"] == "block" and stored["rules"]["internal"]["sovereignty"] == [
+        "on_premises"
+    ]
+    assert stored["deny_lists"] == [{"label": "PERSON", "terms": ["Doña Urraca"]}]
+    assert stored["retention"]["conversations_days"] == 7
+    effective = (await client.get("/v1/privacy/policy", headers=child.headers("staff"))).json()
+    # a rule that names only its places keeps the mode above: public data is still only detected
+    assert effective["rules"]["public"] == {
+        "mode": "detect",
+        "sovereignty": ["on_premises", "national_cloud"],
+        "on_premises_too": False,
+    }
+    assert effective["rules"]["internal"]["mode"] == "block"
+
+
+async def test_a_new_organisation_is_bound_by_its_parents_policy_at_once(
+    app: Any, client: httpx.AsyncClient, tenant_a: Tenant
+) -> None:
+    """Policies reload every 30 s; an organisation created in between must not miss its parents' floors."""
+    parent_rule = {"rules": {"internal": {"mode": "redact"}}}
+    assert (await put(client, tenant_a.admin_key, f"organisations/{tenant_a.org_id}", parent_rule)).status_code == 200
+    child = await make_tenant(app, "agency-a-new", parent_id=tenant_a.org_id)  # after the last reload
+    effective = (await client.get("/v1/privacy/policy", headers=child.headers("staff"))).json()
+    assert effective["rules"]["internal"]["mode"] == "redact"
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+async def test_a_policy_saved_under_older_rules_still_protects(
+    app: Any, client: httpx.AsyncClient, tenant_a: Tenant
+) -> None:
+    """A custom pattern RE2 cannot run (saved before patterns ran on RE2) is left out, and logged; the
+    rest of the policy applies, and the server still starts."""
+    from soberana.core.ids import new_id
+    from soberana.privacy.models import PrivacyPolicy
+
+    document = {
+        "rules": {"internal": {"mode": "redact"}},
+        "patterns": [
+            {"label": "CASE_NUMBER", "pattern": r"(EXP)-\d+-\1"},  # a back-reference: not for RE2
+            {"label": "FILE_NUMBER", "pattern": r"FN-\d{6}"},
+        ],
+    }
+    async with app.state.platform.db.write_session() as session:
+        session.add(
+            PrivacyPolicy(
+                id=new_id("pol"),
+                subject_type="organisation",
+                subject_id=tenant_a.org_id,
+                org_id=tenant_a.org_id,
+                document=document,
+            )
+        )
+        await session.commit()
+    async with app.state.platform.db.session() as session:
+        await app.state.platform.privacy.reload(session)
+    effective = (await client.get("/v1/privacy/policy", headers=tenant_a.headers("staff"))).json()
+    assert effective["rules"]["internal"]["mode"] == "redact"
+    assert effective["custom_labels"] == ["FILE_NUMBER"]

@@ -335,6 +335,8 @@ def test_an_administrator_creates_a_key_and_sees_it_once(page: Any) -> None:
     assert shown not in page.content()
     assert "citizen portal" in page.inner_text("table")
     for path in (
+        "/account/keys?lang=es",
+        "/account/keys?lang=is",
         "/console/usage?lang=es",
         "/console/audit?lang=is",
         "/console/people?lang=es",

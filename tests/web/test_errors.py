@@ -159,3 +159,24 @@ async def test_a_constraint_violation_nobody_expected_is_a_conflict_not_a_server
     assert response.status_code == 409
     assert response.json()["error"]["type"] == "conflict_error"
     assert "INSERT" not in response.text and "UNIQUE" not in response.text  # nothing of the database shown
+
+
+async def test_a_server_error_still_carries_the_security_headers() -> None:
+    from fastapi import FastAPI
+
+    from soberana.web.errors import install_error_handlers
+
+    app = FastAPI()
+    install_error_handlers(app)
+
+    @app.get("/boom")
+    async def boom() -> None:
+        raise RuntimeError("a bug")
+
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="https://t") as http:
+        response = await http.get("/boom")
+    assert response.status_code == 500 and "a bug" not in response.text
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert response.headers["content-security-policy"].startswith("default-src 'none'")
+    assert response.headers["strict-transport-security"].startswith("max-age=")

@@ -117,6 +117,7 @@ async def test_every_page_speaks_the_chosen_language(app: Any, client: httpx.Asy
         "/staff/cases",
         "/staff/chat",
         "/console/keys",
+        "/account/keys",
         "/console/people",
         "/console/models",
         "/console/usage",
@@ -209,17 +210,36 @@ async def test_sign_in_sessions_and_sign_out(app: Any, client: httpx.AsyncClient
     assert "; Secure" in session_cookie and "HttpOnly" in session_cookie and "SameSite=lax" in session_cookie
 
 
-async def test_a_password_set_by_an_administrator_ends_the_persons_sessions(
-    client: httpx.AsyncClient, tenant_a: Tenant
-) -> None:
-    await set_password(client, tenant_a, tenant_a.staff_id)
+async def test_a_password_is_the_persons_own(client: httpx.AsyncClient, tenant_a: Tenant, platform_key: str) -> None:
+    """An administrator who sets someone's password can sign in as them and read their saved
+    conversations: only an account without one gets it from an administrator; a platform
+    administrator's reset is recorded and signs the person out everywhere."""
+    await set_password(client, tenant_a, tenant_a.staff_id)  # the first password: allowed
     await sign_in(client, f"staff@{tenant_a.slug}.example")
     assert (await client.get("/staff/cases")).status_code == 200
-    # whoever knew the old password stays signed in no longer
-    changed = await client.patch(
-        f"/admin/users/{tenant_a.staff_id}", headers=tenant_a.headers(), json={"password": "a new password 123"}
+    taken = await client.patch(
+        f"/admin/users/{tenant_a.staff_id}", headers=tenant_a.headers(), json={"password": "the admin knows it"}
     )
-    assert changed.status_code == 200
+    assert taken.status_code == 403 and taken.json()["error"]["code"] == "password_is_personal"
+    # the person changes it: this browser stays signed in, with a new session
+    page = await client.get("/account/keys")
+    wrong = await client.post(
+        "/account/password",
+        data={"csrf_token": form_token(page.text), "current_password": "not it at all", "new_password": "x" * 12},
+    )
+    assert wrong.status_code == 400
+    changed = await client.post(
+        "/account/password",
+        data={"csrf_token": form_token(page.text), "current_password": PASSWORD, "new_password": "a new password 123"},
+    )
+    assert changed.status_code == 303 and (await client.get("/staff/cases")).status_code == 200
+    # a platform administrator's reset ends every session of the person, and is on the record
+    reset = await client.patch(
+        f"/admin/users/{tenant_a.staff_id}",
+        headers={"Authorization": f"Bearer {platform_key}"},
+        json={"password": "reset by the platform team"},
+    )
+    assert reset.status_code == 200
     assert (await client.get("/staff/cases")).status_code == 303
     entries = (await client.get("/admin/audit?action=user.update", headers=tenant_a.headers())).json()["data"]
     assert entries[0]["details"]["sessions_ended"] == 1

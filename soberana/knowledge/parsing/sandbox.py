@@ -85,6 +85,9 @@ class _Stop:
     reason: StopReason
 
 
+_INHERITED = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TMPDIR", "TZ", "VIRTUAL_ENV")
+
+
 @dataclass(eq=False)
 class _Worker:
     process: subprocess.Popen[bytes]
@@ -94,7 +97,10 @@ class _Worker:
     @classmethod
     def start(cls, memory_mb: int, target: str) -> _Worker:
         paths = [path for path in sys.path if path]
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(paths)}
+        # nothing of the server's environment (its secret key, database address, upstream keys) reaches
+        # a process that reads untrusted files: only where Python and its libraries are, and the locale
+        env = {name: os.environ[name] for name in _INHERITED if name in os.environ}
+        env["PYTHONPATH"] = os.pathsep.join(paths)
         try:
             process = subprocess.Popen(  # noqa: S603 - this interpreter, this package, fixed arguments
                 [sys.executable, "-m", "soberana.knowledge.parsing.worker", str(memory_mb), target],
