@@ -8,8 +8,10 @@ protects data can be forgotten. The web application (:func:`soberana.web.app.cre
 ``soberana`` command use it; nothing else constructs a service (``tests/test_architecture.py``
 checks it, and import-linter keeps ``web`` and ``cli`` from importing the builders below).
 
-Nothing here connects, loads a model or reads the environment: building is cheap, and the services
-connect when first used or when :meth:`Platform.start` runs.
+Each service is built the first time it is asked for, with what it depends on: the web application
+asks for all of them at once (:meth:`Platform.components`); a command asks only for what it uses, so
+``soberana orgs list`` does not import the knowledge engine. Nothing here connects, loads a model or
+reads the environment: the services connect when first used or when :meth:`Platform.start` runs.
 """
 
 from __future__ import annotations
@@ -17,40 +19,42 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, fields
 from datetime import timedelta
+from functools import cached_property
+from typing import TYPE_CHECKING
 
 from soberana.audit.service import AuditLog
 from soberana.auth.authentication import Authenticator
-from soberana.auth.oidc import OidcService
 from soberana.auth.service import AdminService
 from soberana.auth.sessions import SessionStore
 from soberana.core.components import Components
-from soberana.gateway.admin import GatewayAdmin
-from soberana.gateway.clients import GatewayClient
-from soberana.gateway.metering import UsageRetention, usage_verifiers
-from soberana.gateway.runtime import GatewayRuntime
-from soberana.gateway.service import GatewayService
-from soberana.knowledge.chat import KnowledgeChat
-from soberana.knowledge.citizens import CitizenAssistant, ConversationRetention
-from soberana.knowledge.engine import KnowledgeEngine
-from soberana.knowledge.handoff import HandoffQueue
-from soberana.knowledge.jobs import IngestionJobs
-from soberana.knowledge.parsing.sandbox import SandboxedParser
-from soberana.knowledge.service import KnowledgeService
-from soberana.knowledge.text import LanguageDetector
-from soberana.privacy.ports import Purger
-from soberana.privacy.service import PrivacyService
 from soberana.settings import Settings
 from soberana.storage.counters import Counters, MemoryCounters, RedisCounters
 from soberana.storage.db import Database
-from soberana.workspace.service import WorkspaceRetention, WorkspaceService
+
+if TYPE_CHECKING:  # the capabilities load when first built (a command imports what it uses)
+    from soberana.auth.oidc import OidcService
+    from soberana.gateway.admin import GatewayAdmin
+    from soberana.gateway.runtime import GatewayRuntime
+    from soberana.gateway.service import GatewayService
+    from soberana.knowledge.citizens import CitizenAssistant
+    from soberana.knowledge.engine import KnowledgeEngine
+    from soberana.knowledge.handoff import HandoffQueue
+    from soberana.knowledge.jobs import IngestionJobs
+    from soberana.knowledge.parsing.sandbox import SandboxedParser
+    from soberana.knowledge.service import KnowledgeService
+    from soberana.knowledge.text import LanguageDetector
+    from soberana.privacy.ports import Purger
+    from soberana.privacy.service import PrivacyService
+    from soberana.workspace.service import WorkspaceService
 
 logger = logging.getLogger("soberana")
 
 
 def document_parser(settings: Settings) -> SandboxedParser | None:
     """Uploads are read in worker processes with time and memory limits (none with 0 workers)."""
+    from soberana.knowledge.parsing.sandbox import SandboxedParser
+
     if settings.knowledge_parse_workers == 0:
         return None
     return SandboxedParser(
@@ -61,36 +65,78 @@ def document_parser(settings: Settings) -> SandboxedParser | None:
 def retention_purgers(audit: AuditLog) -> list[Purger]:
     """Every kind of data kept for a retention period, with what deletes it: the one list the server's
     purge job and ``soberana retention purge`` both use."""
+    from soberana.gateway.metering import UsageRetention
+    from soberana.knowledge.citizens import ConversationRetention
+    from soberana.workspace.service import WorkspaceRetention
+
     return [ConversationRetention(), WorkspaceRetention(), UsageRetention(audit)]
 
 
-@dataclass(eq=False)
 class Platform:
-    """Every service of one installation, built by :func:`build_platform`."""
+    """Every service of one installation, each built on first use by :func:`build_platform`'s rules."""
 
-    settings: Settings
-    db: Database
-    audit: AuditLog
-    counters: Counters
-    admin: AdminService
-    authenticator: Authenticator
-    sessions: SessionStore
-    oidc: OidcService
-    privacy: PrivacyService
-    gateway: GatewayRuntime
-    knowledge: KnowledgeService
-    jobs: IngestionJobs
-    citizens: CitizenAssistant
-    handoff: HandoffQueue
-    workspace: WorkspaceService
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
 
-    def components(self) -> Components:
-        """The registry routes find their services in (by type)."""
-        registry = Components(getattr(self, f.name) for f in fields(self) if f.name != "gateway")
-        registry.add(self)
-        registry.add(self.gateway.service)
-        registry.add(self.gateway.admin)
-        return registry
+    # -- the foundation ------------------------------------------------------------------------------
+
+    @cached_property
+    def db(self) -> Database:
+        return Database.from_settings(self.settings)
+
+    @cached_property
+    def audit(self) -> AuditLog:
+        from soberana.gateway.metering import usage_verifiers
+
+        return AuditLog(self.settings.secret_key_bytes, verifiers=usage_verifiers())
+
+    @cached_property
+    def counters(self) -> Counters:
+        """Quota and rate-limit counts: in this process, or in Redis shared by every process."""
+        url = self.settings.redis_url
+        return RedisCounters(url) if url else MemoryCounters()
+
+    @cached_property
+    def admin(self) -> AdminService:
+        admin = AdminService.from_settings(self.settings, self.audit)
+        admin.on_change.append(lambda: self.authenticator.forget())  # a changed key is not remembered
+        return admin
+
+    @cached_property
+    def authenticator(self) -> Authenticator:
+        return Authenticator.from_settings(self.settings, self.db, self.audit, self.counters)
+
+    @cached_property
+    def sessions(self) -> SessionStore:
+        return SessionStore(self.db, timedelta(hours=self.settings.web_session_hours))
+
+    @cached_property
+    def oidc(self) -> OidcService:
+        from soberana.auth.oidc import OidcService
+
+        return OidcService(self.db, self.admin, self.authenticator, self.settings.secret_key_bytes)
+
+    # -- data protection and the gateway -------------------------------------------------------------
+
+    @cached_property
+    def detector(self) -> LanguageDetector:
+        from soberana.knowledge.text import LanguageDetector
+
+        return LanguageDetector(self.settings.knowledge_languages)
+
+    @cached_property
+    def privacy(self) -> PrivacyService:
+        from soberana.privacy.service import PrivacyService
+
+        return PrivacyService.from_settings(
+            self.settings, self.db, self.admin, retention_purgers(self.audit), detect_language=self.detector.detect
+        )
+
+    @cached_property
+    def gateway(self) -> GatewayRuntime:
+        from soberana.gateway.runtime import GatewayRuntime
+
+        return GatewayRuntime(self.settings, self.db, self.audit, self.admin, self.privacy, self.counters)
 
     @property
     def gateway_service(self) -> GatewayService:
@@ -99,6 +145,87 @@ class Platform:
     @property
     def gateway_admin(self) -> GatewayAdmin:
         return self.gateway.admin
+
+    # -- knowledge and the workspace -----------------------------------------------------------------
+
+    @cached_property
+    def engine(self) -> KnowledgeEngine:
+        from soberana.gateway.clients import GatewayClient
+        from soberana.knowledge.engine import KnowledgeEngine
+
+        return KnowledgeEngine(self.settings, self.db, GatewayClient(self.gateway.service), self.detector)
+
+    @cached_property
+    def knowledge(self) -> KnowledgeService:
+        from soberana.knowledge.chat import KnowledgeChat
+        from soberana.knowledge.service import KnowledgeService
+
+        knowledge = KnowledgeService(self.settings, self.db, self.admin, self.engine)
+        # the `knowledge` option of chat completions: the gateway answers from collections through it
+        self.gateway.service.add_augmenter(KnowledgeChat(knowledge))
+        return knowledge
+
+    @cached_property
+    def jobs(self) -> IngestionJobs:
+        from soberana.knowledge.jobs import IngestionJobs
+
+        return IngestionJobs(
+            self.settings,
+            self.db,
+            self.audit,
+            self.knowledge,
+            self.engine,
+            self.privacy,
+            document_parser(self.settings),
+        )
+
+    @cached_property
+    def citizens(self) -> CitizenAssistant:
+        from soberana.knowledge.citizens import CitizenAssistant
+
+        return CitizenAssistant(self.settings, self.db, self.audit, self.knowledge, self.privacy, self.counters)
+
+    @cached_property
+    def handoff(self) -> HandoffQueue:
+        from soberana.knowledge.handoff import HandoffQueue
+
+        return HandoffQueue(self.admin)
+
+    @cached_property
+    def workspace(self) -> WorkspaceService:
+        from soberana.gateway.clients import GatewayClient
+        from soberana.workspace.service import WorkspaceService
+
+        return WorkspaceService(self.db, self.admin, GatewayClient(self.gateway.service), self.privacy)
+
+    # -- the application's view ----------------------------------------------------------------------
+
+    SERVICES = (
+        "db",
+        "audit",
+        "counters",
+        "admin",
+        "authenticator",
+        "sessions",
+        "oidc",
+        "privacy",
+        "knowledge",
+        "jobs",
+        "citizens",
+        "handoff",
+        "workspace",
+    )
+
+    def components(self) -> Components:
+        """The registry routes find their services in (by type): builds every service."""
+        registry = Components([self.settings, *(getattr(self, name) for name in self.SERVICES)])
+        registry.add(self)
+        registry.add(self.gateway.service)
+        registry.add(self.gateway.admin)
+        return registry
+
+    def _built(self, name: str) -> bool:
+        return name in self.__dict__
 
     async def start(self) -> None:
         """Start the background work of a server process: the gateway's health checks and usage writer,
@@ -110,15 +237,19 @@ class Platform:
 
     async def stop(self) -> None:
         """Stop the background work and release connections (queued usage and refusals are written).
-        Every step runs even when one before it fails."""
-        await _each(
-            self.jobs.stop,
-            self.authenticator.stop,
-            self.privacy.stop,
-            self.gateway.stop,
-            self.counters.close,
-            self.db.dispose,
-        )
+        Every step runs even when one before it fails; what was never built is not built to be stopped."""
+        await _each(*self._stops("jobs", "authenticator", "privacy", "gateway"), *self._closes("counters", "db"))
+
+    def _stops(self, *names: str) -> list[Callable[[], Awaitable[None]]]:
+        return [getattr(self, name).stop for name in names if self._built(name)]
+
+    def _closes(self, *names: str) -> list[Callable[[], Awaitable[None]]]:
+        closing = {"counters": lambda: self.counters.close(), "db": lambda: self.db.dispose()}
+        return [closing[name] for name in names if self._built(name)]
+
+    async def close(self) -> None:
+        """Release the connections of a platform that ran nothing in the background (a command)."""
+        await _each(*self._closes("counters", "db"))
 
     @asynccontextmanager
     async def for_command(self) -> AsyncIterator[Platform]:
@@ -132,7 +263,7 @@ class Platform:
             yield self
         finally:
             # the refusals counted and the usage of the calls made are written
-            await _each(self.jobs.stop, self.authenticator.stop, self.gateway.stop, self.counters.close)
+            await _each(*self._stops("jobs", "authenticator", "gateway"), *self._closes("counters"))
 
 
 async def _each(*steps: Callable[[], Awaitable[None]]) -> None:
@@ -149,36 +280,5 @@ async def _each(*steps: Callable[[], Awaitable[None]]) -> None:
 
 
 def build_platform(settings: Settings) -> Platform:
-    """Build every service for ``settings`` (connects nothing yet)."""
-    db = Database.from_settings(settings)
-    audit = AuditLog(settings.secret_key_bytes, verifiers=usage_verifiers())
-    counters: Counters = RedisCounters(settings.redis_url) if settings.redis_url else MemoryCounters()
-    admin = AdminService.from_settings(settings, audit)
-    authenticator = Authenticator.from_settings(settings, db, audit, counters)
-    admin.on_change.append(authenticator.forget)
-    detector = LanguageDetector(settings.knowledge_languages)
-    privacy = PrivacyService.from_settings(
-        settings, db, admin, retention_purgers(audit), detect_language=detector.detect
-    )
-    gateway = GatewayRuntime(settings, db, audit, admin, privacy, counters)
-    models = GatewayClient(gateway.service)
-    engine = KnowledgeEngine(settings, db, models, detector)
-    knowledge = KnowledgeService(settings, db, admin, engine)
-    gateway.service.add_augmenter(KnowledgeChat(knowledge))  # the `knowledge` option of chat completions
-    return Platform(
-        settings=settings,
-        db=db,
-        audit=audit,
-        counters=counters,
-        admin=admin,
-        authenticator=authenticator,
-        sessions=SessionStore(db, timedelta(hours=settings.web_session_hours)),
-        oidc=OidcService(db, admin, authenticator, settings.secret_key_bytes),
-        privacy=privacy,
-        gateway=gateway,
-        knowledge=knowledge,
-        jobs=IngestionJobs(settings, db, audit, knowledge, engine, privacy, document_parser(settings)),
-        citizens=CitizenAssistant(settings, db, audit, knowledge, privacy, counters),
-        handoff=HandoffQueue(admin),
-        workspace=WorkspaceService(db, admin, GatewayClient(gateway.service), privacy),
-    )
+    """The platform for ``settings``: every service is built when first asked for (connects nothing)."""
+    return Platform(settings)

@@ -49,7 +49,7 @@ HOSTILE = {
     "1.1.1.…": ("1.", "IP addresses, dates, URL, phones"),
     "1/1/1/…": ("1/", "dates, phones; Icelandic tokenizer"),
     "digits between runs of 4,000 spaces": ("1234567" + " " * 4000, "a label or extension after a number"),
-    "1:1:1:…": ("1:", "IPv6"),
+    "1:1:1:…": ("1:", "IPv6; spaCy's tokenizer (its URL pattern)"),
 }
 
 

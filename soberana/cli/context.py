@@ -80,8 +80,7 @@ class CliContext:
                 return await coro
             finally:
                 if "platform" in self.__dict__:
-                    await self.platform.counters.close()
-                    await self.platform.db.dispose()
+                    await self.platform.close()
 
         try:
             return asyncio.run(wrapped())

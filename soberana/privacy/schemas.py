@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from soberana.privacy.detectors.custom import compile_pattern
+from soberana.privacy.detectors import LinearError
+from soberana.privacy.detectors.custom import DenyListDetector, compile_pattern
 from soberana.settings import ClassificationRule
 
 LABEL_PATTERN = r"^[A-Z][A-Z_]{0,39}$"
@@ -40,6 +41,14 @@ class DenyList(BaseModel):
 
     label: str = Field(pattern=LABEL_PATTERN)
     terms: list[str] = Field(min_length=1, max_length=10_000)
+
+    @model_validator(mode="after")
+    def _compiles(self) -> DenyList:
+        try:  # built when saved, so that it never fails when loaded
+            DenyListDetector(self.terms, self.label)
+        except LinearError as exc:
+            raise ValueError(f"the deny-list {self.label} cannot be compiled: {exc}") from None
+        return self
 
 
 class Retention(BaseModel):

@@ -19,7 +19,7 @@ from soberana.auth.schemas import OrganisationUpdate
 from soberana.knowledge import jobs as knowledge_jobs
 from soberana.knowledge.ingest import Ingestor
 from soberana.settings import DeploymentConfig
-from tests.conftest import Tenant
+from tests.conftest import BACKENDS, Tenant
 from tests.knowledge.conftest import make_collection, upload, wait_for_vectors
 from tests.knowledge.test_parsing import make_pdf
 
@@ -731,6 +731,7 @@ async def test_a_generic_question_is_searched_centred_and_scored_by_its_own_vect
     assert any(h["score"] < h["dense_score"] for h in hits)  # ranked by the centred similarity
 
 
+@pytest.mark.parametrize("backend", BACKENDS, indirect=True)  # service rules, not search
 async def test_a_name_in_use_is_a_conflict_and_publishing_a_classified_collection_needs_an_administrator(
     client: httpx.AsyncClient, tenant_a: Tenant
 ) -> None:
@@ -760,6 +761,7 @@ async def test_a_name_in_use_is_a_conflict_and_publishing_a_classified_collectio
     assert (await client.post("/v1/collections", headers=tenant_a.headers("staff"), json=open_data)).status_code == 201
 
 
+@pytest.mark.parametrize("backend", BACKENDS, indirect=True)  # service rules, not search
 async def test_citizens_get_a_bounded_answer_and_never_an_internal_detail(
     app: Any, client: httpx.AsyncClient, tenant_a: Tenant, upstream: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -786,6 +788,7 @@ async def test_citizens_get_a_bounded_answer_and_never_an_internal_detail(
         assert internal not in failed.text
 
 
+@pytest.mark.parametrize("backend", BACKENDS, indirect=True)  # service rules, not search
 async def test_a_conversation_stops_when_its_collection_is_no_longer_public(
     app: Any, client: httpx.AsyncClient, tenant_a: Tenant
 ) -> None:
