@@ -383,20 +383,6 @@ async def test_console_usage_charts_csv_and_audit_log(
     assert "No model calls in this period." in other_model.text
     narrowed = await client.get("/console/usage.csv", params={"group_by": "model", "model": "another-model"})
     assert narrowed.text.splitlines()[1:] == []
-    # a name a spreadsheet would run as a formula is exported as text
-    from datetime import timedelta
-
-    from tests.privacy.test_retention import usage
-
-    formula = '=HYPERLINK("https://evil.example","total")'
-    app.state.platform.gateway_service.meter.record({**usage(tenant_a.org_id, timedelta()), "model": formula})
-    await app.state.platform.gateway_service.meter.flush()
-    import csv as spreadsheet
-    import io
-
-    exported = (await client.get("/console/usage.csv", params={"group_by": "model"})).text
-    cells = [row[0] for row in spreadsheet.reader(io.StringIO(exported))]
-    assert "'" + formula in cells and formula not in cells
     assert (await client.get("/console/usage", params={"org": tenant_b.org_id})).status_code == 404
     # one chart over time for each model with calls (the organisation's own calls only)
     split = await client.get("/console/usage", params={"group_by": "day", "split": "model", "lang": "en"})
@@ -437,6 +423,21 @@ async def test_console_usage_charts_csv_and_audit_log(
     split = await client.get("/console/usage", params={"split": "organisation", "metric": "tokens"})
     captions = re.findall(r'<figcaption id="series-\d+-caption">([^<]+)</figcaption>', split.text)
     assert sorted(captions) == ["Agency-A", "Agency-B"]
+
+    # a name a spreadsheet would run as a formula is exported as text
+    from datetime import timedelta
+
+    from tests.privacy.test_retention import usage
+
+    formula = '=HYPERLINK("https://evil.example","total")'
+    app.state.platform.gateway_service.meter.record({**usage(tenant_a.org_id, timedelta()), "model": formula})
+    await app.state.platform.gateway_service.meter.flush()
+    import csv as spreadsheet
+    import io
+
+    exported = (await client.get("/console/usage.csv", params={"group_by": "model"})).text
+    cells = [row[0] for row in spreadsheet.reader(io.StringIO(exported))]
+    assert "'" + formula in cells and formula not in cells
 
     # staff see neither page
     await set_password(client, tenant_a, tenant_a.staff_id)
