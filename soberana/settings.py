@@ -306,9 +306,9 @@ class Settings(BaseSettings):
         "database), `pgvector` (PostgreSQL with the vector extension), `auto` (pgvector when available).",
     )
     knowledge_languages: list[str] = Field(
-        default_factory=lambda: ["en", "es", "is"],
-        description="Languages detected in documents and questions (ISO 639-1). Answers and interface messages "
-        "use the question's language.",
+        default_factory=lambda: ["en", "es", "is", "pl", "pt"],
+        description="Languages detected in documents and questions (ISO 639-1). Answers use the question's "
+        "language; the interface is in English, Spanish and Icelandic.",
     )
     knowledge_chunk_target_words: int = Field(160, ge=20, le=2000, description="Preferred passage size in words.")
     knowledge_chunk_max_words: int = Field(280, ge=40, le=4000, description="Largest passage size in words.")

@@ -24,13 +24,15 @@ from typing import Any, Literal
 
 import numpy as np
 
+from bench.retrieval import devset_answers
 from bench.retrieval.datasets import Document, Query
 from bench.retrieval.embeddings import EmbeddingCache, cache_key
 from bench.retrieval.metrics import percentile
 from soberana.auth.principal import Origin, Principal, cli_principal
 from soberana.auth.schemas import OrganisationCreate
 from soberana.gateway.clients import GatewayClient
-from soberana.knowledge.answers import check_citations, threshold_for
+from soberana.knowledge.answerability import threshold_for
+from soberana.knowledge.answers import check_citations
 from soberana.knowledge.engine import KnowledgeEngine
 from soberana.knowledge.ingest import PreparedDocument
 from soberana.knowledge.jobs import IngestionJobs, UploadedFile
@@ -131,6 +133,7 @@ class SoberanaSystem:
         self.cache = EmbeddingCache(workdir.parent / "soberana-cache")
         self.collections: dict[str, Collection] = {}
         self.doc_ids: dict[str, dict[str, str]] = {}  # set → Soberana document id → dataset doc id
+        self.documents: dict[str, dict[str, Document]] = {}  # set → dataset doc id → document
         self.principal = cli_principal("bench")
         self.dump: dict[str, Any] = {}
         self.run(self._start())
@@ -182,6 +185,7 @@ class SoberanaSystem:
     async def _index(self, set_name: str, documents: list[Document]) -> None:
         collection = await self._collection(set_name)
         self.collections[set_name] = collection
+        self.documents[set_name] = {d.doc_id: d for d in documents}
         self.models.store = f"soberana-{set_name}"
         job_id = await self.jobs.new_job(collection, 1)
         job = await self.jobs.run_job(
@@ -221,10 +225,15 @@ class SoberanaSystem:
     # -- extra measurements ------------------------------------------------------------------------
 
     def extra_measurements(self) -> dict[str, Any]:
+        details: dict[str, Any] = {}
+        measured: dict[str, Any] = {}
+        if devset_answers.SET_NAME in self.collections:
+            devset = self.run(self._devset())
+            details["dev_set"] = devset
+            measured["dev_set"] = devset["dev"]
         if os.environ.get("SOBERANA_BENCH_EXTRAS") == "0":  # quality only (while tuning)
             self.close()
-            return {}
-        details: dict[str, Any] = {}
+            return {**measured, "details": details}
         abstention = self.run(self._abstention())
         details["abstention"] = abstention
         citations = self.run(self._citation_safety())
@@ -235,6 +244,7 @@ class SoberanaSystem:
         details["ingestion"] = ingest
         self.close()
         return {
+            **measured,
             "search_p95_ms_10k": scale["10000"]["p95_ms"],
             "search_p95_ms_100k": scale["100000"]["p95_ms"],
             "ingest_10k_pages_s": ingest["projected_10k_pages_s"],
@@ -251,6 +261,21 @@ class SoberanaSystem:
         self.run(self.gateway.stop())
         self.run(self.db.dispose())
         self.loop.close()
+
+    async def _devset(self) -> dict[str, Any]:
+        """The development set's questions answered over the mixed collection (``devset_answers``): the
+        figures per split, beside the earlier single cosine threshold on the same retrievals."""
+        from bench.retrieval.devset import load_devset
+
+        questions = load_devset(documents=list(self.documents[devset_answers.SET_NAME].values()))
+        rows = await devset_answers.evidence_rows(self, questions)
+        result: dict[str, Any] = {"rows": rows}
+        for split in ("train", "dev"):
+            mine = [r for r in rows if r["split"] == split]
+            result[split] = devset_answers.summarise(mine)
+            as_before = [{**r, "mode": "extractive" if r.get("cosine_only") else "abstained"} for r in mine]
+            result[f"{split}_single_threshold"] = devset_answers.summarise(as_before)
+        return result
 
     async def _abstention(self) -> dict[str, Any]:
         """Abstention on ConditionalQA: answerable questions should be answered, questions about other

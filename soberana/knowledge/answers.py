@@ -4,12 +4,12 @@
   (``<passage id="n" title="…">…</passage>``) and must cite them as ``[n]``. After generation every
   citation is checked: a number that points to no retrieved passage is removed and the answer
   flagged, so no answer ever cites a passage that was not retrieved.
-* Without one (the embedded default), the answer is the passages' most relevant sentences,
-  quoted with their citations and presented as excerpts. Sentences are ranked by their embedding's
-  similarity to the question, so this works across languages too.
-* When the best passage is less similar to the question than the embedding model's calibrated
-  threshold, the assistant abstains: the official sources do not cover the question, and a person
-  is offered instead.
+* Without one (the embedded default), the answer is the sentences that answer, quoted with their
+  citations and presented as excerpts (:mod:`soberana.knowledge.reading`: the sentences' similarity
+  to the question, the question's words, numbers and names found in them, their neighbours).
+* When the passages do not answer the question (:mod:`soberana.knowledge.answerability`), the
+  assistant abstains: the official sources do not cover the question, and a person is offered
+  instead.
 
 Passages are data, never instructions (a page may be poisoned): they go in the system turn, framed
 by :func:`framed_passages` and neutralised by :func:`quoted`; the user turn holds the question alone.
@@ -26,27 +26,20 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-
 from soberana.auth.principal import Principal
 from soberana.core.aio import closing_stream
 from soberana.knowledge.contacts import ContactGuard, Sources, check_contacts
 from soberana.knowledge.ports import Models
+from soberana.knowledge.reading import Reading, candidates_of, score, section_texts
 from soberana.knowledge.schemas import AnswerMode
 from soberana.knowledge.search import Hit, Retrieval
 from soberana.privacy.entities import LABELS
 
-# Lowest best-passage similarity at which an answer is given, per embedding model, measured by
-# bench/retrieval (answerable questions vs questions about other subjects). Other models: DEFAULT.
-CALIBRATED_THRESHOLDS = {"multilingual-e5-small": 0.845}
-DEFAULT_THRESHOLD = 0.5
-
 NO_ANSWER = "NO_ANSWER"
 MAX_QUOTE_CHARS = 500
 _CITATION = re.compile(r"\[(\d{1,3}(?:\s*,\s*\d{1,3})*)\]")
-_SENTENCE_END = re.compile(r"(?<=[.!?…])\s+(?=[\"“¿¡(]?[A-ZÁÉÍÓÚÝÞÆÖÑÜ0-9])")
 
-LANGUAGE_NAMES = {"en": "English", "es": "Spanish", "is": "Icelandic"}
+LANGUAGE_NAMES = {"en": "English", "es": "Spanish", "is": "Icelandic", "pl": "Polish", "pt": "Portuguese"}
 
 MESSAGES: dict[str, dict[str, str]] = {
     "abstain": {
@@ -56,11 +49,17 @@ MESSAGES: dict[str, dict[str, str]] = {
         "con fiabilidad. Puede pedir hablar con una persona.",
         "is": "Opinberu heimildirnar sem ég get leitað í fjalla ekki um þessa spurningu, svo ég get ekki svarað "
         "henni með vissu. Þú getur beðið um að fá að tala við starfsmann.",
+        "pl": "Oficjalne źródła, które mogę przeszukać, nie obejmują tego pytania, więc nie mogę na nie rzetelnie "
+        "odpowiedzieć. Możesz poprosić o rozmowę z pracownikiem.",
+        "pt": "As fontes oficiais que posso consultar não tratam desta pergunta, por isso não posso responder-lhe "
+        "com segurança. Pode pedir para falar com uma pessoa.",
     },
     "excerpts": {
         "en": "Excerpts from the official pages that match your question:",
         "es": "Fragmentos de las páginas oficiales que corresponden a su pregunta:",
         "is": "Brot úr opinberum síðum sem eiga við spurninguna þína:",
+        "pl": "Fragmenty oficjalnych stron, które odpowiadają na Twoje pytanie:",
+        "pt": "Excertos das páginas oficiais que correspondem à sua pergunta:",
     },
 }
 
@@ -68,12 +67,6 @@ MESSAGES: dict[str, dict[str, str]] = {
 def message(name: str, language: str | None) -> str:
     texts = MESSAGES[name]
     return texts.get(language or "en", texts["en"])
-
-
-def threshold_for(model: str, configured: float | None) -> float:
-    if configured is not None:
-        return configured
-    return CALIBRATED_THRESHOLDS.get(model, DEFAULT_THRESHOLD)
 
 
 @dataclass(slots=True)
@@ -86,6 +79,7 @@ class Answer:
     model: str | None = None
     top_score: float | None = None
     threshold: float = 0.0
+    answerability: float | None = None  # the decision's probability that the passages answer
 
     @property
     def handoff_offered(self) -> bool:
@@ -181,20 +175,6 @@ def _may_decline(text: str) -> bool:
     return NO_ANSWER.startswith(text.strip().rstrip(".").upper())
 
 
-def sentences(text: str) -> list[str]:
-    parts: list[str] = []
-    for line in text.splitlines():
-        line = line.strip().lstrip("-•*").strip()
-        if line:
-            parts.extend(s.strip() for s in _SENTENCE_END.split(line) if s.strip())
-    return [p for p in parts if len(p.split()) >= 3 and not _table_header(p)]
-
-
-def _table_header(line: str) -> bool:
-    """A table row of a few words and no figures: most likely the header ("Permit | Fee")."""
-    return " | " in line and not any(c.isdigit() for c in line) and len(line.split()) <= 8
-
-
 def grounding_rules(language: str | None) -> str:
     """The system instructions of a grounded, cited answer."""
     name = LANGUAGE_NAMES.get(language or "", "the language of the question")
@@ -264,28 +244,6 @@ def grounded_system(hits: Sequence[Hit], language: str | None) -> str:
     )
 
 
-AMOUNT_PRIOR = 0.03
-_ASKS_AMOUNT = re.compile(
-    r"\b(how much|how many|what (?:is the )?(?:cost|price|fee)|cu[aá]nt[oa]s?|qu[eé] precio|"
-    r"hva[ðd] kosta|hversu (?:mik|marg)|hve (?:mik|marg))",
-    re.IGNORECASE,
-)
-_AMOUNT = re.compile(r"(?:[€$£]\s?\d|\d[\d.,]*\s?(?:€|%|euros?\b|EUR\b|kr\b|krónur|pounds?\b|£|\$))", re.IGNORECASE)
-
-
-def asks_for_amount(question: str) -> bool:
-    """Whether a question (English, Spanish, Icelandic) asks how much or how many."""
-    return _ASKS_AMOUNT.search(question) is not None
-
-
-def _in_section(hit: Hit, sentence: str) -> str:
-    """A sentence as the embedding model reads it: under its page's title and section heading, so that
-    every candidate carries the same page context and the sentences differ by what they say."""
-    heading = hit.heading_path[-1] if hit.heading_path else None
-    where = f"{hit.title} › {heading}" if heading and heading != hit.title else hit.title
-    return f"{where}: {sentence}"
-
-
 def build_messages(question: str, hits: Sequence[Hit], language: str | None) -> list[dict[str, str]]:
     """The prompt for a grounded, cited answer: the passages in the system turn, the question alone in
     the user turn (see the module's docstring)."""
@@ -308,11 +266,27 @@ class Answerer:
             threshold=threshold,
         )
 
-    def should_abstain(self, retrieval: Retrieval, threshold: float) -> bool:
-        if not retrieval.hits:
-            return True
-        top = retrieval.top_dense_score
-        return top is not None and top < threshold
+    async def read(
+        self,
+        principal: Principal,
+        embedding_model: str,
+        question: str,
+        retrieval: Retrieval,
+        language: str | None,
+        *,
+        passages: int = 3,
+        classifications: Sequence[str] = (),
+    ) -> Reading:
+        """The sentences of the best ``passages``, scored against the question (:mod:`.reading`)."""
+        reading = Reading(candidates_of(retrieval.hits, passages), retrieval.hits)
+        vectors = None
+        query_vector = retrieval.query_vectors.get(retrieval.hits[0].collection_id) if retrieval.hits else None
+        if query_vector is not None and reading.candidates:
+            vectors = await self.models.embed(
+                principal, embedding_model, section_texts(reading), kind="passage", classifications=classifications
+            )
+        score(reading, question, language, vectors, query_vector, passages)
+        return reading
 
     async def generated(
         self,
@@ -405,52 +379,17 @@ class Answerer:
             threshold,
         )
 
-    async def extractive(
-        self,
-        principal: Principal,
-        embedding_model: str,
-        question: str,
-        query_vector: Any,
-        retrieval: Retrieval,
-        language: str | None,
-        threshold: float,
-        *,
-        passages: int = 3,
-        quotes: int = 3,
-        classifications: Sequence[str] = (),
-    ) -> Answer:
-        """The most relevant sentences of the best passages, quoted, each with its citation."""
-        candidates = [(i, s) for i, hit in enumerate(retrieval.hits[:passages], 1) for s in sentences(hit.text)]
-        if not candidates:
-            candidates = [(1, retrieval.hits[0].text)]
-        scores = np.zeros(len(candidates), dtype=np.float32)
-        if query_vector is not None:
-            # Each sentence is read under its page and section: "Minor works permit › Fees: Processing
-            # fee | 60 €" answers "how much is the minor works permit?" where the table row alone does not.
-            texts = [_in_section(retrieval.hits[i - 1], s) for i, s in candidates]
-            vectors = await self.models.embed(
-                principal, embedding_model, texts, kind="passage", classifications=classifications
-            )
-            scores = np.asarray(vectors) @ np.asarray(query_vector)
-        # Earlier passages were ranked higher: a small prior keeps ties in retrieval order. A question
-        # about an amount ("how much", "cuánto", "hvað kostar") prefers sentences that state one.
-        amount = asks_for_amount(question)
-        prior = np.array(
-            [0.01 * (passages - i) + (AMOUNT_PRIOR if amount and _AMOUNT.search(s) else 0.0) for i, s in candidates],
-            dtype=np.float32,
-        )
-        order = np.argsort(-(scores + prior), kind="stable")[:quotes]
-        chosen = sorted(order.tolist())  # keep reading order
+    def extractive(self, reading: Reading, retrieval: Retrieval, language: str | None, threshold: float) -> Answer:
+        """The sentences that answer (:meth:`Reading.quotes`), quoted, each with its citation."""
         lines = [message("excerpts", language), ""]
         used: list[int] = []
-        quoted: dict[int, list[str]] = {}
-        for position in chosen:
-            index, sentence = candidates[position]
-            lines.append(f"“{sentence}” [{index}]")
-            quoted.setdefault(index, []).append(sentence)
-            if index not in used:
-                used.append(index)
-        cites = [citation(n, retrieval.hits[n - 1], " … ".join(quoted[n])) for n in sorted(used)]
+        quotes: dict[int, list[str]] = {}
+        for candidate in reading.quotes():
+            lines.append(f"“{candidate.text}” [{candidate.passage}]")
+            quotes.setdefault(candidate.passage, []).append(candidate.text)
+            if candidate.passage not in used:
+                used.append(candidate.passage)
+        cites = [citation(n, retrieval.hits[n - 1], " … ".join(quotes[n])) for n in sorted(used)]
         return Answer(
             "extractive",
             "\n".join(lines),

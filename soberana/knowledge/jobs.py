@@ -152,6 +152,12 @@ class IngestionJobs:
             await index_unindexed_documents(self.db, (await self.engine.ingestor()).indexes)
         except Exception:  # searching still works without it; the next start tries again
             logger.exception("indexing older documents as whole pages failed")
+        try:
+            await self.prepare_searching()
+        except SoberanaError as error:  # e.g. the embeddings model is not configured: the first question will
+            logger.warning("generic questions not embedded at start: %s", error.message)
+        except Exception:
+            logger.exception("embedding the generic questions at start failed; the first question will")
         while not self._stopping:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(IDLE_SECONDS):
@@ -361,9 +367,32 @@ class IngestionJobs:
         org = await self.knowledge.org_slug(collection.org_id)
         principal = system_principal(collection.org_id, org, "knowledge-indexing")
         model = collection.embedding_model or self.settings.knowledge_embedding_model
-        return await ingestor.embed_pending(
+        embedded = await ingestor.embed_pending(
             collection.id, principal, model, progress, lambda: self._stopping, collection.classification
         )
+        await self._prepare_questions(collection, principal, model)
+        return embedded
+
+    async def _prepare_questions(self, collection: Collection, principal: Principal, model: str) -> None:
+        """Embed the generic questions that centre questions to ``model``'s collections (see
+        :meth:`Retriever.prepare`): once per process, before a citizen's first question needs them."""
+        retriever = await self.engine.retriever()
+        if not retriever.prepared(model):
+            await retriever.prepare(principal, model, [collection.classification])
+
+    async def prepare_searching(self) -> None:
+        """At start: the generic questions of every embedding model that an indexed collection uses."""
+        async with self.db.session() as session:
+            collections = (await session.scalars(select(Collection).order_by(Collection.created_at))).all()
+        seen: set[str] = set()
+        for collection in collections:
+            model = collection.embedding_model or self.settings.knowledge_embedding_model
+            if model in seen or self._stopping:
+                continue
+            seen.add(model)
+            org = await self.knowledge.org_slug(collection.org_id)
+            principal = system_principal(collection.org_id, org, "knowledge-indexing")
+            await self._prepare_questions(collection, principal, model)
 
     async def embed_all_pending(self) -> None:
         async with self.db.session() as session:

@@ -70,6 +70,7 @@ def answer_out(answer: Answer, message_id: str | None = None) -> AnswerOut:
         model=answer.model,
         top_score=answer.top_score,
         threshold=answer.threshold,
+        answerability=answer.answerability,
     )
 
 

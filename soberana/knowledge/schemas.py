@@ -211,6 +211,12 @@ class AnswerOut(BaseModel):
     model: str | None
     top_score: float | None
     threshold: float
+    answerability: float | None = Field(
+        None,
+        description="The probability, by the answerability decision fitted for the embedding model, that the "
+        "retrieved passages answer the question (answered at or above `threshold`); null where one cosine "
+        "threshold decides (`top_score` against `threshold`).",
+    )
 
 
 class ConversationCreate(_In):

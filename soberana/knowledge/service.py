@@ -25,7 +25,8 @@ from soberana.core.aio import closing_stream
 from soberana.core.ids import new_id
 from soberana.errors import InvalidRequest, NotFound, require_id
 from soberana.knowledge import repo
-from soberana.knowledge.answers import Answer, Answerer, Delta, threshold_for
+from soberana.knowledge.answerability import decide, needs_reading
+from soberana.knowledge.answers import Answer, Answerer, Delta
 from soberana.knowledge.engine import KnowledgeEngine
 from soberana.knowledge.models import Collection, Document
 from soberana.knowledge.schemas import AnswerRequest, CollectionCreate, CollectionUpdate, SearchRequest
@@ -255,37 +256,44 @@ class KnowledgeService:
         )
         answer_language = (body.language if body else None) or language
         embedding_model = collections[0].embedding_model or s.knowledge_embedding_model
-        threshold = threshold_for(embedding_model, s.knowledge_abstain_threshold)
-        if self.answerer.should_abstain(retrieval, threshold):
-            yield self.answerer.abstain(answer_language, retrieval, threshold)
-            return
-        model = (body.model if body else None) or s.knowledge_answer_model
         classifications = [c.classification for c in collections]
-        if model and not (body and body.extractive):
+        model = (body.model if body else None) or s.knowledge_answer_model
+        generating = bool(model and not (body and body.extractive))
+        configured = s.knowledge_abstain_threshold
+        reading = None
+        if retrieval.hits and (not generating or needs_reading(embedding_model, configured)):
+            reading = await self.answerer.read(
+                principal, embedding_model, question, retrieval, language, classifications=classifications
+            )
+        decision = decide(embedding_model, configured, question, language, retrieval, reading)
+        threshold = decision.threshold
+        if not decision.answer:
+            answer = self.answerer.abstain(answer_language, retrieval, threshold)
+            answer.answerability = decision.probability
+            yield answer
+            return
+        if model and generating:
             arguments = (principal, model, question, retrieval, answer_language, threshold)
             if stream:
-                generating = self.answerer.generated_stream(
+                items_of = self.answerer.generated_stream(
                     *arguments, classifications=classifications, conversation=conversation, max_tokens=max_tokens
                 )
-                async with closing_stream(generating) as items:
+                async with closing_stream(items_of) as items:
                     async for item in items:
+                        if isinstance(item, Answer):
+                            item.answerability = decision.probability
                         yield item
             else:
-                yield await self.answerer.generated(
+                answer = await self.answerer.generated(
                     *arguments, classifications=classifications, conversation=conversation, max_tokens=max_tokens
                 )
+                answer.answerability = decision.probability
+                yield answer
             return
-        query_vector = retrieval.query_vectors.get(retrieval.hits[0].collection_id)
-        yield await self.answerer.extractive(
-            principal,
-            embedding_model,
-            question,
-            query_vector,
-            retrieval,
-            answer_language,
-            threshold,
-            classifications=classifications,
-        )
+        assert reading is not None
+        answer = self.answerer.extractive(reading, retrieval, answer_language, threshold)
+        answer.answerability = decision.probability
+        yield answer
 
     # -- helpers ---------------------------------------------------------------------------------------
 

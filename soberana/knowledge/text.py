@@ -167,3 +167,13 @@ class LanguageDetector:
         if language is None:
             return default
         return str(language.iso_code_639_1.name.lower())
+
+    def detect_question(self, text: str, default: str | None = None) -> str | None:
+        """The language of a question, read without its names: a question is short, and the names in it
+        ("How many tickets did Mugison give out in Harpa?") are spelt in their own language, not the
+        asker's. Capitalised words after the first are left out when at least three words remain."""
+        words = text[:_DETECT_CHARS].split()
+        kept = [
+            w for i, w in enumerate(words) if i == 0 or not w[:1].isupper() or words[i - 1].endswith((".", "?", "!"))
+        ]
+        return self.detect(" ".join(kept) if len(kept) >= 3 else text, default)

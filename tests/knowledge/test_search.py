@@ -66,7 +66,7 @@ def test_score_fusion_gives_every_passage_a_share_of_its_documents_full_text_sco
         hit(1, "a", "en", 0.80),
         hit(2, "b", "en", 0.79),
         hit(3, "c", "en", 0.81),
-        hit(4, "d", "es", 0.80),
+        hit(4, "d", "es", 0.78),
     )
     first.document_id = second.document_id = "page"
     foreign.document_id = "página"
@@ -75,7 +75,7 @@ def test_score_fusion_gives_every_passage_a_share_of_its_documents_full_text_sco
     assert first.score == pytest.approx(0.80 + fusion.document_weight)
     assert second.score == pytest.approx(0.79 + fusion.document_weight)
     assert other.score == pytest.approx(0.81)  # its document did not match
-    assert foreign.score == pytest.approx(0.80)  # words do not carry across languages
+    assert foreign.score == pytest.approx(0.78)  # words do not carry across languages
     assert first.score > other.score  # the page's words outweigh a small dense lead
     fusion.fuse([], [other, first], "en", {})
     assert first.score == pytest.approx(0.80)
@@ -89,3 +89,20 @@ def test_score_fusion_ranks_by_the_centred_similarity_when_there_is_one() -> Non
     plain = hit(3, "c", "en", 0.50)
     ScoreFusion().fuse([], [generic, specific, plain], "en")
     assert (generic.score, specific.score, plain.score) == pytest.approx((0.40, 0.55, 0.50))
+
+
+def test_same_language_bonuses_do_not_lift_a_passage_above_a_clearly_more_similar_foreign_one() -> None:
+    """A Spanish question about a UK procedure: a Spanish encyclopaedia paragraph that shares its words
+    stays below the English page that answers it, which is clearly more similar to the question."""
+    answer = hit(1, "You can claim Housing Benefit if you pay rent.", "en", 0.84)
+    distractor = hit(2, "El subsidio de vivienda en la historia de España.", "es", 0.80)
+    close = hit(3, "Subsidio de vivienda: solicitud.", "es", 0.845)
+    fusion = ScoreFusion()
+    fusion.fuse([(distractor, 9.0), (close, 8.0)], [answer, distractor, close], "es", {"doc2": 5.0, "doc3": 1.0})
+    assert distractor.score < answer.score  # its lexical and page bonuses alone would have put it first
+    assert distractor.score > 0.80  # still above where its similarity alone puts it
+    assert close.score > answer.score  # more similar than the foreign page: its words may lift it further
+    # with no foreign passage, nothing changes
+    alone = hit(4, "El subsidio de vivienda en la historia de España.", "es", 0.80)
+    fusion.fuse([(alone, 9.0)], [alone], "es")
+    assert alone.score == pytest.approx(0.80 + fusion.lexical_weight)

@@ -56,3 +56,13 @@ def test_a_single_configured_language_needs_no_detection() -> None:
     assert detector.detect("anything at all") == "es"
     assert detector._detector is None  # the models were never loaded
     assert LanguageDetector(["en", "es"]).detect("   ", default="en") == "en"
+
+
+def test_a_questions_language_is_read_without_the_names_in_it() -> None:
+    detector = LanguageDetector(["en", "es", "is", "pl", "pt"])
+    question = "Did Sigríður Þórðardóttir open the new Hafnarfjörður pool before Guðmundur Jónsson left Reykjavík?"
+    assert detector.detect_question(question) == "en"
+    assert detector.detect_question("Hvenær opnaði Sigríður Þórðardóttir nýju sundlaugina í Hafnarfirði?") == "is"
+    assert detector.detect_question("Ile kosztuje nowe pozwolenie na pobyt?") == "pl"
+    assert detector.detect_question("Quanto custa renovar a autorização de residência?") == "pt"
+    assert detector.detect_question("Reykjavík Harpa?") == detector.detect("Reykjavík Harpa?")  # too few words left
