@@ -27,11 +27,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from bench import _common as common
 from bench.pii.data import DEFAULT_DATA_DIR, PiiSet, load_sets
+from bench.pii.dev import score as dev_score
 from bench.pii.metrics import evaluate
 from bench.pii.systems import PresidioSystem, SoberanaSystem
 
 SYSTEMS = ("soberana", "presidio")
 TARGET_LABELS = ("ID_NUMBER", "EMAIL", "PHONE", "IBAN")
+ADDRESS_TARGET = 0.90  # recall on every set that annotates addresses (issue 20)
+PERSON_TARGET = 0.95  # recall on the synthetic sets (issue 20)
+SYNTHETIC_SETS = ("synthetic_en", "synthetic_es", "synthetic_is")
 PROMPT_CHARS = 2000
 PROMPTS_PER_LANGUAGE = 40
 SPANISH_SETS = ("synthetic_es", "meddocan_es_test")
@@ -60,7 +64,7 @@ def run_set(system: Any, pii_set: PiiSet) -> dict[str, Any]:
         predicted = system.detect(record.text, record.language)
         pairs.append(([(s.start, s.end, s.label) for s in record.spans], predicted))
     elapsed = time.perf_counter() - began
-    scores = evaluate(pairs, pii_set.labels)
+    scores: dict[str, Any] = dict(evaluate(pairs, pii_set.labels))
     scores["throughput"] = {
         "texts_per_s": round(len(pii_set.records) / elapsed, 1),
         "ms_per_1000_chars": round(elapsed * 1000 / (pii_set.characters / 1000), 3),
@@ -199,6 +203,12 @@ def targets(results: dict[str, dict[str, Any]], latencies: dict[str, Any]) -> li
         if set_name in ICELANDIC_SETS:
             value = ours["PERSON"]["f1"]
             rows.append((f"{set_name}: PERSON F1 ≥ 0.85", f"{value:.3f}", value >= 0.85))
+        if "ADDRESS" in ours:
+            value = ours["ADDRESS"]["recall"]
+            rows.append((f"{set_name}: ADDRESS recall ≥ {ADDRESS_TARGET:.2f}", f"{value:.3f}", value >= ADDRESS_TARGET))
+        if set_name in SYNTHETIC_SETS:
+            value = ours["PERSON"]["recall"]
+            rows.append((f"{set_name}: PERSON recall ≥ {PERSON_TARGET:.2f}", f"{value:.3f}", value >= PERSON_TARGET))
     median = latencies["soberana"]["median_ms"]
     rows.append(("median added latency, 2,000-character prompt ≤ 20 ms", f"{median:.1f} ms", median <= 20))
     if "adversarial" in latencies:
@@ -277,11 +287,40 @@ def markdown(results: dict[str, dict[str, Any]], latencies: dict[str, Any], sets
     )
     if "adversarial" in latencies:
         out += adversarial_markdown(latencies["adversarial"])
+    if "dev_texts" in latencies:
+        out += dev_markdown(latencies["dev_texts"])
+    out += ["\n## Label schemes\n", LABEL_SCHEMES]
+    if NOTES:
+        out += ["\n## Notes\n", NOTES]
     out.append(
         "\nData: presidio-research (MIT), MEDDOCAN (CC BY 4.0, Marimon et al., IberLEF 2019), "
         "GreynirCorpus, Miðeind ehf. (CC BY 4.0), project-generated synthetic sets."
     )
     return "\n".join(out)
+
+
+def dev_markdown(scores: dict[str, dict[str, float | int]]) -> list[str]:
+    out = [
+        "\n## Development texts\n",
+        "The address, name and phone rules were written and tuned on the project's own texts "
+        "(`bench/pii/dev_texts.py`, `python bench/pii/dev.py`), not on the sets above. Overlap match:\n",
+        "| label | gold | recall | precision |",
+        "|---|---|---|---|",
+    ]
+    out += [f"| {label} | {s['gold']} | {fmt(s['recall'])} | {fmt(s['precision'])} |" for label, s in scores.items()]
+    return out
+
+
+# what the run's reader should know (written by whoever reruns the benchmark; keep it true)
+NOTES = os.environ.get("SOBERANA_BENCH_NOTES", "")
+# where a set's labels and Soberana's differ by design, so that a change of label is not read as a leak
+LABEL_SCHEMES = (
+    "Soberana masks an address as one span, postcode and town included (issue 20). MEDDOCAN labels a "
+    "postcode and a town apart from the street, as a territory (scored here as LOCATION): a postcode after "
+    '"CP:" or "08022 Barcelona" after a street counts as a wrong ADDRESS and a missed LOCATION, although '
+    "it is masked. presidio-research labels some towns and states inside an address as LOCATION in the same "
+    "way. The label-agnostic row (any PII) shows what reaches a model unmasked."
+)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -315,18 +354,31 @@ def main(argv: list[str] | None = None) -> None:
     by_language = prompts(sets)
     latencies = {name: latency(system, by_language) for name, system in systems.items()}
     hostile = adversarial(systems["soberana"], ordinary_texts(sets)) if "soberana" in systems else None
+    ours = systems.get("soberana")
+    dev_scores = dev_score(ours.engine) if isinstance(ours, SoberanaSystem) else None
     if set(systems) != set(SYSTEMS):
         for set_name, by_system in results.items():
             print(set_name, {k: {lab: v["overlap"][lab]["f1"] for lab in v["overlap"]} for k, v in by_system.items()})
         print(latencies)
         return
-    text = markdown(results, {**latencies, "adversarial": hostile} if hostile else latencies, sets)
+    extra: dict[str, Any] = {"adversarial": hostile} if hostile else {}
+    if dev_scores:
+        extra["dev_texts"] = dev_scores
+    text = markdown(results, {**latencies, **extra}, sets)
     if args.dry_run:
         print(text)
         return
     summary = summarise(results, latencies)
     summary["adversarial_ratio"] = hostile["max_ratio"] if hostile else None
-    details = {"sets": results, "latency": latencies, "adversarial": hostile, "notes": {s.name: s.note for s in sets}}
+    summary["dev_texts"] = dev_scores
+    summary["targets"] = [{"target": t, "measured": m, "met": ok} for t, m, ok in targets(results, latencies)]
+    details = {
+        "sets": results,
+        "latency": latencies,
+        "adversarial": hostile,
+        "notes": {s.name: s.note for s in sets},
+        "run_notes": NOTES,
+    }
     print(common.write_results("pii", summary, details, text))
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 
 from soberana.privacy.detectors import Detector, DetectorRegistry
+from soberana.privacy.detectors.people import complete_names
 from soberana.privacy.entities import Entity, resolve
 
 LanguageGuess = Callable[[str], str | None]
@@ -50,6 +51,7 @@ class PiiEngine:
         for detector in [*self.detectors, *extra]:
             if detector.languages is None or language in detector.languages:
                 found.extend(detector.detect(text, language))
+        found = complete_names(text, found, language)  # particles, and names found once found again
         if labels is not None:
             wanted = set(labels)
             found = [e for e in found if e.label in wanted]

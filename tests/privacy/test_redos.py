@@ -48,6 +48,12 @@ HOSTILE = {
     "colons": "1:",  # IPv6
     "spaces between digits": "1234567" + " " * 4000,  # a label after a number, an extension
     "street": "Calle 1 ",
+    # addresses (issue 20): anchors everywhere, each extended over the parts after it
+    "house numbers": "1 A ",
+    "address parts": "Ab 1, Ab 1, ",
+    "corners": "corner of Ab 1 and ",
+    "no number": "Ab s/n ",
+    "flats": "Flat 1, ",
 }
 
 _CHILD = textwrap.dedent(
@@ -115,6 +121,7 @@ def test_the_whole_engine_takes_linear_time_on_hostile_text() -> None:
     spaCy's tokenizer ("1:1:1:…")."""
     hostile = {name: HOSTILE[name] for name in ("a.", "a@", "digits", "a-", "spaces between digits")}
     hostile |= {"1.": "1.", "1-": "1-", "slashes": "1/"}  # IP addresses, dates, URLs, phones
+    hostile |= {"titles": "Sr. Ab y ", "greetings": "Dear Ab ", "names": "Ab Cd "}  # names' rules, names repeated
     hostile["colons"] = "1:"  # spaCy's tokenizer: its URL pattern took quadratic time on one long run
     ratios = _ratios(hostile, 12_000, ["en", "es", "is"], "engine")
     assert len(ratios) == 3 * len(hostile)

