@@ -11,12 +11,21 @@ from sqlalchemy import MetaData
 from soberana.audit import models as audit_models
 from soberana.auth import models as auth_models
 from soberana.gateway import models as gateway_models
+from soberana.governance import models as governance_models
 from soberana.knowledge import models as knowledge_models
 from soberana.privacy import models as privacy_models
 from soberana.storage.base import Base
 from soberana.workspace import models as workspace_models
 
-MODEL_MODULES = (audit_models, auth_models, gateway_models, knowledge_models, privacy_models, workspace_models)
+MODEL_MODULES = (
+    audit_models,
+    auth_models,
+    gateway_models,
+    governance_models,
+    knowledge_models,
+    privacy_models,
+    workspace_models,
+)
 
 
 def metadata() -> MetaData:

@@ -2,7 +2,8 @@
 
 :func:`build_platform` turns :class:`~soberana.settings.Settings` into a :class:`Platform`: the
 database, the audit log, the shared counters (in memory, or Redis), the administration and
-authentication services, data protection, the model gateway, knowledge and the workspace — each
+authentication services, data protection, the model gateway, knowledge, the workspace and the
+register of AI use cases — each
 given what it needs when it is constructed, so that nothing is attached later and nothing that
 protects data can be forgotten. The web application (:func:`soberana.web.app.create_app`) and every
 ``soberana`` command use it; nothing else constructs a service (``tests/test_architecture.py``
@@ -37,6 +38,7 @@ if TYPE_CHECKING:  # the capabilities load when first built (a command imports w
     from soberana.gateway.admin import GatewayAdmin
     from soberana.gateway.runtime import GatewayRuntime
     from soberana.gateway.service import GatewayService
+    from soberana.governance.service import GovernanceService
     from soberana.knowledge.citizens import CitizenAssistant
     from soberana.knowledge.engine import KnowledgeEngine
     from soberana.knowledge.handoff import HandoffQueue
@@ -198,6 +200,14 @@ class Platform:
 
         return WorkspaceService(self.db, self.admin, GatewayClient(self.gateway.service), self.privacy)
 
+    # -- governance ----------------------------------------------------------------------------------
+
+    @cached_property
+    def governance(self) -> GovernanceService:
+        from soberana.governance.service import GovernanceService
+
+        return GovernanceService(self.db, self.admin)
+
     # -- the application's view ----------------------------------------------------------------------
 
     SERVICES = (
@@ -214,6 +224,7 @@ class Platform:
         "citizens",
         "handoff",
         "workspace",
+        "governance",
     )
 
     def components(self) -> Components:

@@ -37,3 +37,6 @@ def test_routes_find_each_service_by_its_type(tmp_path: Path) -> None:
     assert components.get(GatewayService) is platform.gateway.service
     assert components.get(CitizenAssistant) is platform.citizens
     assert components.get(Platform) is platform
+    from soberana.governance.service import GovernanceService
+
+    assert components.get(GovernanceService) is platform.governance

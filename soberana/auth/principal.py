@@ -26,13 +26,14 @@ class Scope(StrEnum):
     AUDIT = "audit"  # read, verify and export the audit log
     INFERENCE = "inference"  # the /v1 model API, search and answers
     KNOWLEDGE = "knowledge"  # create collections, upload and delete documents
+    GOVERNANCE = "governance"  # the register of AI use cases: read, propose, review
 
 
 ROLE_SCOPES: dict[Role, frozenset[Scope]] = {
     Role.PLATFORM_ADMIN: frozenset(Scope),
     Role.ORG_ADMIN: frozenset(Scope),
-    Role.AUDITOR: frozenset({Scope.AUDIT, Scope.INFERENCE}),
-    Role.STAFF: frozenset({Scope.INFERENCE, Scope.KNOWLEDGE}),
+    Role.AUDITOR: frozenset({Scope.AUDIT, Scope.INFERENCE, Scope.GOVERNANCE}),  # the register: read only
+    Role.STAFF: frozenset({Scope.INFERENCE, Scope.KNOWLEDGE, Scope.GOVERNANCE}),
 }
 
 ADMIN_ROLES = frozenset({Role.PLATFORM_ADMIN, Role.ORG_ADMIN})
@@ -44,6 +45,7 @@ _HOLDERS = {
     Scope.AUDIT: "an auditor's or administrator's key",
     Scope.INFERENCE: "a key allowed to call models",
     Scope.KNOWLEDGE: "a staff member's or administrator's key",
+    Scope.GOVERNANCE: "a key allowed to use the register of AI use cases",
 }
 
 

@@ -20,6 +20,7 @@ from soberana.auth import routes as auth_routes
 from soberana.auth.deps import get_audit_access
 from soberana.gateway import routes as gateway_routes
 from soberana.gateway.asgi import ModelApiFastPath
+from soberana.governance import routes as governance_routes
 from soberana.knowledge import routes as knowledge_routes
 from soberana.privacy import routes as privacy_routes
 from soberana.settings import Settings, ensure_secret_key, load_settings
@@ -75,6 +76,11 @@ OPENAPI_TAGS = [
     {
         "name": "workspace",
         "description": "A staff member's saved conversations with models: only their own (signed-in users' keys).",
+    },
+    {
+        "name": "governance",
+        "description": "The register of AI use cases (`governance` scope): versions, four-eyes approval, "
+        "suspension and retirement, every change audit-logged.",
     },
     {"name": "health", "description": "Liveness and readiness probes."},
 ]
@@ -166,6 +172,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         privacy_routes.v1,
         privacy_routes.admin_router,
         workspace_routes.router,
+        governance_routes.router,
     ):
         app.include_router(api, responses=API_ERRORS)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]

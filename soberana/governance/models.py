@@ -1,0 +1,52 @@
+"""Governance tables: the register of AI use cases and every version of each."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from soberana.core.clock import utcnow
+from soberana.storage.base import Base, UTCDateTime
+
+
+class UseCase(Base):
+    """One use of AI by an organisation: its state, its risk group and which version is approved."""
+
+    __tablename__ = "governance_use_cases"
+    __table_args__ = (UniqueConstraint("org_id", "name", name="uq_governance_use_cases_org_name"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    org_id: Mapped[str] = mapped_column(ForeignKey("organisations.id", ondelete="CASCADE"), index=True, nullable=False)
+    name: Mapped[str] = mapped_column(String(200), nullable=False)
+    status: Mapped[str] = mapped_column(String(20), nullable=False)
+    risk_group: Mapped[str] = mapped_column(String(20), nullable=False)
+    version: Mapped[int] = mapped_column(Integer, nullable=False)  # the latest
+    approved_version: Mapped[int | None] = mapped_column(Integer)
+    submitted_version: Mapped[int | None] = mapped_column(Integer)
+    submitted_by: Mapped[str | None] = mapped_column(String(80))
+    approved_by: Mapped[str | None] = mapped_column(String(80))
+    approved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    status_reason: Mapped[str] = mapped_column(Text, nullable=False, default="")
+    created_by: Mapped[str] = mapped_column(String(80), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+
+
+class UseCaseVersion(Base):
+    """The register fields of a use case as one change left them; never changed afterwards."""
+
+    __tablename__ = "governance_use_case_versions"
+    __table_args__ = (UniqueConstraint("use_case_id", "version", name="uq_governance_use_case_versions_version"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    use_case_id: Mapped[str] = mapped_column(
+        ForeignKey("governance_use_cases.id", ondelete="CASCADE"), index=True, nullable=False
+    )
+    version: Mapped[int] = mapped_column(Integer, nullable=False)
+    fields: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False)
+    author: Mapped[str] = mapped_column(String(80), nullable=False)
+    note: Mapped[str] = mapped_column(String(200), nullable=False, default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)

@@ -1,0 +1,39 @@
+"""Queries over the governance tables."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from soberana.governance.models import UseCase, UseCaseVersion
+
+
+async def use_cases(
+    session: AsyncSession,
+    org_ids: Collection[str] | None,
+    *,
+    status: str | None,
+    limit: int,
+    after: str | None,
+) -> list[UseCase]:
+    """Use cases of ``org_ids`` (every organisation for ``None``), oldest first, after the id ``after``."""
+    stmt = select(UseCase).order_by(UseCase.id).limit(limit)
+    if org_ids is not None:
+        stmt = stmt.where(UseCase.org_id.in_(list(org_ids)))
+    if status:
+        stmt = stmt.where(UseCase.status == status)
+    if after:
+        stmt = stmt.where(UseCase.id > after)
+    return list((await session.scalars(stmt)).all())
+
+
+async def version(session: AsyncSession, use_case_id: str, number: int) -> UseCaseVersion | None:
+    stmt = select(UseCaseVersion).where(UseCaseVersion.use_case_id == use_case_id, UseCaseVersion.version == number)
+    return (await session.scalars(stmt)).first()
+
+
+async def versions(session: AsyncSession, use_case_id: str) -> list[UseCaseVersion]:
+    stmt = select(UseCaseVersion).where(UseCaseVersion.use_case_id == use_case_id).order_by(UseCaseVersion.version)
+    return list((await session.scalars(stmt)).all())

@@ -1,0 +1,203 @@
+"""The governance API's objects: a use case's register fields, its versions and the review actions.
+
+The fields cover the Dutch Algoritmeregister's publication standard (v1.0) and the UK Algorithmic
+Transparency Recording Standard (ATRS v3, tiers 1 and 2) where they describe the use, not the
+publication: ``docs/governance.md`` maps each field to both.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from soberana.governance.lifecycle import Action, RiskGroup, Status
+
+_SHORT = 200
+_TEXT = 4000
+_ITEMS = 50
+
+
+class SpecialCategory(StrEnum):
+    """Special categories of personal data (GDPR Art. 9) and criminal offence data (Art. 10)."""
+
+    RACIAL_OR_ETHNIC_ORIGIN = "racial_or_ethnic_origin"
+    POLITICAL_OPINIONS = "political_opinions"
+    RELIGIOUS_OR_PHILOSOPHICAL_BELIEFS = "religious_or_philosophical_beliefs"
+    TRADE_UNION_MEMBERSHIP = "trade_union_membership"
+    GENETIC = "genetic"
+    BIOMETRIC = "biometric"
+    HEALTH = "health"
+    SEX_LIFE_OR_SEXUAL_ORIENTATION = "sex_life_or_sexual_orientation"
+    CRIMINAL_CONVICTIONS = "criminal_convictions"
+
+
+class ImpactAssessment(BaseModel):
+    """An impact assessment done for the use (DPIA, fundamental-rights impact assessment, AIA…)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=_SHORT)
+    date: dt.date | None = None
+    link: str | None = Field(None, max_length=2000)
+    summary: str = Field("", max_length=_TEXT)
+
+
+class Risk(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    risk: str = Field(min_length=1, max_length=_TEXT)
+    mitigation: str = Field("", max_length=_TEXT)
+
+
+def _names(values: list[str]) -> list[str]:
+    cleaned = [" ".join(v.split()) for v in values]
+    if any(not v or len(v) > _SHORT for v in cleaned):
+        raise ValueError(f"each entry needs 1 to {_SHORT} characters")
+    return list(dict.fromkeys(cleaned))
+
+
+class UseCaseFields(BaseModel):
+    """What the register says of one use of AI. A draft may leave fields empty; a version is submitted
+    for review only when every field of :data:`REQUIRED` is filled."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=_SHORT, description="Short name (Algoritmeregister `name`).")
+    description: str = Field(
+        "",
+        max_length=_TEXT,
+        description="What it does, in plain language (ATRS 2.1; `description_short`).",
+    )
+    purpose: str = Field("", max_length=_TEXT, description="Why it is used (Algoritmeregister `goal`, ATRS 2.2).")
+    public_benefit: str = Field("", max_length=_TEXT, description="The benefit for the public (ATRS 2.3).")
+    owner: str = Field("", max_length=_SHORT, description="The team that runs it (ATRS 1.2).")
+    senior_responsible_owner: str = Field("", max_length=_SHORT, description="Accountable senior role (ATRS 1.3).")
+    contact_email: str = Field("", max_length=254, description="Where the public can ask about it.")
+    affected_people: str = Field("", max_length=_TEXT, description="Who is affected by its output, and how.")
+    human_intervention: str = Field(
+        "",
+        max_length=_TEXT,
+        description="How people decide and review (ATRS 3.4; `human_intervention`).",
+    )
+    legal_basis: str = Field("", max_length=_TEXT, description="The law that allows the use (`lawful_basis`).")
+    data_categories: list[str] = Field(default_factory=list, max_length=_ITEMS, description="Kinds of data used.")
+    special_categories: list[SpecialCategory] = Field(
+        default_factory=list, description="Special categories of personal data it processes (flagged)."
+    )
+    models: list[str] = Field(default_factory=list, max_length=_ITEMS, description="Models (gateway names) it may use.")
+    deployments: list[str] = Field(default_factory=list, max_length=_ITEMS, description="Deployments it runs on.")
+    collections: list[str] = Field(default_factory=list, max_length=_ITEMS, description="Collections it uses.")
+    suppliers: list[str] = Field(default_factory=list, max_length=_ITEMS, description="Outside suppliers (ATRS 1.4).")
+    website: str | None = Field(None, max_length=2000, description="A public page about it.")
+    previous_process: str = Field("", max_length=_TEXT, description="How the work was done before (ATRS 2.4).")
+    alternatives_considered: str = Field("", max_length=_TEXT, description="Other options weighed (ATRS 2.5).")
+    appeals: str = Field("", max_length=_TEXT, description="How a decision can be challenged (ATRS 3.6).")
+    impact_assessments: list[ImpactAssessment] = Field(default_factory=list, max_length=_ITEMS)
+    risks: list[Risk] = Field(default_factory=list, max_length=_ITEMS, description="Risks and mitigations (ATRS 5.2).")
+    review_date: dt.date | None = Field(None, description="When the use is to be reviewed again.")
+
+    @field_validator("name", "owner", "senior_responsible_owner", "contact_email")
+    @classmethod
+    def _one_line(cls, value: str) -> str:
+        return " ".join(value.split())
+
+    @field_validator("contact_email")
+    @classmethod
+    def _email(cls, value: str) -> str:
+        if value and (value.count("@") != 1 or "." not in value.split("@")[1] or " " in value):
+            raise ValueError("an e-mail address such as ai-register@agency.example")
+        return value
+
+    @field_validator("data_categories", "models", "deployments", "collections", "suppliers")
+    @classmethod
+    def _clean_names(cls, values: list[str]) -> list[str]:
+        return _names(values)
+
+    @field_validator("special_categories")
+    @classmethod
+    def _unique(cls, values: list[SpecialCategory]) -> list[SpecialCategory]:
+        return list(dict.fromkeys(values))
+
+
+#: What a version needs before it is submitted for review.
+REQUIRED = (
+    "description",
+    "purpose",
+    "public_benefit",
+    "owner",
+    "senior_responsible_owner",
+    "contact_email",
+    "affected_people",
+    "human_intervention",
+    "legal_basis",
+)
+
+
+def missing(fields: UseCaseFields) -> list[str]:
+    return [name for name in REQUIRED if not getattr(fields, name)]
+
+
+class UseCaseCreate(UseCaseFields):
+    org_id: str | None = Field(None, description="The organisation it belongs to (default: yours).")
+    note: str = Field("", max_length=_SHORT, description="What this version is (kept with it).")
+
+
+class UseCaseChange(BaseModel):
+    """A change: the fields given replace the current version's; the rest is kept."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    fields: dict[str, object] = Field(description="Fields of the register to set (see `UseCaseFields`).")
+    expected_version: int | None = Field(
+        None, ge=1, description="Refuse (409) unless this is still the latest version: no change is lost."
+    )
+    note: str = Field("", max_length=_SHORT)
+
+
+class ReviewAction(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    action: Action
+    version: int | None = Field(
+        None,
+        ge=1,
+        description="The version acted on: required to approve (the version the reviewer read), checked when given.",
+    )
+    reason: str = Field("", max_length=_TEXT, description="Required to return, suspend, resume or retire.")
+
+
+class UseCaseOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    object: Literal["governance.use_case"] = "governance.use_case"
+    id: str
+    org_id: str
+    name: str
+    status: Status
+    risk_group: RiskGroup
+    version: int
+    approved_version: int | None
+    submitted_version: int | None
+    submitted_by: str | None
+    approved_by: str | None
+    approved_at: dt.datetime | None
+    status_reason: str
+    special_categories: bool = Field(description="Whether the latest version processes special categories of data.")
+    fields: UseCaseFields
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+class VersionOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    object: Literal["governance.use_case_version"] = "governance.use_case_version"
+    use_case_id: str
+    version: int
+    author: str
+    note: str
+    fields: UseCaseFields
+    created_at: dt.datetime

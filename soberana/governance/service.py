@@ -1,0 +1,312 @@
+"""The register of AI use cases: each belongs to an organisation, every change is a new version kept
+forever, and a second person approves a version before the use case runs (the rules are in
+:mod:`~soberana.governance.lifecycle`). Every change and decision is written to the audit log in the
+transaction that makes it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from soberana.auth.principal import Origin, Principal, Role, Scope
+from soberana.auth.service import AdminService
+from soberana.core.clock import utcnow
+from soberana.core.ids import new_id
+from soberana.errors import (
+    Conflict,
+    InvalidRequest,
+    NotFound,
+    PermissionDenied,
+    ValidationFailed,
+    describe_validation_errors,
+    require_id,
+)
+from soberana.governance import repo
+from soberana.governance.lifecycle import (
+    EDITABLE,
+    NEEDS_REASON,
+    Action,
+    Refusal,
+    RiskGroup,
+    Situation,
+    Status,
+    check_actor,
+    next_status,
+)
+from soberana.governance.models import UseCase, UseCaseVersion
+from soberana.governance.schemas import ReviewAction, UseCaseChange, UseCaseCreate, UseCaseFields, missing
+from soberana.storage.db import Database, commit_or_conflict, conflicts_as
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A use case with the fields of its latest version."""
+
+    use_case: UseCase
+    fields: UseCaseFields
+
+
+class GovernanceService:
+    def __init__(self, db: Database, admin: AdminService) -> None:
+        self.db = db
+        self.admin = admin
+
+    # -- reading -------------------------------------------------------------------------------------
+
+    async def _visible(self, session: AsyncSession, principal: Principal) -> frozenset[str] | None:
+        principal.require(Scope.GOVERNANCE, "The register of AI use cases")
+        return await self.admin.visible_org_ids(session, principal)
+
+    async def _get(
+        self, session: AsyncSession, principal: Principal, use_case_id: str, *, lock: bool = False
+    ) -> UseCase:
+        require_id(use_case_id, "uc", "use case")
+        visible = await self._visible(session, principal)
+        found = await session.get(UseCase, use_case_id, with_for_update=lock, populate_existing=lock)
+        if found is None or (visible is not None and found.org_id not in visible):
+            raise NotFound(f"No use case with id {use_case_id!r}.")
+        return found
+
+    async def _entry(self, session: AsyncSession, use_case: UseCase) -> Entry:
+        latest = await repo.version(session, use_case.id, use_case.version)
+        assert latest is not None
+        return Entry(use_case, UseCaseFields.model_validate(latest.fields))
+
+    async def list_use_cases(
+        self, principal: Principal, *, status: Status | None = None, limit: int = 50, after: str | None = None
+    ) -> list[Entry]:
+        if after:
+            require_id(after, "uc", "use case", param="after")
+        async with self.db.session() as session:
+            visible = await self._visible(session, principal)
+            found = await repo.use_cases(session, visible, status=status, limit=limit, after=after)
+            return [await self._entry(session, use_case) for use_case in found]
+
+    async def get(self, principal: Principal, use_case_id: str) -> Entry:
+        async with self.db.session() as session:
+            return await self._entry(session, await self._get(session, principal, use_case_id))
+
+    async def versions(self, principal: Principal, use_case_id: str) -> list[UseCaseVersion]:
+        async with self.db.session() as session:
+            await self._get(session, principal, use_case_id)
+            return await repo.versions(session, use_case_id)
+
+    async def version(self, principal: Principal, use_case_id: str, number: int) -> UseCaseVersion:
+        async with self.db.session() as session:
+            await self._get(session, principal, use_case_id)
+            found = await repo.version(session, use_case_id, number)
+            if found is None:
+                raise NotFound(f"Use case {use_case_id!r} has no version {number}.")
+            return found
+
+    # -- changing ------------------------------------------------------------------------------------
+
+    @staticmethod
+    def _writer(principal: Principal) -> None:
+        principal.require(Scope.GOVERNANCE, "Changing the register of AI use cases")
+        if principal.role is Role.AUDITOR:
+            raise PermissionDenied("Auditors read the register; they do not change it.", code="read_only")
+
+    async def create(self, principal: Principal, data: UseCaseCreate, origin: Origin) -> Entry:
+        """A new use case, as a draft at version 1."""
+        self._writer(principal)
+        org_id = data.org_id or principal.org_id
+        if org_id is None:
+            raise InvalidRequest("Name the organisation the use case belongs to.", param="org_id")
+        require_id(org_id, "org", "organisation", param="org_id")
+        fields = UseCaseFields.model_validate(data.model_dump(exclude={"org_id", "note"}))
+        async with self.db.write_session() as session:
+            visible = await self._visible(session, principal)
+            if visible is not None and org_id not in visible:
+                raise NotFound(f"No organisation with id {org_id!r}.", param="org_id")
+            now = utcnow()
+            use_case = UseCase(
+                id=new_id("uc"),
+                org_id=org_id,
+                name=fields.name,
+                status=Status.DRAFT,
+                risk_group=RiskGroup.UNASSESSED,
+                version=1,
+                created_by=principal.id,
+                created_at=now,
+                updated_at=now,
+            )
+            async with conflicts_as(session, f"A use case named {fields.name!r} exists already.", param="name"):
+                session.add(use_case)
+                await session.flush()
+            self._add_version(session, use_case, fields, principal, data.note)
+            await self._record(session, principal, origin, "created", use_case, {"version": 1})
+            await commit_or_conflict(session, f"A use case named {fields.name!r} exists already.", param="name")
+            return Entry(use_case, fields)
+
+    @staticmethod
+    def _add_version(
+        session: AsyncSession, use_case: UseCase, fields: UseCaseFields, author: Principal, note: str
+    ) -> None:
+        session.add(
+            UseCaseVersion(
+                id=new_id("ucv"),
+                use_case_id=use_case.id,
+                version=use_case.version,
+                fields=fields.model_dump(mode="json"),
+                author=author.id,
+                note=note,
+                created_at=use_case.updated_at,
+            )
+        )
+
+    async def change(self, principal: Principal, use_case_id: str, change: UseCaseChange, origin: Origin) -> Entry:
+        """A new version with ``change.fields`` set. A use case in review is not changed (the reviewer would
+        approve something other than what they read): return it first."""
+        self._writer(principal)
+        async with self.db.write_session() as session:
+            use_case = await self._get(session, principal, use_case_id, lock=True)
+            if change.expected_version is not None and change.expected_version != use_case.version:
+                raise Conflict(
+                    f"The use case is at version {use_case.version}, not {change.expected_version}: someone changed "
+                    "it meanwhile. Read it again.",
+                    code="version_conflict",
+                    param="expected_version",
+                )
+            if use_case.submitted_version is not None or use_case.status not in EDITABLE:
+                raise Conflict(_not_editable(use_case), code="not_editable")
+            current = await self._entry(session, use_case)
+            fields = _merged(current.fields, change.fields)
+            changed = sorted(
+                name for name in change.fields if getattr(fields, name, None) != getattr(current.fields, name, None)
+            )
+            if not changed:
+                return current
+            use_case.version += 1
+            use_case.name = fields.name
+            use_case.updated_at = utcnow()
+            self._add_version(session, use_case, fields, principal, change.note)
+            details = {"version": use_case.version, "fields": changed}
+            await self._record(session, principal, origin, "changed", use_case, details)
+            await commit_or_conflict(session, f"A use case named {fields.name!r} exists already.", param="fields.name")
+            return Entry(use_case, fields)
+
+    async def act(self, principal: Principal, use_case_id: str, request: ReviewAction, origin: Origin) -> Entry:
+        """Take a review or lifecycle action (:class:`~soberana.governance.lifecycle.Action`)."""
+        self._writer(principal)
+        action, reason = request.action, " ".join(request.reason.split())
+        if action in NEEDS_REASON and not reason:
+            raise InvalidRequest(f"Say why the use case is to {action.value.replace('_', ' ')}.", param="reason")
+        async with self.db.write_session() as session:
+            use_case = await self._get(session, principal, use_case_id, lock=True)
+            author = None
+            if use_case.submitted_version is not None:
+                submitted = await repo.version(session, use_case.id, use_case.submitted_version)
+                author = submitted.author if submitted else None
+            situation = Situation(
+                status=Status(use_case.status),
+                risk_group=RiskGroup(use_case.risk_group),
+                version=use_case.version,
+                approved_version=use_case.approved_version,
+                submitted_version=use_case.submitted_version,
+                submitted_by=use_case.submitted_by,
+                version_author=author,
+            )
+            try:
+                target = next_status(action, situation)
+                check_actor(action, situation, principal, await self.admin.ancestor_ids(session, use_case.org_id))
+            except Refusal as refusal:
+                if refusal.permission:
+                    raise PermissionDenied(refusal.message, code=refusal.code) from None
+                raise Conflict(refusal.message, code=refusal.code) from None
+            acted_on = use_case.submitted_version if action in (Action.APPROVE, Action.RETURN) else use_case.version
+            if action is Action.APPROVE and request.version is None:
+                raise InvalidRequest("Name the version you reviewed and approve.", param="version")
+            if request.version is not None and request.version != acted_on:
+                raise Conflict(
+                    f"Version {request.version} is not the one to {action.value.replace('_', ' ')} "
+                    f"(that is {acted_on}).",
+                    code="version_conflict",
+                    param="version",
+                )
+            if action is Action.SUBMIT:
+                latest = await self._entry(session, use_case)
+                gaps = missing(latest.fields)
+                if gaps:
+                    raise InvalidRequest(
+                        "Fill in the register before review: " + ", ".join(gaps) + ".",
+                        code="incomplete_use_case",
+                        param=gaps[0],
+                    )
+            details: dict[str, Any] = {"from": use_case.status, "to": target.value, "version": acted_on}
+            if reason:
+                details["reason"] = reason
+            self._apply(use_case, action, target, principal, reason)
+            await self._record(session, principal, origin, _EVENTS[action], use_case, details)
+            await commit_or_conflict(session)
+            return await self._entry(session, use_case)
+
+    @staticmethod
+    def _apply(use_case: UseCase, action: Action, target: Status, principal: Principal, reason: str) -> None:
+        now = utcnow()
+        if action is Action.SUBMIT:
+            use_case.submitted_version, use_case.submitted_by = use_case.version, principal.id
+        elif action is Action.APPROVE:
+            use_case.approved_version = use_case.submitted_version
+            use_case.approved_by, use_case.approved_at = principal.id, now
+            use_case.submitted_version = use_case.submitted_by = None
+        elif action in (Action.RETURN, Action.RETIRE):
+            use_case.submitted_version = use_case.submitted_by = None
+        use_case.status = target
+        if action in NEEDS_REASON:
+            use_case.status_reason = reason
+        elif action in (Action.GO_LIVE, Action.APPROVE):
+            use_case.status_reason = ""
+        use_case.updated_at = now
+
+    async def _record(
+        self,
+        session: AsyncSession,
+        principal: Principal,
+        origin: Origin,
+        what: str,
+        use_case: UseCase,
+        details: dict[str, Any],
+    ) -> None:
+        await self.admin.record_change(
+            session,
+            principal,
+            origin,
+            action=f"governance.use_case.{what}",
+            org_id=use_case.org_id,
+            object_type="governance_use_case",
+            object_id=use_case.id,
+            details=details,
+        )
+
+
+_EVENTS = {
+    Action.SUBMIT: "submitted",
+    Action.RETURN: "returned",
+    Action.APPROVE: "approved",
+    Action.GO_LIVE: "went_live",
+    Action.SUSPEND: "suspended",
+    Action.RESUME: "resumed",
+    Action.RETIRE: "retired",
+}
+
+
+def _not_editable(use_case: UseCase) -> str:
+    if use_case.submitted_version is not None:
+        return f"Version {use_case.submitted_version} is in review: return it before changing the use case."
+    return f"A use case that is {use_case.status} cannot be changed."
+
+
+def _merged(current: UseCaseFields, updates: dict[str, object]) -> UseCaseFields:
+    unknown = sorted(set(updates) - set(UseCaseFields.model_fields))
+    if unknown:
+        raise ValidationFailed(f"Unknown field '{unknown[0]}'.", param=f"fields.{unknown[0]}")
+    try:
+        return UseCaseFields.model_validate(current.model_dump(mode="json") | updates)
+    except ValidationError as error:
+        message, param, details = describe_validation_errors([dict(e) for e in error.errors()])
+        raise ValidationFailed(message, param=f"fields.{param}" if param else "fields", details=details) from None

@@ -1,0 +1,75 @@
+"""Governance: the register of AI use cases and their versions.
+
+Revision ID: 0010
+Revises: 0009
+Create Date: 2026-12-07
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0010"
+down_revision: str | None = "0009"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "governance_use_cases",
+        sa.Column("id", sa.String(length=40), nullable=False),
+        sa.Column("org_id", sa.String(length=40), nullable=False),
+        sa.Column("name", sa.String(length=200), nullable=False),
+        sa.Column("status", sa.String(length=20), nullable=False),
+        sa.Column("risk_group", sa.String(length=20), nullable=False),
+        sa.Column("version", sa.Integer(), nullable=False),
+        sa.Column("approved_version", sa.Integer(), nullable=True),
+        sa.Column("submitted_version", sa.Integer(), nullable=True),
+        sa.Column("submitted_by", sa.String(length=80), nullable=True),
+        sa.Column("approved_by", sa.String(length=80), nullable=True),
+        sa.Column("approved_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("status_reason", sa.Text(), nullable=False),
+        sa.Column("created_by", sa.String(length=80), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["org_id"],
+            ["organisations.id"],
+            name=op.f("fk_governance_use_cases_org_id_organisations"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_governance_use_cases")),
+        sa.UniqueConstraint("org_id", "name", name="uq_governance_use_cases_org_name"),
+    )
+    op.create_index(op.f("ix_governance_use_cases_org_id"), "governance_use_cases", ["org_id"], unique=False)
+    op.create_table(
+        "governance_use_case_versions",
+        sa.Column("id", sa.String(length=40), nullable=False),
+        sa.Column("use_case_id", sa.String(length=40), nullable=False),
+        sa.Column("version", sa.Integer(), nullable=False),
+        sa.Column("fields", sa.JSON(), nullable=False),
+        sa.Column("author", sa.String(length=80), nullable=False),
+        sa.Column("note", sa.String(length=200), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["use_case_id"],
+            ["governance_use_cases.id"],
+            name=op.f("fk_governance_use_case_versions_use_case_id_governance_use_cases"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_governance_use_case_versions")),
+        sa.UniqueConstraint("use_case_id", "version", name="uq_governance_use_case_versions_version"),
+    )
+    op.create_index(
+        op.f("ix_governance_use_case_versions_use_case_id"),
+        "governance_use_case_versions",
+        ["use_case_id"],
+        unique=False,
+    )
+
+
+def downgrade() -> None:
+    op.drop_table("governance_use_case_versions")
+    op.drop_table("governance_use_cases")

@@ -1,0 +1,65 @@
+"""Organisation A can never read or change organisation B's use cases, through any governance route;
+``test_every_governance_route_is_covered`` fails when a route is added without a case here."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import make_tenant
+from tests.governance.conftest import COMPLETE, keys_for
+
+USE_CASES = "/v1/governance/use-cases"
+
+# (method, route, concrete path from B's use case id, body)
+CASES: list[tuple[str, str, Callable[[str], str], dict[str, Any] | None]] = [
+    ("GET", USE_CASES, lambda uc: USE_CASES, None),
+    ("POST", USE_CASES, lambda uc: USE_CASES, None),  # the body names B's organisation
+    ("GET", USE_CASES + "/{use_case_id}", lambda uc: f"{USE_CASES}/{uc}", None),
+    ("PATCH", USE_CASES + "/{use_case_id}", lambda uc: f"{USE_CASES}/{uc}", {"fields": {"owner": "Taken"}}),
+    (
+        "POST",
+        USE_CASES + "/{use_case_id}/actions",
+        lambda uc: f"{USE_CASES}/{uc}/actions",
+        {"action": "retire", "reason": "Taken over."},
+    ),
+    ("GET", USE_CASES + "/{use_case_id}/versions", lambda uc: f"{USE_CASES}/{uc}/versions", None),
+    ("GET", USE_CASES + "/{use_case_id}/versions/{number}", lambda uc: f"{USE_CASES}/{uc}/versions/1", None),
+]
+
+
+@pytest.mark.parametrize(("method", "route", "path", "body"), CASES, ids=[f"{c[0]} {c[1]}" for c in CASES])
+async def test_organisation_a_cannot_reach_organisation_b(
+    app: Any,
+    client: httpx.AsyncClient,
+    method: str,
+    route: str,
+    path: Callable[[str], str],
+    body: dict[str, Any] | None,
+) -> None:
+    a = await keys_for(app, await make_tenant(app, "agency-a"))
+    b = await keys_for(app, await make_tenant(app, "agency-b"))
+    created = await client.post(USE_CASES, headers=b.writer, json=COMPLETE)
+    uc = created.json()["id"]
+    if method == "POST" and route == USE_CASES:
+        body = COMPLETE | {"name": "Planted", "org_id": b.tenant.org_id}
+
+    response = await client.request(method, path(uc), headers=a.admin, json=body)
+    if route == USE_CASES and method == "GET":
+        assert response.status_code == 200
+        assert uc not in response.text and b.tenant.org_id not in response.text
+    else:
+        assert response.status_code == 404, response.text
+        assert response.json()["error"]["type"] == "not_found_error"
+
+    mine = (await client.get(USE_CASES, headers=b.auditor)).json()["data"]
+    assert [(u["id"], u["name"], u["version"], u["status"]) for u in mine] == [(uc, COMPLETE["name"], 1, "draft")]
+
+
+def test_every_governance_route_is_covered(app: Any) -> None:
+    paths = app.openapi()["paths"]
+    routes = {(m.upper(), p) for p, ops in paths.items() if p.startswith("/v1/governance") for m in ops}
+    assert routes == {(method, route) for method, route, _, _ in CASES}
