@@ -69,6 +69,13 @@ setup-test: $(TEST_STAMP)
 setup-spanish-names: setup
 	$(PIP) install --no-deps $(ES_SPACY)
 
+# Canada's Algorithmic Impact Assessment questionnaire (canada-ca/aia-eia-js, MIT) is read where the
+# project's shared data keeps it, when it is there; elsewhere set SOBERANA_GOVERNANCE_AIA_DIR to a copy.
+AIA_DIR := $(wildcard $(abspath ../shared/data/governance/aia-eia-js))
+ifneq ($(AIA_DIR),)
+export SOBERANA_GOVERNANCE_AIA_DIR ?= $(AIA_DIR)
+endif
+
 ## make run: create .venv, install (with the local demo models), migrate ./var/soberana.db, seed demo data, serve on :8080
 run: setup
 	$(BIN)/soberana db upgrade

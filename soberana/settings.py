@@ -441,6 +441,13 @@ class Settings(BaseSettings):
         60.0, gt=0, description="How often the server deletes what is past its retention period."
     )
 
+    # -- governance ------------------------------------------------------------------------------------
+    governance_aia_dir: str | None = Field(
+        None,
+        description="Directory holding Canada's Algorithmic Impact Assessment questionnaire "
+        "(`survey-enfr.json`, `en.json`, `fr.json` of canada-ca/aia-eia-js, MIT). Empty: no AIA.",
+    )
+
     @classmethod
     def settings_customise_sources(
         cls,

@@ -22,6 +22,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from functools import cached_property
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from soberana.audit.service import AuditLog
@@ -206,7 +207,8 @@ class Platform:
     def governance(self) -> GovernanceService:
         from soberana.governance.service import GovernanceService
 
-        return GovernanceService(self.db, self.admin)
+        aia_dir = self.settings.governance_aia_dir
+        return GovernanceService(self.db, self.admin, Path(aia_dir) if aia_dir else None)
 
     # -- the application's view ----------------------------------------------------------------------
 

@@ -50,3 +50,25 @@ class UseCaseVersion(Base):
     author: Mapped[str] = mapped_column(String(80), nullable=False)
     note: Mapped[str] = mapped_column(String(200), nullable=False, default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+
+
+class Assessment(Base):
+    """One assessment of a use case (``kind``: ``aia``, Canada's Algorithmic Impact Assessment): the
+    answers, what they gave, and the questionnaire and use-case versions they were given for. Each new
+    assessment of a kind is a new version; none is changed afterwards."""
+
+    __tablename__ = "governance_assessments"
+    __table_args__ = (UniqueConstraint("use_case_id", "kind", "version", name="uq_governance_assessments_version"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    use_case_id: Mapped[str] = mapped_column(
+        ForeignKey("governance_use_cases.id", ondelete="CASCADE"), index=True, nullable=False
+    )
+    kind: Mapped[str] = mapped_column(String(20), nullable=False)
+    version: Mapped[int] = mapped_column(Integer, nullable=False)
+    use_case_version: Mapped[int] = mapped_column(Integer, nullable=False)
+    questionnaire: Mapped[str] = mapped_column(String(80), nullable=False)
+    answers: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False)
+    result: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False)
+    author: Mapped[str] = mapped_column(String(80), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)

@@ -7,7 +7,7 @@ from collections.abc import Collection
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from soberana.governance.models import UseCase, UseCaseVersion
+from soberana.governance.models import Assessment, UseCase, UseCaseVersion
 
 
 async def use_cases(
@@ -37,3 +37,13 @@ async def version(session: AsyncSession, use_case_id: str, number: int) -> UseCa
 async def versions(session: AsyncSession, use_case_id: str) -> list[UseCaseVersion]:
     stmt = select(UseCaseVersion).where(UseCaseVersion.use_case_id == use_case_id).order_by(UseCaseVersion.version)
     return list((await session.scalars(stmt)).all())
+
+
+async def latest_assessment(session: AsyncSession, use_case_id: str, kind: str) -> Assessment | None:
+    stmt = (
+        select(Assessment)
+        .where(Assessment.use_case_id == use_case_id, Assessment.kind == kind)
+        .order_by(Assessment.version.desc())
+        .limit(1)
+    )
+    return (await session.scalars(stmt)).first()

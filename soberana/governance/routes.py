@@ -3,7 +3,7 @@ version, and the review and lifecycle actions."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, status
 
@@ -12,13 +12,16 @@ from soberana.core.components import provider
 from soberana.governance.lifecycle import RiskGroup, Status
 from soberana.governance.models import UseCaseVersion
 from soberana.governance.schemas import (
+    AiaAnswers,
+    AiaAssessmentOut,
+    Requirement,
     ReviewAction,
     UseCaseChange,
     UseCaseCreate,
     UseCaseOut,
     VersionOut,
 )
-from soberana.governance.service import Entry, GovernanceService
+from soberana.governance.service import AiaView, Entry, GovernanceService
 
 get_governance = provider(GovernanceService)
 Governance = Annotated[GovernanceService, Depends(get_governance)]
@@ -107,3 +110,58 @@ async def get_version(
 
 def _version_out(row: UseCaseVersion) -> VersionOut:
     return VersionOut.model_validate(row)
+
+
+@router.put(
+    "/use-cases/{use_case_id}/aia",
+    summary="Answer Canada's Algorithmic Impact Assessment for a use case: scored, kept as a new version",
+)
+async def assess_aia(
+    use_case_id: str,
+    body: AiaAnswers,
+    principal: CurrentPrincipal,
+    governance: Governance,
+    origin: OriginDep,
+    language: Annotated[Literal["en", "fr"], Query(description="Language of the level's requirements.")] = "en",
+) -> AiaAssessmentOut:
+    return _aia_out(await governance.assess_aia(principal, use_case_id, dict(body.answers), origin), language)
+
+
+@router.get("/use-cases/{use_case_id}/aia", summary="The latest Algorithmic Impact Assessment of a use case")
+async def get_aia(
+    use_case_id: str,
+    principal: CurrentPrincipal,
+    governance: Governance,
+    language: Annotated[Literal["en", "fr"], Query(description="Language of the level's requirements.")] = "en",
+) -> AiaAssessmentOut:
+    return _aia_out(await governance.aia_assessment(principal, use_case_id), language)
+
+
+def _aia_out(view: AiaView, language: str) -> AiaAssessmentOut:
+    row, use_case, questionnaire = view.assessment, view.use_case, view.questionnaire
+    result = row.result
+    stale = []
+    if row.questionnaire != questionnaire.version:
+        stale.append("questionnaire_changed")
+    if row.use_case_version != use_case.version:
+        stale.append("use_case_changed")
+    return AiaAssessmentOut(
+        use_case_id=row.use_case_id,
+        version=row.version,
+        use_case_version=row.use_case_version,
+        questionnaire=row.questionnaire,
+        stale=stale,
+        answers=row.answers,
+        raw=result["raw"],
+        mitigation=result["mitigation"],
+        max_raw=result["max_raw"],
+        max_mitigation=result["max_mitigation"],
+        total=result["total"],
+        level=result["level"],
+        level_name=("I", "II", "III", "IV")[result["level"] - 1],
+        deduction_applied=result["deduction_applied"],
+        ignored=list(result["ignored"]),
+        requirements=[Requirement(**r) for r in questionnaire.requirements_for(result["level"], language)],
+        author=row.author,
+        created_at=row.created_at,
+    )

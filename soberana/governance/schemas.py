@@ -201,3 +201,39 @@ class VersionOut(BaseModel):
     note: str
     fields: UseCaseFields
     created_at: dt.datetime
+
+
+class AiaAnswers(BaseModel):
+    """Answers to Canada's Algorithmic Impact Assessment: question name → the chosen value (``item3-4``),
+    a list of values for a checkbox question, or text."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    answers: dict[str, str | int | float | list[str]] = Field(max_length=400)
+
+
+class Requirement(BaseModel):
+    title: str
+    text: str
+
+
+class AiaAssessmentOut(BaseModel):
+    object: Literal["governance.aia_assessment"] = "governance.aia_assessment"
+    use_case_id: str
+    version: int = Field(description="This assessment's number among the use case's AIA assessments.")
+    use_case_version: int = Field(description="The version of the use case that was assessed.")
+    questionnaire: str = Field(description="The questionnaire's SHA-256 (first 16 hex digits).")
+    stale: list[str] = Field(description="Why it should be done again: the questionnaire or the use case changed.")
+    answers: dict[str, str | int | float | list[str]]
+    raw: float
+    mitigation: float
+    max_raw: float
+    max_mitigation: float
+    total: float
+    level: int = Field(ge=1, le=4)
+    level_name: Literal["I", "II", "III", "IV"]
+    deduction_applied: bool
+    ignored: list[str] = Field(description="Answers to questions not shown for the other answers: not counted.")
+    requirements: list[Requirement] = Field(description="What the Directive requires at this impact level.")
+    author: str
+    created_at: dt.datetime

@@ -6,9 +6,12 @@ transaction that makes it.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+import anyio
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -21,11 +24,12 @@ from soberana.errors import (
     InvalidRequest,
     NotFound,
     PermissionDenied,
+    ServiceUnavailable,
     ValidationFailed,
     describe_validation_errors,
     require_id,
 )
-from soberana.governance import repo
+from soberana.governance import aia, repo
 from soberana.governance.lifecycle import (
     EDITABLE,
     NEEDS_REASON,
@@ -37,7 +41,7 @@ from soberana.governance.lifecycle import (
     check_actor,
     next_status,
 )
-from soberana.governance.models import UseCase, UseCaseVersion
+from soberana.governance.models import Assessment, UseCase, UseCaseVersion
 from soberana.governance.schemas import ReviewAction, UseCaseChange, UseCaseCreate, UseCaseFields, missing
 from soberana.storage.db import Database, commit_or_conflict, conflicts_as
 
@@ -50,10 +54,20 @@ class Entry:
     fields: UseCaseFields
 
 
+@dataclass(frozen=True)
+class AiaView:
+    """An AIA assessment with its use case and the questionnaire in use now."""
+
+    assessment: Assessment
+    use_case: UseCase
+    questionnaire: aia.Questionnaire
+
+
 class GovernanceService:
-    def __init__(self, db: Database, admin: AdminService) -> None:
+    def __init__(self, db: Database, admin: AdminService, aia_dir: Path | None = None) -> None:
         self.db = db
         self.admin = admin
+        self.aia_dir = aia_dir
 
     # -- reading -------------------------------------------------------------------------------------
 
@@ -244,6 +258,59 @@ class GovernanceService:
             await self._record(session, principal, origin, _EVENTS[action], use_case, details)
             await commit_or_conflict(session)
             return await self._entry(session, use_case)
+
+    # -- assessments ---------------------------------------------------------------------------------
+
+    async def questionnaire(self) -> aia.Questionnaire:
+        """Canada's AIA questionnaire, read once, in a worker thread (503 ``aia_not_configured`` when none
+        is set)."""
+        if self.aia_dir is None:
+            raise ServiceUnavailable(
+                "Canada's Algorithmic Impact Assessment is not set up here (SOBERANA_GOVERNANCE_AIA_DIR).",
+                code="aia_not_configured",
+            )
+        return await anyio.to_thread.run_sync(aia.Questionnaire.load, self.aia_dir)
+
+    async def assess_aia(
+        self, principal: Principal, use_case_id: str, answers: dict[str, object], origin: Origin
+    ) -> AiaView:
+        """Score ``answers`` and keep them as the use case's next AIA assessment."""
+        self._writer(principal)
+        questionnaire = await self.questionnaire()
+        result = aia.score(questionnaire, answers)  # refuses unknown questions and choices
+        async with self.db.write_session() as session:
+            use_case = await self._get(session, principal, use_case_id, lock=True)
+            if use_case.status == Status.RETIRED:
+                raise Conflict("A retired use case is not assessed.", code="not_editable")
+            previous = await repo.latest_assessment(session, use_case.id, "aia")
+            row = Assessment(
+                id=new_id("asm"),
+                use_case_id=use_case.id,
+                kind="aia",
+                version=(previous.version if previous else 0) + 1,
+                use_case_version=use_case.version,
+                questionnaire=questionnaire.version,
+                answers=aia.check_answers(questionnaire, answers),
+                result=dataclasses.asdict(result),
+                author=principal.id,
+                created_at=utcnow(),
+            )
+            async with conflicts_as(session, "Someone assessed this use case meanwhile; read it again."):
+                session.add(row)
+                await session.flush()
+            details = {"version": row.version, "level": result.level_name, "total": result.total}
+            await self._record(session, principal, origin, "aia_assessed", use_case, details)
+            await commit_or_conflict(session)
+            return AiaView(row, use_case, questionnaire)
+
+    async def aia_assessment(self, principal: Principal, use_case_id: str) -> AiaView:
+        questionnaire = await self.questionnaire()
+        async with self.db.session() as session:
+            use_case = await self._get(session, principal, use_case_id)
+            found = await repo.latest_assessment(session, use_case.id, "aia")
+            if found is None:
+                raise NotFound(f"Use case {use_case_id!r} has no Algorithmic Impact Assessment yet.")
+            return AiaView(found, use_case, questionnaire)
 
     @staticmethod
     def _apply(use_case: UseCase, action: Action, target: Status, principal: Principal, reason: str) -> None:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from soberana.auth.principal import Role, Scope, cli_principal
 from soberana.auth.schemas import ApiKeyCreate, UserCreate
+from soberana.settings import Settings
 from tests.conftest import Tenant, make_tenant
 
 COMPLETE = {
@@ -24,6 +26,15 @@ COMPLETE = {
     "legal_basis": "Housing Benefit Regulations 2006, reg. 90.",
     "models": ["mock-chat"],
 }
+
+
+AIA_DIR = Path(__file__).resolve().parents[3] / "shared" / "data" / "governance" / "aia-eia-js"
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    """The installation's settings, with Canada's AIA questionnaire from the shared data."""
+    return settings.model_copy(update={"governance_aia_dir": str(AIA_DIR)})
 
 
 @dataclass

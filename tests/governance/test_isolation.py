@@ -28,6 +28,8 @@ CASES: list[tuple[str, str, Callable[[str], str], dict[str, Any] | None]] = [
     ),
     ("GET", USE_CASES + "/{use_case_id}/versions", lambda uc: f"{USE_CASES}/{uc}/versions", None),
     ("GET", USE_CASES + "/{use_case_id}/versions/{number}", lambda uc: f"{USE_CASES}/{uc}/versions/1", None),
+    ("PUT", USE_CASES + "/{use_case_id}/aia", lambda uc: f"{USE_CASES}/{uc}/aia", {"answers": {"impact6": "item1-1"}}),
+    ("GET", USE_CASES + "/{use_case_id}/aia", lambda uc: f"{USE_CASES}/{uc}/aia", None),
 ]
 
 
@@ -44,6 +46,8 @@ async def test_organisation_a_cannot_reach_organisation_b(
     b = await keys_for(app, await make_tenant(app, "agency-b"))
     created = await client.post(USE_CASES, headers=b.writer, json=COMPLETE)
     uc = created.json()["id"]
+    assessed = await client.put(f"{USE_CASES}/{uc}/aia", headers=b.writer, json={"answers": {"impact7": "item4-4"}})
+    assert assessed.status_code == 200, assessed.text
     if method == "POST" and route == USE_CASES:
         body = COMPLETE | {"name": "Planted", "org_id": b.tenant.org_id}
 
@@ -57,6 +61,8 @@ async def test_organisation_a_cannot_reach_organisation_b(
 
     mine = (await client.get(USE_CASES, headers=b.auditor)).json()["data"]
     assert [(u["id"], u["name"], u["version"], u["status"]) for u in mine] == [(uc, COMPLETE["name"], 1, "draft")]
+    aia = (await client.get(f"{USE_CASES}/{uc}/aia", headers=b.auditor)).json()
+    assert (aia["version"], aia["answers"]) == (1, {"impact7": "item4-4"})
 
 
 def test_every_governance_route_is_covered(app: Any) -> None:

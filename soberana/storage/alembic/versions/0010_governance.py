@@ -1,4 +1,4 @@
-"""Governance: the register of AI use cases and their versions.
+"""Governance: the register of AI use cases, their versions and their assessments.
 
 Revision ID: 0010
 Revises: 0009
@@ -69,7 +69,33 @@ def upgrade() -> None:
         unique=False,
     )
 
+    op.create_table(
+        "governance_assessments",
+        sa.Column("id", sa.String(length=40), nullable=False),
+        sa.Column("use_case_id", sa.String(length=40), nullable=False),
+        sa.Column("kind", sa.String(length=20), nullable=False),
+        sa.Column("version", sa.Integer(), nullable=False),
+        sa.Column("use_case_version", sa.Integer(), nullable=False),
+        sa.Column("questionnaire", sa.String(length=80), nullable=False),
+        sa.Column("answers", sa.JSON(), nullable=False),
+        sa.Column("result", sa.JSON(), nullable=False),
+        sa.Column("author", sa.String(length=80), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["use_case_id"],
+            ["governance_use_cases.id"],
+            name=op.f("fk_governance_assessments_use_case_id_governance_use_cases"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_governance_assessments")),
+        sa.UniqueConstraint("use_case_id", "kind", "version", name="uq_governance_assessments_version"),
+    )
+    op.create_index(
+        op.f("ix_governance_assessments_use_case_id"), "governance_assessments", ["use_case_id"], unique=False
+    )
+
 
 def downgrade() -> None:
+    op.drop_table("governance_assessments")
     op.drop_table("governance_use_case_versions")
     op.drop_table("governance_use_cases")
