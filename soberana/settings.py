@@ -11,18 +11,14 @@ composition root — :func:`soberana.web.app.create_app` or the CLI.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import secrets
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
-from pydantic_settings import (
-    BaseSettings,
-    PydanticBaseSettingsSource,
-    SettingsConfigDict,
-    TomlConfigSettingsSource,
-)
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
 from sqlalchemy.engine import make_url
 
 from soberana.errors import ConfigurationError
@@ -36,6 +32,9 @@ KNOWN_DEFAULT_SECRETS = frozenset(
     {"", "changeme", "change-me", "change_me", "secret", "soberana", "development", "dev", "insecure"}
 )
 MIN_SECRET_LENGTH = 32
+#: When EU AI Act obligations apply: Annex III and I as the Digital Omnibus moved them (check the Official Journal).
+AI_ACT_DATES = {"prohibited": "2025-02-02", "literacy": "2025-02-02", "gpai": "2025-08-02",
+                "transparency": "2026-08-02", "annex_iii": "2027-12-02", "annex_i": "2028-08-02"}  # fmt: skip
 
 
 Sovereignty = Literal["on_premises", "national_cloud", "foreign_cloud"]
@@ -446,6 +445,11 @@ class Settings(BaseSettings):
         None,
         description="Directory holding Canada's Algorithmic Impact Assessment questionnaire "
         "(`survey-enfr.json`, `en.json`, `fr.json` of canada-ca/aia-eia-js, MIT). Empty: no AIA.",
+    )
+    governance_ai_act_dates: dict[str, dt.date] = Field(
+        default_factory=lambda: {k: dt.date.fromisoformat(v) for k, v in AI_ACT_DATES.items()},
+        description="When each group of EU AI Act obligations applies, as JSON; the groups not named keep "
+        f"their default. Defaults: {', '.join(f'`{k}` {v}' for k, v in AI_ACT_DATES.items())}.",
     )
 
     @classmethod

@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from datetime import timedelta
+from datetime import date, timedelta
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -30,7 +30,8 @@ from soberana.auth.authentication import Authenticator
 from soberana.auth.service import AdminService
 from soberana.auth.sessions import SessionStore
 from soberana.core.components import Components
-from soberana.settings import Settings
+from soberana.errors import ConfigurationError
+from soberana.settings import AI_ACT_DATES, Settings
 from soberana.storage.counters import Counters, MemoryCounters, RedisCounters
 from soberana.storage.db import Database
 
@@ -73,6 +74,17 @@ def retention_purgers(audit: AuditLog) -> list[Purger]:
     from soberana.workspace.service import WorkspaceRetention
 
     return [ConversationRetention(), WorkspaceRetention(), UsageRetention(audit)]
+
+
+def ai_act_dates(settings: Settings) -> dict[str, date]:
+    """When each group of EU AI Act obligations applies: the defaults, with the groups the installation
+    names replaced (an unknown group is a mistake, refused)."""
+    unknown = sorted(set(settings.governance_ai_act_dates) - set(AI_ACT_DATES))
+    if unknown:
+        raise ConfigurationError(
+            f"SOBERANA_GOVERNANCE_AI_ACT_DATES: unknown group {unknown[0]!r} (known: {', '.join(AI_ACT_DATES)})"
+        )
+    return {name: date.fromisoformat(day) for name, day in AI_ACT_DATES.items()} | settings.governance_ai_act_dates
 
 
 class Platform:
@@ -208,7 +220,7 @@ class Platform:
         from soberana.governance.service import GovernanceService
 
         aia_dir = self.settings.governance_aia_dir
-        return GovernanceService(self.db, self.admin, Path(aia_dir) if aia_dir else None)
+        return GovernanceService(self.db, self.admin, Path(aia_dir) if aia_dir else None, ai_act_dates(self.settings))
 
     # -- the application's view ----------------------------------------------------------------------
 

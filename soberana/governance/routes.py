@@ -8,20 +8,30 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Path, Query, status
 
 from soberana.auth.deps import CurrentPrincipal, OriginDep
+from soberana.core.clock import utcnow
 from soberana.core.components import provider
+from soberana.governance import ai_act
 from soberana.governance.lifecycle import RiskGroup, Status
 from soberana.governance.models import UseCaseVersion
 from soberana.governance.schemas import (
     AiaAnswers,
     AiaAssessmentOut,
+    AiActAnswers,
+    AiActAssessmentOut,
+    Choice,
+    Conclusion,
+    ObligationOut,
+    PathStep,
     Requirement,
     ReviewAction,
+    RiskOverride,
+    TreeQuestion,
     UseCaseChange,
     UseCaseCreate,
     UseCaseOut,
     VersionOut,
 )
-from soberana.governance.service import AiaView, Entry, GovernanceService
+from soberana.governance.service import AiActView, AiaView, Entry, GovernanceService
 
 get_governance = provider(GovernanceService)
 Governance = Annotated[GovernanceService, Depends(get_governance)]
@@ -162,6 +172,126 @@ def _aia_out(view: AiaView, language: str) -> AiaAssessmentOut:
         deduction_applied=result["deduction_applied"],
         ignored=list(result["ignored"]),
         requirements=[Requirement(**r) for r in questionnaire.requirements_for(result["level"], language)],
+        author=row.author,
+        created_at=row.created_at,
+    )
+
+
+Language = Annotated[Literal["en", "es", "is"], Query(description="Language of the texts.")]
+
+
+@router.get("/ai-act/tree", summary="The EU AI Act decision tree: its questions and answers, in one language")
+async def ai_act_tree(
+    principal: CurrentPrincipal, governance: Governance, language: Language = "en"
+) -> dict[str, object]:
+    tree = await governance.decision_tree(principal)
+    return {
+        "object": "governance.decision_tree",
+        "id": tree.id,
+        "version": tree.version,
+        "stamp": tree.stamp,
+        "law": tree.law,
+        "title": tree.title[language],
+        "disclaimer": tree.disclaimer[language],
+        "start": tree.start,
+        "questions": [_question(q, language) for q in tree.questions.values()],
+    }
+
+
+@router.put("/use-cases/{use_case_id}/ai-act", summary="Answer the EU AI Act assessment for a use case")
+async def assess_ai_act(
+    use_case_id: str,
+    body: AiActAnswers,
+    principal: CurrentPrincipal,
+    governance: Governance,
+    origin: OriginDep,
+    language: Language = "en",
+) -> AiActAssessmentOut:
+    view = await governance.assess_ai_act(principal, use_case_id, dict(body.answers), dict(body.justifications), origin)
+    return _ai_act_out(view, language)
+
+
+@router.get("/use-cases/{use_case_id}/ai-act", summary="The latest EU AI Act assessment of a use case")
+async def get_ai_act(
+    use_case_id: str, principal: CurrentPrincipal, governance: Governance, language: Language = "en"
+) -> AiActAssessmentOut:
+    return _ai_act_out(await governance.ai_act_assessment(principal, use_case_id), language)
+
+
+@router.post(
+    "/use-cases/{use_case_id}/ai-act/override",
+    summary="Override the assessment's risk group, with a justification (a reviewer above the organisation)",
+)
+async def override_risk(
+    use_case_id: str,
+    body: RiskOverride,
+    principal: CurrentPrincipal,
+    governance: Governance,
+    origin: OriginDep,
+    language: Language = "en",
+) -> AiActAssessmentOut:
+    view = await governance.override_risk(principal, use_case_id, body.risk_group, body.justification, origin)
+    return _ai_act_out(view, language)
+
+
+def _question(question: ai_act.Question, language: str) -> TreeQuestion:
+    return TreeQuestion(
+        id=question.id,
+        text=question.text[language],
+        help=question.help[language] if question.help else None,
+        articles=list(question.articles),
+        answers=[
+            Choice(id=a.id, text=a.text[language], justification=a.justification) for a in question.answers.values()
+        ],
+    )
+
+
+def _ai_act_out(view: AiActView, language: str) -> AiActAssessmentOut:
+    row, use_case, tree, walk = view.assessment, view.use_case, view.tree, view.walk
+    stale = []
+    if row.questionnaire != tree.stamp:
+        stale.append("tree_changed")
+    if row.use_case_version != use_case.version:
+        stale.append("use_case_changed")
+    justifications = row.answers.get("justifications", {})
+    path = [
+        PathStep(
+            question=q,
+            question_text=tree.questions[q].text[language],
+            answer=a,
+            answer_text=tree.questions[q].answers[a].text[language],
+            justification=justifications.get(q),
+        )
+        for q, a in walk.path
+    ]
+    conclusion = next((c for c in tree.conclusions if c.id == walk.conclusion), None)
+    today = utcnow().date()
+    return AiActAssessmentOut(
+        use_case_id=row.use_case_id,
+        version=row.version,
+        use_case_version=row.use_case_version,
+        tree=row.questionnaire,
+        stale=stale,
+        complete=walk.complete,
+        pending=_question(tree.questions[walk.pending], language) if walk.pending else None,
+        needs_justification=walk.needs_justification,
+        path=path,
+        dropped=list(row.result.get("dropped", [])),
+        labels=walk.labels,
+        conclusion=Conclusion(id=conclusion.id, text=conclusion.text[language]) if conclusion else None,
+        risk_group=RiskGroup(use_case.risk_group),
+        override=row.result.get("override"),
+        obligations=[
+            ObligationOut(
+                id=o.id,
+                text=o.text[language],
+                articles=list(o.articles),
+                applies_from=o.applies_from,
+                in_force=o.applies_from is not None and o.applies_from <= today,
+            )
+            for o in walk.obligations
+        ],
+        disclaimer=tree.disclaimer[language],
         author=row.author,
         created_at=row.created_at,
     )

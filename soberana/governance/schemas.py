@@ -237,3 +237,77 @@ class AiaAssessmentOut(BaseModel):
     requirements: list[Requirement] = Field(description="What the Directive requires at this impact level.")
     author: str
     created_at: dt.datetime
+
+
+class AiActAnswers(BaseModel):
+    """Answers to the EU AI Act assessment: question id → answer id, and for an answer that needs one
+    (the Art. 6(3) exception) a justification by question id."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    answers: dict[str, str] = Field(max_length=100)
+    justifications: dict[str, str] = Field(default_factory=dict, max_length=100)
+
+
+class RiskOverride(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    risk_group: RiskGroup
+    justification: str = Field(min_length=1, max_length=_TEXT)
+
+
+class Choice(BaseModel):
+    id: str
+    text: str
+    justification: bool = Field(description="Whether this answer needs a written justification.")
+
+
+class TreeQuestion(BaseModel):
+    id: str
+    text: str
+    help: str | None
+    articles: list[str]
+    answers: list[Choice]
+
+
+class PathStep(BaseModel):
+    question: str
+    question_text: str
+    answer: str
+    answer_text: str
+    justification: str | None
+
+
+class ObligationOut(BaseModel):
+    id: str
+    text: str
+    articles: list[str]
+    applies_from: dt.date | None
+    in_force: bool
+
+
+class Conclusion(BaseModel):
+    id: str
+    text: str
+
+
+class AiActAssessmentOut(BaseModel):
+    object: Literal["governance.ai_act_assessment"] = "governance.ai_act_assessment"
+    use_case_id: str
+    version: int
+    use_case_version: int
+    tree: str = Field(description="The decision tree it was made with: id@version+SHA-256.")
+    stale: list[str] = Field(description="Why it should be reviewed: the tree or the use case changed.")
+    complete: bool
+    pending: TreeQuestion | None = Field(description="The next question to answer, when the path goes on.")
+    needs_justification: bool
+    path: list[PathStep]
+    dropped: list[str] = Field(description="Answers to questions the path no longer reaches: not kept.")
+    labels: dict[str, str | list[str]]
+    conclusion: Conclusion | None
+    risk_group: RiskGroup = Field(description="The use case's risk group now (an override wins).")
+    override: dict[str, str] | None
+    obligations: list[ObligationOut]
+    disclaimer: str
+    author: str
+    created_at: dt.datetime

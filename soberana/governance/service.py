@@ -7,6 +7,8 @@ transaction that makes it.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,7 +17,7 @@ import anyio
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from soberana.auth.principal import Origin, Principal, Role, Scope
+from soberana.auth.principal import ADMIN_ROLES, Origin, Principal, Role, Scope
 from soberana.auth.service import AdminService
 from soberana.core.clock import utcnow
 from soberana.core.ids import new_id
@@ -29,7 +31,7 @@ from soberana.errors import (
     describe_validation_errors,
     require_id,
 )
-from soberana.governance import aia, repo
+from soberana.governance import ai_act, aia, repo
 from soberana.governance.lifecycle import (
     EDITABLE,
     NEEDS_REASON,
@@ -63,11 +65,52 @@ class AiaView:
     questionnaire: aia.Questionnaire
 
 
+@dataclass(frozen=True)
+class AiActView:
+    """An EU AI Act assessment with its use case, the tree in use now and where the answers lead in it."""
+
+    assessment: Assessment
+    use_case: UseCase
+    tree: ai_act.Tree
+    walk: ai_act.Walk
+
+
+def risk_group_of(labels: Mapping[str, str | list[str]]) -> RiskGroup:
+    """The register's risk group for the labels of a complete EU AI Act assessment."""
+    group = labels.get("risk_group")
+    if group == "prohibited":
+        return RiskGroup.PROHIBITED
+    if group == "high_risk":
+        return RiskGroup.HIGH_RISK
+    return RiskGroup.TRANSPARENCY if labels.get("transparency") else RiskGroup.MINIMAL
+
+
+def _walk_record(walk: ai_act.Walk) -> dict[str, Any]:
+    return {
+        "complete": walk.complete,
+        "pending": walk.pending,
+        "labels": walk.labels,
+        "conclusion": walk.conclusion,
+        "path": [list(step) for step in walk.path],
+        "dropped": walk.dropped,
+        "obligations": [o.id for o in walk.obligations],
+    }
+
+
 class GovernanceService:
-    def __init__(self, db: Database, admin: AdminService, aia_dir: Path | None = None) -> None:
+    def __init__(
+        self,
+        db: Database,
+        admin: AdminService,
+        aia_dir: Path | None = None,
+        ai_act_dates: Mapping[str, dt.date] | None = None,
+        ai_act_tree: Path = ai_act.EU_AI_ACT,
+    ) -> None:
         self.db = db
         self.admin = admin
         self.aia_dir = aia_dir
+        self.ai_act_dates = dict(ai_act_dates or {})
+        self.ai_act_tree = ai_act_tree
 
     # -- reading -------------------------------------------------------------------------------------
 
@@ -311,6 +354,119 @@ class GovernanceService:
             if found is None:
                 raise NotFound(f"Use case {use_case_id!r} has no Algorithmic Impact Assessment yet.")
             return AiaView(found, use_case, questionnaire)
+
+    # -- the EU AI Act -------------------------------------------------------------------------------
+
+    async def tree(self) -> ai_act.Tree:
+        return await anyio.to_thread.run_sync(ai_act.load, self.ai_act_tree)
+
+    async def decision_tree(self, principal: Principal) -> ai_act.Tree:
+        """The EU AI Act tree, for someone who may use the register."""
+        principal.require(Scope.GOVERNANCE, "The EU AI Act assessment")
+        return await self.tree()
+
+    async def assess_ai_act(
+        self,
+        principal: Principal,
+        use_case_id: str,
+        answers: dict[str, object],
+        justifications: dict[str, object],
+        origin: Origin,
+    ) -> AiActView:
+        """Walk ``answers`` through the EU AI Act tree and keep the path's answers as the use case's next
+        assessment; a complete one sets the use case's risk group."""
+        self._writer(principal)
+        tree = await self.tree()
+        checked = ai_act.check(tree, answers, justifications)
+        reasons = {k: " ".join(str(v).split()) for k, v in justifications.items()}
+        result = ai_act.walk(tree, checked, reasons, self.ai_act_dates)
+        on_path = {q for q, _ in result.path}
+        async with self.db.write_session() as session:
+            use_case = await self._get(session, principal, use_case_id, lock=True)
+            if use_case.status == Status.RETIRED:
+                raise Conflict("A retired use case is not assessed.", code="not_editable")
+            previous = await repo.latest_assessment(session, use_case.id, "eu_ai_act")
+            row = Assessment(
+                id=new_id("asm"),
+                use_case_id=use_case.id,
+                kind="eu_ai_act",
+                version=(previous.version if previous else 0) + 1,
+                use_case_version=use_case.version,
+                questionnaire=tree.stamp,
+                answers={
+                    "answers": {q: a for q, a in checked.items() if q in on_path or q == result.pending},
+                    "justifications": {q: r for q, r in reasons.items() if q in on_path and r},
+                },
+                result=_walk_record(result),
+                author=principal.id,
+                created_at=utcnow(),
+            )
+            async with conflicts_as(session, "Someone assessed this use case meanwhile; read it again."):
+                session.add(row)
+                await session.flush()
+            if result.complete:  # a reviewer's override was of the answers before: it lapses with them
+                use_case.risk_group = risk_group_of(result.labels)
+            details = {"version": row.version, "conclusion": result.conclusion, "dropped": result.dropped}
+            await self._record(session, principal, origin, "ai_act_assessed", use_case, details)
+            await commit_or_conflict(session)
+            return AiActView(row, use_case, tree, result)
+
+    async def ai_act_assessment(self, principal: Principal, use_case_id: str) -> AiActView:
+        tree = await self.tree()
+        async with self.db.session() as session:
+            use_case = await self._get(session, principal, use_case_id)
+            found = await repo.latest_assessment(session, use_case.id, "eu_ai_act")
+            if found is None:
+                raise NotFound(f"Use case {use_case_id!r} has no EU AI Act assessment yet.")
+            saved = found.answers
+            result = ai_act.walk(tree, saved.get("answers", {}), saved.get("justifications", {}), self.ai_act_dates)
+            return AiActView(found, use_case, tree, result)
+
+    async def override_risk(
+        self, principal: Principal, use_case_id: str, risk_group: RiskGroup, justification: str, origin: Origin
+    ) -> AiActView:
+        """A reviewer sets the risk group against the assessment's, with a justification (kept, audit-logged).
+        Only a reviewer of the strictest kind may: a platform administrator or an administrator above."""
+        self._writer(principal)
+        reason = " ".join(justification.split())
+        if not reason:
+            raise InvalidRequest("Say why the assessment's risk group is overridden.", param="justification")
+        tree = await self.tree()
+        async with self.db.write_session() as session:
+            use_case = await self._get(session, principal, use_case_id, lock=True)
+            chain = await self.admin.ancestor_ids(session, use_case.org_id)
+            if not (principal.is_platform_admin or (principal.role in ADMIN_ROLES and principal.org_id in chain[1:])):
+                raise PermissionDenied(
+                    "A risk group is overridden by a platform administrator or an administrator of an "
+                    "organisation above this one.",
+                    code="approver_required",
+                )
+            previous = await repo.latest_assessment(session, use_case.id, "eu_ai_act")
+            if previous is None or not previous.result.get("complete"):
+                raise Conflict("Complete the EU AI Act assessment before overriding it.", code="assessment_incomplete")
+            override = {"risk_group": risk_group.value, "justification": reason, "by": principal.id}
+            row = Assessment(
+                id=new_id("asm"),
+                use_case_id=use_case.id,
+                kind="eu_ai_act",
+                version=previous.version + 1,
+                use_case_version=use_case.version,
+                questionnaire=previous.questionnaire,
+                answers=previous.answers,
+                result=dict(previous.result) | {"override": override},
+                author=principal.id,
+                created_at=utcnow(),
+            )
+            async with conflicts_as(session, "Someone assessed this use case meanwhile; read it again."):
+                session.add(row)
+                await session.flush()
+            details = {"from": use_case.risk_group, "to": risk_group.value, "justification": reason}
+            use_case.risk_group = risk_group.value
+            await self._record(session, principal, origin, "risk_overridden", use_case, details)
+            await commit_or_conflict(session)
+            saved = row.answers
+            result = ai_act.walk(tree, saved.get("answers", {}), saved.get("justifications", {}), self.ai_act_dates)
+            return AiActView(row, use_case, tree, result)
 
     @staticmethod
     def _apply(use_case: UseCase, action: Action, target: Status, principal: Principal, reason: str) -> None:

@@ -30,6 +30,20 @@ CASES: list[tuple[str, str, Callable[[str], str], dict[str, Any] | None]] = [
     ("GET", USE_CASES + "/{use_case_id}/versions/{number}", lambda uc: f"{USE_CASES}/{uc}/versions/1", None),
     ("PUT", USE_CASES + "/{use_case_id}/aia", lambda uc: f"{USE_CASES}/{uc}/aia", {"answers": {"impact6": "item1-1"}}),
     ("GET", USE_CASES + "/{use_case_id}/aia", lambda uc: f"{USE_CASES}/{uc}/aia", None),
+    (
+        "PUT",
+        USE_CASES + "/{use_case_id}/ai-act",
+        lambda uc: f"{USE_CASES}/{uc}/ai-act",
+        {"answers": {"ai_system": "no"}},
+    ),
+    ("GET", USE_CASES + "/{use_case_id}/ai-act", lambda uc: f"{USE_CASES}/{uc}/ai-act", None),
+    (
+        "POST",
+        USE_CASES + "/{use_case_id}/ai-act/override",
+        lambda uc: f"{USE_CASES}/{uc}/ai-act/override",
+        {"risk_group": "minimal", "justification": "Taken over."},
+    ),
+    ("GET", "/v1/governance/ai-act/tree", lambda uc: "/v1/governance/ai-act/tree", None),
 ]
 
 
@@ -48,11 +62,13 @@ async def test_organisation_a_cannot_reach_organisation_b(
     uc = created.json()["id"]
     assessed = await client.put(f"{USE_CASES}/{uc}/aia", headers=b.writer, json={"answers": {"impact7": "item4-4"}})
     assert assessed.status_code == 200, assessed.text
+    ai_act = await client.put(f"{USE_CASES}/{uc}/ai-act", headers=b.writer, json={"answers": {"ai_system": "no"}})
+    assert ai_act.json()["conclusion"]["id"] == "not_ai_system"
     if method == "POST" and route == USE_CASES:
         body = COMPLETE | {"name": "Planted", "org_id": b.tenant.org_id}
 
     response = await client.request(method, path(uc), headers=a.admin, json=body)
-    if route == USE_CASES and method == "GET":
+    if route in (USE_CASES, "/v1/governance/ai-act/tree") and method == "GET":
         assert response.status_code == 200
         assert uc not in response.text and b.tenant.org_id not in response.text
     else:
@@ -63,6 +79,8 @@ async def test_organisation_a_cannot_reach_organisation_b(
     assert [(u["id"], u["name"], u["version"], u["status"]) for u in mine] == [(uc, COMPLETE["name"], 1, "draft")]
     aia = (await client.get(f"{USE_CASES}/{uc}/aia", headers=b.auditor)).json()
     assert (aia["version"], aia["answers"]) == (1, {"impact7": "item4-4"})
+    mine_ai_act = (await client.get(f"{USE_CASES}/{uc}/ai-act", headers=b.auditor)).json()
+    assert (mine_ai_act["version"], mine_ai_act["override"]) == (1, None)
 
 
 def test_every_governance_route_is_covered(app: Any) -> None:
