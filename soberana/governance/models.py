@@ -72,3 +72,30 @@ class Assessment(Base):
     result: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False)
     author: Mapped[str] = mapped_column(String(80), nullable=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+
+
+class Incident(Base):
+    """Something that went wrong with a use case: its triage state, severity, and for a serious incident
+    (Art. 3(49)) the date its report to the authority is due (Art. 73)."""
+
+    __tablename__ = "governance_incidents"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    org_id: Mapped[str] = mapped_column(ForeignKey("organisations.id", ondelete="CASCADE"), index=True, nullable=False)
+    use_case_id: Mapped[str] = mapped_column(
+        ForeignKey("governance_use_cases.id", ondelete="CASCADE"), index=True, nullable=False
+    )
+    title: Mapped[str] = mapped_column(String(200), nullable=False)
+    description: Mapped[str] = mapped_column(Text, nullable=False)
+    severity: Mapped[str] = mapped_column(String(20), nullable=False)
+    serious_kind: Mapped[str | None] = mapped_column(String(40))
+    status: Mapped[str] = mapped_column(String(20), nullable=False)
+    source: Mapped[str] = mapped_column(String(20), nullable=False)
+    reported_by: Mapped[str] = mapped_column(String(80), nullable=False)
+    aware_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    report_due: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    reported_to_authority_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # [{"at", "by", "status", "note"}, …]
+    history: Mapped[list[dict[str, Any]]] = mapped_column(JSON, nullable=False, default=list)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)

@@ -7,7 +7,7 @@ from collections.abc import Collection
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from soberana.governance.models import Assessment, UseCase, UseCaseVersion
+from soberana.governance.models import Assessment, Incident, UseCase, UseCaseVersion
 
 
 async def use_cases(
@@ -47,3 +47,24 @@ async def latest_assessment(session: AsyncSession, use_case_id: str, kind: str) 
         .limit(1)
     )
     return (await session.scalars(stmt)).first()
+
+
+async def incidents(
+    session: AsyncSession,
+    org_ids: Collection[str] | None,
+    *,
+    status: str | None,
+    use_case_id: str | None,
+    limit: int,
+    after: str | None,
+) -> list[Incident]:
+    stmt = select(Incident).order_by(Incident.id).limit(limit)
+    if org_ids is not None:
+        stmt = stmt.where(Incident.org_id.in_(list(org_ids)))
+    if status:
+        stmt = stmt.where(Incident.status == status)
+    if use_case_id:
+        stmt = stmt.where(Incident.use_case_id == use_case_id)
+    if after:
+        stmt = stmt.where(Incident.id > after)
+    return list((await session.scalars(stmt)).all())

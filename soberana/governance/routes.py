@@ -12,7 +12,7 @@ from soberana.core.clock import utcnow
 from soberana.core.components import provider
 from soberana.governance import ai_act
 from soberana.governance.lifecycle import RiskGroup, Status
-from soberana.governance.models import UseCaseVersion
+from soberana.governance.models import Incident, UseCaseVersion
 from soberana.governance.schemas import (
     AiaAnswers,
     AiaAssessmentOut,
@@ -20,11 +20,15 @@ from soberana.governance.schemas import (
     AiActAssessmentOut,
     Choice,
     Conclusion,
+    IncidentChange,
+    IncidentOut,
+    IncidentReport,
     ObligationOut,
     PathStep,
     Requirement,
     ReviewAction,
     RiskOverride,
+    SuspendFromIncident,
     TreeQuestion,
     UseCaseChange,
     UseCaseCreate,
@@ -295,3 +299,68 @@ def _ai_act_out(view: AiActView, language: str) -> AiActAssessmentOut:
         author=row.author,
         created_at=row.created_at,
     )
+
+
+IncidentStatusQuery = Annotated[Literal["open", "investigating", "mitigated", "closed"] | None, Query(alias="status")]
+
+
+@router.post(
+    "/use-cases/{use_case_id}/incidents",
+    status_code=status.HTTP_201_CREATED,
+    summary="Report an incident with a use case (a serious one gets its Art. 73 reporting deadline)",
+)
+async def report_incident(
+    use_case_id: str, body: IncidentReport, principal: CurrentPrincipal, governance: Governance, origin: OriginDep
+) -> IncidentOut:
+    return _incident_out(await governance.incidents.report(principal, use_case_id, body, origin))
+
+
+@router.get("/incidents", summary="Incidents of the organisations you can see, oldest first")
+async def list_incidents(
+    principal: CurrentPrincipal,
+    governance: Governance,
+    status_: IncidentStatusQuery = None,
+    use_case_id: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    after: str | None = None,
+) -> dict[str, object]:
+    found = await governance.incidents.list_incidents(
+        principal, status=status_, use_case_id=use_case_id, limit=limit, after=after
+    )
+    data = [_incident_out(i) for i in found]
+    return {"object": "list", "data": data, "has_more": len(data) == limit}
+
+
+@router.get("/incidents/{incident_id}", summary="One incident, with its deadline and history")
+async def get_incident(incident_id: str, principal: CurrentPrincipal, governance: Governance) -> IncidentOut:
+    return _incident_out(await governance.incidents.get(principal, incident_id))
+
+
+@router.patch("/incidents/{incident_id}", summary="Triage an incident: state, severity, seriousness, a note")
+async def change_incident(
+    incident_id: str, body: IncidentChange, principal: CurrentPrincipal, governance: Governance, origin: OriginDep
+) -> IncidentOut:
+    return _incident_out(await governance.incidents.change(principal, incident_id, body, origin))
+
+
+@router.post("/incidents/{incident_id}/suspend", summary="Suspend the incident's use case, in one step")
+async def suspend_from_incident(
+    incident_id: str,
+    body: SuspendFromIncident,
+    principal: CurrentPrincipal,
+    governance: Governance,
+    origin: OriginDep,
+) -> IncidentOut:
+    return _incident_out(await governance.incidents.suspend_use_case(principal, incident_id, body.reason, origin))
+
+
+@router.get("/incidents/{incident_id}/export", summary="The incident as data for the market surveillance authority")
+async def export_incident(incident_id: str, principal: CurrentPrincipal, governance: Governance) -> dict[str, object]:
+    return await governance.incidents.export(principal, incident_id)
+
+
+def _incident_out(incident: Incident) -> IncidentOut:
+    out = IncidentOut.model_validate(incident)
+    if incident.report_due is not None and incident.reported_to_authority_at is None:
+        out.seconds_left = int((incident.report_due - utcnow()).total_seconds())
+    return out

@@ -311,3 +311,65 @@ class AiActAssessmentOut(BaseModel):
     disclaimer: str
     author: str
     created_at: dt.datetime
+
+
+Severity = Literal["low", "medium", "high", "critical"]
+SeriousKind = Literal["death", "widespread_or_critical_infrastructure", "other"]
+IncidentStatus = Literal["open", "investigating", "mitigated", "closed"]
+
+
+class IncidentReport(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    title: str = Field(min_length=1, max_length=_SHORT)
+    description: str = Field(min_length=1, max_length=_TEXT * 5)
+    severity: Severity = "medium"
+    serious: bool = Field(
+        False, description="A serious incident (EU AI Act Art. 3(49)): its report to the authority is due (Art. 73)."
+    )
+    serious_kind: SeriousKind = Field(
+        "other", description="`death`: 10 days; `widespread_or_critical_infrastructure`: 2 days; `other`: 15 days."
+    )
+    aware_at: dt.datetime | None = Field(None, description="When the organisation became aware of it (default: now).")
+
+
+class IncidentChange(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    status: IncidentStatus | None = None
+    severity: Severity | None = None
+    serious: bool | None = None
+    serious_kind: SeriousKind | None = None
+    reported_to_authority_at: dt.datetime | None = None
+    note: str = Field("", max_length=_TEXT)
+
+
+class SuspendFromIncident(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field(min_length=1, max_length=_TEXT)
+
+
+class IncidentOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    object: Literal["governance.incident"] = "governance.incident"
+    id: str
+    org_id: str
+    use_case_id: str
+    title: str
+    description: str
+    severity: Severity
+    serious_kind: SeriousKind | None
+    status: IncidentStatus
+    source: str
+    reported_by: str
+    aware_at: dt.datetime
+    report_due: dt.datetime | None = Field(description="When the report to the authority is due (Art. 73).")
+    reported_to_authority_at: dt.datetime | None
+    seconds_left: int | None = Field(
+        None, description="Until the report is due (negative: overdue); none once reported or not serious."
+    )
+    history: list[dict[str, str]]
+    created_at: dt.datetime
+    updated_at: dt.datetime

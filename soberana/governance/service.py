@@ -32,6 +32,7 @@ from soberana.errors import (
     require_id,
 )
 from soberana.governance import ai_act, aia, repo
+from soberana.governance.incidents import Incidents
 from soberana.governance.lifecycle import (
     EDITABLE,
     NEEDS_REASON,
@@ -111,6 +112,7 @@ class GovernanceService:
         self.aia_dir = aia_dir
         self.ai_act_dates = dict(ai_act_dates or {})
         self.ai_act_tree = ai_act_tree
+        self.incidents = Incidents(db, self)
 
     # -- reading -------------------------------------------------------------------------------------
 

@@ -13,37 +13,59 @@ from tests.conftest import make_tenant
 from tests.governance.conftest import COMPLETE, keys_for
 
 USE_CASES = "/v1/governance/use-cases"
+INCIDENTS = "/v1/governance/incidents"
 
 # (method, route, concrete path from B's use case id, body)
-CASES: list[tuple[str, str, Callable[[str], str], dict[str, Any] | None]] = [
-    ("GET", USE_CASES, lambda uc: USE_CASES, None),
-    ("POST", USE_CASES, lambda uc: USE_CASES, None),  # the body names B's organisation
-    ("GET", USE_CASES + "/{use_case_id}", lambda uc: f"{USE_CASES}/{uc}", None),
-    ("PATCH", USE_CASES + "/{use_case_id}", lambda uc: f"{USE_CASES}/{uc}", {"fields": {"owner": "Taken"}}),
+CASES: list[tuple[str, str, Callable[[dict[str, str]], str], dict[str, Any] | None]] = [
+    ("GET", USE_CASES, lambda ids: USE_CASES, None),
+    ("POST", USE_CASES, lambda ids: USE_CASES, None),  # the body names B's organisation
+    ("GET", USE_CASES + "/{use_case_id}", lambda ids: f"{USE_CASES}/{ids['uc']}", None),
+    ("PATCH", USE_CASES + "/{use_case_id}", lambda ids: f"{USE_CASES}/{ids['uc']}", {"fields": {"owner": "Taken"}}),
     (
         "POST",
         USE_CASES + "/{use_case_id}/actions",
-        lambda uc: f"{USE_CASES}/{uc}/actions",
+        lambda ids: f"{USE_CASES}/{ids['uc']}/actions",
         {"action": "retire", "reason": "Taken over."},
     ),
-    ("GET", USE_CASES + "/{use_case_id}/versions", lambda uc: f"{USE_CASES}/{uc}/versions", None),
-    ("GET", USE_CASES + "/{use_case_id}/versions/{number}", lambda uc: f"{USE_CASES}/{uc}/versions/1", None),
-    ("PUT", USE_CASES + "/{use_case_id}/aia", lambda uc: f"{USE_CASES}/{uc}/aia", {"answers": {"impact6": "item1-1"}}),
-    ("GET", USE_CASES + "/{use_case_id}/aia", lambda uc: f"{USE_CASES}/{uc}/aia", None),
+    ("GET", USE_CASES + "/{use_case_id}/versions", lambda ids: f"{USE_CASES}/{ids['uc']}/versions", None),
+    ("GET", USE_CASES + "/{use_case_id}/versions/{number}", lambda ids: f"{USE_CASES}/{ids['uc']}/versions/1", None),
+    (
+        "PUT",
+        USE_CASES + "/{use_case_id}/aia",
+        lambda ids: f"{USE_CASES}/{ids['uc']}/aia",
+        {"answers": {"impact6": "item1-1"}},
+    ),
+    ("GET", USE_CASES + "/{use_case_id}/aia", lambda ids: f"{USE_CASES}/{ids['uc']}/aia", None),
     (
         "PUT",
         USE_CASES + "/{use_case_id}/ai-act",
-        lambda uc: f"{USE_CASES}/{uc}/ai-act",
+        lambda ids: f"{USE_CASES}/{ids['uc']}/ai-act",
         {"answers": {"ai_system": "no"}},
     ),
-    ("GET", USE_CASES + "/{use_case_id}/ai-act", lambda uc: f"{USE_CASES}/{uc}/ai-act", None),
+    ("GET", USE_CASES + "/{use_case_id}/ai-act", lambda ids: f"{USE_CASES}/{ids['uc']}/ai-act", None),
     (
         "POST",
         USE_CASES + "/{use_case_id}/ai-act/override",
-        lambda uc: f"{USE_CASES}/{uc}/ai-act/override",
+        lambda ids: f"{USE_CASES}/{ids['uc']}/ai-act/override",
         {"risk_group": "minimal", "justification": "Taken over."},
     ),
-    ("GET", "/v1/governance/ai-act/tree", lambda uc: "/v1/governance/ai-act/tree", None),
+    ("GET", "/v1/governance/ai-act/tree", lambda ids: "/v1/governance/ai-act/tree", None),
+    (
+        "POST",
+        USE_CASES + "/{use_case_id}/incidents",
+        lambda ids: f"{USE_CASES}/{ids['uc']}/incidents",
+        {"title": "Planted", "description": "Planted."},
+    ),
+    ("GET", INCIDENTS, lambda ids: INCIDENTS, None),
+    ("GET", INCIDENTS + "/{incident_id}", lambda ids: f"{INCIDENTS}/{ids['incident']}", None),
+    ("PATCH", INCIDENTS + "/{incident_id}", lambda ids: f"{INCIDENTS}/{ids['incident']}", {"status": "closed"}),
+    (
+        "POST",
+        INCIDENTS + "/{incident_id}/suspend",
+        lambda ids: f"{INCIDENTS}/{ids['incident']}/suspend",
+        {"reason": "Taken over."},
+    ),
+    ("GET", INCIDENTS + "/{incident_id}/export", lambda ids: f"{INCIDENTS}/{ids['incident']}/export", None),
 ]
 
 
@@ -53,7 +75,7 @@ async def test_organisation_a_cannot_reach_organisation_b(
     client: httpx.AsyncClient,
     method: str,
     route: str,
-    path: Callable[[str], str],
+    path: Callable[[dict[str, str]], str],
     body: dict[str, Any] | None,
 ) -> None:
     a = await keys_for(app, await make_tenant(app, "agency-a"))
@@ -67,10 +89,15 @@ async def test_organisation_a_cannot_reach_organisation_b(
     if method == "POST" and route == USE_CASES:
         body = COMPLETE | {"name": "Planted", "org_id": b.tenant.org_id}
 
-    response = await client.request(method, path(uc), headers=a.admin, json=body)
-    if route in (USE_CASES, "/v1/governance/ai-act/tree") and method == "GET":
+    incident = await client.post(
+        f"{USE_CASES}/{uc}/incidents", headers=b.writer, json={"title": "Wrong rates", "description": "Old rates."}
+    )
+    ids = {"uc": uc, "incident": incident.json()["id"]}
+
+    response = await client.request(method, path(ids), headers=a.admin, json=body)
+    if route in (USE_CASES, INCIDENTS, "/v1/governance/ai-act/tree") and method == "GET":
         assert response.status_code == 200
-        assert uc not in response.text and b.tenant.org_id not in response.text
+        assert not {uc, ids["incident"], b.tenant.org_id} & set(response.text.split('"'))
     else:
         assert response.status_code == 404, response.text
         assert response.json()["error"]["type"] == "not_found_error"
@@ -79,6 +106,8 @@ async def test_organisation_a_cannot_reach_organisation_b(
     assert [(u["id"], u["name"], u["version"], u["status"]) for u in mine] == [(uc, COMPLETE["name"], 1, "draft")]
     aia = (await client.get(f"{USE_CASES}/{uc}/aia", headers=b.auditor)).json()
     assert (aia["version"], aia["answers"]) == (1, {"impact7": "item4-4"})
+    theirs = (await client.get(f"{INCIDENTS}/{ids['incident']}", headers=b.auditor)).json()
+    assert (theirs["status"], theirs["title"], len(theirs["history"])) == ("open", "Wrong rates", 1)
     mine_ai_act = (await client.get(f"{USE_CASES}/{uc}/ai-act", headers=b.auditor)).json()
     assert (mine_ai_act["version"], mine_ai_act["override"]) == (1, None)
 

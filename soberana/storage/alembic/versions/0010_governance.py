@@ -1,4 +1,4 @@
-"""Governance: the register of AI use cases, their versions and their assessments.
+"""Governance: the register of AI use cases, their versions, assessments and incidents.
 
 Revision ID: 0010
 Revises: 0009
@@ -94,8 +94,44 @@ def upgrade() -> None:
         op.f("ix_governance_assessments_use_case_id"), "governance_assessments", ["use_case_id"], unique=False
     )
 
+    op.create_table(
+        "governance_incidents",
+        sa.Column("id", sa.String(length=40), nullable=False),
+        sa.Column("org_id", sa.String(length=40), nullable=False),
+        sa.Column("use_case_id", sa.String(length=40), nullable=False),
+        sa.Column("title", sa.String(length=200), nullable=False),
+        sa.Column("description", sa.Text(), nullable=False),
+        sa.Column("severity", sa.String(length=20), nullable=False),
+        sa.Column("serious_kind", sa.String(length=40), nullable=True),
+        sa.Column("status", sa.String(length=20), nullable=False),
+        sa.Column("source", sa.String(length=20), nullable=False),
+        sa.Column("reported_by", sa.String(length=80), nullable=False),
+        sa.Column("aware_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("report_due", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("reported_to_authority_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("history", sa.JSON(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["org_id"],
+            ["organisations.id"],
+            name=op.f("fk_governance_incidents_org_id_organisations"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["use_case_id"],
+            ["governance_use_cases.id"],
+            name=op.f("fk_governance_incidents_use_case_id_governance_use_cases"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_governance_incidents")),
+    )
+    op.create_index(op.f("ix_governance_incidents_org_id"), "governance_incidents", ["org_id"], unique=False)
+    op.create_index(op.f("ix_governance_incidents_use_case_id"), "governance_incidents", ["use_case_id"], unique=False)
+
 
 def downgrade() -> None:
+    op.drop_table("governance_incidents")
     op.drop_table("governance_assessments")
     op.drop_table("governance_use_case_versions")
     op.drop_table("governance_use_cases")
