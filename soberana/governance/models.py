@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Date, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from soberana.core.clock import utcnow
@@ -97,5 +97,29 @@ class Incident(Base):
     reported_to_authority_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # [{"at", "by", "status", "note"}, …]
     history: Mapped[list[dict[str, Any]]] = mapped_column(JSON, nullable=False, default=list)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+
+
+class Supplier(Base):
+    """A supplier of models or services to the installation, its terms and whether it may be used."""
+
+    __tablename__ = "governance_suppliers"
+    __table_args__ = (UniqueConstraint("legal_name", name="uq_governance_suppliers_legal_name"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    legal_name: Mapped[str] = mapped_column(String(200), nullable=False)
+    country: Mapped[str] = mapped_column(String(2), nullable=False)
+    registration_number: Mapped[str] = mapped_column(String(200), nullable=False, default="")
+    contract_reference: Mapped[str] = mapped_column(String(200), nullable=False, default="")
+    data_residency: Mapped[list[str]] = mapped_column(JSON, nullable=False, default=list)
+    retention_terms: Mapped[str] = mapped_column(Text, nullable=False, default="")
+    trains_on_customer_data: Mapped[str] = mapped_column(String(20), nullable=False)
+    training_terms: Mapped[str] = mapped_column(Text, nullable=False, default="")
+    certifications: Mapped[list[str]] = mapped_column(JSON, nullable=False, default=list)
+    sub_processors: Mapped[list[dict[str, Any]]] = mapped_column(JSON, nullable=False, default=list)
+    review_date: Mapped[date | None] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(20), nullable=False)
+    notes: Mapped[str] = mapped_column(Text, nullable=False, default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)

@@ -7,7 +7,7 @@ from collections.abc import Collection
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from soberana.governance.models import Assessment, Incident, UseCase, UseCaseVersion
+from soberana.governance.models import Assessment, Incident, Supplier, UseCase, UseCaseVersion
 
 
 async def use_cases(
@@ -67,4 +67,11 @@ async def incidents(
         stmt = stmt.where(Incident.use_case_id == use_case_id)
     if after:
         stmt = stmt.where(Incident.id > after)
+    return list((await session.scalars(stmt)).all())
+
+
+async def suppliers(session: AsyncSession, *, status: str | None) -> list[Supplier]:
+    stmt = select(Supplier).order_by(Supplier.legal_name)
+    if status:
+        stmt = stmt.where(Supplier.status == status)
     return list((await session.scalars(stmt)).all())

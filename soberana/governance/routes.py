@@ -12,7 +12,7 @@ from soberana.core.clock import utcnow
 from soberana.core.components import provider
 from soberana.governance import ai_act
 from soberana.governance.lifecycle import RiskGroup, Status
-from soberana.governance.models import Incident, UseCaseVersion
+from soberana.governance.models import Incident, Supplier, UseCaseVersion
 from soberana.governance.schemas import (
     AiaAnswers,
     AiaAssessmentOut,
@@ -28,6 +28,9 @@ from soberana.governance.schemas import (
     Requirement,
     ReviewAction,
     RiskOverride,
+    SupplierChange,
+    SupplierFields,
+    SupplierOut,
     SuspendFromIncident,
     TreeQuestion,
     UseCaseChange,
@@ -363,4 +366,40 @@ def _incident_out(incident: Incident) -> IncidentOut:
     out = IncidentOut.model_validate(incident)
     if incident.report_due is not None and incident.reported_to_authority_at is None:
         out.seconds_left = int((incident.report_due - utcnow()).total_seconds())
+    return out
+
+
+SupplierStatusQuery = Annotated[Literal["approved", "restricted", "pending", "blocked"] | None, Query(alias="status")]
+
+
+@router.get("/suppliers", summary="The installation's catalogue of suppliers")
+async def list_suppliers(
+    principal: CurrentPrincipal, governance: Governance, status_: SupplierStatusQuery = None
+) -> dict[str, object]:
+    found = await governance.suppliers.list_suppliers(principal, status=status_)
+    return {"object": "list", "data": [_supplier_out(s) for s in found]}
+
+
+@router.post("/suppliers", status_code=status.HTTP_201_CREATED, summary="Add a supplier (platform administrators)")
+async def create_supplier(
+    body: SupplierFields, principal: CurrentPrincipal, governance: Governance, origin: OriginDep
+) -> SupplierOut:
+    return _supplier_out(await governance.suppliers.create(principal, body, origin))
+
+
+@router.get("/suppliers/{supplier_id}", summary="One supplier and its terms")
+async def get_supplier(supplier_id: str, principal: CurrentPrincipal, governance: Governance) -> SupplierOut:
+    return _supplier_out(await governance.suppliers.get(principal, supplier_id))
+
+
+@router.patch("/suppliers/{supplier_id}", summary="Change a supplier's terms or status (platform administrators)")
+async def change_supplier(
+    supplier_id: str, body: SupplierChange, principal: CurrentPrincipal, governance: Governance, origin: OriginDep
+) -> SupplierOut:
+    return _supplier_out(await governance.suppliers.change(principal, supplier_id, body, origin))
+
+
+def _supplier_out(supplier: Supplier) -> SupplierOut:
+    out = SupplierOut.model_validate(supplier)
+    out.review_overdue = supplier.review_date is not None and supplier.review_date < utcnow().date()
     return out

@@ -373,3 +373,84 @@ class IncidentOut(BaseModel):
     history: list[dict[str, str]]
     created_at: dt.datetime
     updated_at: dt.datetime
+
+
+SupplierStatus = Literal["approved", "restricted", "pending", "blocked"]
+_COUNTRY = r"^[A-Z]{2}$"
+
+
+class SubProcessor(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=_SHORT)
+    country: str = Field(pattern=_COUNTRY, description="ISO 3166-1 alpha-2.")
+    purpose: str = Field("", max_length=_SHORT)
+
+
+class SupplierFields(BaseModel):
+    """A supplier of models or services and its terms."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    legal_name: str = Field(min_length=1, max_length=_SHORT)
+    country: str = Field(pattern=_COUNTRY, description="Where it is registered (ISO 3166-1 alpha-2).")
+    registration_number: str = Field("", max_length=_SHORT, description="Company or VAT number.")
+    contract_reference: str = Field("", max_length=_SHORT)
+    data_residency: list[str] = Field(
+        default_factory=list,
+        max_length=_ITEMS,
+        description="Where data is processed and stored: country codes or `EU`, `EEA`.",
+    )
+    retention_terms: str = Field("", max_length=_TEXT, description="How long it keeps what it receives.")
+    trains_on_customer_data: Literal["no", "yes", "opt_out", "unknown"] = Field(
+        "unknown", description="Whether it trains models on what it receives (`opt_out`: unless told not to)."
+    )
+    training_terms: str = Field("", max_length=_TEXT)
+    certifications: list[str] = Field(default_factory=list, max_length=_ITEMS, description="E.g. ISO/IEC 27001, ENS.")
+    sub_processors: list[SubProcessor] = Field(default_factory=list, max_length=_ITEMS)
+    review_date: dt.date | None = Field(None, description="When the terms are to be reviewed again.")
+    status: SupplierStatus = "pending"
+    notes: str = Field("", max_length=_TEXT)
+
+    @field_validator("data_residency")
+    @classmethod
+    def _places(cls, values: list[str]) -> list[str]:
+        for value in values:
+            if not (len(value) == 2 and value.isupper() and value.isalpha()) and value not in ("EU", "EEA"):
+                raise ValueError("each place is an ISO 3166-1 alpha-2 code, `EU` or `EEA`")
+        return list(dict.fromkeys(values))
+
+    @field_validator("legal_name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        return " ".join(value.split())
+
+
+class SupplierChange(BaseModel):
+    """The fields to change; the others are kept."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    legal_name: str | None = Field(None, min_length=1, max_length=_SHORT)
+    country: str | None = Field(None, pattern=_COUNTRY)
+    registration_number: str | None = Field(None, max_length=_SHORT)
+    contract_reference: str | None = Field(None, max_length=_SHORT)
+    data_residency: list[str] | None = Field(None, max_length=_ITEMS)
+    retention_terms: str | None = Field(None, max_length=_TEXT)
+    trains_on_customer_data: Literal["no", "yes", "opt_out", "unknown"] | None = None
+    training_terms: str | None = Field(None, max_length=_TEXT)
+    certifications: list[str] | None = Field(None, max_length=_ITEMS)
+    sub_processors: list[SubProcessor] | None = Field(None, max_length=_ITEMS)
+    review_date: dt.date | None = None
+    status: SupplierStatus | None = None
+    notes: str | None = Field(None, max_length=_TEXT)
+
+
+class SupplierOut(SupplierFields):
+    model_config = ConfigDict(from_attributes=True)
+
+    object: Literal["governance.supplier"] = "governance.supplier"
+    id: str
+    review_overdue: bool = Field(False, description="Its review date has passed.")
+    created_at: dt.datetime
+    updated_at: dt.datetime

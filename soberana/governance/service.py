@@ -46,6 +46,7 @@ from soberana.governance.lifecycle import (
 )
 from soberana.governance.models import Assessment, UseCase, UseCaseVersion
 from soberana.governance.schemas import ReviewAction, UseCaseChange, UseCaseCreate, UseCaseFields, missing
+from soberana.governance.suppliers import Suppliers
 from soberana.storage.db import Database, commit_or_conflict, conflicts_as
 
 
@@ -113,6 +114,7 @@ class GovernanceService:
         self.ai_act_dates = dict(ai_act_dates or {})
         self.ai_act_tree = ai_act_tree
         self.incidents = Incidents(db, self)
+        self.suppliers = Suppliers(db, admin)
 
     # -- reading -------------------------------------------------------------------------------------
 

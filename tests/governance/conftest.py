@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from soberana.auth.principal import Role, Scope, cli_principal
-from soberana.auth.schemas import ApiKeyCreate, UserCreate
+from soberana.auth.schemas import ApiKeyCreate, OrganisationCreate, UserCreate
 from soberana.settings import Settings
 from tests.conftest import Tenant, make_tenant
 
@@ -88,3 +88,21 @@ async def ministry(app: Any) -> Keys:
 async def agency(app: Any, ministry: Keys) -> Keys:
     """An agency inside the ministry."""
     return await keys_for(app, await make_tenant(app, "agency", parent_id=ministry.tenant.org_id))
+
+
+@pytest.fixture
+async def operator(app: Any) -> dict[str, str]:
+    """A platform administrator's key with the governance scope."""
+    platform = app.state.platform
+    root = cli_principal("pytest")
+    async with platform.db.write_session() as session:
+        org = await platform.admin.create_organisation(
+            session, root, OrganisationCreate(slug="platform-team", name="Platform team")
+        )
+    async with platform.db.write_session() as session:
+        user = await platform.admin.create_user(
+            session,
+            root,
+            UserCreate(org_id=org.id, email="ops@platform.example", display_name="Ops", role=Role.PLATFORM_ADMIN),
+        )
+    return await _key(app, user.id, [Scope.GOVERNANCE, Scope.ADMIN])

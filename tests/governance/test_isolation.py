@@ -14,6 +14,7 @@ from tests.governance.conftest import COMPLETE, keys_for
 
 USE_CASES = "/v1/governance/use-cases"
 INCIDENTS = "/v1/governance/incidents"
+SUPPLIERS = "/v1/governance/suppliers"
 
 # (method, route, concrete path from B's use case id, body)
 CASES: list[tuple[str, str, Callable[[dict[str, str]], str], dict[str, Any] | None]] = [
@@ -66,6 +67,11 @@ CASES: list[tuple[str, str, Callable[[dict[str, str]], str], dict[str, Any] | No
         {"reason": "Taken over."},
     ),
     ("GET", INCIDENTS + "/{incident_id}/export", lambda ids: f"{INCIDENTS}/{ids['incident']}/export", None),
+    # suppliers are the installation's: an organisation's administrator reads them and changes nothing
+    ("GET", SUPPLIERS, lambda ids: SUPPLIERS, None),
+    ("GET", SUPPLIERS + "/{supplier_id}", lambda ids: f"{SUPPLIERS}/{ids['supplier']}", None),
+    ("POST", SUPPLIERS, lambda ids: SUPPLIERS, {"legal_name": "Planted", "country": "ES"}),
+    ("PATCH", SUPPLIERS + "/{supplier_id}", lambda ids: f"{SUPPLIERS}/{ids['supplier']}", {"status": "approved"}),
 ]
 
 
@@ -77,6 +83,7 @@ async def test_organisation_a_cannot_reach_organisation_b(
     route: str,
     path: Callable[[dict[str, str]], str],
     body: dict[str, Any] | None,
+    operator: dict[str, str],
 ) -> None:
     a = await keys_for(app, await make_tenant(app, "agency-a"))
     b = await keys_for(app, await make_tenant(app, "agency-b"))
@@ -92,10 +99,15 @@ async def test_organisation_a_cannot_reach_organisation_b(
     incident = await client.post(
         f"{USE_CASES}/{uc}/incidents", headers=b.writer, json={"title": "Wrong rates", "description": "Old rates."}
     )
-    ids = {"uc": uc, "incident": incident.json()["id"]}
+    supplier = await client.post(SUPPLIERS, headers=operator, json={"legal_name": "Cloud SL", "country": "ES"})
+    ids = {"uc": uc, "incident": incident.json()["id"], "supplier": supplier.json()["id"]}
 
     response = await client.request(method, path(ids), headers=a.admin, json=body)
-    if route in (USE_CASES, INCIDENTS, "/v1/governance/ai-act/tree") and method == "GET":
+    if route.startswith(SUPPLIERS):
+        # not an organisation's data: readable, never changed by an organisation's administrator
+        expected = 200 if method == "GET" else 403
+        assert response.status_code == expected, response.text
+    elif route in (USE_CASES, INCIDENTS, "/v1/governance/ai-act/tree") and method == "GET":
         assert response.status_code == 200
         assert not {uc, ids["incident"], b.tenant.org_id} & set(response.text.split('"'))
     else:
@@ -108,6 +120,8 @@ async def test_organisation_a_cannot_reach_organisation_b(
     assert (aia["version"], aia["answers"]) == (1, {"impact7": "item4-4"})
     theirs = (await client.get(f"{INCIDENTS}/{ids['incident']}", headers=b.auditor)).json()
     assert (theirs["status"], theirs["title"], len(theirs["history"])) == ("open", "Wrong rates", 1)
+    catalogue = (await client.get(SUPPLIERS, headers=b.auditor)).json()["data"]
+    assert [(s["legal_name"], s["status"]) for s in catalogue] == [("Cloud SL", "pending")]
     mine_ai_act = (await client.get(f"{USE_CASES}/{uc}/ai-act", headers=b.auditor)).json()
     assert (mine_ai_act["version"], mine_ai_act["override"]) == (1, None)
 

@@ -1,4 +1,4 @@
-"""Governance: the register of AI use cases, their versions, assessments and incidents.
+"""Governance: the register of AI use cases, their versions, assessments and incidents; suppliers.
 
 Revision ID: 0010
 Revises: 0009
@@ -129,8 +129,31 @@ def upgrade() -> None:
     op.create_index(op.f("ix_governance_incidents_org_id"), "governance_incidents", ["org_id"], unique=False)
     op.create_index(op.f("ix_governance_incidents_use_case_id"), "governance_incidents", ["use_case_id"], unique=False)
 
+    op.create_table(
+        "governance_suppliers",
+        sa.Column("id", sa.String(length=40), nullable=False),
+        sa.Column("legal_name", sa.String(length=200), nullable=False),
+        sa.Column("country", sa.String(length=2), nullable=False),
+        sa.Column("registration_number", sa.String(length=200), nullable=False),
+        sa.Column("contract_reference", sa.String(length=200), nullable=False),
+        sa.Column("data_residency", sa.JSON(), nullable=False),
+        sa.Column("retention_terms", sa.Text(), nullable=False),
+        sa.Column("trains_on_customer_data", sa.String(length=20), nullable=False),
+        sa.Column("training_terms", sa.Text(), nullable=False),
+        sa.Column("certifications", sa.JSON(), nullable=False),
+        sa.Column("sub_processors", sa.JSON(), nullable=False),
+        sa.Column("review_date", sa.Date(), nullable=True),
+        sa.Column("status", sa.String(length=20), nullable=False),
+        sa.Column("notes", sa.Text(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_governance_suppliers")),
+        sa.UniqueConstraint("legal_name", name="uq_governance_suppliers_legal_name"),
+    )
+
 
 def downgrade() -> None:
+    op.drop_table("governance_suppliers")
     op.drop_table("governance_incidents")
     op.drop_table("governance_assessments")
     op.drop_table("governance_use_case_versions")
