@@ -33,6 +33,8 @@ EU_AI_ACT = TREES / "eu_ai_act.yaml"
 SCHEMA = TREES / "decision_tree.schema.json"
 LANGUAGES = ("en", "es", "is")
 MAX_JUSTIFICATION_CHARS = 4000
+#: The risk groups a tree's answers may conclude (the register maps them; see GovernanceService).
+RISK_GROUPS = frozenset({"prohibited", "high_risk", "minimal"})
 
 Text = Mapping[str, str]
 Labels = dict[str, str | list[str]]
@@ -129,6 +131,11 @@ def parse(document: Mapping[str, Any], digest: str = "") -> Tree:
         help_text = _text(q["help"]) if q.get("help") else None
         questions[q["id"]] = Question(q["id"], _text(q["text"]), help_text, tuple(q["articles"]), answers)
     _check_paths(document["start"], questions)
+    for question in questions.values():
+        for answer in question.answers.values():
+            group = answer.labels.get("risk_group")
+            if group is not None and group not in RISK_GROUPS:
+                raise TreeError(f"decision tree: {question.id}/{answer.id}: unknown risk group {group!r}")
 
     def rules(items: list[Mapping[str, Any]]) -> tuple[Rule, ...]:
         return tuple(
@@ -258,6 +265,7 @@ def walk(
             break
         if answer.justification and not " ".join(str(justifications.get(current, "")).split()):
             result.pending, result.needs_justification = current, True
+            seen.add(current)  # kept, waiting for its justification
             break
         seen.add(current)
         result.path.append((current, answer.id))

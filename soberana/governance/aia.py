@@ -336,14 +336,20 @@ def _load(directory: Path) -> Questionnaire:
             "canada-ca/aia-eia-js's survey-enfr.json, en.json and fr.json.",
             code="aia_not_configured",
         )
-    text = survey_path.read_text(encoding="utf-8")
-    survey = json.loads(text)
-    requirements = {
-        language: json.loads((directory / f"{language}.json").read_text(encoding="utf-8"))
-        for language in ("en", "fr")
-        if (directory / f"{language}.json").is_file()
-    }
-    found = Questionnaire.from_survey(survey, requirements)
+    try:
+        text = survey_path.read_text(encoding="utf-8")
+        survey = json.loads(text)
+        requirements = {
+            language: json.loads((directory / f"{language}.json").read_text(encoding="utf-8"))
+            for language in ("en", "fr")
+            if (directory / f"{language}.json").is_file()
+        }
+        found = Questionnaire.from_survey(survey, requirements)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:  # ConditionError is a ValueError
+        raise ServiceUnavailable(
+            f"The AIA questionnaire in {directory} cannot be read ({type(error).__name__}).",
+            code="aia_not_configured",
+        ) from None
     return dataclasses.replace(found, version="sha256:" + hashlib.sha256(text.encode()).hexdigest()[:16])
 
 
@@ -382,15 +388,21 @@ def check_answers(questionnaire: Questionnaire, answers: Mapping[str, object]) -
             raise ValidationFailed(f"The questionnaire has no question {name!r}.", param=f"answers.{name}")
         if question.choices:
             values = value if question.type == "checkbox" else [value]
+            if isinstance(values, list) and len(set(map(str, values))) != len(values):
+                raise ValidationFailed(f"The answer to {name!r} names a choice twice.", param=f"answers.{name}")
             if not isinstance(values, list) or not all(isinstance(v, str) and v in question.choices for v in values):
                 kind = "a list of its choices" if question.type == "checkbox" else "one of its choices"
                 raise ValidationFailed(f"The answer to {name!r} must be {kind}.", param=f"answers.{name}")
             checked[name] = list(values) if question.type == "checkbox" else str(value)
-        elif isinstance(value, str | int | float) and not isinstance(value, bool):
+        elif isinstance(value, str | int | float) and not isinstance(value, bool) and _finite(value):
             checked[name] = value if not isinstance(value, str) else value[:10_000]
         else:
             raise ValidationFailed(f"The answer to {name!r} must be text or a number.", param=f"answers.{name}")
     return checked
+
+
+def _finite(value: str | int | float) -> bool:
+    return not isinstance(value, float) or math.isfinite(value)
 
 
 def score(questionnaire: Questionnaire, answers: Mapping[str, object]) -> Score:

@@ -13,10 +13,10 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from soberana.auth.principal import Origin, Principal, Scope
+from soberana.auth.principal import ADMIN_ROLES, Origin, Principal, Scope
 from soberana.core.clock import utcnow
 from soberana.core.ids import new_id
-from soberana.errors import Conflict, InvalidRequest, NotFound, require_id
+from soberana.errors import Conflict, InvalidRequest, NotFound, PermissionDenied, require_id
 from soberana.governance import repo
 from soberana.governance.lifecycle import Action
 from soberana.governance.models import Incident, UseCase
@@ -61,9 +61,8 @@ class Incidents:
         return found
 
     async def report(self, principal: Principal, use_case_id: str, report: IncidentReport, origin: Origin) -> Incident:
-        """A new incident with a use case, open; anyone who may read the use case may report one (auditors
-        included: a report changes nothing in the register)."""
-        principal.require(Scope.GOVERNANCE, "Reporting an incident")
+        """A new incident with a use case, open: staff, administrators or an integration's service account."""
+        self.governance._writer(principal)  # anyone but an auditor; a service account reports through the API
         now = utcnow()
         async with self.db.write_session() as session:
             use_case: UseCase = await self.governance._get(session, principal, use_case_id)
@@ -126,6 +125,24 @@ class Incidents:
         async with self.db.write_session() as session:
             incident = await self._get(principal, session, incident_id, lock=True)
             before = {"status": incident.status, "severity": incident.severity, "serious": incident.serious_kind}
+            if (
+                incident.serious_kind
+                and not _administrator(principal)
+                and (change.serious is False or change.status == "closed")
+            ):
+                raise PermissionDenied(
+                    "A serious incident is declared not serious, or closed, by an administrator.",
+                    code="approver_required",
+                )
+            if change.serious_kind and not (change.serious or (change.serious is None and incident.serious_kind)):
+                raise InvalidRequest("A kind of serious incident is given with `serious: true`.", param="serious_kind")
+            if change.reported_to_authority_at is not None and not (
+                incident.aware_at <= change.reported_to_authority_at <= now + dt.timedelta(minutes=5)
+            ):
+                raise InvalidRequest(
+                    "The report to the authority is dated between the incident and now.",
+                    param="reported_to_authority_at",
+                )
             if change.status and change.status != incident.status:
                 if change.status not in MOVES[incident.status]:
                     raise Conflict(
@@ -207,3 +224,7 @@ class Incidents:
                 "history": incident.history,
             },
         }
+
+
+def _administrator(principal: Principal) -> bool:
+    return principal.is_platform_admin or principal.role in ADMIN_ROLES

@@ -13,8 +13,9 @@ A use case that has been approved keeps running on its approved version while a 
 and reviewed: a change is a new version, submitted for review beside the running one (the state stays
 ``approved``, ``live`` or ``suspended``), and its approval pins the new version.
 
-Approval is four-eyes: the approver is neither the person who submitted the version nor the one who wrote
-it. Who may approve depends on the risk outcome: a use case that is high-risk, or not assessed yet, needs
+Approval is four-eyes: the approver neither submitted the version nor wrote any version since the one
+approved before; use cases are kept by people (a service account changes none, so that no one passes for
+two). Who may approve depends on the risk outcome: a use case that is high-risk, or not assessed yet, needs
 a platform administrator or an administrator of an organisation above its own; a lower risk needs an
 administrator of its organisation or one above. A prohibited practice is never approved.
 """
@@ -48,6 +49,7 @@ class RiskGroup(StrEnum):
 
 class Action(StrEnum):
     SUBMIT = "submit"
+    WITHDRAW = "withdraw"  # the submitter takes a version back from review
     RETURN = "return"
     APPROVE = "approve"
     GO_LIVE = "go_live"
@@ -66,11 +68,12 @@ NEEDS_REASON = frozenset({Action.RETURN, Action.SUSPEND, Action.RESUME, Action.R
 # the states each action starts from, and the state it leads to (None: the state does not change)
 _MOVES: dict[Action, tuple[frozenset[Status], Status | None]] = {
     Action.SUBMIT: (EDITABLE, None),
+    Action.WITHDRAW: (frozenset({Status.IN_REVIEW, *EDITABLE}), None),
     Action.RETURN: (frozenset({Status.IN_REVIEW, *EDITABLE}), None),
     Action.APPROVE: (frozenset({Status.IN_REVIEW, Status.APPROVED, Status.LIVE, Status.SUSPENDED}), None),
     Action.GO_LIVE: (frozenset({Status.APPROVED}), Status.LIVE),
     Action.SUSPEND: (RUNNING, Status.SUSPENDED),
-    Action.RESUME: (frozenset({Status.SUSPENDED}), Status.LIVE),
+    Action.RESUME: (frozenset({Status.SUSPENDED}), None),  # to the state it was suspended from
     Action.RETIRE: (frozenset(Status) - {Status.RETIRED}, Status.RETIRED),
 }
 
@@ -85,7 +88,8 @@ class Situation:
     approved_version: int | None
     submitted_version: int | None
     submitted_by: str | None
-    version_author: str | None  # who wrote the submitted version
+    authors: frozenset[str] = frozenset()  # who wrote the versions since the approved one, up to the submitted
+    suspended_from: Status | None = None
 
 
 class Refusal(Exception):
@@ -108,22 +112,23 @@ def next_status(action: Action, situation: Situation) -> Status:
         if situation.approved_version == situation.version:
             raise Refusal("This version is approved already; change the use case first.", "nothing_to_review")
         return Status.IN_REVIEW if situation.status is Status.DRAFT else situation.status
-    if action in (Action.RETURN, Action.APPROVE) and not pending:
+    if action in (Action.RETURN, Action.WITHDRAW, Action.APPROVE) and not pending:
         raise Refusal("No version of this use case is in review.", "not_in_review")
-    if action is Action.RETURN:
+    if action in (Action.RETURN, Action.WITHDRAW):
         return Status.DRAFT if situation.status is Status.IN_REVIEW else situation.status
+    if action in (Action.APPROVE, Action.GO_LIVE, Action.RESUME) and situation.risk_group is RiskGroup.PROHIBITED:
+        raise Refusal("A prohibited AI practice (EU AI Act, Art. 5) cannot run.", "prohibited_practice")
     if action is Action.APPROVE:
-        if situation.risk_group is RiskGroup.PROHIBITED:
-            raise Refusal("A prohibited AI practice (EU AI Act, Art. 5) cannot be approved.", "prohibited_practice")
         return Status.APPROVED if situation.status is Status.IN_REVIEW else situation.status
-    if action is Action.RESUME and situation.approved_version is None:  # pragma: no cover - suspended needs one
-        raise Refusal("Only an approved use case can resume.", "not_approved")
+    if action is Action.RESUME:
+        return situation.suspended_from or Status.LIVE
     assert target is not None
     return target
 
 
 _PAST = {
     Action.SUBMIT: "submitted for review",
+    Action.WITHDRAW: "withdrawn from review",
     Action.RETURN: "returned",
     Action.APPROVE: "approved",
     Action.GO_LIVE: "put live",
@@ -138,6 +143,16 @@ def check_actor(action: Action, situation: Situation, actor: Principal, org_chai
     organisation and those above it, nearest first."""
     if actor.role is Role.AUDITOR:
         raise Refusal("Auditors read the register; they do not change it.", "read_only", permission=True)
+    if actor.kind not in ("user", "cli"):
+        raise Refusal(
+            "The register is kept by people: a service account reports incidents, it does not change use cases.",
+            "person_required",
+            permission=True,
+        )
+    if action is Action.WITHDRAW:
+        if actor.id != situation.submitted_by:
+            raise Refusal("Only the person who submitted a version withdraws it.", "not_submitter", permission=True)
+        return
     if action in (Action.SUBMIT, Action.GO_LIVE):
         return  # whoever may change the use case
     if action in (Action.SUSPEND, Action.RETIRE):
@@ -149,8 +164,6 @@ def check_actor(action: Action, situation: Situation, actor: Principal, org_chai
             )
         return
     # approve, return and resume are a reviewer's decisions
-    if actor.kind not in ("user", "cli"):
-        raise Refusal("A review is decided by a person, not by a service account.", "person_required", permission=True)
     strict = situation.risk_group in (RiskGroup.HIGH_RISK, RiskGroup.UNASSESSED)
     if not _administers(actor, org_chain[1:] if strict else org_chain):
         who = (
@@ -163,9 +176,9 @@ def check_actor(action: Action, situation: Situation, actor: Principal, org_chai
             "approver_required",
             permission=True,
         )
-    if action is Action.APPROVE and actor.id in {situation.submitted_by, situation.version_author}:
+    if action is Action.APPROVE and actor.id in {situation.submitted_by, *situation.authors}:
         raise Refusal(
-            "Four eyes: the person who wrote or submitted a version cannot approve it.",
+            "Four eyes: whoever wrote a version since the approved one, or submitted it, cannot approve it.",
             "four_eyes",
             permission=True,
         )

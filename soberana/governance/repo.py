@@ -75,3 +75,11 @@ async def suppliers(session: AsyncSession, *, status: str | None) -> list[Suppli
     if status:
         stmt = stmt.where(Supplier.status == status)
     return list((await session.scalars(stmt)).all())
+
+
+async def version_authors(session: AsyncSession, use_case_id: str, after: int, upto: int) -> frozenset[str]:
+    """Who wrote the versions after ``after`` up to ``upto``."""
+    stmt = select(UseCaseVersion.author).where(
+        UseCaseVersion.use_case_id == use_case_id, UseCaseVersion.version > after, UseCaseVersion.version <= upto
+    )
+    return frozenset((await session.scalars(stmt)).all())

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import datetime as dt
 from enum import StrEnum
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 from soberana.governance.lifecycle import Action, RiskGroup, Status
 
@@ -209,7 +209,7 @@ class AiaAnswers(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    answers: dict[str, str | int | float | list[str]] = Field(max_length=400)
+    answers: dict[str, str | int | Annotated[float, Field(allow_inf_nan=False)] | list[str]] = Field(max_length=400)
 
 
 class Requirement(BaseModel):
@@ -330,7 +330,16 @@ class IncidentReport(BaseModel):
     serious_kind: SeriousKind = Field(
         "other", description="`death`: 10 days; `widespread_or_critical_infrastructure`: 2 days; `other`: 15 days."
     )
-    aware_at: dt.datetime | None = Field(None, description="When the organisation became aware of it (default: now).")
+    aware_at: AwareDatetime | None = Field(
+        None, description="When the organisation became aware of it, with its time zone (default: now)."
+    )
+
+    @field_validator("aware_at")
+    @classmethod
+    def _since_1970(cls, value: dt.datetime | None) -> dt.datetime | None:
+        if value is not None and value.year < 1970:
+            raise ValueError("a date after 1970")
+        return value
 
 
 class IncidentChange(BaseModel):
@@ -340,7 +349,7 @@ class IncidentChange(BaseModel):
     severity: Severity | None = None
     serious: bool | None = None
     serious_kind: SeriousKind | None = None
-    reported_to_authority_at: dt.datetime | None = None
+    reported_to_authority_at: AwareDatetime | None = None
     note: str = Field("", max_length=_TEXT)
 
 

@@ -78,13 +78,16 @@ class AiActView:
 
 
 def risk_group_of(labels: Mapping[str, str | list[str]]) -> RiskGroup:
-    """The register's risk group for the labels of a complete EU AI Act assessment."""
+    """The register's risk group for the labels of a complete EU AI Act assessment; labels it does not
+    know leave the use case unassessed (the strictest reviewer decides)."""
     group = labels.get("risk_group")
     if group == "prohibited":
         return RiskGroup.PROHIBITED
     if group == "high_risk":
         return RiskGroup.HIGH_RISK
-    return RiskGroup.TRANSPARENCY if labels.get("transparency") else RiskGroup.MINIMAL
+    if group == "minimal" or labels.get("type") == "not_ai_system":
+        return RiskGroup.TRANSPARENCY if labels.get("transparency") else RiskGroup.MINIMAL
+    return RiskGroup.UNASSESSED
 
 
 def _walk_record(walk: ai_act.Walk) -> dict[str, Any]:
@@ -172,9 +175,20 @@ class GovernanceService:
         if principal.role is Role.AUDITOR:
             raise PermissionDenied("Auditors read the register; they do not change it.", code="read_only")
 
+    @classmethod
+    def _keeper(cls, principal: Principal) -> None:
+        """Who may change a use case: a person (not an auditor); a service account changes none, so that
+        no one passes for two people at a review."""
+        cls._writer(principal)
+        if principal.kind not in ("user", "cli"):
+            raise PermissionDenied(
+                "The register is kept by people: a service account reports incidents, it does not change use cases.",
+                code="person_required",
+            )
+
     async def create(self, principal: Principal, data: UseCaseCreate, origin: Origin) -> Entry:
         """A new use case, as a draft at version 1."""
-        self._writer(principal)
+        self._keeper(principal)
         org_id = data.org_id or principal.org_id
         if org_id is None:
             raise InvalidRequest("Name the organisation the use case belongs to.", param="org_id")
@@ -182,7 +196,8 @@ class GovernanceService:
         fields = UseCaseFields.model_validate(data.model_dump(exclude={"org_id", "note"}))
         async with self.db.write_session() as session:
             visible = await self._visible(session, principal)
-            if visible is not None and org_id not in visible:
+            organisation = await self.admin.public_organisation(session, org_id=org_id)
+            if organisation is None or (visible is not None and org_id not in visible):
                 raise NotFound(f"No organisation with id {org_id!r}.", param="org_id")
             now = utcnow()
             use_case = UseCase(
@@ -223,7 +238,7 @@ class GovernanceService:
     async def change(self, principal: Principal, use_case_id: str, change: UseCaseChange, origin: Origin) -> Entry:
         """A new version with ``change.fields`` set. A use case in review is not changed (the reviewer would
         approve something other than what they read): return it first."""
-        self._writer(principal)
+        self._keeper(principal)
         async with self.db.write_session() as session:
             use_case = await self._get(session, principal, use_case_id, lock=True)
             if change.expected_version is not None and change.expected_version != use_case.version:
@@ -245,7 +260,9 @@ class GovernanceService:
             use_case.version += 1
             use_case.name = fields.name
             use_case.updated_at = utcnow()
-            self._add_version(session, use_case, fields, principal, change.note)
+            async with conflicts_as(session, f"A use case named {fields.name!r} exists already.", param="fields.name"):
+                self._add_version(session, use_case, fields, principal, change.note)
+                await session.flush()
             details = {"version": use_case.version, "fields": changed}
             await self._record(session, principal, origin, "changed", use_case, details)
             await commit_or_conflict(session, f"A use case named {fields.name!r} exists already.", param="fields.name")
@@ -253,24 +270,27 @@ class GovernanceService:
 
     async def act(self, principal: Principal, use_case_id: str, request: ReviewAction, origin: Origin) -> Entry:
         """Take a review or lifecycle action (:class:`~soberana.governance.lifecycle.Action`)."""
-        self._writer(principal)
+        self._keeper(principal)
         action, reason = request.action, " ".join(request.reason.split())
         if action in NEEDS_REASON and not reason:
             raise InvalidRequest(f"Say why the use case is to {action.value.replace('_', ' ')}.", param="reason")
         async with self.db.write_session() as session:
             use_case = await self._get(session, principal, use_case_id, lock=True)
-            author = None
+            authors: frozenset[str] = frozenset()
             if use_case.submitted_version is not None:
-                submitted = await repo.version(session, use_case.id, use_case.submitted_version)
-                author = submitted.author if submitted else None
+                since = use_case.approved_version or 0
+                authors = await repo.version_authors(session, use_case.id, since, use_case.submitted_version)
+            decided = use_case.submitted_version or use_case.approved_version or use_case.version
+            risk, assessed = await self._risk_for(session, use_case, decided)
             situation = Situation(
                 status=Status(use_case.status),
-                risk_group=RiskGroup(use_case.risk_group),
+                risk_group=risk,
                 version=use_case.version,
                 approved_version=use_case.approved_version,
                 submitted_version=use_case.submitted_version,
                 submitted_by=use_case.submitted_by,
-                version_author=author,
+                authors=authors,
+                suspended_from=Status(use_case.suspended_from) if use_case.suspended_from else None,
             )
             try:
                 target = next_status(action, situation)
@@ -279,7 +299,12 @@ class GovernanceService:
                 if refusal.permission:
                     raise PermissionDenied(refusal.message, code=refusal.code) from None
                 raise Conflict(refusal.message, code=refusal.code) from None
-            acted_on = use_case.submitted_version if action in (Action.APPROVE, Action.RETURN) else use_case.version
+            acted_on = {
+                Action.SUBMIT: use_case.version,
+                Action.APPROVE: use_case.submitted_version,
+                Action.RETURN: use_case.submitted_version,
+                Action.WITHDRAW: use_case.submitted_version,
+            }.get(action, use_case.approved_version or use_case.version)  # what runs, for the others
             if action is Action.APPROVE and request.version is None:
                 raise InvalidRequest("Name the version you reviewed and approve.", param="version")
             if request.version is not None and request.version != acted_on:
@@ -299,6 +324,8 @@ class GovernanceService:
                         param=gaps[0],
                     )
             details: dict[str, Any] = {"from": use_case.status, "to": target.value, "version": acted_on}
+            if action is Action.APPROVE:  # on what it was approved: the risk group and the assessment behind it
+                details |= {"risk_group": risk.value, "assessment": assessed}
             if reason:
                 details["reason"] = reason
             self._apply(use_case, action, target, principal, reason)
@@ -322,7 +349,7 @@ class GovernanceService:
         self, principal: Principal, use_case_id: str, answers: dict[str, object], origin: Origin
     ) -> AiaView:
         """Score ``answers`` and keep them as the use case's next AIA assessment."""
-        self._writer(principal)
+        self._keeper(principal)
         questionnaire = await self.questionnaire()
         result = aia.score(questionnaire, answers)  # refuses unknown questions and choices
         async with self.db.write_session() as session:
@@ -379,7 +406,7 @@ class GovernanceService:
     ) -> AiActView:
         """Walk ``answers`` through the EU AI Act tree and keep the path's answers as the use case's next
         assessment; a complete one sets the use case's risk group."""
-        self._writer(principal)
+        self._keeper(principal)
         tree = await self.tree()
         checked = ai_act.check(tree, answers, justifications)
         reasons = {k: " ".join(str(v).split()) for k, v in justifications.items()}
@@ -389,7 +416,13 @@ class GovernanceService:
             use_case = await self._get(session, principal, use_case_id, lock=True)
             if use_case.status == Status.RETIRED:
                 raise Conflict("A retired use case is not assessed.", code="not_editable")
+            if use_case.submitted_version is not None:  # the reviewer decides on the assessment they read
+                raise Conflict(_not_editable(use_case), code="not_editable")
             previous = await repo.latest_assessment(session, use_case.id, "eu_ai_act")
+            # a reviewer's override holds while the answers lead to the same labels
+            kept = (
+                previous.result.get("override") if previous and previous.result.get("labels") == result.labels else None
+            )
             row = Assessment(
                 id=new_id("asm"),
                 use_case_id=use_case.id,
@@ -401,15 +434,20 @@ class GovernanceService:
                     "answers": {q: a for q, a in checked.items() if q in on_path or q == result.pending},
                     "justifications": {q: r for q, r in reasons.items() if q in on_path and r},
                 },
-                result=_walk_record(result),
+                result=_walk_record(result) | ({"override": kept} if kept else {}),
                 author=principal.id,
                 created_at=utcnow(),
             )
             async with conflicts_as(session, "Someone assessed this use case meanwhile; read it again."):
                 session.add(row)
                 await session.flush()
-            if result.complete:  # a reviewer's override was of the answers before: it lapses with them
+            if kept:
+                use_case.risk_group = kept["risk_group"]
+            elif result.complete:
                 use_case.risk_group = risk_group_of(result.labels)
+            elif use_case.risk_group != RiskGroup.PROHIBITED:  # an unfinished assessment decides nothing
+                prohibited = result.labels.get("risk_group") == "prohibited"
+                use_case.risk_group = RiskGroup.PROHIBITED if prohibited else RiskGroup.UNASSESSED
             details = {"version": row.version, "conclusion": result.conclusion, "dropped": result.dropped}
             await self._record(session, principal, origin, "ai_act_assessed", use_case, details)
             await commit_or_conflict(session)
@@ -431,13 +469,15 @@ class GovernanceService:
     ) -> AiActView:
         """A reviewer sets the risk group against the assessment's, with a justification (kept, audit-logged).
         Only a reviewer of the strictest kind may: a platform administrator or an administrator above."""
-        self._writer(principal)
+        self._keeper(principal)
         reason = " ".join(justification.split())
         if not reason:
             raise InvalidRequest("Say why the assessment's risk group is overridden.", param="justification")
         tree = await self.tree()
         async with self.db.write_session() as session:
             use_case = await self._get(session, principal, use_case_id, lock=True)
+            if use_case.submitted_version is not None:
+                raise Conflict(_not_editable(use_case), code="not_editable")
             chain = await self.admin.ancestor_ids(session, use_case.org_id)
             if not (principal.is_platform_admin or (principal.role in ADMIN_ROLES and principal.org_id in chain[1:])):
                 raise PermissionDenied(
@@ -472,6 +512,16 @@ class GovernanceService:
             result = ai_act.walk(tree, saved.get("answers", {}), saved.get("justifications", {}), self.ai_act_dates)
             return AiActView(row, use_case, tree, result)
 
+    async def _risk_for(self, session: AsyncSession, use_case: UseCase, version: int) -> tuple[RiskGroup, int | None]:
+        """The risk group a decision on ``version`` rests on, and the assessment it comes from: the EU AI Act
+        assessment's (or its override's) when it is complete and assessed that version; otherwise
+        ``unassessed``, so that the strictest reviewer decides — and a prohibited practice stays prohibited."""
+        recorded = RiskGroup(use_case.risk_group)
+        latest = await repo.latest_assessment(session, use_case.id, "eu_ai_act")
+        if latest is not None and latest.result.get("complete") and latest.use_case_version == version:
+            return recorded, latest.version
+        return (RiskGroup.PROHIBITED if recorded is RiskGroup.PROHIBITED else RiskGroup.UNASSESSED), None
+
     @staticmethod
     def _apply(use_case: UseCase, action: Action, target: Status, principal: Principal, reason: str) -> None:
         now = utcnow()
@@ -481,8 +531,12 @@ class GovernanceService:
             use_case.approved_version = use_case.submitted_version
             use_case.approved_by, use_case.approved_at = principal.id, now
             use_case.submitted_version = use_case.submitted_by = None
-        elif action in (Action.RETURN, Action.RETIRE):
+        elif action in (Action.RETURN, Action.WITHDRAW, Action.RETIRE):
             use_case.submitted_version = use_case.submitted_by = None
+        if action is Action.SUSPEND:
+            use_case.suspended_from = use_case.status
+        elif action in (Action.RESUME, Action.RETIRE):
+            use_case.suspended_from = None
         use_case.status = target
         if action in NEEDS_REASON:
             use_case.status_reason = reason
@@ -513,6 +567,7 @@ class GovernanceService:
 
 _EVENTS = {
     Action.SUBMIT: "submitted",
+    Action.WITHDRAW: "withdrawn",
     Action.RETURN: "returned",
     Action.APPROVE: "approved",
     Action.GO_LIVE: "went_live",

@@ -115,6 +115,9 @@ async def test_a_reviewer_above_overrides_with_a_reason_until_the_answers_change
         entry = (await session.scalars(stmt)).one()
     assert json.loads(entry.details)["from"] == "minimal"
 
+    # the same answers again keep the override; other answers lapse it
+    same = await assess(client, agency, uc, BENEFITS | {"exception_6_3": "preparatory_task"}, justifications=justified)
+    assert (same["override"]["risk_group"], same["risk_group"]) == ("high_risk", "high_risk")
     again = await assess(client, agency, uc, BENEFITS | {"annex_iii_area": "none"})
     assert (again["override"], again["risk_group"]) == (None, "minimal")
 

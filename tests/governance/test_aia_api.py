@@ -67,6 +67,16 @@ async def test_bad_answers_and_readers(client: httpx.AsyncClient, agency: Keys) 
     assert unknown.json()["error"]["param"] == "answers.colour"
     choice = await client.put(f"{USE_CASES}/{uc}/aia", headers=agency.writer, json={"answers": {"impact6": "item9-9"}})
     assert choice.status_code == 422
+    twice = await client.put(
+        f"{USE_CASES}/{uc}/aia", headers=agency.writer, json={"answers": {"decisionSector1": ["item1-1", "item1-1"]}}
+    )
+    assert (twice.status_code, twice.json()["error"]["param"]) == (422, "answers.decisionSector1")
+    nan = await client.put(
+        f"{USE_CASES}/{uc}/aia",
+        headers={**agency.writer, "Content-Type": "application/json"},
+        content=b'{"answers": {"projectDetailsRespondent": NaN}}',
+    )
+    assert nan.status_code == 422
     auditor = await client.put(f"{USE_CASES}/{uc}/aia", headers=agency.auditor, json={"answers": {}})
     assert auditor.status_code == 403
     assert (await client.get(f"{USE_CASES}/{uc}/aia", headers=agency.writer)).status_code == 404  # nothing kept

@@ -90,7 +90,7 @@ async def test_an_ordinary_incident_has_no_deadline_until_it_is_found_serious(
     incident = (
         await client.post(
             f"{USE_CASES}/{uc}/incidents",
-            headers=agency.auditor,  # anyone who reads the register may report
+            headers=agency.colleague,
             json={"title": "Slow answers", "description": "Replies took a minute."},
         )
     ).json()
@@ -109,3 +109,44 @@ async def test_an_ordinary_incident_has_no_deadline_until_it_is_found_serious(
     )
     assert future.status_code == 400
     assert future.json()["error"]["param"] == "aware_at"
+
+
+async def test_triage_rules_and_dates(client: httpx.AsyncClient, agency: Keys, ministry: Keys) -> None:
+    uc = await live_use_case(client, agency, ministry)
+    auditor = await client.post(
+        f"{USE_CASES}/{uc}/incidents", headers=agency.auditor, json={"title": "t", "description": "d"}
+    )
+    assert (auditor.status_code, auditor.json()["error"]["code"]) == (403, "read_only")
+    naive = await client.post(
+        f"{USE_CASES}/{uc}/incidents",
+        headers=agency.writer,
+        json={"title": "t", "description": "d", "aware_at": "2026-11-20T09:30:00"},
+    )
+    assert naive.status_code == 422
+    ancient = await client.post(
+        f"{USE_CASES}/{uc}/incidents",
+        headers=agency.writer,
+        json={"title": "t", "description": "d", "aware_at": "0001-01-01T00:00:00+05:00"},
+    )
+    assert ancient.status_code == 422
+    serious = (
+        await client.post(
+            f"{USE_CASES}/{uc}/incidents",
+            headers=agency.writer,
+            json={"title": "t", "description": "d", "serious": True, "aware_at": AWARE.isoformat()},
+        )
+    ).json()
+    for change in ({"serious": False}, {"status": "closed"}):
+        refused = await client.patch(f"{INCIDENTS}/{serious['id']}", headers=agency.writer, json=change)
+        assert refused.status_code == 403, change
+    early = await client.patch(
+        f"{INCIDENTS}/{serious['id']}", headers=agency.admin, json={"reported_to_authority_at": "2026-11-01T00:00:00Z"}
+    )
+    assert (early.status_code, early.json()["error"]["param"]) == (400, "reported_to_authority_at")
+    ordinary = (
+        await client.post(f"{USE_CASES}/{uc}/incidents", headers=agency.writer, json={"title": "t", "description": "d"})
+    ).json()
+    kind_alone = await client.patch(
+        f"{INCIDENTS}/{ordinary['id']}", headers=agency.admin, json={"serious_kind": "death"}
+    )
+    assert (kind_alone.status_code, kind_alone.json()["error"]["param"]) == (400, "serious_kind")

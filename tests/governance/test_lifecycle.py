@@ -11,7 +11,7 @@ from soberana.governance.lifecycle import Action, Refusal, RiskGroup, Situation,
 
 DRAFT = Situation(Status.DRAFT, RiskGroup.UNASSESSED, 1, None, None, None, None)
 IN_REVIEW = dataclasses.replace(
-    DRAFT, status=Status.IN_REVIEW, submitted_version=1, submitted_by="usr_w", version_author="usr_w"
+    DRAFT, status=Status.IN_REVIEW, submitted_version=1, submitted_by="usr_w", authors=frozenset({"usr_w"})
 )
 CHAIN = ["org_agency", "org_ministry"]  # the use case's organisation, then the one above
 
@@ -29,6 +29,12 @@ def person(role: Role, org: str, uid: str = "usr_x", kind: str = "user") -> Prin
         (dataclasses.replace(DRAFT, status=Status.APPROVED, approved_version=1), Action.GO_LIVE, Status.LIVE),
         (dataclasses.replace(DRAFT, status=Status.LIVE, approved_version=1), Action.SUSPEND, Status.SUSPENDED),
         (dataclasses.replace(DRAFT, status=Status.SUSPENDED, approved_version=1), Action.RESUME, Status.LIVE),
+        (
+            dataclasses.replace(DRAFT, status=Status.SUSPENDED, approved_version=1, suspended_from=Status.APPROVED),
+            Action.RESUME,
+            Status.APPROVED,
+        ),
+        (IN_REVIEW, Action.WITHDRAW, Status.DRAFT),
         (IN_REVIEW, Action.RETIRE, Status.RETIRED),
         # a change to a live use case is reviewed while it keeps running
         (dataclasses.replace(DRAFT, status=Status.LIVE, version=2, approved_version=1), Action.SUBMIT, Status.LIVE),
@@ -54,6 +60,16 @@ def test_each_action_leads_to_its_state(situation: Situation, action: Action, ta
         (dataclasses.replace(DRAFT, status=Status.LIVE, approved_version=1), Action.SUBMIT, "nothing_to_review"),
         (dataclasses.replace(DRAFT, status=Status.LIVE, approved_version=1), Action.APPROVE, "not_in_review"),
         (dataclasses.replace(IN_REVIEW, risk_group=RiskGroup.PROHIBITED), Action.APPROVE, "prohibited_practice"),
+        (
+            dataclasses.replace(DRAFT, status=Status.APPROVED, approved_version=1, risk_group=RiskGroup.PROHIBITED),
+            Action.GO_LIVE,
+            "prohibited_practice",
+        ),
+        (
+            dataclasses.replace(DRAFT, status=Status.SUSPENDED, approved_version=1, risk_group=RiskGroup.PROHIBITED),
+            Action.RESUME,
+            "prohibited_practice",
+        ),
     ],
 )
 def test_what_the_state_does_not_allow_is_refused(situation: Situation, action: Action, code: str) -> None:
@@ -87,8 +103,10 @@ def test_who_may_approve_depends_on_the_risk(risk: RiskGroup, actor: Principal, 
 
 
 def test_the_author_or_submitter_never_approves() -> None:
-    minimal = dataclasses.replace(IN_REVIEW, risk_group=RiskGroup.MINIMAL, submitted_by="usr_s", version_author="usr_a")
-    for uid in ("usr_s", "usr_a"):
+    minimal = dataclasses.replace(
+        IN_REVIEW, risk_group=RiskGroup.MINIMAL, submitted_by="usr_s", authors=frozenset({"usr_a", "usr_b"})
+    )
+    for uid in ("usr_s", "usr_a", "usr_b"):  # the submitter, and whoever wrote any version since the approved one
         with pytest.raises(Refusal) as refused:
             check_actor(Action.APPROVE, minimal, person(Role.ORG_ADMIN, "org_agency", uid), CHAIN)
         assert refused.value.code == "four_eyes"
@@ -97,3 +115,12 @@ def test_the_author_or_submitter_never_approves() -> None:
     check_actor(Action.SUBMIT, DRAFT, person(Role.STAFF, "org_agency"), CHAIN)
     with pytest.raises(Refusal):
         check_actor(Action.SUBMIT, DRAFT, person(Role.AUDITOR, "org_agency"), CHAIN)
+    # a service account keeps no use case: no one passes for two people at a review
+    with pytest.raises(Refusal) as robot:
+        check_actor(Action.SUBMIT, DRAFT, person(Role.ORG_ADMIN, "org_agency", kind="service_account"), CHAIN)
+    assert robot.value.code == "person_required"
+    # only the submitter withdraws
+    with pytest.raises(Refusal) as other:
+        check_actor(Action.WITHDRAW, IN_REVIEW, person(Role.ORG_ADMIN, "org_ministry", "usr_x"), CHAIN)
+    assert other.value.code == "not_submitter"
+    check_actor(Action.WITHDRAW, IN_REVIEW, person(Role.STAFF, "org_agency", "usr_w"), CHAIN)

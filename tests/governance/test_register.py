@@ -12,6 +12,7 @@ from sqlalchemy import select
 from soberana.audit.models import AuditEntry
 from soberana.governance.models import UseCase
 from tests.governance.conftest import COMPLETE, Keys
+from tests.governance.test_ai_act import BENEFITS
 
 USE_CASES = "/v1/governance/use-cases"
 
@@ -34,6 +35,13 @@ async def set_risk(app: Any, use_case: str, risk_group: str) -> None:
         row = await session.get(UseCase, use_case)
         row.risk_group = risk_group
         await session.commit()
+
+
+async def assess_minimal(client: httpx.AsyncClient, keys: Keys, uc: str) -> None:
+    """An EU AI Act assessment of the use case's current version that concludes minimal risk."""
+    answers = BENEFITS | {"annex_iii_area": "none"}
+    response = await client.put(f"{USE_CASES}/{uc}/ai-act", headers=keys.writer, json={"answers": answers})
+    assert response.json()["risk_group"] == "minimal", response.text
 
 
 async def test_every_change_is_a_new_version_and_audit_logged(
@@ -104,9 +112,10 @@ async def test_four_eyes_approval_by_the_reviewer_the_risk_requires(
     body = approved.json()
     assert (body["status"], body["approved_version"], body["submitted_version"]) == ("approved", 1, None)
 
-    # a lower risk: the agency's own administrator, but never the one who wrote or submitted the version
-    await set_risk(app, uc, "minimal")
+    # a lower risk (assessed for the version in review): the agency's own administrator, but never one who
+    # wrote or submitted a version since the approved one
     await client.patch(f"{USE_CASES}/{uc}", headers=agency.admin, json={"fields": {"purpose": "Faster answers."}})
+    await assess_minimal(client, agency, uc)
     await act(client, agency.writer, uc, "submit")
     own = await act(client, agency.admin, uc, "approve", version=2)
     assert own.status_code == 403
@@ -240,3 +249,103 @@ async def test_conflicts_and_bad_input_get_clear_errors(client: httpx.AsyncClien
     assert unknown_version.status_code == 404
     unchanged = (await client.get(f"{USE_CASES}/{uc}", headers=agency.writer)).json()
     assert (unchanged["version"], unchanged["fields"]["contact_email"]) == (1, COMPLETE["contact_email"])
+
+
+async def test_the_risk_an_approval_rests_on_is_the_assessment_of_the_version_reviewed(
+    app: Any, client: httpx.AsyncClient, agency: Keys, ministry: Keys
+) -> None:
+    uc = (await create(client, agency))["id"]
+    await assess_minimal(client, agency, uc)
+    # a change after the assessment: the agency's administrator no longer suffices
+    await client.patch(f"{USE_CASES}/{uc}", headers=agency.colleague, json={"fields": {"owner": "Benefits"}})
+    await act(client, agency.writer, uc, "submit")
+    stale = await act(client, agency.admin, uc, "approve", version=2)
+    assert stale.json()["error"]["code"] == "approver_required"
+    # and nobody lowers the risk while a version is in review
+    during = await client.put(f"{USE_CASES}/{uc}/ai-act", headers=agency.writer, json={"answers": {"ai_system": "no"}})
+    assert during.status_code == 409
+    withdrawn = await act(client, agency.writer, uc, "withdraw")
+    assert (withdrawn.json()["status"], withdrawn.json()["submitted_version"]) == ("draft", None)
+    # an unfinished assessment decides nothing: back to the strictest reviewer
+    partial = await client.put(
+        f"{USE_CASES}/{uc}/ai-act", headers=agency.writer, json={"answers": {"ai_system": "yes"}}
+    )
+    assert partial.json()["risk_group"] == "unassessed"
+    await assess_minimal(client, agency, uc)
+    await act(client, agency.writer, uc, "submit")
+    approved = await act(client, agency.admin, uc, "approve", version=2)
+    assert approved.status_code == 200, approved.text
+    async with app.state.platform.db.session() as session:
+        stmt = select(AuditEntry).where(AuditEntry.action == "governance.use_case.approved")
+        entry = (await session.scalars(stmt)).one()
+    assert json.loads(entry.details)["risk_group"] == "minimal"
+
+
+async def test_four_eyes_covers_every_version_since_the_approved_one(
+    client: httpx.AsyncClient, agency: Keys, ministry: Keys
+) -> None:
+    uc = (await create(client, agency))["id"]
+    await act(client, agency.writer, uc, "submit")
+    await act(client, ministry.admin, uc, "approve", version=1)
+    # the ministry's administrator writes the substance, a colleague a last touch, and submits it
+    await client.patch(f"{USE_CASES}/{uc}", headers=ministry.admin, json={"fields": {"models": ["bigger-model"]}})
+    await client.patch(f"{USE_CASES}/{uc}", headers=agency.colleague, json={"fields": {"owner": "Benefits"}})
+    await act(client, agency.colleague, uc, "submit")
+    own = await act(client, ministry.admin, uc, "approve", version=3)
+    assert own.json()["error"]["code"] == "four_eyes"
+
+
+async def test_service_accounts_change_no_use_case(app: Any, client: httpx.AsyncClient, agency: Keys) -> None:
+    platform = app.state.platform
+    from soberana.auth.principal import Role, Scope, cli_principal
+    from soberana.auth.schemas import ApiKeyCreate, ServiceAccountCreate
+
+    async with platform.db.write_session() as session:
+        account = await platform.admin.create_service_account(
+            session,
+            cli_principal("pytest"),
+            ServiceAccountCreate(org_id=agency.tenant.org_id, name="robot", role=Role.ORG_ADMIN),
+        )
+    async with platform.db.write_session() as session:
+        _, key = await platform.admin.create_key(
+            session,
+            cli_principal("pytest"),
+            ApiKeyCreate(name="robot", service_account_id=account.id, scopes=[Scope.GOVERNANCE]),
+        )
+    robot = {"Authorization": f"Bearer {key}"}
+    refused = await client.post(USE_CASES, headers=robot, json=COMPLETE)
+    assert refused.status_code == 403
+    assert refused.json()["error"]["code"] == "person_required"
+    uc = (await create(client, agency))["id"]
+    incident = await client.post(f"{USE_CASES}/{uc}/incidents", headers=robot, json={"title": "t", "description": "d"})
+    assert (incident.status_code, incident.json()["source"]) == (201, "api")
+
+
+async def test_a_suspended_use_case_resumes_to_where_it_was(
+    client: httpx.AsyncClient, agency: Keys, ministry: Keys
+) -> None:
+    uc = (await create(client, agency))["id"]
+    await act(client, agency.writer, uc, "submit")
+    await act(client, ministry.admin, uc, "approve", version=1)
+    await client.patch(f"{USE_CASES}/{uc}", headers=agency.writer, json={"fields": {"owner": "Benefits"}})
+    suspended = await act(client, agency.admin, uc, "suspend", reason="Checking the replies.", version=1)
+    assert suspended.json()["status"] == "suspended"  # the version that runs is named, not the latest draft
+    resumed = await act(client, ministry.admin, uc, "resume", reason="Checked.")
+    assert resumed.json()["status"] == "approved"
+    live = await act(client, agency.writer, uc, "go_live", version=1)
+    assert live.json()["status"] == "live"
+
+
+async def test_renames_and_organisations_are_checked(
+    client: httpx.AsyncClient, agency: Keys, operator: dict[str, str]
+) -> None:
+    first = (await create(client, agency))["id"]
+    await create(client, agency, name="Second")
+    taken = await client.patch(f"{USE_CASES}/{first}", headers=agency.writer, json={"fields": {"name": "Second"}})
+    assert taken.status_code == 409
+    assert taken.json()["error"]["param"] == "fields.name"
+    nowhere = await client.post(
+        USE_CASES, headers=operator, json=COMPLETE | {"org_id": "org_01JD0000000000000000000000"}
+    )
+    assert nowhere.status_code == 404
+    assert nowhere.json()["error"]["param"] == "org_id"
