@@ -59,11 +59,6 @@ class Cli:
         return asyncio.run(go())
 
 
-@pytest.fixture
-def cli(empty_db_url: str, tmp_path: Path) -> Cli:
-    return Cli(tmp_path / "var", empty_db_url)
-
-
 def test_setup_is_idempotent_and_prints_the_admin_key_once(cli: Cli) -> None:
     first = cli("db", "upgrade")
     assert "upgraded from empty to revision" in first.stdout
