@@ -67,6 +67,14 @@ class Rule:
     text: Text
     articles: tuple[str, ...] = ()
     applies_from: str | None = None
+    applies_from_when: tuple[tuple[Mapping[str, tuple[str, ...]], str], ...] = ()  # (when, date group)
+
+    def date_group(self, labels: Mapping[str, str | list[str]]) -> str | None:
+        """The group of dates this obligation applies from, for ``labels``."""
+        for when, group in self.applies_from_when:
+            if Rule("", when, {}).holds(labels):
+                return group
+        return self.applies_from
 
     def holds(self, labels: Mapping[str, str | list[str]]) -> bool:
         for name, values in self.when.items():
@@ -145,6 +153,10 @@ def parse(document: Mapping[str, Any], digest: str = "") -> Tree:
                 _text(r["text"]),
                 tuple(r.get("articles") or ()),
                 r.get("applies_from"),
+                tuple(
+                    ({k: tuple(v) for k, v in c["when"].items()}, c["applies_from"])
+                    for c in r.get("applies_from_when") or ()
+                ),
             )
             for r in items
         )
@@ -282,7 +294,7 @@ def walk(
     if result.complete:
         result.conclusion = next((c.id for c in tree.conclusions if c.holds(result.labels)), None)
         result.obligations = [
-            Obligation(o.id, o.articles, (dates or {}).get(o.applies_from or ""), o.text)
+            Obligation(o.id, o.articles, (dates or {}).get(o.date_group(result.labels) or ""), o.text)
             for o in tree.obligations
             if o.holds(result.labels)
         ]

@@ -283,7 +283,7 @@ def _ai_act_out(view: AiActView, language: str) -> AiActAssessmentOut:
         pending=_question(tree.questions[walk.pending], language) if walk.pending else None,
         needs_justification=walk.needs_justification,
         path=path,
-        dropped=list(row.result.get("dropped", [])),
+        dropped=walk.dropped,
         labels=walk.labels,
         conclusion=Conclusion(id=conclusion.id, text=conclusion.text[language]) if conclusion else None,
         risk_group=RiskGroup(use_case.risk_group),

@@ -123,3 +123,15 @@ def test_a_changed_tree_has_another_stamp(tree: ai_act.Tree, tmp_path: Path) -> 
     changed = tmp_path / "tree.yaml"
     changed.write_text(yaml.safe_dump(document, allow_unicode=True), encoding="utf-8")
     assert ai_act.load(changed).stamp != tree.stamp
+
+
+def test_high_risk_duties_through_annex_i_apply_from_its_date(tree: ai_act.Tree) -> None:
+    dates = {"annex_iii": dt.date(2027, 12, 2), "annex_i": dt.date(2028, 8, 2), "literacy": dt.date(2025, 2, 2)}
+    product = {k: v for k, v in BENEFITS.items() if k not in ("annex_iii_area", "profiling", "exception_6_3")}
+    result = ai_act.walk(tree, product | {"annex_i_product": "yes"}, {}, dates)
+    assert (result.complete, result.labels["high_risk_route"]) == (True, "annex_i")
+    found = {o.id: o.applies_from for o in result.obligations}
+    assert found["art_26_logs"] == dt.date(2028, 8, 2)
+    assert "art_27_fria" not in found  # Annex III only
+    annex_iii = {o.id: o.applies_from for o in ai_act.walk(tree, BENEFITS, {}, dates).obligations}
+    assert annex_iii["art_26_logs"] == dt.date(2027, 12, 2)
