@@ -66,6 +66,8 @@ class Incidents:
         now = utcnow()
         async with self.db.write_session() as session:
             use_case: UseCase = await self.governance._get(session, principal, use_case_id)
+            if "serious_kind" in report.model_fields_set and not report.serious:
+                raise InvalidRequest("A kind of serious incident is given with `serious: true`.", param="serious_kind")
             aware = report.aware_at or now
             if aware > now + dt.timedelta(minutes=5):
                 raise InvalidRequest("An incident is not known before it happens.", param="aware_at")
@@ -125,13 +127,23 @@ class Incidents:
         async with self.db.write_session() as session:
             incident = await self._get(principal, session, incident_id, lock=True)
             before = {"status": incident.status, "severity": incident.severity, "serious": incident.serious_kind}
+            longer = (
+                change.serious_kind is not None
+                and incident.serious_kind is not None
+                and REPORT_DAYS[change.serious_kind] > REPORT_DAYS[incident.serious_kind]
+            )
             if (
                 incident.serious_kind
                 and not _administrator(principal)
-                and (change.serious is False or change.status == "closed")
+                and (
+                    change.serious is False
+                    or change.status == "closed"
+                    or longer
+                    or change.reported_to_authority_at is not None
+                )
             ):
                 raise PermissionDenied(
-                    "A serious incident is declared not serious, or closed, by an administrator.",
+                    "A serious incident is declared less serious, reported or closed by an administrator.",
                     code="approver_required",
                 )
             if change.serious_kind and not (change.serious or (change.serious is None and incident.serious_kind)):
@@ -227,4 +239,4 @@ class Incidents:
 
 
 def _administrator(principal: Principal) -> bool:
-    return principal.is_platform_admin or principal.role in ADMIN_ROLES
+    return principal.kind in ("user", "cli") and (principal.is_platform_admin or principal.role in ADMIN_ROLES)

@@ -89,6 +89,7 @@ class Situation:
     submitted_version: int | None
     submitted_by: str | None
     authors: frozenset[str] = frozenset()  # who wrote the versions since the approved one, up to the submitted
+    assessment_author: str | None = None  # who wrote the assessment the risk group comes from
     suspended_from: Status | None = None
 
 
@@ -174,6 +175,12 @@ def check_actor(action: Action, situation: Situation, actor: Principal, org_chai
         raise Refusal(
             f"A use case whose risk is {situation.risk_group.value.replace('_', ' ')} is reviewed by {who}.",
             "approver_required",
+            permission=True,
+        )
+    if action is Action.APPROVE and not strict and actor.id == situation.assessment_author:
+        raise Refusal(
+            "Four eyes: whoever wrote the assessment that lowers the risk cannot approve on it.",
+            "four_eyes",
             permission=True,
         )
     if action is Action.APPROVE and actor.id in {situation.submitted_by, *situation.authors}:

@@ -31,6 +31,7 @@ class UseCase(Base):
     approved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     status_reason: Mapped[str] = mapped_column(Text, nullable=False, default="")
     suspended_from: Mapped[str | None] = mapped_column(String(20))  # the state a resume returns to
+    approved_risk_group: Mapped[str | None] = mapped_column(String(20))  # what the approval rested on
     created_by: Mapped[str] = mapped_column(String(80), nullable=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)

@@ -83,3 +83,13 @@ async def version_authors(session: AsyncSession, use_case_id: str, after: int, u
         UseCaseVersion.use_case_id == use_case_id, UseCaseVersion.version > after, UseCaseVersion.version <= upto
     )
     return frozenset((await session.scalars(stmt)).all())
+
+
+async def assessments(session: AsyncSession, use_case_id: str, kind: str) -> list[Assessment]:
+    """Every assessment of a kind of a use case, newest first."""
+    stmt = (
+        select(Assessment)
+        .where(Assessment.use_case_id == use_case_id, Assessment.kind == kind)
+        .order_by(Assessment.version.desc())
+    )
+    return list((await session.scalars(stmt)).all())

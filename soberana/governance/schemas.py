@@ -167,6 +167,9 @@ class ReviewAction(BaseModel):
         description="The version acted on: required to approve (the version the reviewer read), checked when given.",
     )
     reason: str = Field("", max_length=_TEXT, description="Required to return, suspend, resume or retire.")
+    assessment: int | None = Field(
+        None, ge=1, description="To approve: the EU AI Act assessment the reviewer read (refused if it changed)."
+    )
 
 
 class UseCaseOut(BaseModel):

@@ -77,6 +77,29 @@ class AiActView:
     walk: ai_act.Walk
 
 
+_STRICTNESS = {
+    RiskGroup.MINIMAL: 0,
+    RiskGroup.TRANSPARENCY: 1,
+    RiskGroup.UNASSESSED: 2,
+    RiskGroup.HIGH_RISK: 2,
+    RiskGroup.PROHIBITED: 3,
+}
+
+
+def stricter(first: RiskGroup, second: RiskGroup) -> RiskGroup:
+    """The risk group that asks more of its reviewer (the first when they ask the same)."""
+    return second if _STRICTNESS[second] > _STRICTNESS[first] else first
+
+
+@dataclass(frozen=True)
+class Risk:
+    """The risk group a decision rests on, and the assessment it comes from (its version and author)."""
+
+    group: RiskGroup
+    assessment: int | None
+    author: str | None
+
+
 def risk_group_of(labels: Mapping[str, str | list[str]]) -> RiskGroup:
     """The register's risk group for the labels of a complete EU AI Act assessment; labels it does not
     know leave the use case unassessed (the strictest reviewer decides)."""
@@ -280,11 +303,20 @@ class GovernanceService:
             if use_case.submitted_version is not None:
                 since = use_case.approved_version or 0
                 authors = await repo.version_authors(session, use_case.id, since, use_case.submitted_version)
-            decided = use_case.submitted_version or use_case.approved_version or use_case.version
-            risk, assessed = await self._risk_for(session, use_case, decided)
+            if action in (Action.APPROVE, Action.RETURN, Action.WITHDRAW):
+                decided = use_case.submitted_version or use_case.version
+            elif action is Action.SUBMIT:
+                decided = use_case.version
+            else:  # what runs
+                decided = use_case.approved_version or use_case.version
+            found = await self._risk_for(session, use_case, decided)
+            risk = found.group
+            if action in (Action.GO_LIVE, Action.RESUME) and use_case.approved_risk_group:
+                risk = stricter(risk, RiskGroup(use_case.approved_risk_group))  # never less than approved on
             situation = Situation(
                 status=Status(use_case.status),
                 risk_group=risk,
+                assessment_author=found.author,
                 version=use_case.version,
                 approved_version=use_case.approved_version,
                 submitted_version=use_case.submitted_version,
@@ -307,6 +339,13 @@ class GovernanceService:
             }.get(action, use_case.approved_version or use_case.version)  # what runs, for the others
             if action is Action.APPROVE and request.version is None:
                 raise InvalidRequest("Name the version you reviewed and approve.", param="version")
+            if action is Action.APPROVE and request.assessment is not None and request.assessment != found.assessment:
+                raise Conflict(
+                    f"The EU AI Act assessment this approval rests on is {found.assessment}, not "
+                    f"{request.assessment}: read it again.",
+                    code="version_conflict",
+                    param="assessment",
+                )
             if request.version is not None and request.version != acted_on:
                 raise Conflict(
                     f"Version {request.version} is not the one to {action.value.replace('_', ' ')} "
@@ -325,7 +364,8 @@ class GovernanceService:
                     )
             details: dict[str, Any] = {"from": use_case.status, "to": target.value, "version": acted_on}
             if action is Action.APPROVE:  # on what it was approved: the risk group and the assessment behind it
-                details |= {"risk_group": risk.value, "assessment": assessed}
+                details |= {"risk_group": risk.value, "assessment": found.assessment}
+                use_case.approved_risk_group = risk.value
             if reason:
                 details["reason"] = reason
             self._apply(use_case, action, target, principal, reason)
@@ -356,6 +396,8 @@ class GovernanceService:
             use_case = await self._get(session, principal, use_case_id, lock=True)
             if use_case.status == Status.RETIRED:
                 raise Conflict("A retired use case is not assessed.", code="not_editable")
+            if use_case.submitted_version is not None:  # the reviewer decides on the assessment they read
+                raise Conflict(_not_editable(use_case), code="not_editable")
             previous = await repo.latest_assessment(session, use_case.id, "aia")
             row = Assessment(
                 id=new_id("asm"),
@@ -420,9 +462,6 @@ class GovernanceService:
                 raise Conflict(_not_editable(use_case), code="not_editable")
             previous = await repo.latest_assessment(session, use_case.id, "eu_ai_act")
             # a reviewer's override holds while the answers lead to the same labels
-            kept = (
-                previous.result.get("override") if previous and previous.result.get("labels") == result.labels else None
-            )
             row = Assessment(
                 id=new_id("asm"),
                 use_case_id=use_case.id,
@@ -434,20 +473,14 @@ class GovernanceService:
                     "answers": {q: a for q, a in checked.items() if q in on_path or q == result.pending},
                     "justifications": {q: r for q, r in reasons.items() if q in on_path and r},
                 },
-                result=_walk_record(result) | ({"override": kept} if kept else {}),
+                result=_walk_record(result),
                 author=principal.id,
                 created_at=utcnow(),
             )
             async with conflicts_as(session, "Someone assessed this use case meanwhile; read it again."):
                 session.add(row)
                 await session.flush()
-            if kept:
-                use_case.risk_group = kept["risk_group"]
-            elif result.complete:
-                use_case.risk_group = risk_group_of(result.labels)
-            elif use_case.risk_group != RiskGroup.PROHIBITED:  # an unfinished assessment decides nothing
-                prohibited = result.labels.get("risk_group") == "prohibited"
-                use_case.risk_group = RiskGroup.PROHIBITED if prohibited else RiskGroup.UNASSESSED
+            use_case.risk_group = (await self._risk_for(session, use_case, use_case.version)).group
             details = {"version": row.version, "conclusion": result.conclusion, "dropped": result.dropped}
             await self._record(session, principal, origin, "ai_act_assessed", use_case, details)
             await commit_or_conflict(session)
@@ -476,8 +509,6 @@ class GovernanceService:
         tree = await self.tree()
         async with self.db.write_session() as session:
             use_case = await self._get(session, principal, use_case_id, lock=True)
-            if use_case.submitted_version is not None:
-                raise Conflict(_not_editable(use_case), code="not_editable")
             chain = await self.admin.ancestor_ids(session, use_case.org_id)
             if not (principal.is_platform_admin or (principal.role in ADMIN_ROLES and principal.org_id in chain[1:])):
                 raise PermissionDenied(
@@ -486,8 +517,18 @@ class GovernanceService:
                     code="approver_required",
                 )
             previous = await repo.latest_assessment(session, use_case.id, "eu_ai_act")
-            if previous is None or not previous.result.get("complete"):
-                raise Conflict("Complete the EU AI Act assessment before overriding it.", code="assessment_incomplete")
+            current = (
+                previous is not None
+                and previous.result.get("complete")
+                and previous.use_case_version == use_case.version
+                and previous.questionnaire == tree.stamp
+            )
+            if previous is None or not current:
+                raise Conflict(
+                    "Override a complete EU AI Act assessment of the use case's latest version, made with the "
+                    "decision tree in use: assess it again first.",
+                    code="assessment_incomplete",
+                )
             override = {"risk_group": risk_group.value, "justification": reason, "by": principal.id}
             row = Assessment(
                 id=new_id("asm"),
@@ -505,22 +546,39 @@ class GovernanceService:
                 session.add(row)
                 await session.flush()
             details = {"from": use_case.risk_group, "to": risk_group.value, "justification": reason}
-            use_case.risk_group = risk_group.value
+            use_case.risk_group = (await self._risk_for(session, use_case, use_case.version)).group
             await self._record(session, principal, origin, "risk_overridden", use_case, details)
             await commit_or_conflict(session)
             saved = row.answers
             result = ai_act.walk(tree, saved.get("answers", {}), saved.get("justifications", {}), self.ai_act_dates)
             return AiActView(row, use_case, tree, result)
 
-    async def _risk_for(self, session: AsyncSession, use_case: UseCase, version: int) -> tuple[RiskGroup, int | None]:
-        """The risk group a decision on ``version`` rests on, and the assessment it comes from: the EU AI Act
-        assessment's (or its override's) when it is complete and assessed that version; otherwise
-        ``unassessed``, so that the strictest reviewer decides — and a prohibited practice stays prohibited."""
-        recorded = RiskGroup(use_case.risk_group)
-        latest = await repo.latest_assessment(session, use_case.id, "eu_ai_act")
-        if latest is not None and latest.result.get("complete") and latest.use_case_version == version:
-            return recorded, latest.version
-        return (RiskGroup.PROHIBITED if recorded is RiskGroup.PROHIBITED else RiskGroup.UNASSESSED), None
+    async def _risk_for(self, session: AsyncSession, use_case: UseCase, version: int) -> Risk:
+        """The risk group a decision on ``version`` rests on:
+
+        - the latest EU AI Act assessment's, or the override a reviewer made on it, when it is complete,
+          assessed that version and was made with the decision tree in use; otherwise ``unassessed``, so
+          that the strictest reviewer decides;
+        - never less strict than the latest override that raised it: a reviewer's stricter judgement holds
+          until a reviewer of the same kind lowers it again (a new answer set does not lift it).
+        """
+        tree = await self.tree()
+        rows = await repo.assessments(session, use_case.id, "eu_ai_act")  # newest first
+        latest = rows[0] if rows else None
+        group, used, author = RiskGroup.UNASSESSED, None, None
+        if (
+            latest is not None
+            and latest.result.get("complete")
+            and latest.use_case_version == version
+            and latest.questionnaire == tree.stamp
+        ):
+            override = latest.result.get("override")
+            group = RiskGroup(override["risk_group"]) if override else risk_group_of(latest.result.get("labels", {}))
+            used, author = latest.version, latest.author
+        last_override = next((r.result["override"] for r in rows if r.result.get("override")), None)
+        if last_override is not None:
+            group = stricter(group, RiskGroup(last_override["risk_group"]))
+        return Risk(group, used, author)
 
     @staticmethod
     def _apply(use_case: UseCase, action: Action, target: Status, principal: Principal, reason: str) -> None:

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 import yaml
 from sqlalchemy import select
 
@@ -112,14 +113,21 @@ async def test_a_reviewer_above_overrides_with_a_reason_until_the_answers_change
     )
     async with app.state.platform.db.session() as session:
         stmt = select(AuditEntry).where(AuditEntry.action == "governance.use_case.risk_overridden")
-        entry = (await session.scalars(stmt)).one()
+        entry = (await session.scalars(stmt)).first()
     assert json.loads(entry.details)["from"] == "minimal"
+    assert json.loads(entry.details)["to"] == "high_risk"
 
-    # the same answers again keep the override; other answers lapse it
+    # a stricter judgement holds whatever the answers become, until a reviewer above lowers it again
     same = await assess(client, agency, uc, BENEFITS | {"exception_6_3": "preparatory_task"}, justifications=justified)
-    assert (same["override"]["risk_group"], same["risk_group"]) == ("high_risk", "high_risk")
-    again = await assess(client, agency, uc, BENEFITS | {"annex_iii_area": "none"})
-    assert (again["override"], again["risk_group"]) == (None, "minimal")
+    assert same["risk_group"] == "high_risk"
+    other = await assess(client, agency, uc, BENEFITS | {"annex_iii_area": "none"})
+    assert (other["override"], other["risk_group"]) == (None, "high_risk")
+    lowered = await client.post(
+        f"{USE_CASES}/{uc}/ai-act/override",
+        headers=ministry.admin,
+        json={"risk_group": "minimal", "justification": "A chatbot for opening hours only."},
+    )
+    assert lowered.json()["risk_group"] == "minimal"
 
 
 async def test_the_assessment_is_flagged_when_the_use_case_or_the_tree_changes(
@@ -155,3 +163,89 @@ async def test_the_tree_and_bad_answers(client: httpx.AsyncClient, agency: Keys)
     assert wrong.json()["error"]["param"] == "answers.role"
     auditor = await client.put(f"{USE_CASES}/{uc}/ai-act", headers=agency.auditor, json={"answers": {}})
     assert auditor.status_code == 403
+
+
+async def test_a_prohibited_override_holds_and_nothing_runs(
+    client: httpx.AsyncClient, agency: Keys, ministry: Keys
+) -> None:
+    uc = await registered(client, agency)
+    await assess(client, agency, uc, BENEFITS | {"annex_iii_area": "none"})
+    await client.post(f"{USE_CASES}/{uc}/actions", headers=agency.writer, json={"action": "submit"})
+    approved = await client.post(
+        f"{USE_CASES}/{uc}/actions", headers=agency.admin, json={"action": "approve", "version": 1, "assessment": 1}
+    )
+    assert approved.status_code == 200, approved.text
+    banned = await client.post(
+        f"{USE_CASES}/{uc}/ai-act/override",
+        headers=ministry.admin,
+        json={"risk_group": "prohibited", "justification": "It scores residents' reliability."},
+    )
+    assert banned.json()["risk_group"] == "prohibited"
+    # new answers do not lift a reviewer's stricter judgement
+    await assess(client, agency, uc, BENEFITS | {"annex_iii_area": "none", "interacts": "yes"})
+    refused = await client.post(f"{USE_CASES}/{uc}/actions", headers=agency.writer, json={"action": "go_live"})
+    assert refused.json()["error"]["code"] == "prohibited_practice"
+
+
+async def test_the_approver_does_not_write_the_assessment_nor_approve_another_one(
+    client: httpx.AsyncClient, agency: Keys, ministry: Keys
+) -> None:
+    uc = await registered(client, agency)
+    answers = {"answers": BENEFITS | {"annex_iii_area": "none"}}
+    await client.put(f"{USE_CASES}/{uc}/ai-act", headers=agency.admin, json=answers)
+    await client.post(f"{USE_CASES}/{uc}/actions", headers=agency.writer, json={"action": "submit"})
+    own = await client.post(f"{USE_CASES}/{uc}/actions", headers=agency.admin, json={"action": "approve", "version": 1})
+    assert own.json()["error"]["code"] == "four_eyes"
+    # the submitter withdraws, someone else assesses again: an approval naming the first assessment is refused
+    await client.post(f"{USE_CASES}/{uc}/actions", headers=agency.writer, json={"action": "withdraw"})
+    await client.put(f"{USE_CASES}/{uc}/ai-act", headers=agency.colleague, json=answers)
+    await client.post(f"{USE_CASES}/{uc}/actions", headers=agency.writer, json={"action": "submit"})
+    stale = await client.post(
+        f"{USE_CASES}/{uc}/actions", headers=agency.admin, json={"action": "approve", "version": 1, "assessment": 1}
+    )
+    assert (stale.status_code, stale.json()["error"]["param"]) == (409, "assessment")
+    ok = await client.post(
+        f"{USE_CASES}/{uc}/actions", headers=agency.admin, json={"action": "approve", "version": 1, "assessment": 2}
+    )
+    assert ok.status_code == 200, ok.text
+
+
+async def test_resuming_needs_the_reviewer_the_approval_needed(
+    client: httpx.AsyncClient, agency: Keys, ministry: Keys
+) -> None:
+    uc = await registered(client, agency)
+    await assess(client, agency, uc, BENEFITS)  # high-risk
+    await client.post(f"{USE_CASES}/{uc}/actions", headers=agency.writer, json={"action": "submit"})
+    await client.post(f"{USE_CASES}/{uc}/actions", headers=ministry.admin, json={"action": "approve", "version": 1})
+    await client.post(f"{USE_CASES}/{uc}/actions", headers=agency.writer, json={"action": "go_live"})
+    await client.post(
+        f"{USE_CASES}/{uc}/actions", headers=agency.admin, json={"action": "suspend", "reason": "Errors."}
+    )
+    # answered again as minimal while suspended: the resume still needs a reviewer above
+    await assess(client, agency, uc, BENEFITS | {"annex_iii_area": "none"})
+    refused = await client.post(
+        f"{USE_CASES}/{uc}/actions", headers=agency.admin, json={"action": "resume", "reason": "Fixed."}
+    )
+    assert refused.json()["error"]["code"] == "approver_required"
+
+
+async def test_an_assessment_made_with_another_tree_decides_nothing(
+    app: Any, client: httpx.AsyncClient, agency: Keys, tmp_path: Path
+) -> None:
+    from soberana.auth.principal import Origin
+    from soberana.errors import PermissionDenied
+    from soberana.governance.schemas import ReviewAction
+
+    uc = await registered(client, agency)
+    await assess(client, agency, uc, BENEFITS | {"annex_iii_area": "none"})
+    await client.post(f"{USE_CASES}/{uc}/actions", headers=agency.writer, json={"action": "submit"})
+    document = yaml.safe_load(ai_act.EU_AI_ACT.read_text(encoding="utf-8"))
+    document["version"] = "1.0.1"
+    newer = tmp_path / "eu_ai_act.yaml"
+    newer.write_text(yaml.safe_dump(document, allow_unicode=True), encoding="utf-8")
+    platform = app.state.platform
+    service = GovernanceService(platform.db, platform.admin, ai_act_tree=newer)
+    admin = await platform.authenticator.authenticate_key(agency.admin["Authorization"].removeprefix("Bearer "))
+    with pytest.raises(PermissionDenied) as refused:
+        await service.act(admin, uc, ReviewAction(action="approve", version=1), Origin())
+    assert refused.value.code == "approver_required"

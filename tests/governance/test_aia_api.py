@@ -88,3 +88,10 @@ async def test_without_a_questionnaire_the_assessment_is_unavailable(app: Any) -
     with pytest.raises(ServiceUnavailable) as refused:
         await service.questionnaire()
     assert refused.value.code == "aia_not_configured"
+
+
+async def test_the_impact_assessment_is_frozen_in_review(client: httpx.AsyncClient, agency: Keys) -> None:
+    uc = (await client.post(USE_CASES, headers=agency.writer, json=COMPLETE)).json()["id"]
+    await client.post(f"{USE_CASES}/{uc}/actions", headers=agency.writer, json={"action": "submit"})
+    frozen = await client.put(f"{USE_CASES}/{uc}/aia", headers=agency.writer, json={"answers": {"impact6": "item1-1"}})
+    assert (frozen.status_code, frozen.json()["error"]["code"]) == (409, "not_editable")

@@ -133,10 +133,21 @@ async def test_triage_rules_and_dates(client: httpx.AsyncClient, agency: Keys, m
         await client.post(
             f"{USE_CASES}/{uc}/incidents",
             headers=agency.writer,
-            json={"title": "t", "description": "d", "serious": True, "aware_at": AWARE.isoformat()},
+            json={
+                "title": "t",
+                "description": "d",
+                "serious": True,
+                "serious_kind": "death",
+                "aware_at": AWARE.isoformat(),
+            },
         )
     ).json()
-    for change in ({"serious": False}, {"status": "closed"}):
+    for change in (
+        {"serious": False},
+        {"status": "closed"},
+        {"serious_kind": "other"},  # 15 days instead of 10 would be asked by an administrator
+        {"reported_to_authority_at": AWARE.isoformat()},
+    ):
         refused = await client.patch(f"{INCIDENTS}/{serious['id']}", headers=agency.writer, json=change)
         assert refused.status_code == 403, change
     early = await client.patch(
@@ -150,3 +161,13 @@ async def test_triage_rules_and_dates(client: httpx.AsyncClient, agency: Keys, m
         f"{INCIDENTS}/{ordinary['id']}", headers=agency.admin, json={"serious_kind": "death"}
     )
     assert (kind_alone.status_code, kind_alone.json()["error"]["param"]) == (400, "serious_kind")
+
+
+async def test_a_kind_without_seriousness_is_refused(client: httpx.AsyncClient, agency: Keys, ministry: Keys) -> None:
+    uc = await live_use_case(client, agency, ministry)
+    response = await client.post(
+        f"{USE_CASES}/{uc}/incidents",
+        headers=agency.writer,
+        json={"title": "t", "description": "d", "serious_kind": "death"},
+    )
+    assert (response.status_code, response.json()["error"]["param"]) == (400, "serious_kind")

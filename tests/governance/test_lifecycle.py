@@ -9,7 +9,7 @@ import pytest
 from soberana.auth.principal import Principal, Role, Scope, cli_principal
 from soberana.governance.lifecycle import Action, Refusal, RiskGroup, Situation, Status, check_actor, next_status
 
-DRAFT = Situation(Status.DRAFT, RiskGroup.UNASSESSED, 1, None, None, None, None)
+DRAFT = Situation(Status.DRAFT, RiskGroup.UNASSESSED, 1, None, None, None)
 IN_REVIEW = dataclasses.replace(
     DRAFT, status=Status.IN_REVIEW, submitted_version=1, submitted_by="usr_w", authors=frozenset({"usr_w"})
 )

@@ -10,7 +10,6 @@ import httpx
 from sqlalchemy import select
 
 from soberana.audit.models import AuditEntry
-from soberana.governance.models import UseCase
 from tests.governance.conftest import COMPLETE, Keys
 from tests.governance.test_ai_act import BENEFITS
 
@@ -27,14 +26,6 @@ async def act(
     client: httpx.AsyncClient, headers: dict[str, str], use_case: str, action: str, **body: Any
 ) -> httpx.Response:
     return await client.post(f"{USE_CASES}/{use_case}/actions", headers=headers, json={"action": action, **body})
-
-
-async def set_risk(app: Any, use_case: str, risk_group: str) -> None:
-    """What an assessment concludes (the assessment itself is not part of these tests)."""
-    async with app.state.platform.db.write_session() as session:
-        row = await session.get(UseCase, use_case)
-        row.risk_group = risk_group
-        await session.commit()
 
 
 async def assess_minimal(client: httpx.AsyncClient, keys: Keys, uc: str) -> None:
@@ -167,7 +158,9 @@ async def test_a_prohibited_practice_is_never_approved(
     app: Any, client: httpx.AsyncClient, agency: Keys, ministry: Keys
 ) -> None:
     uc = (await create(client, agency, name="Social scoring"))["id"]
-    await set_risk(app, uc, "prohibited")
+    answers = {"ai_system": "yes", "general_purpose": "no", "role": "deployer", "prohibited_practice": "social_scoring"}
+    assessed = await client.put(f"{USE_CASES}/{uc}/ai-act", headers=agency.writer, json={"answers": answers})
+    assert assessed.json()["risk_group"] == "prohibited"
     await act(client, agency.writer, uc, "submit")
     response = await act(client, ministry.admin, uc, "approve", version=1)
     assert response.status_code == 409

@@ -32,6 +32,7 @@ def upgrade() -> None:
         sa.Column("approved_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("status_reason", sa.Text(), nullable=False),
         sa.Column("suspended_from", sa.String(length=20), nullable=True),
+        sa.Column("approved_risk_group", sa.String(length=20), nullable=True),
         sa.Column("created_by", sa.String(length=80), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
