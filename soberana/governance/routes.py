@@ -11,8 +11,10 @@ from soberana.auth.deps import CurrentPrincipal, OriginDep
 from soberana.core.clock import utcnow
 from soberana.core.components import provider
 from soberana.governance import ai_act
+from soberana.governance.assessing import AiActView, AiaView
 from soberana.governance.lifecycle import RiskGroup, Status
 from soberana.governance.models import Incident, Supplier, UseCaseVersion
+from soberana.governance.register import Entry
 from soberana.governance.schemas import (
     AiaAnswers,
     AiaAssessmentOut,
@@ -38,7 +40,7 @@ from soberana.governance.schemas import (
     UseCaseOut,
     VersionOut,
 )
-from soberana.governance.service import AiActView, AiaView, Entry, GovernanceService
+from soberana.governance.service import GovernanceService
 
 get_governance = provider(GovernanceService)
 Governance = Annotated[GovernanceService, Depends(get_governance)]
