@@ -126,21 +126,16 @@ class Assessing(RegisterBase):
             if use_case.submitted_version is not None:  # the reviewer decides on the assessment they read
                 raise Conflict(not_editable(use_case), code="not_editable")
             previous = await repo.latest_assessment(session, use_case.id, "aia")
-            row = Assessment(
-                id=new_id("asm"),
-                use_case_id=use_case.id,
-                kind="aia",
-                version=(previous.version if previous else 0) + 1,
-                use_case_version=use_case.version,
-                questionnaire=questionnaire.version,
-                answers=aia.check_answers(questionnaire, answers),
-                result=dataclasses.asdict(result),
-                author=principal.id,
-                created_at=utcnow(),
+            row = await _add_assessment(
+                session,
+                use_case,
+                "aia",
+                previous,
+                questionnaire.version,
+                dict(aia.check_answers(questionnaire, answers)),
+                dataclasses.asdict(result),
+                principal,
             )
-            async with conflicts_as(session, "Someone assessed this use case meanwhile; read it again."):
-                session.add(row)
-                await session.flush()
             details = {"version": row.version, "level": result.level_name, "total": result.total}
             await self._record(session, principal, origin, "aia_assessed", use_case, details)
             await commit_or_conflict(session)
@@ -189,24 +184,13 @@ class Assessing(RegisterBase):
                 raise Conflict(not_editable(use_case), code="not_editable")
             previous = await repo.latest_assessment(session, use_case.id, "eu_ai_act")
             # a reviewer's override holds while the answers lead to the same labels
-            row = Assessment(
-                id=new_id("asm"),
-                use_case_id=use_case.id,
-                kind="eu_ai_act",
-                version=(previous.version if previous else 0) + 1,
-                use_case_version=use_case.version,
-                questionnaire=tree.stamp,
-                answers={
-                    "answers": {q: a for q, a in checked.items() if q in on_path or q == result.pending},
-                    "justifications": {q: r for q, r in reasons.items() if q in on_path and r},
-                },
-                result=_walk_record(result),
-                author=principal.id,
-                created_at=utcnow(),
+            kept = {
+                "answers": {q: a for q, a in checked.items() if q in on_path or q == result.pending},
+                "justifications": {q: r for q, r in reasons.items() if q in on_path and r},
+            }
+            row = await _add_assessment(
+                session, use_case, "eu_ai_act", previous, tree.stamp, kept, _walk_record(result), principal
             )
-            async with conflicts_as(session, "Someone assessed this use case meanwhile; read it again."):
-                session.add(row)
-                await session.flush()
             use_case.risk_group = (await self._risk_for(session, use_case, use_case.version)).group
             details = {"version": row.version, "conclusion": result.conclusion, "dropped": result.dropped}
             await self._record(session, principal, origin, "ai_act_assessed", use_case, details)
@@ -257,21 +241,10 @@ class Assessing(RegisterBase):
                     code="assessment_incomplete",
                 )
             override = {"risk_group": risk_group.value, "justification": reason, "by": principal.id}
-            row = Assessment(
-                id=new_id("asm"),
-                use_case_id=use_case.id,
-                kind="eu_ai_act",
-                version=previous.version + 1,
-                use_case_version=use_case.version,
-                questionnaire=previous.questionnaire,
-                answers=previous.answers,
-                result=dict(previous.result) | {"override": override},
-                author=principal.id,
-                created_at=utcnow(),
+            record = dict(previous.result) | {"override": override}
+            row = await _add_assessment(
+                session, use_case, "eu_ai_act", previous, previous.questionnaire, previous.answers, record, principal
             )
-            async with conflicts_as(session, "Someone assessed this use case meanwhile; read it again."):
-                session.add(row)
-                await session.flush()
             details = {"from": use_case.risk_group, "to": risk_group.value, "justification": reason}
             use_case.risk_group = (await self._risk_for(session, use_case, use_case.version)).group
             await self._record(session, principal, origin, "risk_overridden", use_case, details)
@@ -306,3 +279,32 @@ class Assessing(RegisterBase):
         if last_override is not None:
             group = stricter(group, RiskGroup(last_override["risk_group"]))
         return Risk(group, used, author)
+
+
+async def _add_assessment(
+    session: AsyncSession,
+    use_case: UseCase,
+    kind: str,
+    previous: Assessment | None,
+    questionnaire: str,
+    answers: dict[str, Any],
+    result: dict[str, Any],
+    author: Principal,
+) -> Assessment:
+    """The use case's next assessment of ``kind``, of its latest version (one made meanwhile is a 409)."""
+    row = Assessment(
+        id=new_id("asm"),
+        use_case_id=use_case.id,
+        kind=kind,
+        version=(previous.version if previous else 0) + 1,
+        use_case_version=use_case.version,
+        questionnaire=questionnaire,
+        answers=answers,
+        result=result,
+        author=author.id,
+        created_at=utcnow(),
+    )
+    async with conflicts_as(session, "Someone assessed this use case meanwhile; read it again."):
+        session.add(row)
+        await session.flush()
+    return row
