@@ -112,6 +112,16 @@ class Assessing(RegisterBase):
             )
         return await anyio.to_thread.run_sync(aia.Questionnaire.load, self.aia_dir)
 
+    async def _assessable(self, session: AsyncSession, principal: Principal, use_case_id: str) -> UseCase:
+        """The use case, locked, if it may be assessed now: not retired, and no version in review (the
+        reviewer decides on the assessments they read)."""
+        use_case = await self._get(session, principal, use_case_id, lock=True)
+        if use_case.status == Status.RETIRED:
+            raise Conflict("A retired use case is not assessed.", code="not_editable")
+        if use_case.submitted_version is not None:
+            raise Conflict(not_editable(use_case), code="not_editable")
+        return use_case
+
     async def assess_aia(
         self, principal: Principal, use_case_id: str, answers: dict[str, object], origin: Origin
     ) -> AiaView:
@@ -120,11 +130,7 @@ class Assessing(RegisterBase):
         questionnaire = await self.questionnaire()
         result = aia.score(questionnaire, answers)  # refuses unknown questions and choices
         async with self.db.write_session() as session:
-            use_case = await self._get(session, principal, use_case_id, lock=True)
-            if use_case.status == Status.RETIRED:
-                raise Conflict("A retired use case is not assessed.", code="not_editable")
-            if use_case.submitted_version is not None:  # the reviewer decides on the assessment they read
-                raise Conflict(not_editable(use_case), code="not_editable")
+            use_case = await self._assessable(session, principal, use_case_id)
             previous = await repo.latest_assessment(session, use_case.id, "aia")
             row = await _add_assessment(
                 session,
@@ -177,19 +183,14 @@ class Assessing(RegisterBase):
         result = ai_act.walk(tree, checked, reasons, self.ai_act_dates)
         on_path = {q for q, _ in result.path}
         async with self.db.write_session() as session:
-            use_case = await self._get(session, principal, use_case_id, lock=True)
-            if use_case.status == Status.RETIRED:
-                raise Conflict("A retired use case is not assessed.", code="not_editable")
-            if use_case.submitted_version is not None:  # the reviewer decides on the assessment they read
-                raise Conflict(not_editable(use_case), code="not_editable")
+            use_case = await self._assessable(session, principal, use_case_id)
             previous = await repo.latest_assessment(session, use_case.id, "eu_ai_act")
-            # a reviewer's override holds while the answers lead to the same labels
-            kept = {
+            path_answers = {
                 "answers": {q: a for q, a in checked.items() if q in on_path or q == result.pending},
                 "justifications": {q: r for q, r in reasons.items() if q in on_path and r},
             }
             row = await _add_assessment(
-                session, use_case, "eu_ai_act", previous, tree.stamp, kept, _walk_record(result), principal
+                session, use_case, "eu_ai_act", previous, tree.stamp, path_answers, _walk_record(result), principal
             )
             use_case.risk_group = (await self._risk_for(session, use_case, use_case.version)).group
             details = {"version": row.version, "conclusion": result.conclusion, "dropped": result.dropped}
