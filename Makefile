@@ -76,12 +76,14 @@ ifneq ($(AIA_DIR),)
 export SOBERANA_GOVERNANCE_AIA_DIR ?= $(AIA_DIR)
 endif
 
-## make run: create .venv, install (with the local demo models), migrate ./var/soberana.db, seed demo data, serve on :8080
+## make run: create .venv, install (with the local demo models), migrate ./var/soberana.db, seed demo data
+## (the demo's use cases registered, approved and bound: traffic is enforced against the register), serve on :8080
 run: setup
 	$(BIN)/soberana db upgrade
 	$(BIN)/soberana demo seed
 	$(BIN)/soberana demo knowledge
-	$(BIN)/soberana serve
+	$(BIN)/soberana demo governance
+	SOBERANA_GOVERNANCE_ENFORCEMENT=$${SOBERANA_GOVERNANCE_ENFORCEMENT:-enforce} $(BIN)/soberana serve
 
 ## make test: create .venv with the test extras; ruff, mypy, then the whole suite (import contracts included)
 test: setup-test browser

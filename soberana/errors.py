@@ -20,7 +20,8 @@ by hand and no stack trace ever reaches a client.
     │   ├── RevokedApiKey            401 revoked_api_key
     │   └── InvalidCredentials       401 invalid_credentials
     ├── PermissionDenied             403 permission_error
-    │   └── ClassificationNotPermitted 403 classification_not_permitted (no deployment may see the data)
+    │   ├── ClassificationNotPermitted 403 classification_not_permitted (no deployment may see the data)
+    │   └── UseCaseRefused           403 use_case_* / model_not_approved (the register does not allow it)
     ├── NotFound                     404 not_found_error
     │   └── ModelNotFound            404 model_not_found
     ├── MethodNotAllowed             405 method_not_allowed
@@ -148,6 +149,14 @@ class ClassificationNotPermitted(PermissionDenied):
     """No deployment of the model may receive data of the request's classification."""
 
     default_code = "classification_not_permitted"
+
+
+class UseCaseRefused(PermissionDenied):
+    """The register of AI use cases does not allow this traffic (run-time enforcement): the key or the
+    assistant is bound to no use case, or to one that is not approved, suspended, retired, prohibited,
+    overdue for review, or that was not approved for the model asked for. ``code`` says which."""
+
+    default_code = "use_case_not_approved"
 
 
 class NotFound(SoberanaError):

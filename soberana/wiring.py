@@ -34,12 +34,14 @@ from soberana.errors import ConfigurationError
 from soberana.settings import AI_ACT_DATES, Settings
 from soberana.storage.counters import Counters, MemoryCounters, RedisCounters
 from soberana.storage.db import Database
+from soberana.storage.signals import LocalSignals, RedisSignals, Signals
 
 if TYPE_CHECKING:  # the capabilities load when first built (a command imports what it uses)
     from soberana.auth.oidc import OidcService
     from soberana.gateway.admin import GatewayAdmin
     from soberana.gateway.runtime import GatewayRuntime
     from soberana.gateway.service import GatewayService
+    from soberana.governance.enforcement import ChangeFeed, Enforcer
     from soberana.governance.service import GovernanceService
     from soberana.knowledge.citizens import CitizenAssistant
     from soberana.knowledge.engine import KnowledgeEngine
@@ -151,7 +153,9 @@ class Platform:
     def gateway(self) -> GatewayRuntime:
         from soberana.gateway.runtime import GatewayRuntime
 
-        return GatewayRuntime(self.settings, self.db, self.audit, self.admin, self.privacy, self.counters)
+        return GatewayRuntime(
+            self.settings, self.db, self.audit, self.admin, self.privacy, self.counters, self.enforcer
+        )
 
     @property
     def gateway_service(self) -> GatewayService:
@@ -198,7 +202,9 @@ class Platform:
     def citizens(self) -> CitizenAssistant:
         from soberana.knowledge.citizens import CitizenAssistant
 
-        return CitizenAssistant(self.settings, self.db, self.audit, self.knowledge, self.privacy, self.counters)
+        return CitizenAssistant(
+            self.settings, self.db, self.audit, self.knowledge, self.privacy, self.counters, self.enforcer
+        )
 
     @cached_property
     def handoff(self) -> HandoffQueue:
@@ -216,11 +222,46 @@ class Platform:
     # -- governance ----------------------------------------------------------------------------------
 
     @cached_property
+    def signals(self) -> Signals:
+        """Signals between server processes: none to send in one process, Redis publish/subscribe."""
+        url = self.settings.redis_url
+        return RedisSignals(url) if url else LocalSignals()
+
+    @cached_property
+    def governance_feed(self) -> ChangeFeed:
+        """Told after every committed change to the register (run-time enforcement listens)."""
+        from soberana.governance.enforcement import ChangeFeed
+
+        return ChangeFeed()
+
+    @cached_property
+    def enforcer(self) -> Enforcer:
+        """Run-time enforcement of the register: the gateway's and the citizen assistant's guard."""
+        from soberana.governance.enforcement import Enforcer
+
+        return Enforcer(
+            self.db,
+            self.audit,
+            self.signals,
+            self.governance_feed,
+            mode=self.settings.governance_enforcement,
+            check_seconds=self.settings.governance_check_seconds,
+            audit_seconds=self.settings.governance_audit_seconds,
+        )
+
+    @cached_property
     def governance(self) -> GovernanceService:
         from soberana.governance.service import GovernanceService
 
         aia_dir = self.settings.governance_aia_dir
-        return GovernanceService(self.db, self.admin, Path(aia_dir) if aia_dir else None, ai_act_dates(self.settings))
+        return GovernanceService(
+            self.db,
+            self.admin,
+            Path(aia_dir) if aia_dir else None,
+            ai_act_dates(self.settings),
+            collections=self.knowledge,
+            feed=self.governance_feed,
+        )
 
     # -- the application's view ----------------------------------------------------------------------
 
@@ -255,6 +296,7 @@ class Platform:
     async def start(self) -> None:
         """Start the background work of a server process: the gateway's health checks and usage writer,
         policy reloads and the retention purge, the refusal log, the indexing worker."""
+        await self.enforcer.start()
         await self.gateway.start()
         await self.privacy.start()
         await self.authenticator.start()
@@ -263,18 +305,25 @@ class Platform:
     async def stop(self) -> None:
         """Stop the background work and release connections (queued usage and refusals are written).
         Every step runs even when one before it fails; what was never built is not built to be stopped."""
-        await _each(*self._stops("jobs", "authenticator", "privacy", "gateway"), *self._closes("counters", "db"))
+        await _each(
+            *self._stops("jobs", "authenticator", "privacy", "gateway", "enforcer"),
+            *self._closes("signals", "counters", "db"),
+        )
 
     def _stops(self, *names: str) -> list[Callable[[], Awaitable[None]]]:
         return [getattr(self, name).stop for name in names if self._built(name)]
 
     def _closes(self, *names: str) -> list[Callable[[], Awaitable[None]]]:
-        closing = {"counters": lambda: self.counters.close(), "db": lambda: self.db.dispose()}
+        closing = {
+            "signals": lambda: self.signals.close(),
+            "counters": lambda: self.counters.close(),
+            "db": lambda: self.db.dispose(),
+        }
         return [closing[name] for name in names if self._built(name)]
 
     async def close(self) -> None:
         """Release the connections of a platform that ran nothing in the background (a command)."""
-        await _each(*self._closes("counters", "db"))
+        await _each(*self._closes("signals", "counters", "db"))
 
     @asynccontextmanager
     async def for_command(self) -> AsyncIterator[Platform]:
@@ -288,7 +337,9 @@ class Platform:
             yield self
         finally:
             # the refusals counted and the usage of the calls made are written
-            await _each(*self._stops("jobs", "authenticator", "gateway"), *self._closes("counters"))
+            await _each(
+                *self._stops("jobs", "authenticator", "gateway", "enforcer"), *self._closes("signals", "counters")
+            )
 
 
 async def _each(*steps: Callable[[], Awaitable[None]]) -> None:

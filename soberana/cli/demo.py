@@ -142,3 +142,124 @@ def knowledge(
         f"{job.documents_unchanged} unchanged, {result['embedded']} passages embedded.",
         highlight=False,
     )
+
+
+#: The demo's own uses of AI, registered, assessed and approved by ``soberana demo governance`` so that
+#: the demo keeps working with ``governance_enforcement = "enforce"``.
+DEMO_USE_CASES = {
+    "assistant": {
+        "name": "Velmora city services assistant",
+        "description": "Answers residents' questions about municipal services from the city's published "
+        "service pages, quoting them, in English, Spanish and Icelandic; says so when the pages do not cover a "
+        "question and offers a person instead.",
+        "purpose": "Let residents find official information on city services at any hour, in their language.",
+        "public_benefit": "Quicker, cited answers about permits, fees and collections, with a person on request.",
+        "owner": "Velmora digital services team (fictional)",
+        "senior_responsible_owner": "Head of Digital Services (fictional)",
+        "contact_email": "ai-register@demo.example",
+        "affected_people": "Residents and visitors who ask the assistant; no decision is taken about them.",
+        "human_intervention": "Every answer cites the pages it rests on; residents can ask for a person, and "
+        "staff review hand-offs and feedback every week.",
+        "legal_basis": "Public task of informing residents about municipal services (fictional demo).",
+        "data_categories": ["questions typed by residents"],
+    },
+    "staff": {
+        "name": "Staff use of models through the gateway",
+        "description": "Staff draft, summarise and search internal documents with the installation's models; "
+        "staff check every output before it is used.",
+        "purpose": "Save staff time on drafting and reading, with the organisation's data protection applied.",
+        "public_benefit": "Faster replies to residents; staff time for casework.",
+        "owner": "Velmora digital services team (fictional)",
+        "senior_responsible_owner": "Head of Digital Services (fictional)",
+        "contact_email": "ai-register@demo.example",
+        "affected_people": "Staff who use it; residents whose letters staff answer with its help.",
+        "human_intervention": "A member of staff reads, edits and takes responsibility for every text used.",
+        "legal_basis": "The organisation's internal administration (fictional demo).",
+        "data_categories": ["internal documents", "case notes (pseudonymised before they leave)"],
+    },
+}
+_DEMO_AI_ACT = {  # a deployer of an AI system outside Annex III that talks with people: Art. 50 duties
+    "ai_system": "yes",
+    "general_purpose": "no",
+    "role": "deployer",
+    "prohibited_practice": "none",
+    "annex_i_product": "no",
+    "annex_iii_area": "none",
+    "interacts": "yes",
+    "synthetic_content": "no",
+    "emotion_or_biometric": "no",
+    "deepfake_or_public_text": "no",
+}
+
+
+@app.command()
+def governance(typer_ctx: typer.Context) -> None:
+    """Register the demo's uses of AI (the citizen assistant, staff use of the gateway), assess them,
+    approve them and bind the demo key, the demo collection and the demo workspace to them.
+
+    Run after ``demo seed`` and ``demo knowledge``. The command line registers, assesses and submits; the
+    approval, a second pair of eyes, is recorded in the name of the demo administrator (demo data only).
+    Safe to run twice.
+    """
+    context = ctx(typer_ctx)
+    done = context.run(_seed_governance(context))
+    console.print(f"Demo register: {', '.join(done) if done else 'already present'}.", highlight=False)
+
+
+async def _seed_governance(context: Any) -> list[str]:
+    from soberana.auth.principal import ROLE_SCOPES, Principal
+    from soberana.governance.lifecycle import Action
+    from soberana.governance.schemas import ReviewAction, UseCaseCreate
+
+    platform, principal, origin = context.platform, context.principal, context.origin
+    service = platform.governance
+    done: list[str] = []
+    async with context.db.session() as session:
+        org = await context.admin.organisation_by_slug(session, principal, DEMO_ORG_SLUG)
+        users, _ = await context.admin.list_users(session, principal, limit=500, org_id=org.id)
+        user = next(u for u in users if u.email == DEMO_ADMIN_EMAIL)
+        keys, _ = await context.admin.list_keys(session, principal, limit=500, user_id=user.id)
+        key = next(k for k in keys if k.name == DEMO_KEY_NAME and k.revoked_at is None)
+        collection = next(
+            c
+            for c in await platform.knowledge.list_collections(session, principal)
+            if c.org_id == org.id and c.name == DEMO_COLLECTION
+        )
+    reviewer = Principal(
+        kind="user",
+        id=user.id,
+        label=user.email,
+        org_id=user.org_id,
+        role=Role(user.role),
+        scopes=ROLE_SCOPES[Role(user.role)],
+        org_slug=DEMO_ORG_SLUG,
+    )
+    models = [entry.alias for entry in platform.gateway_service.catalog.entries()]
+    registered = {e.use_case.name: e for e in await service.list_use_cases(principal, limit=200)}
+    bindings = {
+        "assistant": [("collection", collection.id)],
+        "staff": [("api_key", key.id), ("workspace", org.id)],
+    }
+    for part, fields in DEMO_USE_CASES.items():
+        entry = registered.get(str(fields["name"]))
+        if entry is None:
+            entry = await service.create(
+                principal, UseCaseCreate.model_validate(fields | {"org_id": org.id, "models": models}), origin
+            )
+            done.append(f"use case {fields['name']!r}")
+        uc = entry.use_case.id
+        if entry.use_case.status == "draft":
+            await service.assess_ai_act(principal, uc, dict(_DEMO_AI_ACT), {}, origin)
+            await service.act(principal, uc, ReviewAction(action=Action.SUBMIT), origin)
+        entry = await service.get(principal, uc)
+        if entry.use_case.status == "in_review" or entry.use_case.submitted_version is not None:
+            version = entry.use_case.submitted_version
+            await service.act(reviewer, uc, ReviewAction(action=Action.APPROVE, version=version), origin)
+            await service.act(reviewer, uc, ReviewAction(action=Action.GO_LIVE), origin)
+            done.append(f"{fields['name']!r} approved and live")
+        bound = {(b.kind, b.subject_id) for b in await service.bindings.list_bindings(principal, use_case_id=uc)}
+        for kind, subject in bindings[part]:
+            if (kind, subject) not in bound:
+                await service.bindings.bind(principal, kind, subject, uc, origin)
+                done.append(f"{kind} bound")
+    return done

@@ -14,7 +14,7 @@ from soberana.auth.service import AdminService
 from soberana.gateway.admin import GatewayAdmin
 from soberana.gateway.catalog import Catalog
 from soberana.gateway.metering import UsageMeter
-from soberana.gateway.service import GatewayService
+from soberana.gateway.service import GatewayService, TrafficGuard
 from soberana.plugins import make_plugin_manager
 from soberana.privacy.service import PrivacyService
 from soberana.providers import builtin
@@ -49,6 +49,7 @@ class GatewayRuntime:
         admin: AdminService,
         privacy: PrivacyService,
         counters: Counters,
+        guard: TrafficGuard,
     ) -> None:
         self.db = db
         self.context = ProviderContext(settings)
@@ -65,7 +66,7 @@ class GatewayRuntime:
         meter = UsageMeter(
             db, audit, flush_seconds=settings.usage_flush_seconds, flush_records=settings.usage_flush_records
         )
-        self.service = GatewayService(settings, catalog, router, counters, meter, privacy)
+        self.service = GatewayService(settings, catalog, router, counters, meter, privacy, guard)
         self.admin = GatewayAdmin(admin, self.service)
         self._task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()

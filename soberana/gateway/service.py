@@ -157,6 +157,13 @@ class ChatAugmenter(Protocol):
         at the highest of them and of its own)."""
 
 
+class TrafficGuard(Protocol):
+    """Whether the register of AI use cases allows a call (run-time enforcement, from governance)."""
+
+    async def admit(self, principal: Principal, model: str) -> dict[str, str]:
+        """Raise when the call is refused; else the response headers to add (a warning), often none."""
+
+
 class GatewayService:
     def __init__(
         self,
@@ -166,8 +173,10 @@ class GatewayService:
         counters: Counters,
         meter: UsageMeter,
         privacy: PrivacyService,
+        guard: TrafficGuard,
     ) -> None:
         self.settings = settings
+        self.guard = guard
         self.catalog = catalog
         self.router = router
         self.counters = counters
@@ -192,6 +201,17 @@ class GatewayService:
                 new_body, state = await augmenter.prepare(principal, body)
                 return new_body, augmenter, state
         return body, None, None
+
+    async def _guarded(
+        self, principal: Principal, body: dict[str, Any], endpoint: str, streamed: bool, request_id: str | None
+    ) -> dict[str, str]:
+        """The register's word on the call, before any work on it; a refusal is metered like any error."""
+        model = str(body.get("model"))
+        try:
+            return await self.guard.admit(principal, model)
+        except SoberanaError as error:
+            await self._failed(Call(principal, endpoint, model, streamed, request_id, time.perf_counter()), error)
+            raise
 
     # -- model lookup -------------------------------------------------------------------------------
 
@@ -363,6 +383,7 @@ class GatewayService:
         the request states, ``floors`` the lowest the caller imposes (its collections'),
         ``conversation`` the id under which placeholders stay stable between requests.
         """
+        warnings = await self._guarded(principal, body, endpoint, False, request_id)
         augmenter, state = None, None
         if endpoint == "chat" and self._augmenters:
             body, augmenter, state = await self._augment(principal, body)
@@ -411,7 +432,7 @@ class GatewayService:
             result = Completion(shield.restore_body(result.body), result.usage)
         if augmenter is not None:
             result = Completion(augmenter.finish(state, result.body), result.usage)
-        return result, self._headers(call.deployment, shield)
+        return result, self._headers(call.deployment, shield) | warnings
 
     async def stream(
         self,
@@ -429,6 +450,7 @@ class GatewayService:
         here, so the client gets a proper status. Later errors end the stream with an error event.
         ``floors``: the lowest data classifications the caller imposes (as for :meth:`complete`).
         """
+        warnings = await self._guarded(principal, body, "chat", True, request_id)
         augmenter, state = None, None
         if self._augmenters:
             body, augmenter, state = await self._augment(principal, body)
@@ -513,4 +535,4 @@ class GatewayService:
         stream = events() if shield is None else shield.restore_stream(events())
         if augmenter is not None:
             stream = augmenter.stream(state, stream)
-        return stream, self._headers(deployment, shield)
+        return stream, self._headers(deployment, shield) | warnings

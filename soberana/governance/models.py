@@ -125,3 +125,32 @@ class Supplier(Base):
     notes: Mapped[str] = mapped_column(Text, nullable=False, default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+
+
+class Binding(Base):
+    """What traffic a use case answers for: an API key (``kind`` ``api_key``), a public assistant
+    (``collection``) or an organisation's staff workspace (``workspace``, the subject is the organisation).
+    One use case per subject; run-time enforcement reads these."""
+
+    __tablename__ = "governance_bindings"
+    __table_args__ = (UniqueConstraint("kind", "subject_id", name="uq_governance_bindings_subject"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    org_id: Mapped[str] = mapped_column(ForeignKey("organisations.id", ondelete="CASCADE"), index=True, nullable=False)
+    kind: Mapped[str] = mapped_column(String(20), nullable=False)
+    subject_id: Mapped[str] = mapped_column(String(40), nullable=False)
+    use_case_id: Mapped[str] = mapped_column(
+        ForeignKey("governance_use_cases.id", ondelete="CASCADE"), index=True, nullable=False
+    )
+    created_by: Mapped[str] = mapped_column(String(80), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+
+
+class Generation(Base):
+    """One row whose number grows with every change to the register: a server process that sees it
+    changed reloads what it enforces (the kill switch's check when there is no Redis to signal it)."""
+
+    __tablename__ = "governance_generation"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    value: Mapped[int] = mapped_column(Integer, nullable=False, default=0)

@@ -20,6 +20,7 @@ from soberana.errors import (
     require_id,
 )
 from soberana.governance import ai_act, repo
+from soberana.governance.enforcement import ChangeFeed
 from soberana.governance.lifecycle import (
     Status,
 )
@@ -44,12 +45,15 @@ class RegisterBase:
         aia_dir: Path | None = None,
         ai_act_dates: Mapping[str, dt.date] | None = None,
         ai_act_tree: Path = ai_act.EU_AI_ACT,
+        *,
+        feed: ChangeFeed,
     ) -> None:
         self.db = db
         self.admin = admin
         self.aia_dir = aia_dir
         self.ai_act_dates = dict(ai_act_dates or {})
         self.ai_act_tree = ai_act_tree
+        self.feed = feed  # told when a change commits: run-time enforcement reloads
 
     # -- reading -------------------------------------------------------------------------------------
 
@@ -127,6 +131,7 @@ class RegisterBase:
         use_case: UseCase,
         details: dict[str, Any],
     ) -> None:
+        await self.feed.noted(session)
         await self.admin.record_change(
             session,
             principal,

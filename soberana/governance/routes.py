@@ -20,6 +20,8 @@ from soberana.governance.schemas import (
     AiaAssessmentOut,
     AiActAnswers,
     AiActAssessmentOut,
+    BindingIn,
+    BindingOut,
     Choice,
     Conclusion,
     IncidentChange,
@@ -405,3 +407,47 @@ def _supplier_out(supplier: Supplier) -> SupplierOut:
     out = SupplierOut.model_validate(supplier)
     out.review_overdue = supplier.review_date is not None and supplier.review_date < utcnow().date()
     return out
+
+
+SubjectKindPath = Annotated[
+    Literal["api_key", "collection", "workspace"],
+    Path(description="`api_key`, `collection` (a public assistant) or `workspace` (an organisation's)."),
+]
+
+
+@router.get("/bindings", summary="Which use case each key, assistant and workspace answers for")
+async def list_bindings(
+    principal: CurrentPrincipal,
+    governance: Governance,
+    use_case_id: Annotated[str | None, Query(description="Only the bindings of this use case.")] = None,
+) -> dict[str, object]:
+    found = await governance.bindings.list_bindings(principal, use_case_id=use_case_id)
+    return {"object": "list", "data": [BindingOut.model_validate(b) for b in found]}
+
+
+@router.put(
+    "/bindings/{kind}/{subject_id}",
+    summary="Bind a key, a public assistant or a workspace to a use case (administrators)",
+)
+async def bind(
+    kind: SubjectKindPath,
+    subject_id: str,
+    body: BindingIn,
+    principal: CurrentPrincipal,
+    governance: Governance,
+    origin: OriginDep,
+) -> BindingOut:
+    return BindingOut.model_validate(
+        await governance.bindings.bind(principal, kind, subject_id, body.use_case_id, origin)
+    )
+
+
+@router.delete(
+    "/bindings/{kind}/{subject_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Remove a binding (administrators); with enforcement on, the subject's traffic stops",
+)
+async def unbind(
+    kind: SubjectKindPath, subject_id: str, principal: CurrentPrincipal, governance: Governance, origin: OriginDep
+) -> None:
+    await governance.bindings.unbind(principal, kind, subject_id, origin)

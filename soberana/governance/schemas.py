@@ -466,3 +466,24 @@ class SupplierOut(SupplierFields):
     review_overdue: bool = Field(False, description="Its review date has passed.")
     created_at: dt.datetime
     updated_at: dt.datetime
+
+
+class BindingIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    use_case_id: str = Field(min_length=1, max_length=40, description="The use case the traffic answers for.")
+
+
+class BindingOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    object: Literal["governance.binding"] = "governance.binding"
+    id: str
+    org_id: str
+    kind: Literal["api_key", "collection", "workspace"] = Field(
+        description="An API key, a public assistant (collection) or an organisation's staff workspace."
+    )
+    subject_id: str = Field(description="The key's, the collection's or the organisation's id.")
+    use_case_id: str
+    created_by: str
+    created_at: dt.datetime

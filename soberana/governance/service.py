@@ -29,6 +29,8 @@ from soberana.errors import (
 )
 from soberana.governance import ai_act, repo
 from soberana.governance.assessing import Assessing, stricter
+from soberana.governance.bindings import Bindings
+from soberana.governance.enforcement import ChangeFeed
 from soberana.governance.incidents import Incidents
 from soberana.governance.lifecycle import (
     EDITABLE,
@@ -42,6 +44,7 @@ from soberana.governance.lifecycle import (
     next_status,
 )
 from soberana.governance.models import UseCase, UseCaseVersion
+from soberana.governance.ports import Collections
 from soberana.governance.register import Entry, not_editable
 from soberana.governance.schemas import ReviewAction, UseCaseChange, UseCaseCreate, UseCaseFields, missing
 from soberana.governance.suppliers import Suppliers
@@ -56,10 +59,14 @@ class GovernanceService(Assessing):
         aia_dir: Path | None = None,
         ai_act_dates: Mapping[str, dt.date] | None = None,
         ai_act_tree: Path = ai_act.EU_AI_ACT,
+        *,
+        collections: Collections,
+        feed: ChangeFeed,
     ) -> None:
-        super().__init__(db, admin, aia_dir, ai_act_dates, ai_act_tree)
+        super().__init__(db, admin, aia_dir, ai_act_dates, ai_act_tree, feed=feed)
         self.incidents = Incidents(db, self)
         self.suppliers = Suppliers(db, admin)
+        self.bindings = Bindings(self, collections)
 
     async def create(self, principal: Principal, data: UseCaseCreate, origin: Origin) -> Entry:
         """A new use case, as a draft at version 1."""

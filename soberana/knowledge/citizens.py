@@ -29,6 +29,7 @@ from soberana.errors import (
     AuthenticationFailed,
     InvalidRequest,
     NotFound,
+    PermissionDenied,
     PersonalDataRefused,
     ServiceUnavailable,
     SoberanaError,
@@ -37,6 +38,7 @@ from soberana.errors import (
 from soberana.knowledge import repo
 from soberana.knowledge.answers import Answer, Delta
 from soberana.knowledge.models import Collection, Conversation, Feedback, HandoffCase, Message
+from soberana.knowledge.ports import AssistantGuard
 from soberana.knowledge.schemas import FeedbackIn, HandoffIn
 from soberana.knowledge.service import KnowledgeService
 from soberana.privacy.retention import delete_in_batches
@@ -88,8 +90,10 @@ class CitizenAssistant:
         knowledge: KnowledgeService,
         privacy: PrivacyService,
         counters: Counters,
+        guard: AssistantGuard,
     ) -> None:
         self.settings = settings
+        self.guard = guard
         self.db = db
         self.audit = audit
         self.knowledge = knowledge
@@ -161,6 +165,9 @@ class CitizenAssistant:
         await self._openings.hit(origin.ip)
         token = secrets.token_urlsafe(32)
         now = utcnow()
+        async with self.db.session() as session:
+            found = await self._public_collection(session, collection_ref)
+        await self._admitted(found)  # outside the write below: a refusal writes the audit log
         async with self.db.write_session() as session:
             collection = await self._public_collection(session, collection_ref)
             conversation = Conversation(
@@ -175,6 +182,17 @@ class CitizenAssistant:
             session.add(conversation)
             await session.commit()
         return conversation, token
+
+    async def _admitted(self, collection: Collection) -> None:
+        """The register of AI use cases lets this assistant answer (checked at every question: a use case
+        suspended mid-conversation stops it)."""
+        try:
+            await self.guard.admit_assistant(collection.id, collection.org_id)
+        except PermissionDenied as refused:
+            raise ServiceUnavailable(
+                "This assistant is not available at the moment. Contact the organisation by its other channels.",
+                code=refused.code,
+            ) from None
 
     async def _conversation(self, session: AsyncSession, conversation_id: str, token: str | None) -> Conversation:
         require_id(conversation_id, "conv", "conversation")
@@ -212,6 +230,7 @@ class CitizenAssistant:
             # still public, its organisation still active: checked at every question, not only at the start
             collection = await self._public_collection(session, conversation.collection_id)
             history = [m.content for m in await repo.messages(session, conversation.id) if m.role == "user"]
+        await self._admitted(collection)
         org_slug = await self.knowledge.org_slug(collection.org_id)
         principal = system_principal(collection.org_id, org_slug, CITIZEN_ASSISTANT)
         answer: Answer | None = None

@@ -69,3 +69,9 @@ class Reranker(Protocol):
 
 class Models(Embedder, ChatModel, Reranker, Protocol):
     """All three: what :class:`soberana.knowledge.service.KnowledgeService` is given."""
+
+
+class AssistantGuard(Protocol):
+    async def admit_assistant(self, collection_id: str, org_id: str) -> dict[str, str]:
+        """Whether the register of AI use cases lets the public assistant of ``collection_id`` answer:
+        raises (a ``use_case_*`` code) when it does not and enforcement is on."""

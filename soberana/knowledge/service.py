@@ -88,6 +88,11 @@ class KnowledgeService:
         principal.require(Scope.INFERENCE, "Reading collections")
         return await self._resolve(session, principal, ref)
 
+    async def find_collection(self, session: AsyncSession, collection_id: str) -> Collection | None:
+        """A collection by id, whoever asks: for a capability that checks the organisation itself."""
+        require_id(collection_id, "col", "collection")
+        return await session.get(Collection, collection_id)
+
     async def counts(self, session: AsyncSession, collections: Sequence[Collection]) -> dict[str, tuple[int, int, int]]:
         return await repo.collection_counts(session, [c.id for c in collections])
 

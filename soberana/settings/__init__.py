@@ -377,6 +377,25 @@ class Settings(BaseSettings):
         description="When each group of EU AI Act obligations applies, as JSON; the groups not named keep "
         f"their default. Defaults: {', '.join(f'`{k}` {v}' for k, v in AI_ACT_DATES.items())}.",
     )
+    governance_enforcement: Literal["off", "warn", "enforce"] = Field(
+        "off",
+        description="Run-time enforcement of the register of AI use cases. `off`: traffic is not checked; "
+        "`warn`: traffic the register does not allow passes with an `x-soberana-governance` header and an "
+        "audit entry; `enforce`: it is refused (403, a `use_case_*` or `model_not_approved` code).",
+    )
+    governance_check_seconds: float = Field(
+        1.0,
+        gt=0,
+        le=60,
+        description="How often each server process checks whether the register changed (a suspended use "
+        "case is refused within this time plus a reload; with `redis_url` set, a change is also signalled).",
+    )
+    governance_audit_seconds: float = Field(
+        60.0,
+        ge=0,
+        description="Refused or warned traffic is audit-logged once per key or assistant, reason and this "
+        "many seconds in each process (the count of the others is in the next entry); 0: every request.",
+    )
 
     @classmethod
     def settings_customise_sources(

@@ -300,9 +300,14 @@ def test_make_run_demo_collection_answers_in_three_languages(tmp_path: Path) -> 
     """What `make run` seeds, on the embedded SQLite database: the demo pages, asked in es, is and en."""
     cli = Cli(tmp_path / "var", None)
     cli("db", "upgrade")
-    cli("demo", "seed")
+    match = KEY_RE.search(cli("demo", "seed").stdout)
+    assert match is not None
     seeded = cli("demo", "knowledge")
     assert "21 pages added" in seeded.stdout
+    registered = cli("demo", "governance").stdout
+    assert "approved and live" in registered and "api_key bound" in registered
+    assert "already present" in cli("demo", "governance").stdout
+    assert demo_traffic_allowed(cli, match.group(0)) == ({}, {}, "use_case_unbound")
     es = cli("ask", "¿Cuánto cuesta la licencia de obra menor?", "-c", "city-services").stdout
     assert "60 €" in es and "/es/services/minor-works-permit" in es
     icelandic = cli("ask", "Hvað kostar að láta sækja grófan úrgang?", "-c", "city-services").stdout
@@ -310,3 +315,42 @@ def test_make_run_demo_collection_answers_in_three_languages(tmp_path: Path) -> 
     off_topic = cli("ask", "Who won the football world cup in 2010?", "-c", "city-services").stdout
     assert "do not cover this question" in off_topic
     assert "0 pages added, 21 unchanged" in cli("demo", "knowledge").stdout
+
+
+def demo_traffic_allowed(cli: Cli, key: str) -> tuple[dict[str, str], dict[str, str], str]:
+    """With enforcement on, what the demo seeded may run: its key's calls and its public assistant; an
+    unbound key (the operator's own, made here) is refused."""
+    from soberana.auth.principal import cli_principal
+    from soberana.auth.schemas import ApiKeyCreate
+    from soberana.errors import UseCaseRefused
+
+    settings = ensure_secret_key(
+        Settings(data_dir=cli.data_dir, database_url=cli.database_url, governance_enforcement="enforce")
+    )
+
+    async def go() -> tuple[dict[str, str], dict[str, str], str]:
+        platform = build_platform(settings)
+        try:
+            await platform.enforcer.start()
+            principal = await platform.authenticator.authenticate_key(key)
+            model = platform.gateway_service.catalog.entries()[0].alias
+            allowed_key = await platform.enforcer.admit(principal, model)
+            async with platform.db.session() as session:
+                collection = (await platform.knowledge.list_collections(session, principal))[0]
+            allowed_assistant = await platform.enforcer.admit_assistant(collection.id, collection.org_id)
+            async with platform.db.write_session() as session:
+                _, other = await platform.admin.create_key(
+                    session,
+                    cli_principal("pytest"),
+                    ApiKeyCreate(name="unbound", user_id=principal.id, scopes=["inference"]),
+                )
+            try:
+                await platform.enforcer.admit(await platform.authenticator.authenticate_key(other), model)
+            except UseCaseRefused as refused:
+                return allowed_key, allowed_assistant, refused.code
+            return allowed_key, allowed_assistant, "allowed"
+        finally:
+            await platform.enforcer.stop()
+            await platform.db.dispose()
+
+    return asyncio.run(go())

@@ -84,7 +84,9 @@ async def test_bad_answers_and_readers(client: httpx.AsyncClient, agency: Keys) 
 
 async def test_without_a_questionnaire_the_assessment_is_unavailable(app: Any) -> None:
     platform = app.state.platform
-    service = GovernanceService(platform.db, platform.admin, None)
+    service = GovernanceService(
+        platform.db, platform.admin, None, collections=platform.knowledge, feed=platform.governance_feed
+    )
     with pytest.raises(ServiceUnavailable) as refused:
         await service.questionnaire()
     assert refused.value.code == "aia_not_configured"

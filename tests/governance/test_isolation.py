@@ -15,9 +15,10 @@ from tests.governance.conftest import COMPLETE, keys_for
 USE_CASES = "/v1/governance/use-cases"
 INCIDENTS = "/v1/governance/incidents"
 SUPPLIERS = "/v1/governance/suppliers"
+BINDINGS = "/v1/governance/bindings"
 
 # (method, route, concrete path from B's use case id, body)
-CASES: list[tuple[str, str, Callable[[dict[str, str]], str], dict[str, Any] | None]] = [
+CASES: list[tuple[str, str, Callable[[dict[str, str]], str], dict[str, Any] | str | None]] = [
     ("GET", USE_CASES, lambda ids: USE_CASES, None),
     ("POST", USE_CASES, lambda ids: USE_CASES, None),  # the body names B's organisation
     ("GET", USE_CASES + "/{use_case_id}", lambda ids: f"{USE_CASES}/{ids['uc']}", None),
@@ -72,6 +73,10 @@ CASES: list[tuple[str, str, Callable[[dict[str, str]], str], dict[str, Any] | No
     ("GET", SUPPLIERS + "/{supplier_id}", lambda ids: f"{SUPPLIERS}/{ids['supplier']}", None),
     ("POST", SUPPLIERS, lambda ids: SUPPLIERS, {"legal_name": "Planted", "country": "ES"}),
     ("PATCH", SUPPLIERS + "/{supplier_id}", lambda ids: f"{SUPPLIERS}/{ids['supplier']}", {"status": "approved"}),
+    ("GET", BINDINGS, lambda ids: BINDINGS, None),
+    # B's key, bound by A's administrator to B's use case
+    ("PUT", BINDINGS + "/{kind}/{subject_id}", lambda ids: f"{BINDINGS}/api_key/{ids['key']}", "bind"),
+    ("DELETE", BINDINGS + "/{kind}/{subject_id}", lambda ids: f"{BINDINGS}/api_key/{ids['key']}", None),
 ]
 
 
@@ -82,7 +87,7 @@ async def test_organisation_a_cannot_reach_organisation_b(
     method: str,
     route: str,
     path: Callable[[dict[str, str]], str],
-    body: dict[str, Any] | None,
+    body: dict[str, Any] | str | None,
     operator: dict[str, str],
 ) -> None:
     a = await keys_for(app, await make_tenant(app, "agency-a"))
@@ -100,16 +105,21 @@ async def test_organisation_a_cannot_reach_organisation_b(
         f"{USE_CASES}/{uc}/incidents", headers=b.writer, json={"title": "Wrong rates", "description": "Old rates."}
     )
     supplier = await client.post(SUPPLIERS, headers=operator, json={"legal_name": "Cloud SL", "country": "ES"})
-    ids = {"uc": uc, "incident": incident.json()["id"], "supplier": supplier.json()["id"]}
+    key = b.tenant.staff_key_id
+    bound = await client.put(f"{BINDINGS}/api_key/{key}", headers=b.admin, json={"use_case_id": uc})
+    assert bound.status_code == 200, bound.text
+    ids = {"uc": uc, "incident": incident.json()["id"], "supplier": supplier.json()["id"], "key": key}
+    if body == "bind":
+        body = {"use_case_id": uc}
 
     response = await client.request(method, path(ids), headers=a.admin, json=body)
     if route.startswith(SUPPLIERS):
         # not an organisation's data: readable, never changed by an organisation's administrator
         expected = 200 if method == "GET" else 403
         assert response.status_code == expected, response.text
-    elif route in (USE_CASES, INCIDENTS, "/v1/governance/ai-act/tree") and method == "GET":
+    elif route in (USE_CASES, INCIDENTS, BINDINGS, "/v1/governance/ai-act/tree") and method == "GET":
         assert response.status_code == 200
-        assert not {uc, ids["incident"], b.tenant.org_id} & set(response.text.split('"'))
+        assert not {uc, ids["incident"], key, b.tenant.org_id} & set(response.text.split('"'))
     else:
         assert response.status_code == 404, response.text
         assert response.json()["error"]["type"] == "not_found_error"
@@ -122,6 +132,8 @@ async def test_organisation_a_cannot_reach_organisation_b(
     assert (theirs["status"], theirs["title"], len(theirs["history"])) == ("open", "Wrong rates", 1)
     catalogue = (await client.get(SUPPLIERS, headers=b.auditor)).json()["data"]
     assert [(s["legal_name"], s["status"]) for s in catalogue] == [("Cloud SL", "pending")]
+    bindings = (await client.get(BINDINGS, headers=b.auditor)).json()["data"]
+    assert [(x["kind"], x["subject_id"], x["use_case_id"]) for x in bindings] == [("api_key", key, uc)]
     mine_ai_act = (await client.get(f"{USE_CASES}/{uc}/ai-act", headers=b.auditor)).json()
     assert (mine_ai_act["version"], mine_ai_act["override"]) == (1, None)
 
