@@ -4,7 +4,8 @@ enforcement adds to a gateway call.
 1. **Kill switch across processes.** Two ``soberana serve`` processes on one PostgreSQL database. A use
    case is approved and an API key bound to it; then, 20 times: suspend it through process A, and call
    process B every 5 ms until it refuses (``use_case_suspended``); the time from the suspension's answer
-   to the first refusal is recorded; resume, wait until B allows again. Measured twice, side by side:
+   to the first refusal is recorded; resume, wait until B allows again, and wait a random 0–1 s (so
+   that suspensions fall anywhere in the processes' check cycle). Measured twice, side by side:
    with Redis publish/subscribe (``redis_url`` set; the scale-out path) and with each process's own
    check of the register's change counter only (``governance_check_seconds`` = 1; no Redis).
 2. **Added latency.** One process, in-process ASGI calls at concurrency 1 to a mock model: blocks of
@@ -22,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import random
 import statistics
 import sys
 import tempfile
@@ -136,9 +138,7 @@ async def approved_and_bound(settings: Settings) -> tuple[dict[str, str], dict[s
         await client.post(f"{UC}/{uc}/actions", headers=writer, json={"action": "submit"})
         approved = await client.post(f"{UC}/{uc}/actions", headers=admin, json={"action": "approve", "version": 1})
         assert approved.status_code == 200, approved.text
-        bound = await client.put(
-            f"/v1/governance/bindings/api_key/{staff_id}", headers=admin, json={"use_case_id": uc}
-        )
+        bound = await client.put(f"/v1/governance/bindings/api_key/{staff_id}", headers=admin, json={"use_case_id": uc})
         assert bound.status_code == 200, bound.text
     return staff, admin, uc, (app, context)
 
@@ -162,7 +162,7 @@ async def kill_switch(redis: bool) -> list[float]:
         settings = Settings(
             data_dir=Path(data), database_url=url, secret_key=SECRET, demo_models=False, deployments=[MOCK]
         )
-        staff, admin, uc, (app, context) = await approved_and_bound(settings)
+        staff, admin, uc, (_, context) = await approved_and_bound(settings)
         await context.__aexit__(None, None, None)
         env = {
             "SOBERANA_DATA_DIR": data,
@@ -179,6 +179,8 @@ async def kill_switch(redis: bool) -> list[float]:
             async with httpx.AsyncClient(timeout=10) as http:
                 await until(http, second + "/v1/chat/completions", staff, 200, 10)
                 for _ in range(RUNS):
+                    # at a random point of the processes' check cycle (else each run starts right after one)
+                    await asyncio.sleep(random.uniform(0, 1.0))  # noqa: S311 - not for security
                     for action, reason in (("suspend", "Benchmark."), ("resume", "Benchmark over.")):
                         done = await http.post(
                             f"{first}{UC}/{uc}/actions", headers=admin, json={"action": action, "reason": reason}
