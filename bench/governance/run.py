@@ -180,7 +180,7 @@ async def kill_switch(redis: bool) -> list[float]:
                 await until(http, second + "/v1/chat/completions", staff, 200, 10)
                 for _ in range(RUNS):
                     # at a random point of the processes' check cycle (else each run starts right after one)
-                    await asyncio.sleep(random.uniform(0, 1.0))  # noqa: S311 - not for security
+                    await asyncio.sleep(random.uniform(0, 1.0))
                     for action, reason in (("suspend", "Benchmark."), ("resume", "Benchmark over.")):
                         done = await http.post(
                             f"{first}{UC}/{uc}/actions", headers=admin, json={"action": action, "reason": reason}
