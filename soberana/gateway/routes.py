@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Any, Literal, TypedDict
 
+import anyio
 import orjson
 from fastapi import APIRouter, Depends, Query, Request, Response, status
 from fastapi.responses import StreamingResponse
@@ -33,6 +34,7 @@ from soberana.gateway.schemas import (
     UsageReport,
 )
 from soberana.gateway.service import GatewayService
+from soberana.providers.base import weights_sha256
 from soberana.settings import AliasConfig
 from soberana.storage.deps import Session, WriteSession
 
@@ -162,10 +164,26 @@ async def _complete(
     return Response(result.body, media_type="application/json", headers=headers)
 
 
-def _model_object(gateway: GatewayService, alias: str) -> dict[str, Any]:
+async def _model_object(gateway: GatewayService, alias: str) -> dict[str, Any]:
     entry = gateway.catalog.get(alias)
     assert entry is not None
     configs = [d.config for d in entry.deployments]
+    records = []
+    for deployment in entry.deployments:
+        config = deployment.config
+        records.append(
+            {
+                "deployment": deployment.name,
+                "sovereignty": config.sovereignty,
+                "supplier": config.supplier,
+                "licence": config.licence,
+                "model_card": config.model_card,
+                "params_billion": config.params_billion,
+                "languages": list(config.languages),
+                # what the server loaded, for an embedded model (hashed once, in a worker thread)
+                "weights_sha256": await anyio.to_thread.run_sync(weights_sha256, deployment.provider.weights()),
+            }
+        )
     return {
         "id": entry.alias,
         "object": "model",
@@ -181,13 +199,14 @@ def _model_object(gateway: GatewayService, alias: str) -> dict[str, Any]:
             "context_length": min(c.context_length for c in configs),
         },
         "sovereignty": sorted({c.sovereignty for c in configs}),
+        "records": records,
     }
 
 
 @v1.get("/models", summary="List the models you can use")
 async def list_models(principal: CurrentPrincipal, gateway: Gateway) -> dict[str, Any]:
     gateway.require_inference(principal)
-    return {"object": "list", "data": [_model_object(gateway, e.alias) for e in gateway.catalog.entries()]}
+    return {"object": "list", "data": [await _model_object(gateway, e.alias) for e in gateway.catalog.entries()]}
 
 
 @v1.get("/models/{model_id:path}", summary="Describe one model")
@@ -195,7 +214,7 @@ async def get_model(model_id: str, principal: CurrentPrincipal, gateway: Gateway
     gateway.require_inference(principal)
     if gateway.catalog.get(model_id) is None:
         raise ModelNotFound(f"The model '{model_id}' does not exist.", param="model")
-    return _model_object(gateway, model_id)
+    return await _model_object(gateway, model_id)
 
 
 @v1.get("/usage", response_model=UsageReport, summary="This API key's own usage")

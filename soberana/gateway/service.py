@@ -24,6 +24,7 @@ from soberana.errors import (
     QuotaExceeded,
     SoberanaError,
     UpstreamFailed,
+    UseCaseRefused,
 )
 from soberana.gateway.catalog import Catalog, ModelEntry
 from soberana.gateway.metering import UsageMeter
@@ -157,11 +158,21 @@ class ChatAugmenter(Protocol):
         at the highest of them and of its own)."""
 
 
+class Permit(Protocol):
+    """What the register lets a call do: the response headers to add (a warning, often none), and which
+    deployments it may be routed to, by their supplier."""
+
+    @property
+    def headers(self) -> dict[str, str]: ...
+
+    def allows(self, supplier: str | None) -> bool: ...
+
+
 class TrafficGuard(Protocol):
     """Whether the register of AI use cases allows a call (run-time enforcement, from governance)."""
 
-    async def admit(self, principal: Principal, model: str) -> dict[str, str]:
-        """Raise when the call is refused; else the response headers to add (a warning), often none."""
+    async def admit(self, principal: Principal, model: str) -> Permit:
+        """Raise when the call is refused; else what it may do."""
 
 
 class GatewayService:
@@ -204,7 +215,7 @@ class GatewayService:
 
     async def _guarded(
         self, principal: Principal, body: dict[str, Any], endpoint: str, streamed: bool, request_id: str | None
-    ) -> dict[str, str]:
+    ) -> Permit:
         """The register's word on the call, before any work on it; a refusal is metered like any error."""
         model = str(body.get("model"))
         try:
@@ -338,10 +349,18 @@ class GatewayService:
         return Shield(self.privacy, principal, resolved, endpoint, body, conversation)
 
     async def _deployments(
-        self, call: Call, entry: ModelEntry, capability: str, shield: Shield | None
+        self, call: Call, entry: ModelEntry, capability: str, shield: Shield | None, permit: Permit
     ) -> list[Deployment]:
         """The deployments that may serve the call, with its texts protected for those that need it."""
         deployments = entry.for_capability(capability)
+        usable = [d for d in deployments if permit.allows(d.config.supplier)]
+        if deployments and not usable:
+            raise UseCaseRefused(
+                f"No deployment of '{call.model}' comes from a supplier the catalogue approves (a blocked, pending "
+                "or unlisted supplier, or one overdue for review).",
+                code="supplier_not_approved",
+            )
+        deployments = usable
         if shield is not None:
             deployments = shield.permitted(deployments, call.model)
             try:
@@ -383,7 +402,7 @@ class GatewayService:
         the request states, ``floors`` the lowest the caller imposes (its collections'),
         ``conversation`` the id under which placeholders stay stable between requests.
         """
-        warnings = await self._guarded(principal, body, endpoint, False, request_id)
+        permit = await self._guarded(principal, body, endpoint, False, request_id)
         augmenter, state = None, None
         if endpoint == "chat" and self._augmenters:
             body, augmenter, state = await self._augment(principal, body)
@@ -397,7 +416,7 @@ class GatewayService:
             entry = self.model(principal, call.model, capability)
             self._estimate(call, body, entry)
             await self._admit(call)  # before any work on the texts: a refused call costs nothing
-            deployments = await self._deployments(call, entry, capability, shield)
+            deployments = await self._deployments(call, entry, capability, shield, permit)
 
             def body_for(d: Deployment) -> dict[str, Any]:
                 return shield.body_for(d) if shield is not None else body
@@ -432,7 +451,7 @@ class GatewayService:
             result = Completion(shield.restore_body(result.body), result.usage)
         if augmenter is not None:
             result = Completion(augmenter.finish(state, result.body), result.usage)
-        return result, self._headers(call.deployment, shield) | warnings
+        return result, self._headers(call.deployment, shield) | permit.headers
 
     async def stream(
         self,
@@ -450,7 +469,7 @@ class GatewayService:
         here, so the client gets a proper status. Later errors end the stream with an error event.
         ``floors``: the lowest data classifications the caller imposes (as for :meth:`complete`).
         """
-        warnings = await self._guarded(principal, body, "chat", True, request_id)
+        permit = await self._guarded(principal, body, "chat", True, request_id)
         augmenter, state = None, None
         if self._augmenters:
             body, augmenter, state = await self._augment(principal, body)
@@ -474,7 +493,7 @@ class GatewayService:
             entry = self.model(principal, call.model, "chat")
             self._estimate(call, body, entry)
             await self._admit(call)
-            deployments = await self._deployments(call, entry, "chat", shield)
+            deployments = await self._deployments(call, entry, "chat", shield, permit)
             (first, chunks), call.deployment, call.attempts = await self.router.run(
                 deployments, entry.strategy, principal.priority, first_chunk, hold=True
             )
@@ -535,4 +554,4 @@ class GatewayService:
         stream = events() if shield is None else shield.restore_stream(events())
         if augmenter is not None:
             stream = augmenter.stream(state, stream)
-        return stream, self._headers(deployment, shield) | warnings
+        return stream, self._headers(deployment, shield) | permit.headers

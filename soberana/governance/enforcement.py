@@ -35,7 +35,7 @@ import datetime as dt
 import logging
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 from sqlalchemy import event, select, update
@@ -49,7 +49,7 @@ from soberana.auth.principal import Principal
 from soberana.core.clock import utcnow
 from soberana.errors import UseCaseRefused
 from soberana.governance.lifecycle import RiskGroup, Status
-from soberana.governance.models import Binding, Generation, UseCase, UseCaseVersion
+from soberana.governance.models import Binding, Generation, Supplier, UseCase, UseCaseVersion
 from soberana.storage.db import Database
 from soberana.storage.signals import Signals
 
@@ -110,10 +110,47 @@ class Standing:
 
 
 @dataclass(frozen=True, slots=True)
+class SupplierStanding:
+    status: str
+    review_date: dt.date | None
+
+
+@dataclass(frozen=True, slots=True)
 class Snapshot:
     generation: int
     bindings: Mapping[tuple[str, str], str]  # (kind, subject id) -> use case id
     standings: Mapping[str, Standing]
+    suppliers: Mapping[str, SupplierStanding] = field(default_factory=dict)  # by legal name
+
+
+#: Supplier states whose deployments governed traffic may use.
+USABLE_SUPPLIERS = frozenset({"approved", "restricted"})
+
+
+@dataclass(frozen=True, slots=True)
+class Admitted:
+    """The register's answer for a call it lets through: the headers to add (a warning) and which
+    deployments' suppliers it may be routed to (``suppliers`` ``None``: any)."""
+
+    headers: dict[str, str]
+    suppliers: Mapping[str, SupplierStanding] | None = None
+    today: dt.date = dt.date.min
+
+    def allows(self, supplier: str | None) -> bool:
+        """Whether a deployment of ``supplier`` may serve the call: one the installation runs itself
+        (``None``), or a supplier of the catalogue that is approved or restricted and not overdue for review
+        — never one the catalogue does not know (renaming a blocked supplier does not unblock it)."""
+        if self.suppliers is None or supplier is None:
+            return True
+        found = self.suppliers.get(supplier)
+        return (
+            found is not None
+            and found.status in USABLE_SUPPLIERS
+            and (found.review_date is None or found.review_date >= self.today)
+        )
+
+
+ANY = Admitted({})
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,7 +226,13 @@ async def load(session: AsyncSession) -> Snapshot:
             models=frozenset(approved.get("models") or ()),
             review_date=dt.date.fromisoformat(review) if review else None,
         )
-    return Snapshot(generation, bindings, standings)
+    suppliers = {
+        name: SupplierStanding(status, review)
+        for name, status, review in await session.execute(
+            select(Supplier.legal_name, Supplier.status, Supplier.review_date)
+        )
+    }
+    return Snapshot(generation, bindings, standings, suppliers)
 
 
 _BINDINGS = select(Binding.kind, Binding.subject_id, Binding.use_case_id)
@@ -313,33 +356,35 @@ class Enforcer:
 
     # -- the checks ------------------------------------------------------------------------------------
 
-    async def admit(self, principal: Principal, model: str) -> dict[str, str]:
+    async def admit(self, principal: Principal, model: str) -> Admitted:
         """The gateway's check of one call by ``principal`` to ``model``: raises :class:`UseCaseRefused`
-        when enforcing, returns the warning header when warning, ``{}`` when allowed."""
+        when enforcing; else what the call may use (enforcing: only approved suppliers' deployments) and
+        the warning header when warning."""
         if self.mode == "off":
-            return {}
+            return ANY
         subject = subject_of(principal)
         if subject is None:
-            return {}
+            return ANY
         return await self._check(*subject, principal.org_id, model, principal)
 
     async def admit_assistant(self, collection_id: str, org_id: str) -> dict[str, str]:
         """The citizen assistant's check of a public collection (its model is the installation's)."""
         if self.mode == "off":
             return {}
-        return await self._check("collection", collection_id, org_id, None, None)
+        return (await self._check("collection", collection_id, org_id, None, None)).headers
 
     async def _check(
         self, kind: SubjectKind, subject_id: str, org_id: str | None, model: str | None, principal: Principal | None
-    ) -> dict[str, str]:
-        found = verdict(await self.snapshot(), kind, subject_id, model, utcnow().date())
+    ) -> Admitted:
+        snapshot, today = await self.snapshot(), utcnow().date()
+        found = verdict(snapshot, kind, subject_id, model, today)
         if found is None:
-            return {}
+            return Admitted({}, snapshot.suppliers, today) if self.mode == "enforce" else ANY
         refused = self.mode == "enforce"
         await self._audit(found, kind, subject_id, org_id, model, principal, refused=refused)
         if refused:
             raise UseCaseRefused(found.message, code=found.code)
-        return {HEADER: f"warn; code={found.code}"}
+        return Admitted({HEADER: f"warn; code={found.code}"})
 
     async def _audit(
         self,

@@ -65,7 +65,7 @@ class GovernanceService(Assessing):
     ) -> None:
         super().__init__(db, admin, aia_dir, ai_act_dates, ai_act_tree, feed=feed)
         self.incidents = Incidents(db, self)
-        self.suppliers = Suppliers(db, admin)
+        self.suppliers = Suppliers(db, admin, feed)
         self.bindings = Bindings(self, collections)
 
     async def create(self, principal: Principal, data: UseCaseCreate, origin: Origin) -> Entry:

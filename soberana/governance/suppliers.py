@@ -1,7 +1,9 @@
 """The catalogue of suppliers (public-private partnerships): who provides the models and services an
 installation uses, on what terms — where the data stays, how long it is kept, whether it trains their
 models, certifications, sub-processors — and whether they may be used: ``approved``, ``restricted``,
-``pending`` or ``blocked``. A supplier whose review date has passed is reported as overdue.
+``pending`` or ``blocked``. A supplier whose review date has passed is reported as overdue. With
+enforcement on, traffic bound to a use case goes only to deployments of suppliers that are approved or
+restricted and not overdue (:class:`~soberana.governance.enforcement.Admitted`).
 
 Suppliers serve the whole installation (deployments are the installation's), so their records are
 the installation's too: everyone with the ``governance`` scope reads them; platform administrators keep
@@ -18,15 +20,17 @@ from soberana.core.clock import utcnow
 from soberana.core.ids import new_id
 from soberana.errors import NotFound, PermissionDenied, require_id
 from soberana.governance import repo
+from soberana.governance.enforcement import ChangeFeed
 from soberana.governance.models import Supplier
 from soberana.governance.schemas import SupplierChange, SupplierFields
 from soberana.storage.db import Database, commit_or_conflict, conflicts_as
 
 
 class Suppliers:
-    def __init__(self, db: Database, admin: AdminService) -> None:
+    def __init__(self, db: Database, admin: AdminService, feed: ChangeFeed) -> None:
         self.db = db
         self.admin = admin
+        self.feed = feed  # a supplier's status decides where governed traffic is routed: enforcement reloads
 
     @staticmethod
     def _keeper(principal: Principal) -> None:
@@ -94,6 +98,7 @@ class Suppliers:
         supplier: Supplier,
         details: dict[str, object],
     ) -> None:
+        await self.feed.noted(session)
         await self.admin.record_change(
             session,
             principal,

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 from abc import ABC
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, ClassVar
 
 from soberana.settings import DeploymentConfig, Settings, Sovereignty
@@ -149,6 +151,11 @@ class Provider(ABC):
         """A cheap check that the deployment answers (used to bring a cooled-down one back)."""
         return True
 
+    def weights(self) -> list[Path]:
+        """The files of model weights this deployment loads into the server (embedded models); none for a
+        model served elsewhere. The model record shows their SHA-256 (:func:`weights_sha256`)."""
+        return []
+
     async def close(self) -> None:  # noqa: B027 - optional hook
         """Release what the provider holds."""
 
@@ -176,3 +183,28 @@ def estimate_prompt_tokens(body: dict[str, Any]) -> int:
         for item in inputs:
             total += estimate_tokens(item) if isinstance(item, str) else len(item) if isinstance(item, list) else 1
     return max(total, 1)
+
+
+_DIGESTS: dict[tuple[str, int, int], str] = {}
+
+
+def weights_sha256(paths: list[Path]) -> str | None:
+    """The SHA-256 of the weight files (of their digests, in order, when there are several), read in 1 MiB
+    blocks and remembered by path, size and modification time; ``None`` without files. Blocking: run it in
+    a worker thread."""
+    if not paths:
+        return None
+    digests = []
+    for path in paths:
+        stat = path.stat()
+        key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+        if key not in _DIGESTS:
+            digest = hashlib.sha256()
+            with path.open("rb") as handle:
+                while block := handle.read(1 << 20):
+                    digest.update(block)
+            _DIGESTS[key] = digest.hexdigest()
+        digests.append(_DIGESTS[key])
+    if len(digests) == 1:
+        return digests[0]
+    return hashlib.sha256("\n".join(digests).encode()).hexdigest()

@@ -63,6 +63,9 @@ class LlamaCppProvider(Provider):
             return "llama-cpp-python is not installed (pip install 'soberana[local]')"
         return None
 
+    def weights(self) -> list[Path]:
+        return [self.path]
+
     def _model(self) -> Any:
         with self._load_lock:
             if self._llama is None:

