@@ -18,9 +18,9 @@ reads the environment: the services connect when first used or when :meth:`Platf
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -34,6 +34,7 @@ from soberana.errors import ConfigurationError
 from soberana.settings import AI_ACT_DATES, Settings
 from soberana.storage.counters import Counters, MemoryCounters, RedisCounters
 from soberana.storage.db import Database
+from soberana.storage.limits import RateLimiter
 from soberana.storage.signals import LocalSignals, RedisSignals, Signals
 
 if TYPE_CHECKING:  # the capabilities load when first built (a command imports what it uses)
@@ -42,6 +43,7 @@ if TYPE_CHECKING:  # the capabilities load when first built (a command imports w
     from soberana.gateway.runtime import GatewayRuntime
     from soberana.gateway.service import GatewayService
     from soberana.governance.enforcement import ChangeFeed, Enforcer
+    from soberana.governance.ports import ModelFact, Traffic
     from soberana.governance.service import GovernanceService
     from soberana.knowledge.citizens import CitizenAssistant
     from soberana.knowledge.engine import KnowledgeEngine
@@ -261,6 +263,13 @@ class Platform:
             ai_act_dates(self.settings),
             collections=self.knowledge,
             feed=self.governance_feed,
+            facts=LiveFacts(self),
+            public_readers=RateLimiter(
+                self.counters,
+                "transparency",
+                self.settings.transparency_requests_per_minute,
+                "Too many requests for transparency records from your address. Try again in a minute.",
+            ),
         )
 
     # -- the application's view ----------------------------------------------------------------------
@@ -340,6 +349,48 @@ class Platform:
             await _each(
                 *self._stops("jobs", "authenticator", "gateway", "enforcer"), *self._closes("signals", "counters")
             )
+
+
+class LiveFacts:
+    """What governance reads of the platform that runs (its :class:`~soberana.governance.ports.LiveFacts`
+    port): the gateway's deployments behind an alias, and the traffic of keys, assistants and workspaces."""
+
+    def __init__(self, platform: Platform) -> None:
+        self.platform = platform
+
+    async def models(self, aliases: Sequence[str]) -> list[ModelFact]:
+        import anyio
+
+        from soberana.governance.ports import ModelFact
+        from soberana.providers.base import weights_sha256
+
+        found = []
+        for alias in aliases:
+            entry = self.platform.gateway_service.catalog.get(alias)
+            for deployment in entry.deployments if entry is not None else []:
+                config = deployment.config
+                digest = await anyio.to_thread.run_sync(weights_sha256, deployment.provider.weights())
+                model = config.model or config.provider
+                found.append(ModelFact(alias, deployment.name, model, config.sovereignty, config.supplier, digest))
+        return found
+
+    async def traffic(self, org_id: str, bindings: Sequence[tuple[str, str]], since: datetime) -> Traffic:
+        from soberana.governance.ports import Traffic
+
+        keys = [subject for kind, subject in bindings if kind == "api_key"]
+        collections = [subject for kind, subject in bindings if kind == "collection"]
+        workspace = org_id if ("workspace", org_id) in bindings else None
+        async with self.platform.db.session() as session:
+            requests, people = await self.platform.gateway.admin.traffic(session, since, keys, workspace)
+        assistant = await self.platform.knowledge.assistant_figures(collections, since)
+        return Traffic(
+            requests=requests + assistant["questions"],
+            people=people + assistant["conversations"],
+            conversations=assistant["conversations"],
+            handoffs=assistant["handoffs"],
+            ratings=assistant["ratings"],
+            helpful=assistant["helpful"],
+        )
 
 
 async def _each(*steps: Callable[[], Awaitable[None]]) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -366,6 +367,14 @@ class GatewayAdmin:
             data=data,
             totals=totals,
         )
+
+    async def traffic(
+        self, session: AsyncSession, since: datetime, key_ids: Sequence[str], workspace_org: str | None
+    ) -> tuple[int, int]:
+        """Requests since ``since`` by ``key_ids`` and ``workspace_org``'s signed-in people, and how many
+        distinct people or services made them (for transparency records; the caller checks who may see)."""
+        await self.gateway.meter.flush()
+        return await repo.traffic(session, since, key_ids, workspace_org)
 
     @staticmethod
     def report_csv(report: UsageReport) -> str:

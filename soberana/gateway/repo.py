@@ -6,7 +6,7 @@ from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import String, case, cast, func, select
+from sqlalchemy import ColumnElement, String, case, cast, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from soberana.gateway.models import ModelAlias, ModelDeployment, Quota, UsageRecord
@@ -105,3 +105,26 @@ async def usage_report(
         }
         for r in rows
     ]
+
+
+async def traffic(
+    session: AsyncSession, since: datetime, key_ids: Collection[str], workspace_org: str | None
+) -> tuple[int, int]:
+    """Requests since ``since`` made with ``key_ids`` or, for ``workspace_org``, by its signed-in people
+    (no key), and how many distinct people or services made them."""
+    conditions: list[ColumnElement[bool]] = []
+    if key_ids:
+        conditions.append(UsageRecord.key_id.in_(list(key_ids)))
+    if workspace_org is not None:
+        signed_in = UsageRecord.key_id.is_(None) & UsageRecord.principal_id.like("usr_%")
+        conditions.append((UsageRecord.org_id == workspace_org) & signed_in)
+    if not conditions:
+        return 0, 0
+    row = (
+        await session.execute(
+            select(func.count(), func.count(func.distinct(UsageRecord.principal_id))).where(
+                UsageRecord.occurred_at >= since, or_(*conditions)
+            )
+        )
+    ).one()
+    return int(row[0]), int(row[1])

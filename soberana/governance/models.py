@@ -154,3 +154,65 @@ class Generation(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     value: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+
+
+class TransparencyRecord(Base):
+    """One version of a use case's public transparency record: the record as written from the register and
+    live facts, its state (``draft`` → ``approved`` → ``published``; an older published one becomes
+    ``superseded``) and a fingerprint of what ran when it was written (it is out of date when that changes)."""
+
+    __tablename__ = "governance_transparency_records"
+    __table_args__ = (UniqueConstraint("use_case_id", "version", name="uq_governance_transparency_records_version"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    org_id: Mapped[str] = mapped_column(ForeignKey("organisations.id", ondelete="CASCADE"), index=True, nullable=False)
+    use_case_id: Mapped[str] = mapped_column(
+        ForeignKey("governance_use_cases.id", ondelete="CASCADE"), index=True, nullable=False
+    )
+    version: Mapped[int] = mapped_column(Integer, nullable=False)
+    status: Mapped[str] = mapped_column(String(20), nullable=False)
+    record: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False)
+    fingerprint: Mapped[str] = mapped_column(String(64), nullable=False)
+    created_by: Mapped[str] = mapped_column(String(80), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    approved_by: Mapped[str | None] = mapped_column(String(80))
+    approved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    published_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class PolicyVersion(Base):
+    """One generated version of an organisation's AI usage policy: the facts it was written from (its
+    configuration at the time), their SHA-256 per language, and whether it was approved."""
+
+    __tablename__ = "governance_policy_versions"
+    __table_args__ = (UniqueConstraint("org_id", "version", name="uq_governance_policy_versions_version"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    org_id: Mapped[str] = mapped_column(ForeignKey("organisations.id", ondelete="CASCADE"), index=True, nullable=False)
+    version: Mapped[int] = mapped_column(Integer, nullable=False)
+    facts: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False)
+    digests: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False)  # language -> SHA-256
+    status: Mapped[str] = mapped_column(String(20), nullable=False)  # generated | approved
+    created_by: Mapped[str] = mapped_column(String(80), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    approved_by: Mapped[str | None] = mapped_column(String(80))
+    approved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class RequirementState(Base):
+    """What people recorded about one requirement of a use case: to do, in progress, done, or not
+    applicable (with the reason); the platform's own evidence is computed live, not stored."""
+
+    __tablename__ = "governance_requirement_states"
+    __table_args__ = (UniqueConstraint("use_case_id", "requirement", name="uq_governance_requirement_states"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    use_case_id: Mapped[str] = mapped_column(
+        ForeignKey("governance_use_cases.id", ondelete="CASCADE"), index=True, nullable=False
+    )
+    requirement: Mapped[str] = mapped_column(String(80), nullable=False)
+    state: Mapped[str] = mapped_column(String(20), nullable=False)
+    reason: Mapped[str] = mapped_column(Text, nullable=False, default="")
+    catalogue: Mapped[str] = mapped_column(String(80), nullable=False)  # the catalogue's stamp
+    updated_by: Mapped[str] = mapped_column(String(80), nullable=False)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)

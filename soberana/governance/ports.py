@@ -3,6 +3,9 @@ services that satisfy them, e.g. :class:`soberana.knowledge.service.KnowledgeSer
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -19,3 +22,38 @@ class OwnedCollection(Protocol):
 class Collections(Protocol):
     async def find_collection(self, session: AsyncSession, collection_id: str) -> OwnedCollection | None:
         """A collection by id, whoever asks (governance checks its organisation against the caller's)."""
+
+
+@dataclass(frozen=True)
+class ModelFact:
+    """One deployment of a model a use case runs on, as the gateway has it now."""
+
+    alias: str
+    deployment: str
+    model: str  # the provider's model name (a file name for an embedded model)
+    sovereignty: str
+    supplier: str | None
+    weights_sha256: str | None
+
+
+@dataclass(frozen=True)
+class Traffic:
+    """What a use case's keys, assistants and workspace did over a period."""
+
+    requests: int
+    people: int  # distinct people or services (gateway) and conversations (assistants)
+    conversations: int
+    handoffs: int
+    ratings: int
+    helpful: int
+
+
+class LiveFacts(Protocol):
+    """What governance reads of the platform that runs: the models behind aliases, and the traffic of what
+    is bound to a use case (the composition root adapts the gateway and knowledge services to it)."""
+
+    async def models(self, aliases: Sequence[str]) -> list[ModelFact]:
+        """Every deployment of each alias (an unknown alias gives none)."""
+
+    async def traffic(self, org_id: str, bindings: Sequence[tuple[str, str]], since: datetime) -> Traffic:
+        """The traffic since ``since`` of ``bindings`` (``(kind, subject id)``) of organisation ``org_id``."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
@@ -487,3 +487,28 @@ class BindingOut(BaseModel):
     use_case_id: str
     created_by: str
     created_at: dt.datetime
+
+
+class TransparencyAction(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    action: Literal["approve", "publish"] = Field(
+        description="`approve` a draft (an administrator who did not write it), then `publish` it."
+    )
+
+
+class TransparencyRecordOut(BaseModel):
+    object: Literal["governance.transparency_record_version"] = "governance.transparency_record_version"
+    id: str
+    use_case_id: str
+    version: int
+    status: Literal["draft", "approved", "published", "superseded"]
+    out_of_date: bool = Field(
+        description="What runs (models, where, the approved version) changed since it was written."
+    )
+    created_by: str
+    created_at: dt.datetime
+    approved_by: str | None
+    approved_at: dt.datetime | None
+    published_at: dt.datetime | None
+    record: dict[str, Any] = Field(description="The record (layout: `transparency_record.schema.json`).")

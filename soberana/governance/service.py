@@ -44,11 +44,13 @@ from soberana.governance.lifecycle import (
     next_status,
 )
 from soberana.governance.models import UseCase, UseCaseVersion
-from soberana.governance.ports import Collections
+from soberana.governance.ports import Collections, LiveFacts
+from soberana.governance.publishing import Transparency
 from soberana.governance.register import Entry, not_editable
 from soberana.governance.schemas import ReviewAction, UseCaseChange, UseCaseCreate, UseCaseFields, missing
 from soberana.governance.suppliers import Suppliers
 from soberana.storage.db import Database, commit_or_conflict, conflicts_as
+from soberana.storage.limits import RateLimiter
 
 
 class GovernanceService(Assessing):
@@ -62,11 +64,14 @@ class GovernanceService(Assessing):
         *,
         collections: Collections,
         feed: ChangeFeed,
+        facts: LiveFacts,
+        public_readers: RateLimiter,
     ) -> None:
         super().__init__(db, admin, aia_dir, ai_act_dates, ai_act_tree, feed=feed)
         self.incidents = Incidents(db, self)
         self.suppliers = Suppliers(db, admin, feed)
         self.bindings = Bindings(self, collections)
+        self.transparency = Transparency(self, facts, public_readers)
 
     async def create(self, principal: Principal, data: UseCaseCreate, origin: Origin) -> Entry:
         """A new use case, as a draft at version 1."""

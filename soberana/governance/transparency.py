@@ -40,9 +40,9 @@ SCHEMA = Path(__file__).resolve().parent / "trees" / "transparency_record.schema
 OBJECT = "governance.transparency_record"
 FORMAT = "soberana.transparency/1"
 LANGUAGES = ("en", "es", "is")
-#: Where a model runs: on the organisation's own machines, in the EU, or outside it.
-LOCATIONS = ("on_premises", "eu", "abroad")
-Location = Literal["on_premises", "eu", "abroad"]
+#: Where a model runs (a deployment's sovereignty): the organisation's own machines, a national cloud, a foreign one.
+LOCATIONS = ("on_premises", "national_cloud", "foreign_cloud")  # the deployments' sovereignty
+Location = Literal["on_premises", "national_cloud", "foreign_cloud"]
 
 _LABELS: dict[str, tuple[str, str, str]] = {  # en, es, is
     "use_case": ("What the AI is used for", "Para qué se usa la IA", "Til hvers gervigreindin er notuð"),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Collection as Ids
 from datetime import datetime
 
-from sqlalchemy import and_, delete, func, or_, select
+from sqlalchemy import and_, case, delete, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from soberana.knowledge.models import (
@@ -128,3 +128,31 @@ async def conversations_before(
 async def delete_conversations(session: AsyncSession, ids: list[str]) -> None:
     if ids:
         await session.execute(delete(Conversation).where(Conversation.id.in_(ids)))
+
+
+async def assistant_figures(session: AsyncSession, collection_ids: Ids[str], since: datetime) -> dict[str, int]:
+    """What the public assistants of ``collection_ids`` did since ``since``: questions, conversations,
+    hand-offs to a person, and the answers rated (``helpful`` of them)."""
+    if not collection_ids:
+        return {"questions": 0, "conversations": 0, "handoffs": 0, "ratings": 0, "helpful": 0}
+    ids = list(collection_ids)
+    recent = select(Conversation.id).where(Conversation.collection_id.in_(ids), Conversation.created_at >= since)
+    questions = await session.scalar(
+        select(func.count()).where(Message.conversation_id.in_(recent), Message.role == "user")
+    )
+    conversations = await session.scalar(select(func.count()).select_from(recent.subquery()))
+    handoffs = await session.scalar(select(func.count()).where(HandoffCase.conversation_id.in_(recent)))
+    rated = (
+        await session.execute(
+            select(func.count(), func.coalesce(func.sum(case((Feedback.helpful, 1), else_=0)), 0)).where(
+                Feedback.conversation_id.in_(recent)
+            )
+        )
+    ).one()
+    return {
+        "questions": int(questions or 0),
+        "conversations": int(conversations or 0),
+        "handoffs": int(handoffs or 0),
+        "ratings": int(rated[0]),
+        "helpful": int(rated[1]),
+    }

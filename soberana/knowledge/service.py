@@ -15,6 +15,7 @@ the citizens' assistant (:mod:`~soberana.knowledge.citizens`) and the staff hand
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -92,6 +93,12 @@ class KnowledgeService:
         """A collection by id, whoever asks: for a capability that checks the organisation itself."""
         require_id(collection_id, "col", "collection")
         return await session.get(Collection, collection_id)
+
+    async def assistant_figures(self, collection_ids: Sequence[str], since: datetime) -> dict[str, int]:
+        """What these collections' public assistants did since ``since`` (for transparency records; the
+        caller checks who may see them)."""
+        async with self.db.session() as session:
+            return await repo.assistant_figures(session, collection_ids, since)
 
     async def counts(self, session: AsyncSession, collections: Sequence[Collection]) -> dict[str, tuple[int, int, int]]:
         return await repo.collection_counts(session, [c.id for c in collections])

@@ -383,6 +383,12 @@ class Settings(BaseSettings):
         "`warn`: traffic the register does not allow passes with an `x-soberana-governance` header and an "
         "audit entry; `enforce`: it is refused (403, a `use_case_*` or `model_not_approved` code).",
     )
+    transparency_requests_per_minute: int = Field(
+        120,
+        ge=1,
+        description="Requests one client address may make per minute of the public transparency records "
+        "(pages, JSON, CSV; no sign-in), over it: 429.",
+    )
     governance_check_seconds: float = Field(
         1.0,
         gt=0,

@@ -173,6 +173,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         privacy_routes.admin_router,
         workspace_routes.router,
         governance_routes.router,
+        governance_routes.public_router,
     ):
         app.include_router(api, responses=API_ERRORS)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]

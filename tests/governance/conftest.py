@@ -10,7 +10,9 @@ import pytest
 
 from soberana.auth.principal import Role, Scope, cli_principal
 from soberana.auth.schemas import ApiKeyCreate, OrganisationCreate, UserCreate
+from soberana.governance.service import GovernanceService
 from soberana.settings import Settings
+from soberana.wiring import LiveFacts
 from tests.conftest import Tenant, make_tenant
 
 COMPLETE = {
@@ -106,3 +108,24 @@ async def operator(app: Any) -> dict[str, str]:
             UserCreate(org_id=org.id, email="ops@platform.example", display_name="Ops", role=Role.PLATFORM_ADMIN),
         )
     return await _key(app, user.id, [Scope.GOVERNANCE, Scope.ADMIN])
+
+
+def rebuilt(platform: Any, **changes: Any) -> GovernanceService:
+    """The platform's register service built again with some of its inputs changed (a newer tree, no AIA)."""
+    current = platform.governance
+    inputs = {
+        "aia_dir": current.aia_dir,
+        "ai_act_dates": current.ai_act_dates,
+        "ai_act_tree": current.ai_act_tree,
+    } | changes
+    return GovernanceService(
+        platform.db,
+        platform.admin,
+        inputs["aia_dir"],
+        inputs["ai_act_dates"],
+        inputs["ai_act_tree"],
+        collections=platform.knowledge,
+        feed=platform.governance_feed,
+        facts=LiveFacts(platform),
+        public_readers=current.transparency.readers,
+    )

@@ -17,8 +17,7 @@ from sqlalchemy import select
 from soberana.audit.models import AuditEntry
 from soberana.governance import ai_act
 from soberana.governance.routes import _ai_act_out
-from soberana.governance.service import GovernanceService
-from tests.governance.conftest import COMPLETE, Keys
+from tests.governance.conftest import COMPLETE, Keys, rebuilt
 from tests.governance.test_ai_act import BENEFITS
 
 USE_CASES = "/v1/governance/use-cases"
@@ -144,9 +143,7 @@ async def test_the_assessment_is_flagged_when_the_use_case_or_the_tree_changes(
     newer = tmp_path / "eu_ai_act.yaml"
     newer.write_text(yaml.safe_dump(document, allow_unicode=True), encoding="utf-8")
     platform = app.state.platform
-    service = GovernanceService(
-        platform.db, platform.admin, ai_act_tree=newer, collections=platform.knowledge, feed=platform.governance_feed
-    )
+    service = rebuilt(platform, ai_act_tree=newer)
     principal = await platform.authenticator.authenticate_key(agency.writer["Authorization"].removeprefix("Bearer "))
     view = await service.ai_act_assessment(principal, uc)
     assert _ai_act_out(view, "en").stale == ["tree_changed", "use_case_changed"]
@@ -246,9 +243,7 @@ async def test_an_assessment_made_with_another_tree_decides_nothing(
     newer = tmp_path / "eu_ai_act.yaml"
     newer.write_text(yaml.safe_dump(document, allow_unicode=True), encoding="utf-8")
     platform = app.state.platform
-    service = GovernanceService(
-        platform.db, platform.admin, ai_act_tree=newer, collections=platform.knowledge, feed=platform.governance_feed
-    )
+    service = rebuilt(platform, ai_act_tree=newer)
     admin = await platform.authenticator.authenticate_key(agency.admin["Authorization"].removeprefix("Bearer "))
     with pytest.raises(PermissionDenied) as refused:
         await service.act(admin, uc, ReviewAction(action="approve", version=1), Origin())

@@ -12,8 +12,7 @@ from sqlalchemy import select
 
 from soberana.audit.models import AuditEntry
 from soberana.errors import ServiceUnavailable
-from soberana.governance.service import GovernanceService
-from tests.governance.conftest import COMPLETE, Keys
+from tests.governance.conftest import COMPLETE, Keys, rebuilt
 from tests.governance.test_aia import DESIGN, FORTY
 
 USE_CASES = "/v1/governance/use-cases"
@@ -84,9 +83,7 @@ async def test_bad_answers_and_readers(client: httpx.AsyncClient, agency: Keys) 
 
 async def test_without_a_questionnaire_the_assessment_is_unavailable(app: Any) -> None:
     platform = app.state.platform
-    service = GovernanceService(
-        platform.db, platform.admin, None, collections=platform.knowledge, feed=platform.governance_feed
-    )
+    service = rebuilt(platform, aia_dir=None)
     with pytest.raises(ServiceUnavailable) as refused:
         await service.questionnaire()
     assert refused.value.code == "aia_not_configured"

@@ -11,6 +11,7 @@ import pytest
 
 from tests.conftest import make_tenant
 from tests.governance.conftest import COMPLETE, keys_for
+from tests.governance.test_register import act, assess_minimal
 
 USE_CASES = "/v1/governance/use-cases"
 INCIDENTS = "/v1/governance/incidents"
@@ -73,6 +74,20 @@ CASES: list[tuple[str, str, Callable[[dict[str, str]], str], dict[str, Any] | st
     ("GET", SUPPLIERS + "/{supplier_id}", lambda ids: f"{SUPPLIERS}/{ids['supplier']}", None),
     ("POST", SUPPLIERS, lambda ids: SUPPLIERS, {"legal_name": "Planted", "country": "ES"}),
     ("PATCH", SUPPLIERS + "/{supplier_id}", lambda ids: f"{SUPPLIERS}/{ids['supplier']}", {"status": "approved"}),
+    ("POST", USE_CASES + "/{use_case_id}/transparency", lambda ids: f"{USE_CASES}/{ids['uc']}/transparency", None),
+    ("GET", USE_CASES + "/{use_case_id}/transparency", lambda ids: f"{USE_CASES}/{ids['uc']}/transparency", None),
+    (
+        "GET",
+        USE_CASES + "/{use_case_id}/transparency/export",
+        lambda ids: f"{USE_CASES}/{ids['approved']}/transparency/export",
+        None,
+    ),
+    (
+        "POST",
+        "/v1/governance/transparency/{record_id}/actions",
+        lambda ids: f"/v1/governance/transparency/{ids['record']}/actions",
+        {"action": "approve"},
+    ),
     ("GET", BINDINGS, lambda ids: BINDINGS, None),
     # B's key, bound by A's administrator to B's use case
     ("PUT", BINDINGS + "/{kind}/{subject_id}", lambda ids: f"{BINDINGS}/api_key/{ids['key']}", "bind"),
@@ -108,7 +123,20 @@ async def test_organisation_a_cannot_reach_organisation_b(
     key = b.tenant.staff_key_id
     bound = await client.put(f"{BINDINGS}/api_key/{key}", headers=b.admin, json={"use_case_id": uc})
     assert bound.status_code == 200, bound.text
-    ids = {"uc": uc, "incident": incident.json()["id"], "supplier": supplier.json()["id"], "key": key}
+    approved = (await client.post(USE_CASES, headers=b.writer, json=COMPLETE | {"name": "Approved"})).json()["id"]
+    await assess_minimal(client, b, approved)
+    await act(client, b.writer, approved, "submit")
+    assert (await act(client, b.admin, approved, "approve", version=1)).status_code == 200
+    record = await client.post(f"{USE_CASES}/{approved}/transparency", headers=b.writer)
+    assert record.status_code == 201, record.text
+    ids = {
+        "uc": uc,
+        "incident": incident.json()["id"],
+        "supplier": supplier.json()["id"],
+        "key": key,
+        "approved": approved,
+        "record": record.json()["id"],
+    }
     if body == "bind":
         body = {"use_case_id": uc}
 
@@ -119,13 +147,17 @@ async def test_organisation_a_cannot_reach_organisation_b(
         assert response.status_code == expected, response.text
     elif route in (USE_CASES, INCIDENTS, BINDINGS, "/v1/governance/ai-act/tree") and method == "GET":
         assert response.status_code == 200
-        assert not {uc, ids["incident"], key, b.tenant.org_id} & set(response.text.split('"'))
+        assert not {uc, approved, ids["incident"], key, b.tenant.org_id} & set(response.text.split('"'))
     else:
         assert response.status_code == 404, response.text
         assert response.json()["error"]["type"] == "not_found_error"
 
     mine = (await client.get(USE_CASES, headers=b.auditor)).json()["data"]
-    assert [(u["id"], u["name"], u["version"], u["status"]) for u in mine] == [(uc, COMPLETE["name"], 1, "draft")]
+    assert sorted((u["id"], u["name"], u["version"], u["status"]) for u in mine) == sorted(
+        [(uc, COMPLETE["name"], 1, "draft"), (approved, "Approved", 1, "approved")]
+    )
+    records = (await client.get(f"{USE_CASES}/{approved}/transparency", headers=b.auditor)).json()["data"]
+    assert [(r["id"], r["status"]) for r in records] == [(ids["record"], "draft")]
     aia = (await client.get(f"{USE_CASES}/{uc}/aia", headers=b.auditor)).json()
     assert (aia["version"], aia["answers"]) == (1, {"impact7": "item4-4"})
     theirs = (await client.get(f"{INCIDENTS}/{ids['incident']}", headers=b.auditor)).json()

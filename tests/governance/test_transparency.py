@@ -77,7 +77,7 @@ def facts(**changes: Any) -> RecordFacts:
         "last_change": dt.datetime(2025, 5, 2, 12, 0, tzinfo=UTC),
         "models": (
             ModelUse("letters-chat", "mistralai/Mistral-Small-3.1", "on_premises", "2503", SHA),
-            ModelUse("letters-backup", "example/eu-model", "eu"),
+            ModelUse("letters-backup", "example/eu-model", "national_cloud"),
         ),
         "requests": 1200,
         "people_served": 340,
@@ -185,7 +185,7 @@ def test_facts_refuse_impossible_figures() -> None:
     with pytest.raises(ValueError, match="location"):
         ModelUse("a", "b", "moon")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="sha256"):
-        ModelUse("a", "b", "eu", weights_sha256="AB" * 32)
+        ModelUse("a", "b", "national_cloud", weights_sha256="AB" * 32)
 
 
 def test_the_three_languages_give_different_labels() -> None:
@@ -213,7 +213,7 @@ def test_csv_has_a_row_per_record_and_quotes_formulas() -> None:
     second = dict(zip(rows[0], rows[2], strict=True))
     assert first["name"] == "Benefit letters assistant"
     assert first["models"] == "letters-chat (mistralai/Mistral-Small-3.1 2503); letters-backup (example/eu-model)"
-    assert first["runs"] == "eu; on_premises"
+    assert first["runs"] == "national_cloud; on_premises"
     assert first["helpful_rate"] == "0.8"
     assert second["name"] == '\'=HYPERLINK("https://evil.example","x")'
     assert second["purpose"] == "'+1+1"
