@@ -43,7 +43,7 @@ if TYPE_CHECKING:  # the capabilities load when first built (a command imports w
     from soberana.gateway.runtime import GatewayRuntime
     from soberana.gateway.service import GatewayService
     from soberana.governance.enforcement import ChangeFeed, Enforcer
-    from soberana.governance.ports import ModelFact, Traffic
+    from soberana.governance.ports import DataRule, ModelFact, Traffic
     from soberana.governance.service import GovernanceService
     from soberana.knowledge.citizens import CitizenAssistant
     from soberana.knowledge.engine import KnowledgeEngine
@@ -373,6 +373,31 @@ class LiveFacts:
                 model = config.model or config.provider
                 found.append(ModelFact(alias, deployment.name, model, config.sovereignty, config.supplier, digest))
         return found
+
+    async def all_models(self) -> list[ModelFact]:
+        return await self.models([entry.alias for entry in self.platform.gateway_service.catalog.entries()])
+
+    def data_rules(self, org_id: str) -> list[DataRule]:
+        from soberana.auth.principal import system_principal
+        from soberana.governance.ports import DataRule
+
+        effective = self.platform.privacy.effective(system_principal(org_id, None, "policy-pack"))
+        return [
+            DataRule(level, rule.mode, tuple(rule.sovereignty))
+            for level in effective.classifications
+            if (rule := effective.rules.get(level)) is not None
+        ]
+
+    async def audit_chain_verified(self) -> bool:
+        async with self.platform.db.session() as session:
+            return (await self.platform.audit.verify(session)).ok
+
+    def retention_days(self, org_id: str) -> dict[str, float | None]:
+        privacy = self.platform.privacy
+        kept = {
+            kind: privacy.retention_days(org_id, kind) for kind in ("usage", "conversations", "workspace_conversations")
+        }
+        return kept | {"vault": privacy.retention.vault_ttl(org_id).total_seconds() / 86_400}
 
     async def traffic(self, org_id: str, bindings: Sequence[tuple[str, str]], since: datetime) -> Traffic:
         from soberana.governance.ports import Traffic

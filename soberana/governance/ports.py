@@ -57,3 +57,25 @@ class LiveFacts(Protocol):
 
     async def traffic(self, org_id: str, bindings: Sequence[tuple[str, str]], since: datetime) -> Traffic:
         """The traffic since ``since`` of ``bindings`` (``(kind, subject id)``) of organisation ``org_id``."""
+
+    async def all_models(self) -> list[ModelFact]:
+        """Every deployment of every model the gateway serves."""
+
+    def data_rules(self, org_id: str) -> list[DataRule]:
+        """The data-protection rule of each classification level for ``org_id`` (its policies applied)."""
+
+    async def audit_chain_verified(self) -> bool:
+        """Whether the audit log's hash chain verifies now (every entry, every usage batch anchored)."""
+
+    def retention_days(self, org_id: str) -> dict[str, float | None]:
+        """How long ``org_id`` keeps each kind of data (``usage``, ``conversations``,
+        ``workspace_conversations``, ``vault``), in days; ``None``: for ever."""
+
+
+@dataclass(frozen=True)
+class DataRule:
+    """What one data classification allows: the personal-data mode and where its data may go."""
+
+    classification: str
+    mode: str
+    sovereignty: tuple[str, ...]

@@ -3,18 +3,18 @@ version, and the review and lifecycle actions."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Path, Query, Response, status
+from fastapi import APIRouter, Depends, Path, Query, status
 
 from soberana.auth.deps import CurrentPrincipal, OriginDep
 from soberana.core.clock import utcnow
 from soberana.core.components import provider
-from soberana.governance import ai_act, transparency
+from soberana.governance import ai_act
 from soberana.governance.assessing import AiActView, AiaView
+from soberana.governance.compliance import RequirementView
 from soberana.governance.lifecycle import RiskGroup, Status
 from soberana.governance.models import Incident, Supplier, UseCaseVersion
-from soberana.governance.publishing import Published
 from soberana.governance.register import Entry
 from soberana.governance.schemas import (
     AiaAnswers,
@@ -25,20 +25,21 @@ from soberana.governance.schemas import (
     BindingOut,
     Choice,
     Conclusion,
+    EvidenceOut,
     IncidentChange,
     IncidentOut,
     IncidentReport,
     ObligationOut,
     PathStep,
     Requirement,
+    RequirementItemOut,
+    RequirementStateIn,
     ReviewAction,
     RiskOverride,
     SupplierChange,
     SupplierFields,
     SupplierOut,
     SuspendFromIncident,
-    TransparencyAction,
-    TransparencyRecordOut,
     TreeQuestion,
     UseCaseChange,
     UseCaseCreate,
@@ -456,102 +457,49 @@ async def unbind(
     await governance.bindings.unbind(principal, kind, subject_id, origin)
 
 
-def _record_out(found: Published, language: str) -> TransparencyRecordOut:
-    row = found.row
-    return TransparencyRecordOut(
-        id=row.id,
-        use_case_id=row.use_case_id,
-        version=row.version,
-        status=row.status,
-        out_of_date=found.out_of_date,
-        created_by=row.created_by,
-        created_at=row.created_at,
-        approved_by=row.approved_by,
-        approved_at=row.approved_at,
-        published_at=row.published_at,
-        record=found.record(language),
+def _requirement_out(view: RequirementView, language: str) -> RequirementItemOut:
+    outcome, check = view.outcome, view.outcome.check
+    requirement = outcome.requirement
+    return RequirementItemOut(
+        id=requirement.id,
+        law=requirement.law,
+        source=requirement.source,
+        title=requirement.title[language],
+        text=requirement.text[language],
+        state=outcome.state,
+        flagged=outcome.flagged,
+        recorded_state=view.manual,
+        reason=view.reason,
+        updated_by=view.updated_by,
+        evidence=None
+        if check is None
+        else EvidenceOut(state=check.state, reason=check.reason, facts=dict(check.facts), sufficient=check.sufficient),
     )
 
 
-@router.post(
-    "/use-cases/{use_case_id}/transparency",
-    status_code=status.HTTP_201_CREATED,
-    summary="Write a draft of the use case's public transparency record from the register and what runs",
+@router.get(
+    "/use-cases/{use_case_id}/requirements",
+    summary="The requirements that apply to the use case, with the evidence the platform computes now",
 )
-async def draft_transparency_record(
-    use_case_id: str, principal: CurrentPrincipal, governance: Governance, origin: OriginDep, language: Language = "en"
-) -> TransparencyRecordOut:
-    row = await governance.transparency.draft(principal, use_case_id, origin)
-    return _record_out(Published(row, False), language)
-
-
-@router.get("/use-cases/{use_case_id}/transparency", summary="Every version of the use case's transparency record")
-async def list_transparency_records(
+async def list_requirements(
     use_case_id: str, principal: CurrentPrincipal, governance: Governance, language: Language = "en"
 ) -> dict[str, object]:
-    found = await governance.transparency.records(principal, use_case_id)
-    return {"object": "list", "data": [_record_out(f, language) for f in found]}
+    views = await governance.compliance.review(principal, use_case_id)
+    return {"object": "list", "data": [_requirement_out(v, language) for v in views]}
 
 
-@router.get(
-    "/use-cases/{use_case_id}/transparency/export",
-    summary="The use case's record in the UK ATRS v3 or the Dutch Algoritmeregister v1.0 layout",
+@router.put(
+    "/use-cases/{use_case_id}/requirements/{requirement_id}",
+    summary="Record the state of one requirement (not applicable: with the reason)",
 )
-async def export_transparency_record(
+async def record_requirement(
     use_case_id: str,
-    principal: CurrentPrincipal,
-    governance: Governance,
-    layout: Annotated[Literal["atrs", "algoritmeregister"], Query()] = "atrs",
-) -> dict[str, Any]:
-    return await governance.transparency.export(principal, use_case_id, layout)
-
-
-@router.post(
-    "/transparency/{record_id}/actions",
-    summary="Approve a draft transparency record, or publish an approved one (administrators)",
-)
-async def act_on_transparency_record(
-    record_id: str,
-    body: TransparencyAction,
+    requirement_id: str,
+    body: RequirementStateIn,
     principal: CurrentPrincipal,
     governance: Governance,
     origin: OriginDep,
     language: Language = "en",
-) -> TransparencyRecordOut:
-    row = await governance.transparency.act(principal, record_id, body.action, origin)
-    return _record_out(Published(row, False), language)
-
-
-# -- public: no sign-in ------------------------------------------------------------------------------------
-
-public_router = APIRouter(prefix="/v1/transparency", tags=["transparency"])
-
-
-@public_router.get("/{org_slug}", summary="An organisation's published transparency records (no sign-in)")
-async def public_records(
-    org_slug: str, governance: Governance, origin: OriginDep, language: Language = "en"
-) -> dict[str, object]:
-    name, found = await governance.transparency.published(org_slug, origin)
-    data = [f.record(language) | {"out_of_date": f.out_of_date, "version": f.row.version} for f in found]
-    return {"object": "list", "organisation": name, "data": data}
-
-
-@public_router.get(
-    "/{org_slug}/records.csv", summary="An organisation's published transparency records as CSV (no sign-in)"
-)
-async def public_records_csv(org_slug: str, governance: Governance, origin: OriginDep) -> Response:
-    _, found = await governance.transparency.published(org_slug, origin)
-    text = transparency.records_csv([f.record("en") for f in found])
-    return Response(
-        text,
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{org_slug}-ai-transparency.csv"'},
-    )
-
-
-@public_router.get("/{org_slug}/{use_case_id}", summary="One published transparency record (no sign-in)")
-async def public_record(
-    org_slug: str, use_case_id: str, governance: Governance, origin: OriginDep, language: Language = "en"
-) -> dict[str, object]:
-    _, found = await governance.transparency.published(org_slug, origin, use_case_id)
-    return found[0].record(language) | {"out_of_date": found[0].out_of_date, "version": found[0].row.version}
+) -> RequirementItemOut:
+    view = await governance.compliance.record(principal, use_case_id, requirement_id, body.state, body.reason, origin)
+    return _requirement_out(view, language)

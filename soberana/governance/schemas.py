@@ -512,3 +512,32 @@ class TransparencyRecordOut(BaseModel):
     approved_at: dt.datetime | None
     published_at: dt.datetime | None
     record: dict[str, Any] = Field(description="The record (layout: `transparency_record.schema.json`).")
+
+
+class RequirementStateIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    state: Literal["to_do", "in_progress", "done", "not_applicable"]
+    reason: str = Field("", max_length=_TEXT, description="Required for `not_applicable`; a note otherwise.")
+
+
+class EvidenceOut(BaseModel):
+    state: Literal["holds", "fails", "unknown"] = Field(description="What the platform found, computed now.")
+    reason: str
+    facts: dict[str, Any]
+    sufficient: bool = Field(description="Whether it holding is enough for the requirement (else it supports it).")
+
+
+class RequirementItemOut(BaseModel):
+    object: Literal["governance.requirement"] = "governance.requirement"
+    id: str
+    law: str
+    source: str
+    title: str
+    text: str
+    state: Literal["to_do", "in_progress", "done", "not_applicable"] = Field(description="The state shown.")
+    flagged: bool = Field(description="Recorded as done, but the platform's check no longer holds.")
+    recorded_state: str = Field(description="What people recorded.")
+    reason: str
+    updated_by: str | None
+    evidence: EvidenceOut | None = Field(description="The machine check, where the platform is the proof.")

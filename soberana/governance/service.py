@@ -30,6 +30,7 @@ from soberana.errors import (
 from soberana.governance import ai_act, repo
 from soberana.governance.assessing import Assessing, stricter
 from soberana.governance.bindings import Bindings
+from soberana.governance.compliance import Compliance
 from soberana.governance.enforcement import ChangeFeed
 from soberana.governance.incidents import Incidents
 from soberana.governance.lifecycle import (
@@ -44,6 +45,7 @@ from soberana.governance.lifecycle import (
     next_status,
 )
 from soberana.governance.models import UseCase, UseCaseVersion
+from soberana.governance.policies import PolicyPacks
 from soberana.governance.ports import Collections, LiveFacts
 from soberana.governance.publishing import Transparency
 from soberana.governance.register import Entry, not_editable
@@ -72,6 +74,8 @@ class GovernanceService(Assessing):
         self.suppliers = Suppliers(db, admin, feed)
         self.bindings = Bindings(self, collections)
         self.transparency = Transparency(self, facts, public_readers)
+        self.policies = PolicyPacks(self, facts)
+        self.compliance = Compliance(self, facts)
 
     async def create(self, principal: Principal, data: UseCaseCreate, origin: Origin) -> Entry:
         """A new use case, as a draft at version 1."""

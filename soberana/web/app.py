@@ -20,6 +20,7 @@ from soberana.auth import routes as auth_routes
 from soberana.auth.deps import get_audit_access
 from soberana.gateway import routes as gateway_routes
 from soberana.gateway.asgi import ModelApiFastPath
+from soberana.governance import records_routes as governance_records
 from soberana.governance import routes as governance_routes
 from soberana.knowledge import routes as knowledge_routes
 from soberana.privacy import routes as privacy_routes
@@ -173,7 +174,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         privacy_routes.admin_router,
         workspace_routes.router,
         governance_routes.router,
-        governance_routes.public_router,
+        governance_records.public_router,
     ):
         app.include_router(api, responses=API_ERRORS)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]

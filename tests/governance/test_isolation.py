@@ -17,6 +17,7 @@ USE_CASES = "/v1/governance/use-cases"
 INCIDENTS = "/v1/governance/incidents"
 SUPPLIERS = "/v1/governance/suppliers"
 BINDINGS = "/v1/governance/bindings"
+POLICY = "/v1/governance/organisations/{org_id}/policy"
 
 # (method, route, concrete path from B's use case id, body)
 CASES: list[tuple[str, str, Callable[[dict[str, str]], str], dict[str, Any] | str | None]] = [
@@ -88,6 +89,22 @@ CASES: list[tuple[str, str, Callable[[dict[str, str]], str], dict[str, Any] | st
         lambda ids: f"/v1/governance/transparency/{ids['record']}/actions",
         {"action": "approve"},
     ),
+    ("GET", USE_CASES + "/{use_case_id}/requirements", lambda ids: f"{USE_CASES}/{ids['uc']}/requirements", None),
+    (
+        "PUT",
+        USE_CASES + "/{use_case_id}/requirements/{requirement_id}",
+        lambda ids: f"{USE_CASES}/{ids['uc']}/requirements/ai_act_art_4_literacy",
+        {"state": "done"},
+    ),
+    ("POST", POLICY, lambda ids: f"/v1/governance/organisations/{ids['org']}/policy", {"contact": "a@b.example"}),
+    ("GET", POLICY, lambda ids: f"/v1/governance/organisations/{ids['org']}/policy", None),
+    (
+        "POST",
+        POLICY + "/{version}/approve",
+        lambda ids: f"/v1/governance/organisations/{ids['org']}/policy/1/approve",
+        None,
+    ),
+    ("GET", POLICY + "/{version}", lambda ids: f"/v1/governance/organisations/{ids['org']}/policy/1", None),
     ("GET", BINDINGS, lambda ids: BINDINGS, None),
     # B's key, bound by A's administrator to B's use case
     ("PUT", BINDINGS + "/{kind}/{subject_id}", lambda ids: f"{BINDINGS}/api_key/{ids['key']}", "bind"),
@@ -129,7 +146,12 @@ async def test_organisation_a_cannot_reach_organisation_b(
     assert (await act(client, b.admin, approved, "approve", version=1)).status_code == 200
     record = await client.post(f"{USE_CASES}/{approved}/transparency", headers=b.writer)
     assert record.status_code == 201, record.text
+    generated = await client.post(
+        f"/v1/governance/organisations/{b.tenant.org_id}/policy", headers=b.admin, json={"contact": "b@b.example"}
+    )
+    assert generated.status_code == 200, generated.text
     ids = {
+        "org": b.tenant.org_id,
         "uc": uc,
         "incident": incident.json()["id"],
         "supplier": supplier.json()["id"],
@@ -156,6 +178,10 @@ async def test_organisation_a_cannot_reach_organisation_b(
     assert sorted((u["id"], u["name"], u["version"], u["status"]) for u in mine) == sorted(
         [(uc, COMPLETE["name"], 1, "draft"), (approved, "Approved", 1, "approved")]
     )
+    policy = (await client.get(f"/v1/governance/organisations/{b.tenant.org_id}/policy", headers=b.auditor)).json()
+    assert [(v["version"], v["status"]) for v in policy["data"]] == [(1, "generated")]
+    states = (await client.get(f"{USE_CASES}/{uc}/requirements", headers=b.auditor)).json()["data"]
+    assert {r["id"]: r["recorded_state"] for r in states}["ai_act_art_4_literacy"] == "to_do"
     records = (await client.get(f"{USE_CASES}/{approved}/transparency", headers=b.auditor)).json()["data"]
     assert [(r["id"], r["status"]) for r in records] == [(ids["record"], "draft")]
     aia = (await client.get(f"{USE_CASES}/{uc}/aia", headers=b.auditor)).json()
