@@ -195,7 +195,8 @@ _DEMO_AI_ACT = {  # a deployer of an AI system outside Annex III that talks with
 @app.command()
 def governance(typer_ctx: typer.Context) -> None:
     """Register the demo's uses of AI (the citizen assistant, staff use of the gateway), assess them,
-    approve them and bind the demo key, the demo collection and the demo workspace to them.
+    approve them, bind the demo key, the demo collection and the demo workspace to them, and publish the
+    assistant's transparency record.
 
     Run after ``demo seed`` and ``demo knowledge``. The command line registers, assesses and submits; the
     approval, a second pair of eyes, is recorded in the name of the demo administrator (demo data only).
@@ -262,4 +263,10 @@ async def _seed_governance(context: Any) -> list[str]:
             if (kind, subject) not in bound:
                 await service.bindings.bind(principal, kind, subject, uc, origin)
                 done.append(f"{kind} bound")
+        if part == "assistant" and not await service.transparency.records(principal, uc):
+            # its public transparency record: written here, approved and published by the demo administrator
+            record = await service.transparency.draft(principal, uc, origin)
+            await service.transparency.act(reviewer, record.id, "approve", origin)
+            await service.transparency.act(reviewer, record.id, "publish", origin)
+            done.append(f"transparency record at /transparency/{DEMO_ORG_SLUG}/{uc}")
     return done

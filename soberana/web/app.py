@@ -40,6 +40,7 @@ from soberana.web import (
     staff,
     workspace,
 )
+from soberana.web import transparency as transparency_pages
 from soberana.web.errors import API_ERRORS, install_error_handlers
 from soberana.web.middleware import BodySizeLimitMiddleware, RequestIdMiddleware, SecurityHeadersMiddleware
 from soberana.wiring import build_platform
@@ -160,6 +161,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(console_reports.router)
     app.include_router(console_people.router)
     app.include_router(console_models.router)
+    app.include_router(transparency_pages.router)
     app.mount("/assets", StaticFiles(directory=Path(__file__).parent / "static"), name="assets")
     if settings.docs_enabled:
         pages.mount_docs(app)

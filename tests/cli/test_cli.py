@@ -334,7 +334,7 @@ def demo_traffic_allowed(cli: Cli, key: str) -> tuple[dict[str, str], dict[str, 
             await platform.enforcer.start()
             principal = await platform.authenticator.authenticate_key(key)
             model = platform.gateway_service.catalog.entries()[0].alias
-            allowed_key = await platform.enforcer.admit(principal, model)
+            allowed_key = (await platform.enforcer.admit(principal, model)).headers
             async with platform.db.session() as session:
                 collection = (await platform.knowledge.list_collections(session, principal))[0]
             allowed_assistant = await platform.enforcer.admit_assistant(collection.id, collection.org_id)

@@ -54,7 +54,7 @@ def _cli(data_dir: Path, *args: str) -> None:
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     data_dir = tmp_path_factory.mktemp("site") / "var"
-    for command in (["db", "upgrade"], ["demo", "seed"], ["demo", "knowledge"]):
+    for command in (["db", "upgrade"], ["demo", "seed"], ["demo", "knowledge"], ["demo", "governance"]):
         _cli(data_dir, *command)
     # every test signs in, asks and opens conversations from the same address, within a minute: the
     # limits are tested in test_pages.py and tests/knowledge/test_citizen_limits.py
@@ -385,6 +385,22 @@ def test_every_page_passes_axe(page: Any, language: str) -> None:
             page.goto(path)
             assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), path
         screenshot(page, "citizen-assistant-phone")
+
+
+@pytest.mark.parametrize("language", ["es", "en", "is"])
+def test_the_public_transparency_record_in_three_languages(page: Any, language: str) -> None:
+    """What `make run` publishes: the demo assistant's record, found from the organisation's index."""
+    page.goto(f"/transparency/demo?lang={language}")
+    no_serious_accessibility_problems(page)
+    page.click("main li a")
+    page.wait_for_url(re.compile(r"/transparency/demo/uc_"))
+    assert page.inner_text("h1") == "Velmora city services assistant"
+    assert page.get_attribute("html", "lang") == language
+    headings = page.locator("h2").all_inner_texts()
+    expected = {"en": "Model and where it runs", "es": "Modelo y dónde se ejecuta", "is": "Líkan og hvar það keyrir"}
+    assert expected[language] in headings
+    no_serious_accessibility_problems(page)
+    screenshot(page, f"transparency-record-{language}")
 
 
 def test_the_widget_works_on_an_agency_site_of_another_origin(browser: Any, site: Site) -> None:
