@@ -205,7 +205,14 @@ class Platform:
         from soberana.knowledge.citizens import CitizenAssistant
 
         return CitizenAssistant(
-            self.settings, self.db, self.audit, self.knowledge, self.privacy, self.counters, self.enforcer
+            self.settings,
+            self.db,
+            self.audit,
+            self.knowledge,
+            self.privacy,
+            self.counters,
+            self.enforcer,
+            self.governance.incidents,
         )
 
     @cached_property

@@ -11,15 +11,16 @@ from __future__ import annotations
 import datetime as dt
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from soberana.auth.principal import ADMIN_ROLES, Origin, Principal, Scope
+from soberana.auth.principal import ADMIN_ROLES, Origin, Principal, Scope, system_principal
 from soberana.core.clock import utcnow
 from soberana.core.ids import new_id
 from soberana.errors import Conflict, InvalidRequest, NotFound, PermissionDenied, require_id
 from soberana.governance import repo
 from soberana.governance.lifecycle import Action
-from soberana.governance.models import Incident, UseCase
+from soberana.governance.models import Binding, Incident, UseCase
 from soberana.governance.schemas import IncidentChange, IncidentReport, ReviewAction
 from soberana.storage.db import Database, commit_or_conflict
 
@@ -100,6 +101,40 @@ class Incidents:
             )
             await commit_or_conflict(session)
             return incident
+
+    async def from_citizen(self, collection_id: str, org_id: str, conversation_id: str, description: str) -> str | None:
+        """A problem a citizen reports on a public assistant: an open incident with the use case the
+        assistant is bound to (its id, the citizen's reference), or ``None`` when it is bound to none."""
+        now = utcnow()
+        async with self.db.write_session() as session:
+            stmt = select(Binding).where(Binding.kind == "collection", Binding.subject_id == collection_id)
+            binding = (await session.scalars(stmt)).first()
+            use_case = await session.get(UseCase, binding.use_case_id) if binding is not None else None
+            if use_case is None or use_case.org_id != org_id:
+                return None
+            incident = Incident(
+                id=new_id("inc"),
+                org_id=use_case.org_id,
+                use_case_id=use_case.id,
+                title="Problem reported by a citizen on the assistant",
+                description=description,
+                severity="medium",
+                serious_kind=None,
+                status="open",
+                source="citizen",
+                reported_by="citizen",
+                aware_at=now,
+                report_due=None,
+                history=[{"at": now.isoformat(), "by": "citizen", "status": "open", "note": conversation_id}],
+                created_at=now,
+                updated_at=now,
+            )
+            session.add(incident)
+            reporter = system_principal(org_id, None, "citizen-report")
+            details = {"incident": incident.id, "severity": "medium", "serious": None, "conversation": conversation_id}
+            await self.governance._record(session, reporter, Origin(), "incident_reported", use_case, details)
+            await session.commit()
+            return incident.id
 
     async def list_incidents(
         self, principal: Principal, *, status: str | None, use_case_id: str | None, limit: int, after: str | None

@@ -27,6 +27,7 @@ from soberana.core.crypto import sha256_hex
 from soberana.core.ids import new_id
 from soberana.errors import (
     AuthenticationFailed,
+    Conflict,
     InvalidRequest,
     NotFound,
     PermissionDenied,
@@ -38,7 +39,7 @@ from soberana.errors import (
 from soberana.knowledge import repo
 from soberana.knowledge.answers import Answer, Delta
 from soberana.knowledge.models import Collection, Conversation, Feedback, HandoffCase, Message
-from soberana.knowledge.ports import AssistantGuard
+from soberana.knowledge.ports import AssistantGuard, ProblemDesk
 from soberana.knowledge.schemas import FeedbackIn, HandoffIn
 from soberana.knowledge.service import KnowledgeService
 from soberana.privacy.retention import delete_in_batches
@@ -91,9 +92,11 @@ class CitizenAssistant:
         privacy: PrivacyService,
         counters: Counters,
         guard: AssistantGuard,
+        problems: ProblemDesk,
     ) -> None:
         self.settings = settings
         self.guard = guard
+        self.problems = problems
         self.db = db
         self.audit = audit
         self.knowledge = knowledge
@@ -322,6 +325,24 @@ class CitizenAssistant:
             session.add(feedback)
             await commit_or_conflict(session, "This answer has feedback already.")
             return feedback
+
+    async def report_problem(self, conversation_id: str, token: str | None, description: str, origin: Origin) -> str:
+        """A citizen reports a problem with the assistant (a wrong or harmful answer, something that does not
+        work): an incident for the staff of the use case it runs for. Returns the reference."""
+        await self._handoffs.hit(origin.ip)  # as rare as asking for a person, and limited alike
+        text = description.strip()
+        if not text:
+            raise InvalidRequest("Describe the problem.", param="description")
+        async with self.db.session() as session:
+            conversation = await self._conversation(session, conversation_id, token)
+            collection = await self._public_collection(session, conversation.collection_id)
+        reference = await self.problems.from_citizen(collection.id, collection.org_id, conversation.id, text)
+        if reference is None:
+            raise Conflict(
+                "This assistant does not take problem reports. Rate the answer, or ask to talk to a person.",
+                code="reports_not_taken",
+            )
+        return reference
 
     async def request_handoff(
         self, conversation_id: str, token: str | None, body: HandoffIn, origin: Origin

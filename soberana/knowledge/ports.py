@@ -75,3 +75,9 @@ class AssistantGuard(Protocol):
     async def admit_assistant(self, collection_id: str, org_id: str) -> dict[str, str]:
         """Whether the register of AI use cases lets the public assistant of ``collection_id`` answer:
         raises (a ``use_case_*`` code) when it does not and enforcement is on."""
+
+
+class ProblemDesk(Protocol):
+    async def from_citizen(self, collection_id: str, org_id: str, conversation_id: str, description: str) -> str | None:
+        """Record a problem a citizen reports on a public assistant (with the use case it is bound to); the
+        reference given to the citizen, or ``None`` when the assistant takes no reports."""

@@ -30,6 +30,7 @@ from soberana.knowledge.schemas import (
     HandoffOut,
     IngestJobOut,
     MessageOut,
+    ProblemIn,
     QuestionIn,
     SearchHit,
     SearchRequest,
@@ -264,6 +265,16 @@ async def feedback(
 ) -> dict[str, object]:
     saved = await citizens.feedback(conversation_id, token, body, origin)
     return {"object": "feedback", "id": saved.id, "message_id": saved.message_id, "helpful": saved.helpful}
+
+
+@conversations.post(
+    "/{conversation_id}/problems", status_code=status.HTTP_201_CREATED, summary="Report a problem with the assistant"
+)
+async def report_problem(
+    conversation_id: str, body: ProblemIn, citizens: Citizens, origin: OriginDep, token: ConversationToken = None
+) -> dict[str, object]:
+    reference = await citizens.report_problem(conversation_id, token, body.description, origin)
+    return {"object": "problem_report", "reference": reference}
 
 
 @conversations.post(

@@ -289,3 +289,11 @@ class StaffReplyIn(_In):
 
 
 TranscriptOut.model_rebuild()
+
+
+class ProblemIn(BaseModel):
+    """A citizen's report of a problem with the assistant (a wrong or harmful answer, something broken)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    description: str = Field(min_length=1, max_length=4000, description="What went wrong, in your own words.")

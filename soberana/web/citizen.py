@@ -358,6 +358,24 @@ async def handoff(
     return response
 
 
+@router.post("/ask/{org}/{name}/problem")
+async def report_problem(
+    org: str,
+    name: str,
+    request: Request,
+    page: Page,
+    description: Annotated[str, Form(max_length=4000)] = "",
+    csrf_token: Annotated[str, Form()] = "",
+) -> Response:
+    """ "Report a problem": an incident for the staff responsible for the assistant's use case."""
+    page.check_form(csrf_token)
+    remembered = _conversation(request)
+    if remembered is None:
+        raise NotFound(page.t.gettext("This conversation has ended."))
+    await _citizens(request).report_problem(*remembered, description, get_origin(request))
+    return page.redirect(_back(request, org, name, "reported=1", "problem"))
+
+
 @router.post("/ask/{org}/{name}/erase")
 async def erase(org: str, name: str, request: Request, page: Page, csrf_token: Annotated[str, Form()] = "") -> Response:
     """End the conversation and erase it (messages, feedback, hand-off case, placeholders)."""
