@@ -18,6 +18,7 @@ reads the environment: the services connect when first used or when :meth:`Platf
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import date, datetime, timedelta
@@ -57,6 +58,7 @@ if TYPE_CHECKING:  # the capabilities load when first built (a command imports w
     from soberana.workspace.service import WorkspaceService
 
 logger = logging.getLogger("soberana")
+AUDIT_CHECK_SECONDS = 60.0  # how old the audit chain's verification behind a requirement's evidence may be
 
 
 def document_parser(settings: Settings) -> SandboxedParser | None:
@@ -270,7 +272,7 @@ class Platform:
             ai_act_dates(self.settings),
             collections=self.knowledge,
             feed=self.governance_feed,
-            facts=LiveFacts(self),
+            facts=PlatformFacts(self),
             public_readers=RateLimiter(
                 self.counters,
                 "transparency",
@@ -358,14 +360,15 @@ class Platform:
             )
 
 
-class LiveFacts:
+class PlatformFacts:
     """What governance reads of the platform that runs (its :class:`~soberana.governance.ports.LiveFacts`
     port): the gateway's deployments behind an alias, and the traffic of keys, assistants and workspaces."""
 
     def __init__(self, platform: Platform) -> None:
         self.platform = platform
+        self._verified: tuple[float, bool] | None = None
 
-    async def models(self, aliases: Sequence[str]) -> list[ModelFact]:
+    async def models(self, aliases: Sequence[str], *, weights: bool = True) -> list[ModelFact]:
         import anyio
 
         from soberana.governance.ports import ModelFact
@@ -376,13 +379,15 @@ class LiveFacts:
             entry = self.platform.gateway_service.catalog.get(alias)
             for deployment in entry.deployments if entry is not None else []:
                 config = deployment.config
-                digest = await anyio.to_thread.run_sync(weights_sha256, deployment.provider.weights())
+                files = deployment.provider.weights() if weights else []
+                digest = await anyio.to_thread.run_sync(weights_sha256, files) if files else None
                 model = config.model or config.provider
                 found.append(ModelFact(alias, deployment.name, model, config.sovereignty, config.supplier, digest))
         return found
 
-    async def all_models(self) -> list[ModelFact]:
-        return await self.models([entry.alias for entry in self.platform.gateway_service.catalog.entries()])
+    async def all_models(self, *, weights: bool = True) -> list[ModelFact]:
+        aliases = [entry.alias for entry in self.platform.gateway_service.catalog.entries()]
+        return await self.models(aliases, weights=weights)
 
     def data_rules(self, org_id: str) -> list[DataRule]:
         from soberana.auth.principal import system_principal
@@ -390,14 +395,18 @@ class LiveFacts:
 
         effective = self.platform.privacy.effective(system_principal(org_id, None, "policy-pack"))
         return [
-            DataRule(level, rule.mode, tuple(rule.sovereignty))
+            DataRule(level, rule.mode, tuple(rule.sovereignty), level == effective.default_classification)
             for level in effective.classifications
             if (rule := effective.rules.get(level)) is not None
         ]
 
     async def audit_chain_verified(self) -> bool:
-        async with self.platform.db.session() as session:
-            return (await self.platform.audit.verify(session)).ok
+        """Verified at most once a minute per process (a whole-chain check reads every entry)."""
+        now = time.monotonic()
+        if self._verified is None or now - self._verified[0] > AUDIT_CHECK_SECONDS:
+            async with self.platform.db.session() as session:
+                self._verified = (now, (await self.platform.audit.verify(session)).ok)
+        return self._verified[1]
 
     def retention_days(self, org_id: str) -> dict[str, float | None]:
         privacy = self.platform.privacy

@@ -70,6 +70,7 @@ class Principal:
     key_id: str | None = None
     priority: str = "interactive"  # the key's priority class on the model gateway
     org_slug: str | None = None
+    acting_for: str | None = None  # the platform acting for something of the organisation (a public assistant)
 
     @property
     def is_platform_admin(self) -> bool:
@@ -121,10 +122,10 @@ def cli_principal(os_user: str) -> Principal:
     )
 
 
-def system_principal(org_id: str, org_slug: str | None, purpose: str) -> Principal:
+def system_principal(org_id: str, org_slug: str | None, purpose: str, acting_for: str | None = None) -> Principal:
     """Soberana acting for an organisation by itself — indexing its documents in the background,
-    answering an anonymous citizen on its public assistant. Metered to that organisation; it may only
-    call models."""
+    answering an anonymous citizen on its public assistant (``acting_for``: the collection). Metered to that
+    organisation; it may only call models."""
     return Principal(
         kind="system",
         id=f"system:{purpose}",
@@ -133,4 +134,5 @@ def system_principal(org_id: str, org_slug: str | None, purpose: str) -> Princip
         role=Role.STAFF,
         scopes=frozenset({Scope.INFERENCE}),
         org_slug=org_slug,
+        acting_for=acting_for,
     )

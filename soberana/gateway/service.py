@@ -24,7 +24,6 @@ from soberana.errors import (
     QuotaExceeded,
     SoberanaError,
     UpstreamFailed,
-    UseCaseRefused,
 )
 from soberana.gateway.catalog import Catalog, ModelEntry
 from soberana.gateway.metering import UsageMeter
@@ -165,7 +164,10 @@ class Permit(Protocol):
     @property
     def headers(self) -> dict[str, str]: ...
 
-    def allows(self, supplier: str | None) -> bool: ...
+    def allows(self, supplier: str | None, sovereignty: str) -> bool: ...
+
+    async def refusal(self, model: str) -> SoberanaError:
+        """The error when no deployment the call may use is left (recorded as the register wants)."""
 
 
 class TrafficGuard(Protocol):
@@ -217,7 +219,9 @@ class GatewayService:
         self, principal: Principal, body: dict[str, Any], endpoint: str, streamed: bool, request_id: str | None
     ) -> Permit:
         """The register's word on the call, before any work on it; a refusal is metered like any error."""
-        model = str(body.get("model"))
+        model = body.get("model")
+        if not isinstance(model, str) or not model:
+            raise InvalidRequest("Name the model to call.", param="model")
         try:
             return await self.guard.admit(principal, model)
         except SoberanaError as error:
@@ -353,13 +357,9 @@ class GatewayService:
     ) -> list[Deployment]:
         """The deployments that may serve the call, with its texts protected for those that need it."""
         deployments = entry.for_capability(capability)
-        usable = [d for d in deployments if permit.allows(d.config.supplier)]
+        usable = [d for d in deployments if permit.allows(d.config.supplier, d.config.sovereignty)]
         if deployments and not usable:
-            raise UseCaseRefused(
-                f"No deployment of '{call.model}' comes from a supplier the catalogue approves (a blocked, pending "
-                "or unlisted supplier, or one overdue for review).",
-                code="supplier_not_approved",
-            )
+            raise await permit.refusal(call.model)
         deployments = usable
         if shield is not None:
             deployments = shield.permitted(deployments, call.model)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from soberana.auth.principal import ADMIN_ROLES, Origin, Principal, Scope
+from soberana.auth.principal import Origin, Principal
 from soberana.core.clock import utcnow
 from soberana.core.ids import new_id
 from soberana.errors import NotFound, PermissionDenied, require_id
@@ -32,12 +32,9 @@ class Bindings:
 
     @staticmethod
     def _binder(principal: Principal) -> None:
-        principal.require(Scope.GOVERNANCE, "Binding traffic to use cases")
-        if principal.role not in ADMIN_ROLES:
-            raise PermissionDenied(
-                "Administrators of the organisation bind keys, assistants and the workspace to use cases.",
-                code="admin_required",
-            )
+        RegisterBase._administrator(
+            principal, "Administrators of the organisation bind keys, assistants and the workspace to use cases."
+        )
 
     async def _subject_org(self, session: AsyncSession, principal: Principal, kind: SubjectKind, subject: str) -> str:
         """The organisation the subject belongs to, if the principal may see it (else 404)."""

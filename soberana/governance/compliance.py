@@ -29,8 +29,6 @@ from soberana.governance.ports import LiveFacts
 from soberana.governance.register import RegisterBase
 from soberana.governance.schemas import UseCaseFields
 
-_MODES = ("off", "detect", "pseudonymise", "redact", "block")  # weakest first
-
 
 @dataclass(frozen=True)
 class RequirementView:
@@ -64,8 +62,8 @@ class Compliance:
 
     async def _evidence(self, use_case: UseCase, kinds: set[str]) -> catalogue_.Evidence:
         kept = self.facts.retention_days(use_case.org_id).get("usage")
-        rules = self.facts.data_rules(use_case.org_id)
-        weakest = min((rule.mode for rule in rules), key=_MODES.index, default=None)
+        # the rule of the classification its traffic gets by default (a request may only state a higher one)
+        mode = next((rule.mode for rule in self.facts.data_rules(use_case.org_id) if rule.default), None)
         assistant = "collection" in kinds
         return catalogue_.Evidence(
             usage_retention_days=None if kept is None else int(kept),
@@ -73,7 +71,7 @@ class Compliance:
             # the citizen assistant says it is an AI system on every page, above every answer
             assistant_discloses_ai=True if assistant else None,
             answers_marked_ai=True if assistant else None,
-            personal_data_mode=weakest,
+            personal_data_mode=mode,
             handoff_available=True if assistant else None,
             audit_chain_verified=await self.facts.audit_chain_verified(),
             incident_reporting_available=True,  # the register takes incidents from staff, citizens and the API

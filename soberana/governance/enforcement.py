@@ -34,7 +34,7 @@ import contextlib
 import datetime as dt
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -48,7 +48,7 @@ from soberana.audit.service import AuditLog
 from soberana.auth.principal import Principal
 from soberana.core.clock import utcnow
 from soberana.errors import UseCaseRefused
-from soberana.governance.lifecycle import RiskGroup, Status
+from soberana.governance.lifecycle import RUNNING, RiskGroup, Status
 from soberana.governance.models import Binding, Generation, Supplier, UseCase, UseCaseVersion
 from soberana.storage.db import Database
 from soberana.storage.signals import Signals
@@ -59,7 +59,6 @@ CHANNEL = "governance"
 HEADER = "x-soberana-governance"
 SubjectKind = Literal["api_key", "collection", "workspace"]
 Mode = Literal["off", "warn", "enforce"]
-_RUNNING = (Status.APPROVED, Status.LIVE)
 
 
 async def bump_generation(session: AsyncSession) -> None:
@@ -130,24 +129,42 @@ USABLE_SUPPLIERS = frozenset({"approved", "restricted"})
 @dataclass(frozen=True, slots=True)
 class Admitted:
     """The register's answer for a call it lets through: the headers to add (a warning) and which
-    deployments' suppliers it may be routed to (``suppliers`` ``None``: any)."""
+    deployments it may be routed to (``suppliers`` ``None``: any); ``refused`` audit-logs a refusal of the
+    call for want of an approved supplier."""
 
     headers: dict[str, str]
     suppliers: Mapping[str, SupplierStanding] | None = None
     today: dt.date = dt.date.min
+    use_case_id: str | None = None
+    record: Callable[[Verdict], Awaitable[None]] | None = None
 
-    def allows(self, supplier: str | None) -> bool:
-        """Whether a deployment of ``supplier`` may serve the call: one the installation runs itself
-        (``None``), or a supplier of the catalogue that is approved or restricted and not overdue for review
-        — never one the catalogue does not know (renaming a blocked supplier does not unblock it)."""
-        if self.suppliers is None or supplier is None:
+    def allows(self, supplier: str | None, sovereignty: str) -> bool:
+        """Whether a deployment may serve the call: one the installation runs itself (no supplier, on its
+        own premises), or one of a supplier of the catalogue that is approved or restricted and not overdue
+        for review — never a supplier the catalogue does not know (renaming a blocked supplier does not
+        unblock it), nor a cloud deployment that names no supplier."""
+        if self.suppliers is None:
             return True
+        if supplier is None:
+            return sovereignty == "on_premises"
         found = self.suppliers.get(supplier)
         return (
             found is not None
             and found.status in USABLE_SUPPLIERS
             and (found.review_date is None or found.review_date >= self.today)
         )
+
+    async def refusal(self, model: str) -> UseCaseRefused:
+        """The error for a call no approved supplier's deployment may serve, audit-logged."""
+        found = Verdict(
+            "supplier_not_approved",
+            f"No deployment of {model!r} comes from a supplier the catalogue approves (a blocked, pending or "
+            "unlisted supplier, one overdue for review, or a cloud deployment that names none).",
+            self.use_case_id,
+        )
+        if self.record is not None:
+            await self.record(found)
+        return UseCaseRefused(found.message, code=found.code)
 
 
 ANY = Admitted({})
@@ -184,7 +201,7 @@ def verdict(
         return Verdict("use_case_suspended", f"The use case {name} is suspended.", use_case_id)
     if standing.status is Status.RETIRED:
         return Verdict("use_case_retired", f"The use case {name} is retired.", use_case_id)
-    if standing.status not in _RUNNING:
+    if standing.status not in RUNNING:
         return Verdict("use_case_not_approved", f"The use case {name} is not approved yet.", use_case_id)
     if standing.review_date is not None and standing.review_date < today:
         return Verdict(
@@ -239,10 +256,12 @@ _BINDINGS = select(Binding.kind, Binding.subject_id, Binding.use_case_id)
 
 
 def subject_of(principal: Principal) -> tuple[SubjectKind, str] | None:
-    """What a gateway call answers for: the API key it came with, or (a signed-in person in the web
-    application) the organisation's workspace. ``None``: not a use case (the command line, the platform's
-    own work, which the capability acting checks itself, e.g. the citizen assistant by its collection)."""
-    if principal.kind in ("cli", "system"):
+    """What a gateway call answers for: the API key it came with, the public assistant the platform answers
+    for, or (a signed-in person in the web application) the organisation's workspace. ``None``: not a use
+    case (the command line, the platform's own work such as indexing documents)."""
+    if principal.kind == "system":  # the platform's own work, or a public assistant's answers
+        return ("collection", principal.acting_for) if principal.acting_for else None
+    if principal.kind == "cli":
         return None
     if principal.key_id is not None:
         return "api_key", principal.key_id
@@ -376,10 +395,23 @@ class Enforcer:
     async def _check(
         self, kind: SubjectKind, subject_id: str, org_id: str | None, model: str | None, principal: Principal | None
     ) -> Admitted:
-        snapshot, today = await self.snapshot(), utcnow().date()
+        try:
+            snapshot = await self.snapshot()
+        except DBAPIError:
+            if self.mode == "enforce" or self._snapshot is None:
+                raise  # enforcing, nothing passes unchecked (the error says the service is unavailable)
+            snapshot = self._snapshot  # warning only: what was loaded last will do
+        today = utcnow().date()
         found = verdict(snapshot, kind, subject_id, model, today)
         if found is None:
-            return Admitted({}, snapshot.suppliers, today) if self.mode == "enforce" else ANY
+            if self.mode != "enforce":
+                return ANY
+
+            async def record(refused: Verdict) -> None:
+                await self._audit(refused, kind, subject_id, org_id, model, principal, refused=True)
+
+            use_case_id = snapshot.bindings.get((kind, subject_id))
+            return Admitted({}, snapshot.suppliers, today, use_case_id, record)
         refused = self.mode == "enforce"
         await self._audit(found, kind, subject_id, org_id, model, principal, refused=refused)
         if refused:

@@ -18,17 +18,19 @@ from typing import Any, Literal
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from soberana.auth.principal import ADMIN_ROLES, Origin, Principal
+from soberana.auth.principal import Origin, Principal
 from soberana.core.clock import utcnow
 from soberana.core.ids import new_id
 from soberana.errors import Conflict, InvalidRequest, NotFound, PermissionDenied, require_id
 from soberana.governance import policy_pack as pack
 from soberana.governance import repo
+from soberana.governance.enforcement import Admitted, SupplierStanding
 from soberana.governance.lifecycle import Status
-from soberana.governance.models import PolicyVersion, UseCase
+from soberana.governance.models import PolicyVersion, Supplier, UseCase
 from soberana.governance.ports import LiveFacts
 from soberana.governance.register import RegisterBase
 from soberana.governance.schemas import UseCaseFields
+from soberana.storage.db import commit_or_conflict
 
 Format = Literal["html", "docx"]
 _SHOWN = (Status.APPROVED, Status.LIVE, Status.SUSPENDED)
@@ -72,9 +74,7 @@ class PolicyPacks:
 
     @staticmethod
     def _administrator(principal: Principal) -> None:
-        RegisterBase._keeper(principal)
-        if principal.role not in ADMIN_ROLES:
-            raise PermissionDenied("Administrators generate and approve the AI usage policy.", code="admin_required")
+        RegisterBase._administrator(principal, "Administrators generate and approve the AI usage policy.")
 
     async def _organisation(self, session: AsyncSession, principal: Principal, org_id: str) -> Any:
         require_id(org_id, "org", "organisation", param="org_id")
@@ -86,12 +86,19 @@ class PolicyPacks:
 
     async def _facts(self, session: AsyncSession, organisation: Any, contact: str) -> pack.PolicyFacts:
         rules = self.facts.data_rules(organisation.id)
-        deployments = await self.facts.all_models()
+        deployments = await self.facts.all_models(weights=False)
+        suppliers = {
+            name: SupplierStanding(status, review)
+            for name, status, review in await session.execute(
+                select(Supplier.legal_name, Supplier.status, Supplier.review_date)
+            )
+        }
+        usable = Admitted({}, suppliers, utcnow().date())  # what enforcement lets governed traffic use
         models = tuple(
             pack.AllowedModel(rule.classification, m.alias, m.deployment, m.sovereignty, m.supplier)
             for rule in rules
             for m in deployments
-            if m.sovereignty in rule.sovereignty
+            if m.sovereignty in rule.sovereignty and usable.allows(m.supplier, m.sovereignty)
         )
         kept = self.facts.retention_days(organisation.id)
         use_cases = []
@@ -132,10 +139,11 @@ class PolicyPacks:
         contact = " ".join(contact.split())
         if not contact:
             raise InvalidRequest("Say where incidents are reported (an e-mail address or a page).", param="contact")
-        async with self.db.write_session() as session:
+        async with self.db.session() as session:  # read first: no write transaction while gathering
             organisation = await self._organisation(session, principal, org_id)
             facts = await self._facts(session, organisation, contact)
-            digests = {language: pack.digest(facts, language) for language in pack.LANGUAGES}
+        digests = {language: pack.digest(facts, language) for language in pack.LANGUAGES}
+        async with self.db.write_session() as session:
             latest = await self._latest(session, org_id)
             if latest is not None and latest.digests == digests:
                 return latest
@@ -151,7 +159,7 @@ class PolicyPacks:
             )
             session.add(row)
             await self._log(session, principal, origin, "generated", row)
-            await session.commit()
+            await commit_or_conflict(session, "The policy was generated meanwhile; list its versions.")
             return row
 
     async def approve(self, principal: Principal, org_id: str, version: int, origin: Origin) -> PolicyVersion:

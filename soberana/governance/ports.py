@@ -52,13 +52,14 @@ class LiveFacts(Protocol):
     """What governance reads of the platform that runs: the models behind aliases, and the traffic of what
     is bound to a use case (the composition root adapts the gateway and knowledge services to it)."""
 
-    async def models(self, aliases: Sequence[str]) -> list[ModelFact]:
-        """Every deployment of each alias (an unknown alias gives none)."""
+    async def models(self, aliases: Sequence[str], *, weights: bool = True) -> list[ModelFact]:
+        """Every deployment of each alias (an unknown alias gives none); ``weights``: with the SHA-256 of
+        an embedded model's weights (hashed once per file)."""
 
     async def traffic(self, org_id: str, bindings: Sequence[tuple[str, str]], since: datetime) -> Traffic:
         """The traffic since ``since`` of ``bindings`` (``(kind, subject id)``) of organisation ``org_id``."""
 
-    async def all_models(self) -> list[ModelFact]:
+    async def all_models(self, *, weights: bool = True) -> list[ModelFact]:
         """Every deployment of every model the gateway serves."""
 
     def data_rules(self, org_id: str) -> list[DataRule]:
@@ -79,3 +80,4 @@ class DataRule:
     classification: str
     mode: str
     sovereignty: tuple[str, ...]
+    default: bool = False  # the classification a request gets when it states none

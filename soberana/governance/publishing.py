@@ -21,20 +21,21 @@ from typing import Any, Literal
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from soberana.auth.principal import ADMIN_ROLES, Origin, Principal
+from soberana.auth.principal import Origin, Principal
 from soberana.core.clock import utcnow
 from soberana.core.ids import new_id
 from soberana.errors import Conflict, NotFound, PermissionDenied, require_id
 from soberana.governance import transparency
-from soberana.governance.lifecycle import RiskGroup, Status
+from soberana.governance.lifecycle import RUNNING, RiskGroup, Status
 from soberana.governance.models import Binding, Incident, TransparencyRecord, UseCase
 from soberana.governance.ports import LiveFacts, ModelFact
 from soberana.governance.register import RegisterBase
 from soberana.governance.schemas import UseCaseFields
+from soberana.storage.db import commit_or_conflict
 from soberana.storage.limits import RateLimiter
 
 PERIOD = dt.timedelta(days=30)
-PUBLIC = (Status.APPROVED, Status.LIVE)
+PUBLIC = RUNNING
 RecordAction = Literal["approve", "publish"]
 
 
@@ -176,16 +177,14 @@ class Transparency:
             )
             session.add(row)
             await self._log(session, principal, origin, "drafted", row)
-            await session.commit()
+            await commit_or_conflict(session, "Another draft was written meanwhile; list the records again.")
             return row
 
     async def act(
         self, principal: Principal, record_id: str, action: RecordAction, origin: Origin
     ) -> TransparencyRecord:
         """Approve a draft (an administrator who did not write it), or publish an approved record."""
-        self.register._keeper(principal)
-        if principal.role not in ADMIN_ROLES:
-            raise PermissionDenied("Administrators approve and publish transparency records.", code="admin_required")
+        self.register._administrator(principal, "Administrators approve and publish transparency records.")
         async with self.db.write_session() as session:
             row = await self._row(session, principal, record_id, lock=True)
             if action == "approve":
@@ -197,6 +196,11 @@ class Transparency:
                     )
                 row.status, row.approved_by, row.approved_at = "approved", principal.id, utcnow()
             else:
+                # one publication at a time per use case, and only of a use case that still runs
+                use_case = await session.get(UseCase, row.use_case_id, with_for_update=True, populate_existing=True)
+                if use_case is None or use_case.status not in PUBLIC:
+                    status = use_case.status if use_case is not None else "gone"
+                    raise Conflict(f"The use case is {status}: its record is not published.", code="not_public")
                 if row.status != "approved":
                     raise Conflict(
                         f"Only an approved record is published; this one is {row.status}.", code="not_approved"

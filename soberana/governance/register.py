@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from soberana.auth.principal import Origin, Principal, Role, Scope
+from soberana.auth.principal import ADMIN_ROLES, Origin, Principal, Role, Scope
 from soberana.auth.service import AdminService
 from soberana.errors import (
     NotFound,
@@ -27,6 +27,25 @@ from soberana.governance.lifecycle import (
 from soberana.governance.models import UseCase, UseCaseVersion
 from soberana.governance.schemas import UseCaseFields
 from soberana.storage.db import Database
+
+#: The changes that alter what run-time enforcement allows (a state, the approved version, the risk group,
+#: a binding): each process reloads after one of them, and after nothing else.
+ENFORCED = frozenset(
+    {
+        "submitted",
+        "withdrawn",
+        "returned",
+        "approved",
+        "went_live",
+        "suspended",
+        "resumed",
+        "retired",
+        "ai_act_assessed",
+        "risk_overridden",
+        "bound",
+        "unbound",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -122,6 +141,13 @@ class RegisterBase:
                 code="person_required",
             )
 
+    @classmethod
+    def _administrator(cls, principal: Principal, what: str) -> None:
+        """An administrator of the organisation (or above), a person: ``what`` says what they alone do."""
+        cls._keeper(principal)
+        if principal.role not in ADMIN_ROLES:
+            raise PermissionDenied(what, code="admin_required")
+
     async def _record(
         self,
         session: AsyncSession,
@@ -131,7 +157,8 @@ class RegisterBase:
         use_case: UseCase,
         details: dict[str, Any],
     ) -> None:
-        await self.feed.noted(session)
+        if what in ENFORCED:
+            await self.feed.noted(session)
         await self.admin.record_change(
             session,
             principal,

@@ -169,10 +169,9 @@ class CitizenAssistant:
         token = secrets.token_urlsafe(32)
         now = utcnow()
         async with self.db.session() as session:
-            found = await self._public_collection(session, collection_ref)
-        await self._admitted(found)  # outside the write below: a refusal writes the audit log
-        async with self.db.write_session() as session:
             collection = await self._public_collection(session, collection_ref)
+        await self._admitted(collection)  # outside the write below: a refusal writes the audit log
+        async with self.db.write_session() as session:
             conversation = Conversation(
                 id=new_id("conv"),
                 collection_id=collection.id,
@@ -235,7 +234,8 @@ class CitizenAssistant:
             history = [m.content for m in await repo.messages(session, conversation.id) if m.role == "user"]
         await self._admitted(collection)
         org_slug = await self.knowledge.org_slug(collection.org_id)
-        principal = system_principal(collection.org_id, org_slug, CITIZEN_ASSISTANT)
+        # acting for the collection: the gateway holds its calls to the assistant's use case (models, suppliers)
+        principal = system_principal(collection.org_id, org_slug, CITIZEN_ASSISTANT, acting_for=collection.id)
         answer: Answer | None = None
         answering = self.knowledge.answer_stream(
             principal,

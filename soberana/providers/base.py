@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import threading
 from abc import ABC
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -186,6 +187,7 @@ def estimate_prompt_tokens(body: dict[str, Any]) -> int:
 
 
 _DIGESTS: dict[tuple[str, int, int], str] = {}
+_HASHING: dict[str, threading.Lock] = {}
 
 
 def weights_sha256(paths: list[Path]) -> str | None:
@@ -198,13 +200,18 @@ def weights_sha256(paths: list[Path]) -> str | None:
     for path in paths:
         stat = path.stat()
         key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
-        if key not in _DIGESTS:
-            digest = hashlib.sha256()
-            with path.open("rb") as handle:
-                while block := handle.read(1 << 20):
-                    digest.update(block)
-            _DIGESTS[key] = digest.hexdigest()
+        with _HASHING.setdefault(key[0], threading.Lock()):  # one thread hashes a file; the others wait for it
+            _hash_once(path, key)
         digests.append(_DIGESTS[key])
     if len(digests) == 1:
         return digests[0]
     return hashlib.sha256("\n".join(digests).encode()).hexdigest()
+
+
+def _hash_once(path: Path, key: tuple[str, int, int]) -> None:
+    if key not in _DIGESTS:
+        digest = hashlib.sha256()
+        with path.open("rb") as handle:
+            while block := handle.read(1 << 20):
+                digest.update(block)
+        _DIGESTS[key] = digest.hexdigest()

@@ -12,7 +12,7 @@ from soberana.auth.principal import Role, Scope, cli_principal
 from soberana.auth.schemas import ApiKeyCreate, OrganisationCreate, UserCreate
 from soberana.governance.service import GovernanceService
 from soberana.settings import Settings
-from soberana.wiring import LiveFacts
+from soberana.wiring import PlatformFacts
 from tests.conftest import Tenant, make_tenant
 
 COMPLETE = {
@@ -126,6 +126,6 @@ def rebuilt(platform: Any, **changes: Any) -> GovernanceService:
         inputs["ai_act_tree"],
         collections=platform.knowledge,
         feed=platform.governance_feed,
-        facts=LiveFacts(platform),
+        facts=PlatformFacts(platform),
         public_readers=current.transparency.readers,
     )

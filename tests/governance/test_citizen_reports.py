@@ -44,7 +44,7 @@ async def test_a_report_becomes_an_incident_of_the_assistants_use_case(
     unbound = await client.post(url, headers=token, json=PROBLEM)
     assert (unbound.status_code, unbound.json()["error"]["code"]) == (409, "reports_not_taken")
 
-    uc = await approved_use_case(client, agency)
+    uc = await approved_use_case(client, agency, models=["mock-chat", E5["alias"]])
     assert (await bind(client, agency, "collection", collection["id"], uc)).status_code == 200
     reported = await client.post(url, headers=token, json=PROBLEM)
     assert reported.status_code == 201, reported.text
@@ -68,7 +68,7 @@ async def test_a_report_becomes_an_incident_of_the_assistants_use_case(
 
 async def test_the_form_on_the_assistants_page(client: httpx.AsyncClient, agency: Keys) -> None:
     collection = await make_collection(client, agency.tenant, "faq", "public")
-    uc = await approved_use_case(client, agency)
+    uc = await approved_use_case(client, agency, models=["mock-chat", E5["alias"]])
     await bind(client, agency, "collection", collection["id"], uc)
     path = f"/ask/{agency.tenant.slug}/faq"
     page = await client.get(path)

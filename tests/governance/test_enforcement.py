@@ -134,6 +134,8 @@ async def test_enforced_traffic_needs_an_approved_running_use_case(
 
     other_model = await client.post(CHAT, headers=staff, json=chat("mock-other"))
     assert other_model.json()["error"]["code"] == "model_not_approved"
+    nameless = await client.post(CHAT, headers=staff, json={"messages": [{"role": "user", "content": "Hi"}]})
+    assert (nameless.status_code, nameless.json()["error"]["param"]) == (400, "model")
 
     # the kill switch: refused from the very next call, in the process that suspended it
     suspended = await act(client, agency.admin, uc, "suspend", reason="Wrong rates quoted.")
@@ -198,7 +200,7 @@ async def test_a_use_case_not_yet_approved_overdue_or_prohibited_gets_no_traffic
 
 
 async def test_the_citizen_assistant_answers_only_for_a_running_use_case(
-    client: httpx.AsyncClient, agency: Keys
+    app: Any, client: httpx.AsyncClient, agency: Keys
 ) -> None:
     collection = await make_collection(client, agency.tenant, "faq", "public")
     ref = {"collection": f"{agency.tenant.slug}/faq"}
@@ -206,7 +208,22 @@ async def test_the_citizen_assistant_answers_only_for_a_running_use_case(
     assert (closed.status_code, closed.json()["error"]["code"]) == (503, "use_case_unbound")
     assert "not available" in closed.json()["error"]["message"]
 
-    uc = await approved_use_case(client, agency)
+    # the assistant's calls are held to its use case too: its approved models must include the embedder
+    narrow = await approved_use_case(client, agency, name="Without the embedder")
+    assert (await bind(client, agency, "collection", collection["id"], narrow)).status_code == 200
+    opened = (await client.post("/v1/conversations", json=ref)).json()
+    refused = await client.post(
+        f"/v1/conversations/{opened['id']}/messages",
+        headers={"X-Conversation-Token": opened["token"]},
+        json={"question": "When is the library open?"},
+    )
+    assert refused.status_code == 503
+    logged = await refusals(app)
+    assert [(d["code"], d["model"], d["kind"]) for _, _, d in logged][-1:] == [
+        ("model_not_approved", E5["alias"], "collection")
+    ]
+
+    uc = await approved_use_case(client, agency, models=["mock-chat", E5["alias"]])
     assert (await bind(client, agency, "collection", collection["id"], uc)).status_code == 200
     opened = await client.post("/v1/conversations", json=ref)
     assert opened.status_code == 201, opened.text

