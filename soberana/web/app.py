@@ -35,6 +35,7 @@ from soberana.web import (
     console_models,
     console_people,
     console_reports,
+    governance,
     home,
     pages,
     staff,
@@ -162,6 +163,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(console_people.router)
     app.include_router(console_models.router)
     app.include_router(transparency_pages.router)
+    app.include_router(governance.router)
     app.mount("/assets", StaticFiles(directory=Path(__file__).parent / "static"), name="assets")
     if settings.docs_enabled:
         pages.mount_docs(app)

@@ -76,6 +76,7 @@ class PageContext:
                 "name": self.signed_in.display_name,
                 "can_admin": principal.can(Scope.ADMIN),
                 "can_audit": principal.can(Scope.AUDIT),
+                "can_govern": principal.can(Scope.GOVERNANCE),
                 "is_platform_admin": principal.is_platform_admin,
                 "org_id": principal.org_id,
             }

@@ -516,3 +516,125 @@ async def _saved_conversation(app: Any) -> str:
         me, None, "Draft a letter about the bulky waste pick-up for Ana López", "demo", None
     )
     return str(saved.id)
+
+
+GOVERNED_PATH = [
+    ("ai_system", "yes"),
+    ("general_purpose", "no"),
+    ("role", "deployer"),
+    ("prohibited_practice", "none"),
+    ("annex_i_product", "no"),
+    ("annex_iii_area", "none"),
+    ("interacts", "yes"),
+    ("synthetic_content", "no"),
+    ("emotion_or_biometric", "no"),
+    ("deepfake_or_public_text", "no"),
+]
+
+
+async def _reviewer(app: Any) -> None:
+    """A second administrator of the demo organisation: the second pair of eyes."""
+    admin, root = app.state.platform.admin, cli_principal("pytest")
+    async with app.state.platform.db.write_session() as session:
+        org = await admin.organisation_by_slug(session, root, "demo")
+        await admin.create_user(
+            session,
+            root,
+            UserCreate(
+                org_id=org.id,
+                email="reviewer@demo.example",
+                display_name="Rut Reviewer",
+                role=Role.ORG_ADMIN,
+                password=PASSWORD,
+            ),
+        )
+
+
+def test_a_use_case_is_registered_assessed_approved_bound_and_suspended(browser: Any, site: Site, page: Any) -> None:
+    """The register in the console, one question a page; with enforcement on, the key bound to the use case
+    runs while it is approved and is refused once it is suspended through the page (the kill switch)."""
+    import httpx
+
+    site.run(_reviewer(site.app))
+    sign_in(page, "admin@demo.example")
+    page.goto("/console/governance?lang=en")
+    no_serious_accessibility_problems(page)
+    page.fill("#uc-name", "Letter drafting assistant")
+    page.fill("#uc-description", "Drafts replies to residents' letters for a caseworker to check and send.")
+    for field, text in (
+        ("purpose", "Answer letters faster."),
+        ("public_benefit", "Residents get answers within days."),
+        ("owner", "Correspondence team"),
+        ("senior_responsible_owner", "Head of Customer Services"),
+        ("affected_people", "Residents who write to the city."),
+        ("human_intervention", "A caseworker reads, edits and sends every reply."),
+        ("legal_basis", "Municipal services regulation, art. 12."),
+    ):
+        page.fill(f"#uc-{field}", text)
+    page.fill("#uc-contact_email", "ai-register@demo.example")
+    page.select_option("#uc-models", ["smollm2-135m-demo"])
+    page.evaluate("document.getElementById('register').scrollIntoView()")
+    SCREENS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENS / "governance-register.png"))  # the form, filled in
+    page.click("form[action='/console/governance/new'] button[type=submit]")
+    page.wait_for_url(re.compile(r"/console/governance/uc_\w+\?done=created"))
+    use_case = page.url.split("?")[0]
+    assert "The use case has been registered as a draft." in page.inner_text("main")
+    # the EU AI Act assessment, one question a page
+    page.click("a:has-text('Answer the assessment')")
+    for number, (question, choice) in enumerate(GOVERNED_PATH, start=1):
+        assert page.locator("fieldset").count() == 1 and f"Question {number}" in page.inner_text("main")
+        if number == 1:
+            no_serious_accessibility_problems(page)
+        if question == "annex_iii_area":
+            screenshot(page, "governance-assessment")
+        page.check(f"input[name='answer-{question}'][value='{choice}']")
+        page.click("form[action$='/assess'] button[type=submit]:not([name=back])")
+    assert "Transparency duties" in page.inner_text("main")  # the conclusion: not high-risk, with Art. 50 duties
+    no_serious_accessibility_problems(page)
+    page.click("button:has-text('Save the assessment')")
+    page.wait_for_url(re.compile(r"done=assessed"))
+    page.click("form:has(input[name=action][value=submit]) button")
+    page.wait_for_url(re.compile(r"done=acted"))
+    assert "In review" in page.inner_text("main")
+    no_serious_accessibility_problems(page)
+
+    reviewer = browser.new_context(base_url=site.url, viewport={"width": 1000, "height": 800}).new_page()
+    sign_in(reviewer, "reviewer@demo.example")
+    reviewer.goto("/account/keys?lang=en")
+    reviewer.fill("#key-name", "governed integration")
+    reviewer.click("form[action='/account/keys'] button[type=submit]")
+    key = reviewer.inner_text("#new-key-value").strip()
+    reviewer.goto(use_case)
+    reviewer.click("form:has(input[name=action][value=approve]) button")
+    reviewer.wait_for_url(re.compile(r"done=acted"))
+    assert "Approved" in reviewer.inner_text("dl")
+    option = reviewer.locator("#bind-subject option", has_text="governed integration").get_attribute("value")
+    reviewer.select_option("#bind-subject", option)
+    reviewer.click("form[action$='/bindings'] button[type=submit]")
+    reviewer.wait_for_url(re.compile(r"done=bound"))
+    assert "governed integration" in reviewer.inner_text("#bindings ~ table")
+    no_serious_accessibility_problems(reviewer)
+    screenshot(reviewer, "governance-use-case")
+
+    enforcer = site.app.state.platform.enforcer
+    before, enforcer.mode = enforcer.mode, "enforce"
+    try:
+        chat = {"model": "smollm2-135m-demo", "messages": [{"role": "user", "content": "Hello"}], "max_tokens": 8}
+        headers = {"Authorization": f"Bearer {key}"}
+        runs = httpx.post(f"{site.url}/v1/chat/completions", json=chat, headers=headers, timeout=120)
+        assert runs.status_code == 200, runs.text
+        reviewer.fill("#reason-suspend", "Replies quoted the wrong fees.")
+        reviewer.click("form:has(input[name=action][value=suspend]) button")
+        reviewer.wait_for_url(re.compile(r"done=acted"))
+        assert "Suspended" in reviewer.inner_text("dl") and "Replies quoted the wrong fees." in reviewer.inner_text(
+            "dl"
+        )
+        refused = httpx.post(f"{site.url}/v1/chat/completions", json=chat, headers=headers, timeout=120)
+        assert refused.status_code == 403 and refused.json()["error"]["code"] == "use_case_suspended"
+    finally:
+        enforcer.mode = before
+    for language in ("es", "is"):
+        reviewer.goto(f"{use_case}?lang={language}")
+        no_serious_accessibility_problems(reviewer)
+    reviewer.context.close()
