@@ -175,7 +175,7 @@ async def test_enforced_traffic_needs_an_approved_running_use_case(
 
 
 async def test_a_use_case_not_yet_approved_overdue_or_prohibited_gets_no_traffic(
-    client: httpx.AsyncClient, agency: Keys
+    app: Any, client: httpx.AsyncClient, agency: Keys
 ) -> None:
     staff = agency.tenant.headers("staff")
     key = agency.tenant.staff_key_id
@@ -197,6 +197,12 @@ async def test_a_use_case_not_yet_approved_overdue_or_prohibited_gets_no_traffic
     assert assessed.json()["risk_group"] == "prohibited"
     assert (await bind(client, agency, "api_key", key, prohibited["id"])).status_code == 200
     assert (await client.post(CHAT, headers=staff, json=chat())).json()["error"]["code"] == "use_case_prohibited"
+    # each refusal has its audit entry, naming the use case
+    assert [(d["code"], use_case) for _, use_case, d in await refusals(app)] == [
+        ("use_case_not_approved", draft),
+        ("use_case_review_overdue", overdue),
+        ("use_case_prohibited", prohibited["id"]),
+    ]
 
 
 async def test_the_citizen_assistant_answers_only_for_a_running_use_case(
