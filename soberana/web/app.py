@@ -41,6 +41,7 @@ from soberana.web import (
     staff,
     workspace,
 )
+from soberana.web import governance_records as governance_pages_records
 from soberana.web import transparency as transparency_pages
 from soberana.web.errors import API_ERRORS, install_error_handlers
 from soberana.web.middleware import BodySizeLimitMiddleware, RequestIdMiddleware, SecurityHeadersMiddleware
@@ -163,6 +164,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(console_people.router)
     app.include_router(console_models.router)
     app.include_router(transparency_pages.router)
+    app.include_router(governance_pages_records.router)  # before the register's /console/governance/{id}
     app.include_router(governance.router)
     app.mount("/assets", StaticFiles(directory=Path(__file__).parent / "static"), name="assets")
     if settings.docs_enabled:

@@ -254,6 +254,7 @@ async def _use_case_page(
         bindable=bindable,
         binding_kinds=BINDING_KINDS,
         can_bind=_is_admin(principal),
+        can_record=_writes(principal),
         can_assess=_writes(principal) and use_case.submitted_version is None and use_case.status != Status.RETIRED,
         actions=_actions(use_case, principal),
         action_names=ACTION_NAMES,
