@@ -70,6 +70,12 @@ REQUIREMENT_STATES = {
     "done": N_("Done"),
     "not_applicable": N_("Not applicable"),
 }
+SEVERITIES = {"low": N_("Low"), "medium": N_("Medium"), "high": N_("High"), "critical": N_("Critical")}
+SERIOUS_KINDS = {
+    "other": N_("Serious: report within 15 days"),
+    "death": N_("Serious, a person's death: report within 10 days"),
+    "widespread_or_critical_infrastructure": N_("Serious, widespread or critical infrastructure: report within 2 days"),
+}
 EVIDENCE_STATES = {"holds": N_("Holds"), "fails": N_("Fails"), "unknown": N_("Unknown")}
 BINDING_KINDS = {"api_key": N_("API key"), "collection": N_("Public assistant"), "workspace": N_("Staff workspace")}
 KINDS: dict[str, SubjectKind] = {"api_key": "api_key", "collection": "collection", "workspace": "workspace"}
@@ -255,6 +261,8 @@ async def _use_case_page(
         binding_kinds=BINDING_KINDS,
         can_bind=_is_admin(principal),
         can_record=_writes(principal),
+        severities=SEVERITIES,
+        serious_kinds=SERIOUS_KINDS,
         can_assess=_writes(principal) and use_case.submitted_version is None and use_case.status != Status.RETIRED,
         actions=_actions(use_case, principal),
         action_names=ACTION_NAMES,

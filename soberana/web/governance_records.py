@@ -8,29 +8,41 @@ allow, and show a refusal (its status code and reason) on the page it came from.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from typing import Any
+
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from pydantic import ValidationError
 
 from soberana.auth.deps import get_origin
-from soberana.errors import InvalidRequest
-from soberana.web.governance import _form, _then
+from soberana.auth.principal import Scope
+from soberana.core.clock import utcnow
+from soberana.errors import InvalidRequest, SoberanaError
+from soberana.governance.incidents import MOVES
+from soberana.governance.lifecycle import RUNNING
+from soberana.governance.models import Incident
+from soberana.governance.schemas import IncidentChange, IncidentReport
+from soberana.web.governance import (
+    SERIOUS_KINDS,
+    SEVERITIES,
+    STATUS_NAMES,
+    _form,
+    _is_admin,
+    _then,
+    _use_case_page,
+    _writes,
+)
 from soberana.web.i18n import N_
 from soberana.web.ui import Page, PageContext, Services
 
 router = APIRouter(include_in_schema=False)
 
-SEVERITIES = {"low": N_("Low"), "medium": N_("Medium"), "high": N_("High"), "critical": N_("Critical")}
 INCIDENT_STATES = {
     "open": N_("Open"),
     "investigating": N_("Investigating"),
     "mitigated": N_("Mitigated"),
     "closed": N_("Closed"),
-}
-SERIOUS_KINDS = {
-    "other": N_("Serious: report within 15 days"),
-    "death": N_("Serious, a person's death: report within 10 days"),
-    "widespread_or_critical_infrastructure": N_("Serious, widespread or critical infrastructure: report within 2 days"),
 }
 
 
@@ -62,3 +74,166 @@ async def record_requirement(
         await compliance.record(page.principal, use_case_id, requirement_id, state, reason, get_origin(request))
 
     return await _then(page, services, use_case_id, attempt, "recorded#requirements")
+
+
+# -- incidents -----------------------------------------------------------------------------------------
+
+REPORT_FIELDS = {
+    "title": N_("Title"),
+    "description": N_("What happened"),
+    "severity": N_("Severity"),
+    "serious_kind": N_("Serious incident"),
+}
+
+
+def _time_left(incident: Incident) -> int | None:
+    """Whole hours until the report to the authority is due (negative: overdue); none once reported."""
+    if incident.report_due is None or incident.reported_to_authority_at is not None:
+        return None
+    return int((incident.report_due - utcnow()).total_seconds() // 3600)
+
+
+async def _names(services: Services, page: PageContext) -> dict[str, str]:
+    entries = await services.governance.list_use_cases(page.principal, limit=500)
+    return {e.use_case.id: e.use_case.name for e in entries}
+
+
+@router.get("/console/governance/incidents")
+async def incidents(page: Page, services: Services) -> Response:
+    """The incidents of the person's organisations, oldest first."""
+    principal = page.principal
+    principal.require(Scope.GOVERNANCE, "Incidents")
+    found = await services.governance.incidents.list_incidents(
+        principal, status=None, use_case_id=None, limit=200, after=None
+    )
+    return page.render(
+        "governance_incidents.html",
+        section="governance",
+        incidents=[(i, _time_left(i)) for i in found],
+        use_case_names=await _names(services, page),
+        severities=SEVERITIES,
+        incident_states=INCIDENT_STATES,
+        serious_kinds=SERIOUS_KINDS,
+    )
+
+
+@router.post("/console/governance/{use_case_id}/incidents")
+async def report_incident(use_case_id: str, request: Request, page: Page, services: Services) -> Response:
+    """Report an incident with the use case: then its page."""
+    form = await _form(request, page)
+    kind = str(form.get("serious_kind", ""))
+    data: dict[str, Any] = {
+        "title": " ".join(str(form.get("title", "")).split()),
+        "description": str(form.get("description", "")).strip(),
+        "severity": str(form.get("severity", "medium")),
+        "serious": bool(kind),
+    }
+    if kind:
+        data["serious_kind"] = kind
+    try:
+        try:
+            report = IncidentReport.model_validate(data)
+        except ValidationError as error:
+            raise _problem(page, error, REPORT_FIELDS) from None
+        incident = await services.governance.incidents.report(page.principal, use_case_id, report, get_origin(request))
+    except SoberanaError as error:
+        if error.status_code >= 500:
+            raise
+        return await _use_case_page(page, services, use_case_id, refusal=error, status_code=error.status_code)
+    return page.redirect(f"/console/governance/incidents/{incident.id}?done=reported")
+
+
+async def _incident_page(
+    page: PageContext,
+    services: Services,
+    incident_id: str,
+    *,
+    refusal: SoberanaError | None = None,
+    status_code: int = 200,
+) -> Response:
+    principal, governance = page.principal, services.governance
+    incident = await governance.incidents.get(principal, incident_id)
+    entry = await governance.get(principal, incident.use_case_id)
+    return page.render(
+        "governance_incident.html",
+        status_code=status_code,
+        section="governance",
+        incident=incident,
+        use_case=entry.use_case,
+        time_left=_time_left(incident),
+        moves=sorted(MOVES[incident.status]),
+        severities=SEVERITIES,
+        incident_states=INCIDENT_STATES,
+        serious_kinds=SERIOUS_KINDS,
+        status_names=STATUS_NAMES,
+        can_triage=_writes(principal),
+        can_suspend=_is_admin(principal) and entry.use_case.status in RUNNING,
+        refusal=refusal,
+        done=page.request.query_params.get("done", ""),
+    )
+
+
+@router.get("/console/governance/incidents/{incident_id}")
+async def incident_page(incident_id: str, page: Page, services: Services) -> Response:
+    return await _incident_page(page, services, incident_id)
+
+
+async def _then_incident(
+    page: PageContext, services: Services, incident_id: str, attempt: Callable[[], Awaitable[object]], done: str
+) -> Response:
+    """Do ``attempt``, then back to the incident's page; a refusal is shown there, with its status code."""
+    try:
+        await attempt()
+    except SoberanaError as error:
+        if error.status_code >= 500:
+            raise
+        return await _incident_page(page, services, incident_id, refusal=error, status_code=error.status_code)
+    return page.redirect(f"/console/governance/incidents/{incident_id}?done={done}")
+
+
+@router.post("/console/governance/incidents/{incident_id}/triage")
+async def triage(incident_id: str, request: Request, page: Page, services: Services) -> Response:
+    """A new state, severity or seriousness, with a note: kept in the incident's history."""
+    form = await _form(request, page)
+    serious = str(form.get("serious_kind", ""))
+    data: dict[str, Any] = {
+        "status": str(form.get("status", "")) or None,
+        "severity": str(form.get("severity", "")) or None,
+        "serious": serious != "no",
+        "note": str(form.get("note", "")).strip(),
+    }
+    if serious != "no":
+        data["serious_kind"] = serious
+
+    async def attempt() -> None:
+        incidents = services.governance.incidents
+        incident = await incidents.get(page.principal, incident_id)
+        if data["status"] == incident.status:
+            data["status"] = None
+        if data["serious"] == (incident.serious_kind is not None) and data.get("serious_kind") in (
+            None,
+            incident.serious_kind,
+        ):
+            # unchanged: not sent, so that staff may triage a serious incident
+            del data["serious"]
+            data.pop("serious_kind", None)
+        try:
+            change = IncidentChange.model_validate(data)
+        except ValidationError as error:
+            raise _problem(page, error, REPORT_FIELDS | {"status": N_("Status"), "note": N_("Note")}) from None
+        await incidents.change(page.principal, incident_id, change, get_origin(request))
+
+    return await _then_incident(page, services, incident_id, attempt, "triaged")
+
+
+@router.post("/console/governance/incidents/{incident_id}/suspend")
+async def suspend_from_incident(incident_id: str, request: Request, page: Page, services: Services) -> Response:
+    """Suspend the incident's use case, in one step (administrators, with a reason)."""
+    reason = str((await _form(request, page)).get("reason", ""))
+
+    async def attempt() -> None:
+        if not reason.strip():
+            raise InvalidRequest(page.t.gettext("Say why the use case is suspended."), param="reason")
+        await services.governance.incidents.suspend_use_case(page.principal, incident_id, reason, get_origin(request))
+
+    return await _then_incident(page, services, incident_id, attempt, "suspended")

@@ -12,8 +12,8 @@ import pytest
 
 from soberana.auth.principal import cli_principal
 from tests.conftest import Tenant
-from tests.web.test_governance_pages import SignIn, forms, passwords, register
-from tests.web.test_pages import form_token, sign_in
+from tests.web.test_governance_pages import SignIn, act, assess, carried, forms, passwords, register
+from tests.web.test_pages import form_token, sign_in, source_messages, visible_text
 
 
 @pytest.fixture
@@ -61,3 +61,123 @@ async def test_requirement_states_are_recorded_on_the_use_case_page(
     async with signed_in(f"auditor@{tenant_a.slug}.example") as auditor:
         page = await auditor.get(f"/console/governance/{use_case}")
         assert page.status_code == 200 and "/requirements/" not in page.text and "Drafting the notice." in page.text
+
+
+async def test_report_triage_and_suspend_from_an_incident(
+    app: Any, client: httpx.AsyncClient, tenant_a: Tenant, tenant_b: Tenant, signed_in: SignIn
+) -> None:
+    await passwords(client, tenant_a, tenant_b)
+    async with signed_in(f"staff@{tenant_a.slug}.example") as staff:
+        use_case = await register(staff)
+        page = await staff.get(f"/console/governance/{use_case}?lang=en")
+        action = f"/console/governance/{use_case}/incidents"
+        (form,) = forms(page.text, action)
+        assert form["textareas"] == ["description"]
+        # a report without a title is refused on the use case's page
+        empty = await staff.post(action, data={"title": " ", "description": "x", "csrf_token": form_token(page.text)})
+        assert empty.status_code == 400 and "Refused (400)" in empty.text and "Report an incident" in empty.text
+        reported = await staff.post(
+            action,
+            data={
+                "title": "Reply with a wrong amount",
+                "description": "A letter said the benefit was 10 times what it is.",
+                "severity": "high",
+                "serious_kind": "other",
+                "csrf_token": form_token(page.text),
+            },
+        )
+        assert reported.status_code == 303, reported.text
+        location = reported.headers["location"]
+        assert location.startswith("/console/governance/incidents/inc_") and location.endswith("?done=reported")
+        incident = location.removeprefix("/console/governance/incidents/").removesuffix("?done=reported")
+        listed = await staff.get("/console/governance/incidents?lang=en")
+        assert listed.status_code == 200 and "Reply with a wrong amount" in listed.text
+        assert "Benefit letters assistant" in listed.text and ">High<" in listed.text
+        assert "hours left" in listed.text  # a serious incident: 15 days to report it
+        page = await staff.get(location + "&lang=en")
+        assert "The incident has been reported." in page.text and ">Open<" in page.text
+        assert f'href="/v1/governance/incidents/{incident}/export"' in page.text
+        assert "/suspend" not in page.text  # staff do not suspend
+        triaged = await staff.post(
+            f"/console/governance/incidents/{incident}/triage",
+            data={
+                "status": "investigating",
+                "severity": "critical",
+                "serious_kind": "other",
+                "note": "Checking every letter sent this week.",
+                "csrf_token": form_token(page.text),
+            },
+        )
+        assert triaged.status_code == 303
+        page = await staff.get(f"/console/governance/incidents/{incident}?lang=en")
+        assert ">Investigating<" in page.text and "Checking every letter sent this week." in page.text
+        # staff may not declare a serious incident not serious: refused on the page, with its status code
+        lighter = await staff.post(
+            f"/console/governance/incidents/{incident}/triage",
+            data={
+                "status": "investigating",
+                "severity": "critical",
+                "serious_kind": "no",
+                "csrf_token": form_token(page.text),
+            },
+        )
+        assert lighter.status_code == 403 and "Refused (403)" in lighter.text
+        posted = await staff.post(f"/console/governance/incidents/{incident}/triage", data={"csrf_token": "forged"})
+        assert posted.status_code == 403
+    found = await app.state.platform.governance.incidents.get(cli_principal("pytest"), incident)
+    assert (found.status, found.severity, found.serious_kind) == ("investigating", "critical", "other")
+    # submitted by its author, approved by an administrator, so that it can be suspended
+    async with signed_in(f"staff@{tenant_a.slug}.example") as staff:
+        save = f"/console/governance/{use_case}/assess/save"
+        assert (await staff.post(save, data=carried(await assess(staff, use_case), save))).status_code == 303
+        assert (await act(staff, use_case, "submit")).status_code == 303
+    async with signed_in(f"org_admin@{tenant_a.slug}.example") as admin:
+        assert (await act(admin, use_case, "approve", version="1")).status_code == 303
+        page = await admin.get(f"/console/governance/incidents/{incident}?lang=en")
+        assert f'action="/console/governance/incidents/{incident}/suspend"' in page.text
+        suspend = f"/console/governance/incidents/{incident}/suspend"
+        no_reason = await admin.post(suspend, data={"reason": "", "csrf_token": form_token(page.text)})
+        assert no_reason.status_code == 400 and "Refused (400)" in no_reason.text
+        suspended = await admin.post(suspend, data={"reason": "Wrong amounts", "csrf_token": form_token(page.text)})
+        assert suspended.status_code == 303
+        page = await admin.get(f"/console/governance/incidents/{incident}?lang=en&done=suspended")
+        assert "The use case has been suspended." in page.text and ">Suspended<" in page.text
+        assert "Use case suspended: Wrong amounts" in page.text
+    async with signed_in(f"staff@{tenant_b.slug}.example") as other:
+        assert "Reply with a wrong amount" not in (await other.get("/console/governance/incidents")).text
+        assert (await other.get(f"/console/governance/incidents/{incident}")).status_code == 404
+        token = form_token((await other.get("/console/governance")).text)
+        for path in (f"incidents/{incident}/triage", f"incidents/{incident}/suspend", f"{use_case}/incidents"):
+            data = {"title": "x", "description": "y", "reason": "z", "status": "closed", "csrf_token": token}
+            assert (await other.post(f"/console/governance/{path}", data=data)).status_code == 404, path
+
+
+async def test_the_new_pages_speak_three_languages(
+    app: Any, client: httpx.AsyncClient, tenant_a: Tenant, signed_in: SignIn
+) -> None:
+    await passwords(client, tenant_a)
+    async with signed_in(f"staff@{tenant_a.slug}.example") as staff:
+        use_case = await register(staff)
+        page = await staff.get(f"/console/governance/{use_case}")
+        data = {"title": "Slow answers", "description": "Took a minute.", "serious_kind": "death"}
+        reported = await staff.post(
+            f"/console/governance/{use_case}/incidents", data={**data, "csrf_token": form_token(page.text)}
+        )
+        incident = reported.headers["location"].split("/")[-1].split("?")[0]
+    pages = [
+        "/console/governance",
+        f"/console/governance/{use_case}?done=recorded",
+        "/console/governance/incidents",
+        f"/console/governance/incidents/{incident}?done=reported",
+    ]
+    english = {m for m in source_messages() if len(m) > 12}
+    async with signed_in(f"org_admin@{tenant_a.slug}.example") as admin:
+        for language in ("es", "en", "is"):
+            for path in pages:
+                response = await admin.get(path, params={"lang": language})
+                assert response.status_code == 200, path
+                assert f'<html lang="{language}"' in response.text
+                if language != "en":
+                    text = " ".join(visible_text(response.text).split())
+                    left = sorted(m for m in english if " ".join(m.split()) in text)
+                    assert not left, f"{path} in {language} shows English text: {left[:3]}"
