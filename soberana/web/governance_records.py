@@ -237,3 +237,90 @@ async def suspend_from_incident(incident_id: str, request: Request, page: Page, 
         await services.governance.incidents.suspend_use_case(page.principal, incident_id, reason, get_origin(request))
 
     return await _then_incident(page, services, incident_id, attempt, "suspended")
+
+
+# -- transparency records ------------------------------------------------------------------------------
+
+RECORD_STATES = {
+    "draft": N_("Draft"),
+    "approved": N_("Approved"),
+    "published": N_("Published"),
+    "superseded": N_("Superseded"),
+}
+
+
+async def _transparency_page(
+    page: PageContext,
+    services: Services,
+    use_case_id: str,
+    *,
+    refusal: SoberanaError | None = None,
+    status_code: int = 200,
+) -> Response:
+    principal, governance = page.principal, services.governance
+    use_case = (await governance.get(principal, use_case_id)).use_case
+    records = await governance.transparency.records(principal, use_case_id)
+    async with services.db.session() as session:
+        organisation = await services.admin.public_organisation(session, org_id=use_case.org_id)
+    published = organisation is not None and any(r.row.status == "published" for r in records)
+    return page.render(
+        "governance_transparency.html",
+        status_code=status_code,
+        section="governance",
+        use_case=use_case,
+        records=records,
+        record_states=RECORD_STATES,
+        public=f"/transparency/{organisation.slug}/{use_case.id}" if published and organisation else None,
+        can_draft=_writes(principal) and use_case.status in RUNNING and use_case.approved_version is not None,
+        can_act=_is_admin(principal),
+        principal_id=principal.id,
+        refusal=refusal,
+        done=page.request.query_params.get("done", ""),
+    )
+
+
+@router.get("/console/governance/{use_case_id}/transparency")
+async def transparency_records(use_case_id: str, page: Page, services: Services) -> Response:
+    """The versions of the use case's public transparency record, and what the person may do with them."""
+    return await _transparency_page(page, services, use_case_id)
+
+
+async def _then_records(
+    page: PageContext, services: Services, use_case_id: str, attempt: Callable[[], Awaitable[object]], done: str
+) -> Response:
+    try:
+        await attempt()
+    except SoberanaError as error:
+        if error.status_code >= 500:
+            raise
+        return await _transparency_page(page, services, use_case_id, refusal=error, status_code=error.status_code)
+    return page.redirect(f"/console/governance/{use_case_id}/transparency?done={done}")
+
+
+@router.post("/console/governance/{use_case_id}/transparency")
+async def draft_record(use_case_id: str, request: Request, page: Page, services: Services) -> Response:
+    """Write a draft of the record from the register and what runs now."""
+    await _form(request, page)
+
+    async def attempt() -> None:
+        await services.governance.transparency.draft(page.principal, use_case_id, get_origin(request))
+
+    return await _then_records(page, services, use_case_id, attempt, "drafted")
+
+
+@router.post("/console/governance/{use_case_id}/transparency/{record_id}")
+async def act_on_record(use_case_id: str, record_id: str, request: Request, page: Page, services: Services) -> Response:
+    """Approve a draft (another administrator than its writer) or publish an approved record."""
+    action = str((await _form(request, page)).get("action", ""))
+
+    async def attempt() -> None:
+        transparency = services.governance.transparency
+        if action not in ("approve", "publish"):
+            raise InvalidRequest(page.t.gettext("Choose one of the actions offered."), param="action")
+        if all(r.row.id != record_id for r in await transparency.records(page.principal, use_case_id)):
+            raise InvalidRequest(page.t.gettext("Choose one of the records shown."), param="record")
+        await transparency.act(
+            page.principal, record_id, "approve" if action == "approve" else "publish", get_origin(request)
+        )
+
+    return await _then_records(page, services, use_case_id, attempt, action)

@@ -3,6 +3,7 @@ suspend from one), with CSRF, refusals on the page, the auditor's read-only view
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -169,6 +170,7 @@ async def test_the_new_pages_speak_three_languages(
         f"/console/governance/{use_case}?done=recorded",
         "/console/governance/incidents",
         f"/console/governance/incidents/{incident}?done=reported",
+        f"/console/governance/{use_case}/transparency?done=drafted",
     ]
     english = {m for m in source_messages() if len(m) > 12}
     async with signed_in(f"org_admin@{tenant_a.slug}.example") as admin:
@@ -181,3 +183,54 @@ async def test_the_new_pages_speak_three_languages(
                     text = " ".join(visible_text(response.text).split())
                     left = sorted(m for m in english if " ".join(m.split()) in text)
                     assert not left, f"{path} in {language} shows English text: {left[:3]}"
+
+
+async def approved_use_case(signed_in: SignIn, tenant: Tenant) -> str:
+    """A use case registered, assessed and submitted by staff, approved by an administrator."""
+    async with signed_in(f"staff@{tenant.slug}.example") as staff:
+        use_case = await register(staff)
+        save = f"/console/governance/{use_case}/assess/save"
+        assert (await staff.post(save, data=carried(await assess(staff, use_case), save))).status_code == 303
+        assert (await act(staff, use_case, "submit")).status_code == 303
+    async with signed_in(f"org_admin@{tenant.slug}.example") as admin:
+        assert (await act(admin, use_case, "approve", version="1")).status_code == 303
+    return use_case
+
+
+async def test_a_transparency_record_is_drafted_approved_and_published(
+    client: httpx.AsyncClient, tenant_a: Tenant, tenant_b: Tenant, signed_in: SignIn
+) -> None:
+    await passwords(client, tenant_a, tenant_b)
+    use_case = await approved_use_case(signed_in, tenant_a)
+    records = f"/console/governance/{use_case}/transparency"
+    async with signed_in(f"staff@{tenant_a.slug}.example") as staff:
+        assert records in (await staff.get(f"/console/governance/{use_case}")).text
+        page = await staff.get(f"{records}?lang=en")
+        assert "No record has been written yet." in page.text and "Write a draft" in page.text
+        drafted = await staff.post(records, data={"csrf_token": form_token(page.text)})
+        assert drafted.status_code == 303 and drafted.headers["location"].endswith("?done=drafted")
+        page = await staff.get(f"{records}?lang=en&done=drafted")
+        assert "A draft has been written." in page.text and ">Draft<" in page.text
+        assert "Approve version 1" not in page.text  # staff neither approve nor publish
+        assert f'action="{records}/tr_' not in page.text
+    async with signed_in(f"org_admin@{tenant_a.slug}.example") as admin:
+        page = await admin.get(f"{records}?lang=en")
+        (record,) = re.findall(rf'action="{records}/(tr_[^"]+)"', page.text)
+        # publishing a draft is refused on the page, with its status code
+        early = await admin.post(f"{records}/{record}", data={"action": "publish", "csrf_token": form_token(page.text)})
+        assert early.status_code == 409 and "Refused (409)" in early.text
+        for action in ("approve", "publish"):
+            done = await admin.post(f"{records}/{record}", data={"action": action, "csrf_token": form_token(page.text)})
+            assert done.status_code == 303, done.text
+        page = await admin.get(f"{records}?lang=en")
+        assert ">Published<" in page.text
+        public = f"/transparency/{tenant_a.slug}/{use_case}"
+        assert f'href="{public}"' in page.text
+    shown = await client.get(public, params={"lang": "en"})
+    assert shown.status_code == 200 and "Benefit letters assistant" in shown.text
+    async with signed_in(f"staff@{tenant_b.slug}.example") as other:
+        assert (await other.get(records)).status_code == 404
+        token = form_token((await other.get("/console/governance")).text)
+        assert (await other.post(records, data={"csrf_token": token})).status_code == 404
+        stolen = await other.post(f"{records}/{record}", data={"action": "approve", "csrf_token": token})
+        assert stolen.status_code == 404
