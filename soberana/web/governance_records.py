@@ -12,13 +12,13 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import Response
+from fastapi.responses import JSONResponse, Response
 from pydantic import ValidationError
 
 from soberana.auth.deps import get_origin
 from soberana.auth.principal import Scope
 from soberana.core.clock import utcnow
-from soberana.errors import InvalidRequest, SoberanaError
+from soberana.errors import InvalidRequest, NotFound, SoberanaError
 from soberana.governance.incidents import MOVES
 from soberana.governance.lifecycle import RUNNING
 from soberana.governance.models import Incident
@@ -324,3 +324,104 @@ async def act_on_record(use_case_id: str, record_id: str, request: Request, page
         )
 
     return await _then_records(page, services, use_case_id, attempt, action)
+
+
+@router.get("/console/governance/incidents/{incident_id}/export")
+async def export_incident(incident_id: str, page: Page, services: Services) -> Response:
+    """The incident as data for the market surveillance authority (as ``/v1/…/export``, signed in)."""
+    found = await services.governance.incidents.export(page.principal, incident_id)
+    return JSONResponse(found, headers={"Content-Disposition": f'attachment; filename="{incident_id}.json"'})
+
+
+# -- the AI usage policy -------------------------------------------------------------------------------
+
+POLICY_STATES = {"generated": N_("Generated"), "approved": N_("Approved")}
+LANGUAGE_NAMES = {"es": "Español", "en": "English", "is": "Íslenska"}
+
+
+def _organisation_id(page: PageContext) -> str:
+    page.principal.require(Scope.GOVERNANCE, "The AI usage policy")
+    org_id = page.principal.org_id
+    if not org_id:
+        raise NotFound("No organisation of yours has a policy.")
+    return org_id
+
+
+async def _policy_page(
+    page: PageContext,
+    services: Services,
+    *,
+    contact: str = "",
+    refusal: SoberanaError | None = None,
+    status_code: int = 200,
+) -> Response:
+    org_id = _organisation_id(page)
+    versions = await services.governance.policies.versions(page.principal, org_id)
+    return page.render(
+        "governance_policy.html",
+        status_code=status_code,
+        section="governance",
+        versions=versions,
+        policy_states=POLICY_STATES,
+        policy_languages=LANGUAGE_NAMES,
+        contact=contact,
+        can_generate=_is_admin(page.principal),
+        principal_id=page.principal.id,
+        refusal=refusal,
+        done=page.request.query_params.get("done", ""),
+    )
+
+
+@router.get("/console/governance/policy")
+async def policy(page: Page, services: Services) -> Response:
+    """The versions of the organisation's AI usage policy, with what changed in each."""
+    return await _policy_page(page, services)
+
+
+@router.post("/console/governance/policy")
+async def generate_policy(request: Request, page: Page, services: Services) -> Response:
+    """Generate the policy from the configuration now (administrators): a new version if anything changed."""
+    contact = str((await _form(request, page)).get("contact", ""))
+    try:
+        if len(contact) > 300:
+            raise InvalidRequest(page.t.gettext("Give an e-mail address or a page of 300 characters at most."))
+        policies = services.governance.policies
+        await policies.generate(page.principal, _organisation_id(page), contact, get_origin(request))
+    except SoberanaError as error:
+        if error.status_code >= 500 or error.status_code == 404:
+            raise
+        return await _policy_page(page, services, contact=contact, refusal=error, status_code=error.status_code)
+    return page.redirect("/console/governance/policy?done=generated")
+
+
+@router.post("/console/governance/policy/{version}/approve")
+async def approve_policy(version: int, request: Request, page: Page, services: Services) -> Response:
+    """Approve a generated version (an administrator who did not generate it)."""
+    await _form(request, page)
+    try:
+        policies = services.governance.policies
+        await policies.approve(page.principal, _organisation_id(page), version, get_origin(request))
+    except SoberanaError as error:
+        if error.status_code >= 500 or error.status_code == 404:
+            raise
+        return await _policy_page(page, services, refusal=error, status_code=error.status_code)
+    return page.redirect("/console/governance/policy?done=approved")
+
+
+@router.get("/console/governance/policy/{version}")
+async def policy_document(version: int, page: Page, services: Services) -> Response:
+    """A version of the policy as HTML or DOCX (``format``), in ``language`` (as ``/v1/…``, signed in)."""
+    form, language = page.request.query_params.get("format", "html"), page.request.query_params.get("language", "en")
+    if form not in ("html", "docx") or language not in LANGUAGE_NAMES:
+        raise NotFound("No such document.")
+    policies = services.governance.policies
+    body = await policies.render(
+        page.principal, _organisation_id(page), version, language, "docx" if form == "docx" else "html"
+    )
+    if form == "docx":
+        return Response(
+            body,
+            media_type="application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+            headers={"Content-Disposition": f'attachment; filename="ai-usage-policy-v{version}-{language}.docx"'},
+        )
+    return Response(body, media_type="text/html; charset=utf-8")

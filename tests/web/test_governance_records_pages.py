@@ -11,10 +11,11 @@ from typing import Any
 import httpx
 import pytest
 
-from soberana.auth.principal import cli_principal
+from soberana.auth.principal import Role, cli_principal
+from soberana.auth.schemas import UserCreate
 from tests.conftest import Tenant
 from tests.web.test_governance_pages import SignIn, act, assess, carried, forms, passwords, register
-from tests.web.test_pages import form_token, sign_in, source_messages, visible_text
+from tests.web.test_pages import form_token, set_password, sign_in, source_messages, visible_text
 
 
 @pytest.fixture
@@ -97,7 +98,9 @@ async def test_report_triage_and_suspend_from_an_incident(
         assert "hours left" in listed.text  # a serious incident: 15 days to report it
         page = await staff.get(location + "&lang=en")
         assert "The incident has been reported." in page.text and ">Open<" in page.text
-        assert f'href="/v1/governance/incidents/{incident}/export"' in page.text
+        exported = await staff.get(f"/console/governance/incidents/{incident}/export")
+        assert f'href="/console/governance/incidents/{incident}/export"' in page.text
+        assert exported.status_code == 200 and exported.json()["incident"]["serious_kind"] == "other"
         assert "/suspend" not in page.text  # staff do not suspend
         triaged = await staff.post(
             f"/console/governance/incidents/{incident}/triage",
@@ -171,6 +174,7 @@ async def test_the_new_pages_speak_three_languages(
         "/console/governance/incidents",
         f"/console/governance/incidents/{incident}?done=reported",
         f"/console/governance/{use_case}/transparency?done=drafted",
+        "/console/governance/policy?done=generated",
     ]
     english = {m for m in source_messages() if len(m) > 12}
     async with signed_in(f"org_admin@{tenant_a.slug}.example") as admin:
@@ -234,3 +238,58 @@ async def test_a_transparency_record_is_drafted_approved_and_published(
         assert (await other.post(records, data={"csrf_token": token})).status_code == 404
         stolen = await other.post(f"{records}/{record}", data={"action": "approve", "csrf_token": token})
         assert stolen.status_code == 404
+
+
+async def test_the_ai_usage_policy_is_generated_and_approved_by_another_administrator(
+    app: Any, client: httpx.AsyncClient, tenant_a: Tenant, tenant_b: Tenant, signed_in: SignIn
+) -> None:
+    await passwords(client, tenant_a, tenant_b)
+    platform = app.state.platform
+    async with platform.db.write_session() as session:
+        second = await platform.admin.create_user(
+            session,
+            cli_principal("pytest"),
+            UserCreate(
+                org_id=tenant_a.org_id,
+                email=f"second@{tenant_a.slug}.example",
+                display_name="Second",
+                role=Role.ORG_ADMIN,
+            ),
+        )
+    await set_password(client, tenant_a, second.id)
+    async with signed_in(f"org_admin@{tenant_a.slug}.example") as admin:
+        assert 'href="/console/governance/policy"' in (await admin.get("/console/governance")).text
+        page = await admin.get("/console/governance/policy?lang=en")
+        assert page.status_code == 200 and "No policy has been generated yet." in page.text
+        blank = await admin.post(
+            "/console/governance/policy", data={"contact": " ", "csrf_token": form_token(page.text)}
+        )
+        assert blank.status_code == 400 and "Refused (400)" in blank.text
+        generated = await admin.post(
+            "/console/governance/policy", data={"contact": "ai@agency.example", "csrf_token": form_token(page.text)}
+        )
+        assert generated.status_code == 303 and generated.headers["location"].endswith("?done=generated")
+        page = await admin.get("/console/governance/policy?lang=en")
+        assert ">Generated<" in page.text and "/console/governance/policy/1/approve" not in page.text  # not their own
+        (row,) = await platform.governance.policies.versions(cli_principal("pytest"), tenant_a.org_id)
+        assert row[0].digests["en"] in page.text
+    async with signed_in(f"second@{tenant_a.slug}.example") as other_admin:
+        page = await other_admin.get("/console/governance/policy?lang=en")
+        approved = await other_admin.post(
+            "/console/governance/policy/1/approve", data={"csrf_token": form_token(page.text)}
+        )
+        assert approved.status_code == 303
+        page = await other_admin.get("/console/governance/policy?lang=en")
+        assert ">Approved<" in page.text
+        assert 'href="/console/governance/policy/1?format=docx&amp;language=is"' in page.text
+        docx = await other_admin.get("/console/governance/policy/1", params={"format": "docx", "language": "is"})
+        assert docx.status_code == 200 and docx.content.startswith(b"PK")
+        html = await other_admin.get("/console/governance/policy/1", params={"format": "html", "language": "es"})
+        assert html.status_code == 200 and "ai@agency.example" in html.text
+    async with signed_in(f"staff@{tenant_a.slug}.example") as staff:
+        page = await staff.get("/console/governance/policy")
+        assert page.status_code == 200 and 'action="/console/governance/policy"' not in page.text
+    async with signed_in(f"org_admin@{tenant_b.slug}.example") as other:
+        page = await other.get("/console/governance/policy")
+        assert "ai@agency.example" not in page.text and "/console/governance/policy/1?" not in page.text
+        assert (await other.get("/console/governance/policy/1", params={"format": "docx"})).status_code == 404
