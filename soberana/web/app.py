@@ -36,6 +36,7 @@ from soberana.web import (
     console_people,
     console_reports,
     governance,
+    governance_suppliers,
     home,
     pages,
     staff,
@@ -165,6 +166,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(console_models.router)
     app.include_router(transparency_pages.router)
     app.include_router(governance_pages_records.router)  # before the register's /console/governance/{id}
+    app.include_router(governance_suppliers.router)
     app.include_router(governance.router)
     app.mount("/assets", StaticFiles(directory=Path(__file__).parent / "static"), name="assets")
     if settings.docs_enabled:

@@ -13,9 +13,9 @@ import pytest
 
 from soberana.auth.principal import Role, cli_principal
 from soberana.auth.schemas import UserCreate
-from tests.conftest import Tenant
+from tests.conftest import Tenant, make_platform_key
 from tests.web.test_governance_pages import SignIn, act, assess, carried, forms, passwords, register
-from tests.web.test_pages import form_token, set_password, sign_in, source_messages, visible_text
+from tests.web.test_pages import PASSWORD, form_token, set_password, sign_in, source_messages, visible_text
 
 
 @pytest.fixture
@@ -175,6 +175,7 @@ async def test_the_new_pages_speak_three_languages(
         f"/console/governance/incidents/{incident}?done=reported",
         f"/console/governance/{use_case}/transparency?done=drafted",
         "/console/governance/policy?done=generated",
+        "/console/governance/suppliers?done=saved",
     ]
     english = {m for m in source_messages() if len(m) > 12}
     async with signed_in(f"org_admin@{tenant_a.slug}.example") as admin:
@@ -293,3 +294,63 @@ async def test_the_ai_usage_policy_is_generated_and_approved_by_another_administ
         page = await other.get("/console/governance/policy")
         assert "ai@agency.example" not in page.text and "/console/governance/policy/1?" not in page.text
         assert (await other.get("/console/governance/policy/1", params={"format": "docx"})).status_code == 404
+
+
+async def test_platform_administrators_keep_the_suppliers_others_read_them(
+    app: Any, client: httpx.AsyncClient, tenant_a: Tenant, signed_in: SignIn
+) -> None:
+    await passwords(client, tenant_a)
+    key = await make_platform_key(app)
+    users = await client.get("/admin/users", headers={"Authorization": f"Bearer {key}"}, params={"limit": 500})
+    (ops,) = [u["id"] for u in users.json()["data"] if u["email"] == "ops@platform.example"]
+    patched = await client.patch(
+        f"/admin/users/{ops}", headers={"Authorization": f"Bearer {key}"}, json={"password": PASSWORD}
+    )
+    assert patched.status_code == 200, patched.text
+    fields = {
+        "legal_name": "Nordic Cloud hf.",
+        "country": "is",
+        "status": "approved",
+        "review_date": "2031-06-30",
+        "data_residency": "IS, EEA",
+        "trains_on_customer_data": "no",
+        "contract_reference": "RK-2026-114",
+    }
+    async with signed_in("ops@platform.example") as operator:
+        page = await operator.get("/console/governance/suppliers?lang=en")
+        assert page.status_code == 200 and "Add a supplier" in page.text
+        bad = await operator.post(
+            "/console/governance/suppliers",
+            data={**fields, "country": "Iceland", "csrf_token": form_token(page.text)},
+        )
+        assert bad.status_code == 400 and "Refused (400)" in bad.text and "RK-2026-114" in bad.text
+        added = await operator.post(
+            "/console/governance/suppliers", data={**fields, "csrf_token": form_token(page.text)}
+        )
+        assert added.status_code == 303, added.text
+        (supplier,) = await app.state.platform.governance.suppliers.list_suppliers(cli_principal("pytest"))
+        assert (supplier.country, supplier.data_residency, supplier.status) == ("IS", ["IS", "EEA"], "approved")
+        page = await operator.get(f"/console/governance/suppliers?edit={supplier.id}&lang=en")
+        assert "Change “Nordic Cloud hf.”" in page.text and 'value="RK-2026-114"' in page.text
+        blocked = await operator.post(
+            "/console/governance/suppliers",
+            data={**fields, "status": "blocked", "supplier": supplier.id, "csrf_token": form_token(page.text)},
+        )
+        assert blocked.status_code == 303
+        page = await operator.get("/console/governance/suppliers?lang=en&done=saved")
+        assert "The supplier has been saved." in page.text and ">Blocked<" in page.text
+    found = await app.state.platform.governance.suppliers.get(cli_principal("pytest"), supplier.id)
+    assert found.status == "blocked"
+    async with signed_in(f"org_admin@{tenant_a.slug}.example") as admin:
+        page = await admin.get("/console/governance/suppliers?lang=en")
+        assert page.status_code == 200 and "Nordic Cloud hf." in page.text and ">Blocked<" in page.text
+        assert 'action="/console/governance/suppliers"' not in page.text and "?edit=" not in page.text
+        refused = await admin.post(
+            "/console/governance/suppliers",
+            data={
+                **fields,
+                "legal_name": "Other",
+                "csrf_token": form_token((await admin.get("/console/governance")).text),
+            },
+        )
+        assert refused.status_code == 403 and "Refused (403)" in refused.text
