@@ -22,8 +22,10 @@ from soberana.errors import InvalidRequest, NotFound, SoberanaError
 from soberana.governance.incidents import MOVES
 from soberana.governance.lifecycle import RUNNING
 from soberana.governance.models import Incident
-from soberana.governance.schemas import IncidentChange, IncidentReport
+from soberana.governance.schemas import IncidentChange, IncidentReport, UseCaseChange
 from soberana.web.governance import (
+    FIELD_NAMES,
+    FIELDS,
     SERIOUS_KINDS,
     SEVERITIES,
     STATUS_NAMES,
@@ -425,3 +427,62 @@ async def policy_document(version: int, page: Page, services: Services) -> Respo
             headers={"Content-Disposition": f'attachment; filename="ai-usage-policy-v{version}-{language}.docx"'},
         )
     return Response(body, media_type="text/html; charset=utf-8")
+
+
+# -- changing a use case: a new version ------------------------------------------------------------------
+
+
+async def _change_page(
+    page: PageContext,
+    services: Services,
+    use_case_id: str,
+    *,
+    form: dict[str, Any] | None = None,
+    refusal: SoberanaError | None = None,
+    status_code: int = 200,
+) -> Response:
+    entry = await services.governance.get(page.principal, use_case_id)
+    use_case, fields = entry.use_case, entry.fields
+    shown = form or {name: getattr(fields, name) for name in FIELD_NAMES if name != "org_id"} | {
+        "expected_version": use_case.version,
+        "review_date": fields.review_date.isoformat() if fields.review_date else "",
+    }
+    return page.render(
+        "governance_change.html",
+        status_code=status_code,
+        section="governance",
+        use_case=use_case,
+        fields=FIELDS,
+        models=sorted({e.alias for e in services.gateway_service.catalog.entries()} | set(shown.get("models", []))),
+        form=shown,
+        can_change=_writes(page.principal),
+        refusal=refusal,
+    )
+
+
+@router.get("/console/governance/{use_case_id}/change")
+async def change_form(use_case_id: str, page: Page, services: Services) -> Response:
+    """The register's fields of the latest version, to change: saving makes the next version."""
+    return await _change_page(page, services, use_case_id)
+
+
+@router.post("/console/governance/{use_case_id}/change")
+async def change_use_case(use_case_id: str, request: Request, page: Page, services: Services) -> Response:
+    """A new version with the fields sent, unless someone changed it since the form was read (409)."""
+    form = await _form(request, page)
+    typed: dict[str, Any] = {name: str(form.get(name, "")).strip() for name in FIELD_NAMES if name != "org_id"}
+    typed["models"] = [str(m) for m in form.getlist("models")]
+    version = str(form.get("expected_version", ""))
+    expected = int(version) if version.isascii() and version.isdigit() and len(version) < 10 else None
+    try:
+        if expected is None or expected < 1:
+            raise InvalidRequest(page.t.gettext("Read the use case again and change it from there."))
+        values = {**typed, "review_date": typed["review_date"] or None}
+        change = UseCaseChange(fields=values, expected_version=expected, note=str(form.get("note", "")).strip()[:200])
+        await services.governance.change(page.principal, use_case_id, change, get_origin(request))
+    except SoberanaError as error:
+        if error.status_code >= 500 or error.status_code == 404:
+            raise
+        shown = {**typed, "expected_version": version}
+        return await _change_page(page, services, use_case_id, form=shown, refusal=error, status_code=error.status_code)
+    return page.redirect(f"/console/governance/{use_case_id}?done=changed")

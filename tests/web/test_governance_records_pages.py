@@ -14,7 +14,7 @@ import pytest
 from soberana.auth.principal import Role, cli_principal
 from soberana.auth.schemas import UserCreate
 from tests.conftest import Tenant, make_platform_key
-from tests.web.test_governance_pages import SignIn, act, assess, carried, forms, passwords, register
+from tests.web.test_governance_pages import REGISTER, SignIn, act, assess, carried, forms, passwords, register
 from tests.web.test_pages import PASSWORD, form_token, set_password, sign_in, source_messages, visible_text
 
 
@@ -176,6 +176,7 @@ async def test_the_new_pages_speak_three_languages(
         f"/console/governance/{use_case}/transparency?done=drafted",
         "/console/governance/policy?done=generated",
         "/console/governance/suppliers?done=saved",
+        f"/console/governance/{use_case}/change",
     ]
     english = {m for m in source_messages() if len(m) > 12}
     async with signed_in(f"org_admin@{tenant_a.slug}.example") as admin:
@@ -354,3 +355,46 @@ async def test_platform_administrators_keep_the_suppliers_others_read_them(
             },
         )
         assert refused.status_code == 403 and "Refused (403)" in refused.text
+
+
+async def test_changing_a_use_case_makes_a_new_version_and_a_conflict_is_shown(
+    app: Any, client: httpx.AsyncClient, tenant_a: Tenant, tenant_b: Tenant, signed_in: SignIn
+) -> None:
+    await passwords(client, tenant_a, tenant_b)
+    change = ""
+    async with signed_in(f"staff@{tenant_a.slug}.example") as staff:
+        use_case = await register(staff)
+        change = f"/console/governance/{use_case}/change"
+        assert f'href="{change}"' in (await staff.get(f"/console/governance/{use_case}")).text
+        page = await staff.get(f"{change}?lang=en")
+        assert page.status_code == 200 and "Housing Benefit Regulations 2006, reg. 90." in page.text
+        (form,) = forms(page.text, change)
+        hidden = dict(form["hidden"])
+        assert hidden["expected_version"] == "1"
+        sent = {  # every field, as a browser sends the form
+            **REGISTER,
+            **hidden,
+            "purpose": "Answer letters within a week.",
+            "models": ["mock-chat"],
+            "review_date": "2032-01-31",
+        }
+        saved = await staff.post(change, data=sent)
+        assert saved.status_code == 303 and saved.headers["location"].endswith("?done=changed")
+        page = await staff.get(f"/console/governance/{use_case}?lang=en&done=changed")
+        assert "A new version has been saved." in page.text and "Answer letters within a week." in page.text
+        entry = await app.state.platform.governance.get(cli_principal("pytest"), use_case)
+        assert entry.use_case.version == 2 and entry.fields.review_date.isoformat() == "2032-01-31"
+        # the same form again, read at version 1: refused with 409, what was typed kept on the page
+        stale = await staff.post(change, data={**sent, "purpose": "Something else entirely."})
+        assert stale.status_code == 409 and "Refused (409)" in stale.text
+        assert "Something else entirely." in stale.text
+        assert (await app.state.platform.governance.get(cli_principal("pytest"), use_case)).use_case.version == 2
+        assert (await staff.post(change, data={**sent, "csrf_token": "forged"})).status_code == 403
+    async with signed_in(f"auditor@{tenant_a.slug}.example") as auditor:
+        page = await auditor.get(change)
+        assert page.status_code == 200 and f'action="{change}"' not in page.text
+    async with signed_in(f"staff@{tenant_b.slug}.example") as other:
+        assert (await other.get(change)).status_code == 404
+        token = form_token((await other.get("/console/governance")).text)
+        stolen = await other.post(change, data={"name": "x", "expected_version": "2", "csrf_token": token})
+        assert stolen.status_code == 404
