@@ -638,3 +638,27 @@ def test_a_use_case_is_registered_assessed_approved_bound_and_suspended(browser:
         reviewer.goto(f"{use_case}?lang={language}")
         no_serious_accessibility_problems(reviewer)
     reviewer.context.close()
+
+
+@pytest.mark.parametrize("language", ["es", "en", "is"])
+def test_the_governance_records_pages_pass_axe(page: Any, language: str) -> None:
+    """Incidents, a use case's transparency record and changing it, the policy and the suppliers: each page,
+    with its forms, in three languages."""
+    sign_in(page, "admin@demo.example")
+    page.goto(f"/console/governance?lang={language}")
+    page.click("main table a")
+    use_case = page.url.split("?")[0]
+    page.goto(f"{use_case}?lang={language}")
+    no_serious_accessibility_problems(page)  # the requirement forms and the incident form
+    page.fill("#inc-title", f"Slow answers ({language})")
+    page.fill("#inc-description", "Answers took over a minute.")
+    page.click("form[action$='/incidents'] button[type=submit]")
+    page.wait_for_url(re.compile(r"/console/governance/incidents/inc_\w+\?done=reported"))
+    no_serious_accessibility_problems(page)  # an incident's page: triage and suspend
+    for path in ("/console/governance/incidents", "/console/governance/policy", "/console/governance/suppliers"):
+        page.goto(f"{path}?lang={language}")
+        no_serious_accessibility_problems(page)
+    for tail in ("transparency", "change"):
+        page.goto(f"{use_case}/{tail}?lang={language}")
+        assert page.get_attribute("html", "lang") == language
+        no_serious_accessibility_problems(page)
