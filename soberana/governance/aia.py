@@ -229,6 +229,8 @@ class Question:
     score: str  # "RS", "MS" or "" (not scored)
     choices: tuple[str, ...]
     conditions: tuple[Node, ...]  # its own visibleIf and its panel's and page's
+    labels: tuple[str, ...] = ()  # the choices' texts (English), in the order of ``choices``
+    required: bool = False
 
     @property
     def maximum(self) -> float:
@@ -290,8 +292,13 @@ class Questionnaire:
                 choices = tuple(
                     str(c.get("value")) if isinstance(c, dict) else str(c) for c in child.get("choices") or []
                 )
+                labels = tuple(
+                    _text(c.get("text")) or str(c.get("value")) if isinstance(c, dict) else str(c)
+                    for c in child.get("choices") or []
+                )
+                title, required = _text(child.get("title")), bool(child.get("isRequired"))
                 questions.append(
-                    Question(name, kind, _text(child.get("title")), page, score if scored else "", choices, conditions)
+                    Question(name, kind, title, page, score if scored else "", choices, conditions, labels, required)
                 )
 
         for page in survey.get("pages") or []:

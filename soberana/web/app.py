@@ -37,6 +37,7 @@ from soberana.web import (
     console_reports,
     governance,
     governance_suppliers,
+    governance_aia,
     home,
     pages,
     staff,
@@ -168,6 +169,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(governance_pages_records.router)  # before the register's /console/governance/{id}
     app.include_router(governance_suppliers.router)
     app.include_router(governance.router)
+    app.include_router(governance_aia.router)
     app.mount("/assets", StaticFiles(directory=Path(__file__).parent / "static"), name="assets")
     if settings.docs_enabled:
         pages.mount_docs(app)

@@ -21,8 +21,8 @@ from soberana.auth.deps import get_origin
 from soberana.auth.key_admin import key_status
 from soberana.auth.principal import ADMIN_ROLES, Principal, Role, Scope
 from soberana.core.clock import utcnow
-from soberana.errors import InvalidRequest, NotFound, SoberanaError
-from soberana.governance import ai_act
+from soberana.errors import InvalidRequest, NotFound, ServiceUnavailable, SoberanaError
+from soberana.governance import ai_act, aia
 from soberana.governance.assessing import AiActView, risk_group_of
 from soberana.governance.enforcement import SubjectKind
 from soberana.governance.lifecycle import EDITABLE, NEEDS_REASON, RUNNING, Action, Status
@@ -222,6 +222,15 @@ async def _assessment(governance: GovernanceService, principal: Principal, use_c
         return None
 
 
+async def _aia_level(governance: GovernanceService, principal: Principal, use_case_id: str) -> str | None:
+    """The impact level of the use case's latest Algorithmic Impact Assessment, if it has one."""
+    try:
+        view = await governance.aia_assessment(principal, use_case_id)
+    except (NotFound, ServiceUnavailable):
+        return None
+    return aia.LEVELS[int(view.assessment.result["level"]) - 1]
+
+
 async def _use_case_page(
     page: PageContext,
     services: Services,
@@ -252,6 +261,7 @@ async def _use_case_page(
         view=view,
         conclusion=next((c for c in view.tree.conclusions if c.id == view.walk.conclusion), None) if view else None,
         stale=_stale(view) if view else [],
+        aia_level=await _aia_level(governance, principal, use_case_id),
         requirements=await governance.compliance.review(principal, use_case_id),
         requirement_states=REQUIREMENT_STATES,
         evidence_states=EVIDENCE_STATES,
