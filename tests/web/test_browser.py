@@ -30,6 +30,7 @@ from tests.gateway.conftest import free_port
 
 CHROMIUM = "/usr/bin/chromium"
 SCREENS = Path(__file__).resolve().parents[2] / "bench" / "results" / "screens"
+AIA_DIR = Path(__file__).resolve().parents[3] / "shared" / "data" / "governance" / "aia-eia-js"
 PASSWORD = "correct horse battery staple"
 ASK = "/ask/demo/city-services"
 
@@ -66,6 +67,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
             citizen_conversations_per_minute=200,
             citizen_handoffs_per_minute=100,
             web_handoff_poll_seconds=2,
+            governance_aia_dir=str(AIA_DIR),  # Canada's questionnaire, from the project's shared data
         )
     )
     app = create_app(settings)
@@ -642,8 +644,8 @@ def test_a_use_case_is_registered_assessed_approved_bound_and_suspended(browser:
 
 @pytest.mark.parametrize("language", ["es", "en", "is"])
 def test_the_governance_records_pages_pass_axe(page: Any, language: str) -> None:
-    """Incidents, a use case's transparency record and changing it, the policy and the suppliers: each page,
-    with its forms, in three languages."""
+    """Incidents, a use case's transparency record and changing it, Canada's AIA (its first question), the
+    policy and the suppliers: each page, with its forms, in three languages."""
     sign_in(page, "admin@demo.example")
     page.goto(f"/console/governance?lang={language}")
     page.click("main table a")
@@ -658,7 +660,7 @@ def test_the_governance_records_pages_pass_axe(page: Any, language: str) -> None
     for path in ("/console/governance/incidents", "/console/governance/policy", "/console/governance/suppliers"):
         page.goto(f"{path}?lang={language}")
         no_serious_accessibility_problems(page)
-    for tail in ("transparency", "change"):
+    for tail in ("transparency", "change", "aia"):
         page.goto(f"{use_case}/{tail}?lang={language}")
         assert page.get_attribute("html", "lang") == language
         no_serious_accessibility_problems(page)
