@@ -298,17 +298,32 @@ async def use_case_page(use_case_id: str, page: Page, services: Services) -> Res
     return await _use_case_page(page, services, use_case_id)
 
 
-async def _then(
-    page: PageContext, services: Services, use_case_id: str, attempt: Callable[[], Awaitable[object]], done: str
+async def then_show(
+    page: PageContext,
+    attempt: Callable[[], Awaitable[object]],
+    refused: Callable[[SoberanaError], Awaitable[Response]],
+    done_url: str,
 ) -> Response:
-    """Do ``attempt``, then back to the use case's page; a refusal is shown there, with its status code."""
+    """Do ``attempt``, then go to ``done_url``; a refusal (below 500) is shown by ``refused``, with its status
+    code, on the page the form came from."""
     try:
         await attempt()
     except SoberanaError as error:
         if error.status_code >= 500:
             raise
+        return await refused(error)
+    return page.redirect(done_url)
+
+
+async def _then(
+    page: PageContext, services: Services, use_case_id: str, attempt: Callable[[], Awaitable[object]], done: str
+) -> Response:
+    """Do ``attempt``, then back to the use case's page; a refusal is shown there."""
+
+    async def refused(error: SoberanaError) -> Response:
         return await _use_case_page(page, services, use_case_id, refusal=error, status_code=error.status_code)
-    return page.redirect(f"/console/governance/{use_case_id}?done={done}")
+
+    return await then_show(page, attempt, refused, f"/console/governance/{use_case_id}?done={done}")
 
 
 @router.post("/console/governance/{use_case_id}/act")

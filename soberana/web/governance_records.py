@@ -34,6 +34,7 @@ from soberana.web.governance import (
     _then,
     _use_case_page,
     _writes,
+    then_show,
 )
 from soberana.web.i18n import N_
 from soberana.web.ui import Page, PageContext, Services
@@ -183,14 +184,12 @@ async def incident_page(incident_id: str, page: Page, services: Services) -> Res
 async def _then_incident(
     page: PageContext, services: Services, incident_id: str, attempt: Callable[[], Awaitable[object]], done: str
 ) -> Response:
-    """Do ``attempt``, then back to the incident's page; a refusal is shown there, with its status code."""
-    try:
-        await attempt()
-    except SoberanaError as error:
-        if error.status_code >= 500:
-            raise
+    """Do ``attempt``, then back to the incident's page; a refusal is shown there."""
+
+    async def refused(error: SoberanaError) -> Response:
         return await _incident_page(page, services, incident_id, refusal=error, status_code=error.status_code)
-    return page.redirect(f"/console/governance/incidents/{incident_id}?done={done}")
+
+    return await then_show(page, attempt, refused, f"/console/governance/incidents/{incident_id}?done={done}")
 
 
 @router.post("/console/governance/incidents/{incident_id}/triage")
@@ -290,13 +289,10 @@ async def transparency_records(use_case_id: str, page: Page, services: Services)
 async def _then_records(
     page: PageContext, services: Services, use_case_id: str, attempt: Callable[[], Awaitable[object]], done: str
 ) -> Response:
-    try:
-        await attempt()
-    except SoberanaError as error:
-        if error.status_code >= 500:
-            raise
+    async def refused(error: SoberanaError) -> Response:
         return await _transparency_page(page, services, use_case_id, refusal=error, status_code=error.status_code)
-    return page.redirect(f"/console/governance/{use_case_id}/transparency?done={done}")
+
+    return await then_show(page, attempt, refused, f"/console/governance/{use_case_id}/transparency?done={done}")
 
 
 @router.post("/console/governance/{use_case_id}/transparency")
