@@ -10,6 +10,7 @@ from sqlalchemy import MetaData
 
 from soberana.audit import models as audit_models
 from soberana.auth import models as auth_models
+from soberana.evaluations import models as evaluation_models
 from soberana.gateway import models as gateway_models
 from soberana.governance import models as governance_models
 from soberana.knowledge import models as knowledge_models
@@ -20,6 +21,7 @@ from soberana.workspace import models as workspace_models
 MODEL_MODULES = (
     audit_models,
     auth_models,
+    evaluation_models,
     gateway_models,
     governance_models,
     knowledge_models,

@@ -120,10 +120,11 @@ class Case(_Strict):
     input: str = Field(min_length=1, max_length=4000)
     language: str = Field(pattern=r"^[a-z]{2}$", description="The language the case is asked in.")
     tags: list[str] = Field(default_factory=list, max_length=20)
-    conversation: str | None = Field(
-        None,
+    conversation: str = Field(
+        "main",
         pattern=r"^[a-z0-9-]{1,40}$",
-        description="Run in this conversation (its setup turns first); default: a conversation of its own.",
+        description="The case's conversation the input is asked in: setup turns of the same name come before "
+        "it there. Every case has conversations of its own.",
     )
     setup: list[Turn] = Field(default_factory=list, max_length=10)
     expect: Expect

@@ -376,6 +376,12 @@ class GatewayAdmin:
         await self.gateway.meter.flush()
         return await repo.traffic(session, since, key_ids, workspace_org)
 
+    async def spent(self, session: AsyncSession, org_id: str, principal_prefix: str) -> tuple[int, int, float]:
+        """Calls, tokens and cost of the work of principals whose id starts with ``principal_prefix`` (an
+        evaluation run's), pending usage written first."""
+        await self.gateway.meter.flush()
+        return await repo.spent(session, org_id, principal_prefix)
+
     @staticmethod
     def report_csv(report: UsageReport) -> str:
         """The report as CSV (cells a spreadsheet would run as formulas are quoted)."""

@@ -128,3 +128,20 @@ async def traffic(
         )
     ).one()
     return int(row[0]), int(row[1])
+
+
+async def spent(session: AsyncSession, org_id: str, principal_prefix: str) -> tuple[int, int, float]:
+    """Calls, tokens and cost of the usage of ``org_id`` by principals whose id starts with the prefix."""
+    row = (
+        await session.execute(
+            select(
+                func.count(),
+                func.coalesce(func.sum(UsageRecord.prompt_tokens + UsageRecord.completion_tokens), 0),
+                func.coalesce(func.sum(UsageRecord.cost), 0.0),
+            ).where(
+                UsageRecord.org_id == org_id,
+                func.substr(UsageRecord.principal_id, 1, len(principal_prefix)) == principal_prefix,
+            )
+        )
+    ).one()
+    return int(row[0]), int(row[1]), float(row[2])

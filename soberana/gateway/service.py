@@ -26,6 +26,7 @@ from soberana.errors import (
     UpstreamFailed,
 )
 from soberana.gateway.catalog import Catalog, ModelEntry
+from soberana.gateway.outbound import OutboundLog
 from soberana.gateway.metering import UsageMeter
 from soberana.gateway.protection import Shield
 from soberana.privacy.service import PrivacyService
@@ -198,6 +199,7 @@ class GatewayService:
         self.quotas = QuotaBook()
         self._augmenters: dict[str, ChatAugmenter] = {}
         self._content_orgs = frozenset(settings.content_logging_orgs)
+        self.outbound = OutboundLog()
 
     def add_augmenter(self, augmenter: ChatAugmenter) -> None:
         """Serve chat completions' ``augmenter.field`` option (the composition root adds each one once)."""
@@ -419,7 +421,9 @@ class GatewayService:
             deployments = await self._deployments(call, entry, capability, shield, permit)
 
             def body_for(d: Deployment) -> dict[str, Any]:
-                return shield.body_for(d) if shield is not None else body
+                sent = shield.body_for(d) if shield is not None else body
+                self.outbound.note(principal.id, d.config.sovereignty, sent)
+                return sent
 
             if endpoint == "chat":
                 result, call.deployment, call.attempts = await self.router.run(
@@ -480,6 +484,7 @@ class GatewayService:
 
         async def first_chunk(deployment: Deployment) -> tuple[bytes, AsyncIterator[bytes]]:
             sent = shield.body_for(deployment) if shield is not None else body
+            self.outbound.note(principal.id, deployment.config.sovereignty, sent)
             chunks = deployment.provider.chat_stream(sent).__aiter__()
             try:
                 return await chunks.__anext__(), chunks

@@ -81,3 +81,35 @@ class DataRule:
     mode: str
     sovereignty: tuple[str, ...]
     default: bool = False  # the classification a request gets when it states none
+
+
+@dataclass(frozen=True)
+class UnderReview:
+    """What the evidence behind an approval is judged on: a version of a use case and what it runs."""
+
+    use_case_id: str
+    org_id: str
+    name: str
+    status: str
+    risk_group: str
+    aia_level: int
+    version: int
+    approved_version: int | None
+    submitted_version: int | None
+    models: tuple[str, ...]
+    collections: tuple[str, ...]  # the register's entries (ids or names) and the bound public assistants' ids
+
+
+class ApprovalEvidence(Protocol):
+    """The evaluations an approval rests on (the composition root adapts the evaluations capability)."""
+
+    @property
+    def mode(self) -> str:
+        """``off``, ``warn`` (gaps recorded with the approval) or ``enforce`` (no approval with a gap)."""
+
+    async def gaps(self, review: UnderReview) -> list[str]:
+        """What is missing for the approval of ``review.version`` (nothing: the evidence holds)."""
+
+    def changed(self, use_case_id: str) -> None:
+        """A use case changed (a new version): re-run its evaluations if it runs; a regression opens an
+        incident."""

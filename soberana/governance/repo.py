@@ -7,7 +7,7 @@ from collections.abc import Collection
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from soberana.governance.models import Assessment, Incident, Supplier, UseCase, UseCaseVersion
+from soberana.governance.models import Assessment, Binding, Incident, Supplier, UseCase, UseCaseVersion
 
 
 async def use_cases(
@@ -93,3 +93,9 @@ async def assessments(session: AsyncSession, use_case_id: str, kind: str) -> lis
         .order_by(Assessment.version.desc())
     )
     return list((await session.scalars(stmt)).all())
+
+
+async def bound(session: AsyncSession, use_case_id: str, kind: str) -> list[str]:
+    """The subjects of one kind bound to a use case."""
+    stmt = select(Binding.subject_id).where(Binding.use_case_id == use_case_id, Binding.kind == kind)
+    return list((await session.scalars(stmt.order_by(Binding.subject_id))).all())

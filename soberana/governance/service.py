@@ -36,6 +36,7 @@ from soberana.governance.incidents import Incidents
 from soberana.governance.lifecycle import (
     EDITABLE,
     NEEDS_REASON,
+    RUNNING,
     Action,
     Refusal,
     RiskGroup,
@@ -46,7 +47,7 @@ from soberana.governance.lifecycle import (
 )
 from soberana.governance.models import UseCase, UseCaseVersion
 from soberana.governance.policies import PolicyPacks
-from soberana.governance.ports import Collections, LiveFacts
+from soberana.governance.ports import ApprovalEvidence, Collections, LiveFacts, UnderReview
 from soberana.governance.publishing import Transparency
 from soberana.governance.register import Entry, not_editable
 from soberana.governance.schemas import ReviewAction, UseCaseChange, UseCaseCreate, UseCaseFields, missing
@@ -68,8 +69,10 @@ class GovernanceService(Assessing):
         feed: ChangeFeed,
         facts: LiveFacts,
         public_readers: RateLimiter,
+        evidence: ApprovalEvidence,
     ) -> None:
         super().__init__(db, admin, aia_dir, ai_act_dates, ai_act_tree, feed=feed)
+        self.evidence = evidence
         self.incidents = Incidents(db, self)
         self.suppliers = Suppliers(db, admin, feed)
         self.bindings = Bindings(self, collections)
@@ -157,6 +160,8 @@ class GovernanceService(Assessing):
             details = {"version": use_case.version, "fields": changed}
             await self._record(session, principal, origin, "changed", use_case, details)
             await commit_or_conflict(session, f"A use case named {fields.name!r} exists already.", param="fields.name")
+            if use_case.status in RUNNING:
+                self.evidence.changed(use_case.id)  # what runs changed: its evaluations are run again
             return Entry(use_case, fields)
 
     async def act(self, principal: Principal, use_case_id: str, request: ReviewAction, origin: Origin) -> Entry:
@@ -233,6 +238,7 @@ class GovernanceService(Assessing):
             details: dict[str, Any] = {"from": use_case.status, "to": target.value, "version": acted_on}
             if action is Action.APPROVE:  # on what it was approved: the risk group and the assessment behind it
                 details |= {"risk_group": risk.value, "assessment": found.assessment}
+                details |= await self._evaluated(session, use_case, decided, risk)
                 use_case.approved_risk_group = risk.value
             if reason:
                 details["reason"] = reason
@@ -240,6 +246,58 @@ class GovernanceService(Assessing):
             await self._record(session, principal, origin, _EVENTS[action], use_case, details)
             await commit_or_conflict(session)
             return await self._entry(session, use_case)
+
+    async def under_review(
+        self, session: AsyncSession, use_case: UseCase, version: int, risk: RiskGroup | None = None
+    ) -> UnderReview:
+        """A version of a use case as its evaluations see it: its risk, its models and collections."""
+        row = await repo.version(session, use_case.id, version)
+        assert row is not None
+        fields = UseCaseFields.model_validate(row.fields)
+        if risk is None:
+            risk = (await self._risk_for(session, use_case, version)).group
+        aia = await repo.latest_assessment(session, use_case.id, "aia")
+        bound = await repo.bound(session, use_case.id, "collection")
+        return UnderReview(
+            use_case_id=use_case.id,
+            org_id=use_case.org_id,
+            name=use_case.name,
+            status=use_case.status,
+            risk_group=risk.value,
+            aia_level=int((aia.result or {}).get("level") or 0) if aia is not None else 0,
+            version=version,
+            approved_version=use_case.approved_version,
+            submitted_version=use_case.submitted_version,
+            models=tuple(fields.models),
+            collections=tuple(dict.fromkeys([*fields.collections, *bound])),
+        )
+
+    async def review_facts(self, use_case_id: str, principal: Principal | None = None) -> UnderReview | None:
+        """The latest version of a use case as its evaluations see it (``principal``: as they may see it)."""
+        async with self.db.session() as session:
+            if principal is not None:
+                use_case = await self._get(session, principal, use_case_id)
+            else:
+                found = await session.get(UseCase, use_case_id)
+                if found is None:
+                    return None
+                use_case = found
+            return await self.under_review(session, use_case, use_case.version)
+
+    async def _evaluated(
+        self, session: AsyncSession, use_case: UseCase, version: int, risk: RiskGroup
+    ) -> dict[str, Any]:
+        """The approval's evaluation evidence: refused (409) while a required suite is missing, stale or below
+        its threshold when enforcing; the gaps recorded with the approval when warning."""
+        if self.evidence.mode == "off":
+            return {}
+        gaps = await self.evidence.gaps(await self.under_review(session, use_case, version, risk))
+        if gaps and self.evidence.mode == "enforce":
+            raise Conflict(
+                "The evaluations this approval needs do not hold yet: " + "; ".join(gaps) + ".",
+                code="evaluation_evidence_missing",
+            )
+        return {"evaluation_gaps": gaps} if gaps else {"evaluations": "held"}
 
     @staticmethod
     def _apply(use_case: UseCase, action: Action, target: Status, principal: Principal, reason: str) -> None:

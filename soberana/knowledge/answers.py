@@ -80,6 +80,7 @@ class Answer:
     top_score: float | None = None
     threshold: float = 0.0
     answerability: float | None = None  # the decision's probability that the passages answer
+    passages: list[Hit] = field(default_factory=list)  # what was retrieved (evaluations check citations on it)
 
     @property
     def handoff_offered(self) -> bool:
@@ -236,19 +237,23 @@ def framed_passages(hits: Sequence[Hit]) -> str:
     return "\n\n".join(frames)
 
 
-def grounded_system(hits: Sequence[Hit], language: str | None) -> str:
-    """The system message of a grounded answer: the rules, the framed passages and a reminder."""
+def grounded_system(hits: Sequence[Hit], language: str | None, instructions: str = "") -> str:
+    """The system message of a grounded answer: the rules, the operator's ``instructions`` (an evaluation's
+    canary), the framed passages and a reminder."""
+    operator = f"\n\n{instructions}" if instructions else ""
     return (
-        f"{grounding_rules(language)}\n\n{framed_passages(hits)}\n\n"
+        f"{grounding_rules(language)}{operator}\n\n{framed_passages(hits)}\n\n"
         "Answer the user's question from these passages only, citing them by id."
     )
 
 
-def build_messages(question: str, hits: Sequence[Hit], language: str | None) -> list[dict[str, str]]:
+def build_messages(
+    question: str, hits: Sequence[Hit], language: str | None, instructions: str = ""
+) -> list[dict[str, str]]:
     """The prompt for a grounded, cited answer: the passages in the system turn, the question alone in
     the user turn (see the module's docstring)."""
     return [
-        {"role": "system", "content": grounded_system(hits, language)},
+        {"role": "system", "content": grounded_system(hits, language, instructions)},
         {"role": "user", "content": question},
     ]
 
@@ -300,11 +305,12 @@ class Answerer:
         classifications: Sequence[str] = (),
         conversation: str | None = None,
         max_tokens: int | None = None,
+        instructions: str = "",
     ) -> Answer:
         raw = await self.models.chat(
             principal,
             model,
-            build_messages(question, retrieval.hits, language),
+            build_messages(question, retrieval.hits, language, instructions),
             max_tokens=max_tokens,
             classifications=classifications,
             conversation=conversation,
@@ -323,6 +329,7 @@ class Answerer:
         classifications: Sequence[str] = (),
         conversation: str | None = None,
         max_tokens: int | None = None,
+        instructions: str = "",
     ) -> AsyncIterator[Delta | Answer]:
         """As :meth:`generated`, passing the text on as the model writes it (:class:`Delta` pieces with
         their citations and contact details checked), then the finished :class:`Answer`, checked whole
@@ -335,7 +342,7 @@ class Answerer:
         stream = self.models.chat_stream(
             principal,
             model,
-            build_messages(question, retrieval.hits, language),
+            build_messages(question, retrieval.hits, language, instructions),
             max_tokens=max_tokens,
             classifications=classifications,
             conversation=conversation,

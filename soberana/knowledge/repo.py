@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Collection as Ids
+from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import and_, case, delete, func, or_, select
@@ -156,3 +157,28 @@ async def assistant_figures(session: AsyncSession, collection_ids: Ids[str], sin
         "ratings": int(rated[0]),
         "helpful": int(rated[1]),
     }
+
+
+async def documents_by_id(
+    session: AsyncSession, collection_id: str, document_ids: Sequence[str] | None
+) -> list[Document]:
+    """Documents of a collection (all of them for ``None``)."""
+    stmt = select(Document).where(Document.collection_id == collection_id).order_by(Document.key)
+    if document_ids is not None:
+        stmt = stmt.where(Document.id.in_(list(document_ids)))
+    return list((await session.scalars(stmt)).all())
+
+
+async def chunk_texts(session: AsyncSession, document_ids: Sequence[str]) -> dict[str, list[str]]:
+    """The passages' texts of each document, in order."""
+    found: dict[str, list[str]] = {}
+    if not document_ids:
+        return found
+    stmt = (
+        select(Chunk.document_id, Chunk.text)
+        .where(Chunk.document_id.in_(list(document_ids)))
+        .order_by(Chunk.document_id, Chunk.ordinal)
+    )
+    for document_id, text in (await session.execute(stmt)).all():
+        found.setdefault(document_id, []).append(text)
+    return found

@@ -211,6 +211,34 @@ class KnowledgeService:
         )
         await commit_or_conflict(session)
 
+    async def page_texts(self, collection_id: str, document_ids: Sequence[str]) -> list[tuple[str, str, str]]:
+        """``(key, title, text)`` of each document, its passages joined in order (for the platform's own
+        work, e.g. an evaluation's poisoned copies; no authorisation)."""
+        async with self.db.session() as session:
+            documents = {d.id: d for d in await repo.documents_by_id(session, collection_id, document_ids)}
+            texts = await repo.chunk_texts(session, list(documents))
+        return [
+            (documents[i].key, documents[i].title, "\n\n".join(texts.get(i, [])))
+            for i in document_ids
+            if i in documents
+        ]
+
+    async def collection_text(self, collection_id: str) -> str:
+        """Every passage of a collection, joined (no authorisation)."""
+        async with self.db.session() as session:
+            ids = [d.id for d in await repo.documents_by_id(session, collection_id, None)]
+            texts = await repo.chunk_texts(session, ids)
+        return "\n\n".join("\n\n".join(parts) for parts in texts.values())
+
+    async def content_hash(self, collection_id: str) -> str:
+        """A hash of a collection's content: its documents' keys and content hashes."""
+        import hashlib
+
+        async with self.db.session() as session:
+            documents = await repo.documents_by_id(session, collection_id, None)
+        listed = "\n".join(sorted(f"{d.key}\t{d.content_hash}" for d in documents))
+        return hashlib.sha256(listed.encode()).hexdigest()[:16]
+
     # -- search and answers ----------------------------------------------------------------------------
 
     async def search(self, principal: Principal, body: SearchRequest) -> Retrieval:
@@ -248,9 +276,11 @@ class KnowledgeService:
         *,
         stream: bool = False,
         max_tokens: int | None = None,
+        instructions: str = "",
     ) -> AsyncIterator[Delta | Answer]:
         """Retrieve from ``collections`` (already authorised), then answer: generated (streamed piece by
-        piece when ``stream``), extractive or an abstention. Ends with the :class:`Answer`."""
+        piece when ``stream``), extractive or an abstention. Ends with the :class:`Answer` (with the
+        retrieved passages). ``instructions``: the operator's, added to a generating model's system prompt."""
         retriever = await self.engine.retriever()
         s = self.settings
         language = await retriever.detect_language(question)
@@ -282,29 +312,41 @@ class KnowledgeService:
         if not decision.answer:
             answer = self.answerer.abstain(answer_language, retrieval, threshold)
             answer.answerability = decision.probability
+            answer.passages = list(retrieval.hits)
             yield answer
             return
         if model and generating:
             arguments = (principal, model, question, retrieval, answer_language, threshold)
             if stream:
                 items_of = self.answerer.generated_stream(
-                    *arguments, classifications=classifications, conversation=conversation, max_tokens=max_tokens
+                    *arguments,
+                    classifications=classifications,
+                    conversation=conversation,
+                    max_tokens=max_tokens,
+                    instructions=instructions,
                 )
                 async with closing_stream(items_of) as items:
                     async for item in items:
                         if isinstance(item, Answer):
                             item.answerability = decision.probability
+                            item.passages = list(retrieval.hits)
                         yield item
             else:
                 answer = await self.answerer.generated(
-                    *arguments, classifications=classifications, conversation=conversation, max_tokens=max_tokens
+                    *arguments,
+                    classifications=classifications,
+                    conversation=conversation,
+                    max_tokens=max_tokens,
+                    instructions=instructions,
                 )
                 answer.answerability = decision.probability
+                answer.passages = list(retrieval.hits)
                 yield answer
             return
         assert reading is not None
         answer = self.answerer.extractive(reading, retrieval, answer_language, threshold)
         answer.answerability = decision.probability
+        answer.passages = list(retrieval.hits)
         yield answer
 
     # -- helpers ---------------------------------------------------------------------------------------

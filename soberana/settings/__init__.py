@@ -403,6 +403,25 @@ class Settings(BaseSettings):
         "many seconds in each process (the count of the others is in the next entry); 0: every request.",
     )
 
+    # -- evaluations -----------------------------------------------------------------------------------
+    evaluations_suites_dir: str | None = Field(
+        None,
+        description="Directory of the installation's own evaluation suites (`*.yaml`, docs/evaluations.md) and, "
+        "optionally, its `_gate.yaml` (which suites an approval needs, and their thresholds). Empty: the "
+        "project's suites only.",
+    )
+    evaluations_gate: Literal["off", "warn", "enforce"] = Field(
+        "enforce",
+        description="Evaluations as approval evidence. `enforce`: a use case is not approved while a suite its "
+        "risk requires is missing, stale or below its threshold (409 `evaluation_evidence_missing`), and a "
+        "change to a running use case re-runs its suites (a regression opens an incident); `warn`: the gaps "
+        "are recorded with the approval; `off`: neither.",
+    )
+    evaluations_concurrency: int = Field(4, ge=1, le=64, description="Cases of one run asked at the same time.")
+    evaluations_case_timeout_seconds: float = Field(
+        180.0, gt=0, le=3600, description="A case not answered and scored in this time fails (never passes)."
+    )
+
     @classmethod
     def settings_customise_sources(
         cls,
