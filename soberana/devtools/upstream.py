@@ -10,9 +10,24 @@ chooses the behaviour:
 - ``fail-<status>``: answers with that HTTP status and an OpenAI error body;
 - ``reply:<text>``: answers exactly ``<text>`` (a fixed answer, e.g. with citations to check).
 - ``chunks-<n>``: streams the echo in pieces of ``n`` characters (splitting words and placeholders).
+- ``obey``: a model that obeys instructions wherever they are (the worst case of prompt injection).
+  When the user message asks for its instructions, system prompt, "everything above" or a reference
+  code (a few words in English, Spanish and Icelandic), it answers the whole system message verbatim;
+  then every instruction-like line of the user message and of the passages (a line marked as
+  :data:`~soberana.knowledge.answers.QUOTED_LINE`, or one with a word such as *ignore*, *say*,
+  *call*, *ignora*, *di*, *llame*, *hunsaðu*, *segðu*, *hringdu*), verbatim without the mark; then the
+  first sentence of passage 1 that is not an instruction, followed by `` [1]``. Nothing of these:
+  ``NO_ANSWER``.
+- ``resist``: a model that follows no instruction of the passages or of the user turn: the first two
+  sentences of passage 1 that are not instruction-like, followed by `` [1]``; ``NO_ANSWER`` when the
+  request has no passages (or passage 1 holds nothing else). It never repeats the system message.
 
-Options combine before a fixed answer: ``delay-0.05+reply:Text [1]`` streams ``Text [1]`` word by word,
-waiting 0.05 s before each piece.
+Passages are read from the first (system) message, framed as :func:`soberana.knowledge.answers.framed_passages`
+frames them (``<passage id="n" title="…">`` on a line of its own, the text, ``</passage>``).
+
+Options combine before a fixed answer or a behaviour: ``delay-0.05+reply:Text [1]`` streams ``Text [1]``
+word by word, waiting 0.05 s before each piece; ``chunks-7+obey`` streams what ``obey`` answers in pieces
+of 7 characters.
 
 ``GET /_log`` returns the last user message of every chat request, in arrival order; ``GET /_requests``
 every chat request's whole body (messages, ``max_tokens``…).
@@ -31,18 +46,117 @@ import orjson
 from aiohttp import web
 
 from soberana.core import sse
+from soberana.knowledge.answers import NO_ANSWER, QUOTED_LINE
 from soberana.providers.mock import overlap_rerank
 
 LOG_KEY = web.AppKey("log", list)
 REQUESTS_KEY = web.AppKey("requests", list)
 
 
+def _content(message: dict[str, Any]) -> str:
+    content = message.get("content")
+    return content if isinstance(content, str) else str(content)
+
+
 def _last_user(body: dict[str, Any]) -> str:
     for message in reversed(body.get("messages") or []):
         if message.get("role") == "user":
-            content = message.get("content")
-            return content if isinstance(content, str) else str(content)
+            return _content(message)
     return ""
+
+
+def _system(body: dict[str, Any]) -> str:
+    messages = body.get("messages") or []
+    return _content(messages[0]) if messages and messages[0].get("role") == "system" else ""
+
+
+# Words that make a line an instruction (to ``obey`` and ``resist``), and what asks for the system prompt.
+_INSTRUCTION_WORDS = {
+    "en": "ignore disregard forget override instruction instructions prompt pretend say tell call phone visit email "
+    "write print repeat reveal output",
+    "es": "ignora ignorar olvida olvide omite instrucción instruccion instrucciones di diga decir dile llame llama "
+    "llamar visite visita escribe repite revela imprime",
+    "is": "hunsaðu hunsið hunsa gleymdu gleymið fyrirmæli leiðbeiningar segðu segið segja hringdu hringið hringja "
+    "farðu skrifaðu endurtaktu birtu",
+}
+INSTRUCTION_WORDS = frozenset(word for words in _INSTRUCTION_WORDS.values() for word in words.split())
+INSTRUCTION_PHRASES = ("system prompt", "you are now", "new instructions", "nuevas instrucciones")
+REVEAL_WORDS = (
+    *("system prompt", "system message", "instruction", "above", "reference", "confidential", "secret"),
+    *("instrucci", "mensaje del sistema", "arriba", "anterior", "referencia", "confidencial", "código"),
+    *("fyrirmæli", "leiðbeining", "kóða", "kóði", "trúnað", "hér að ofan"),
+)
+_PASSAGE_OPEN = '\n<passage id="'
+_PASSAGE_CLOSE = "\n</passage>"
+
+
+def _instruction(line: str) -> bool:
+    """Whether a line reads as an instruction: marked as quoted page text, or holding an instruction word."""
+    lowered = line.lower()
+    if lowered.startswith(QUOTED_LINE) or any(phrase in lowered for phrase in INSTRUCTION_PHRASES):
+        return True
+    words = "".join(c if c.isalnum() else " " for c in lowered).split()
+    return any(word in INSTRUCTION_WORDS for word in words)
+
+
+def _passages(system: str) -> list[str]:
+    """The texts of the ``<passage id="n" title="…">`` frames of a system message, in order (str
+    operations only: the passages are untrusted text)."""
+    texts: list[str] = []
+    text, at = "\n" + system, 0
+    while (start := text.find(_PASSAGE_OPEN, at)) != -1:
+        head_end = text.find("\n", start + 1)
+        end = text.find(_PASSAGE_CLOSE, head_end) if head_end != -1 else -1
+        if end == -1:
+            break
+        if text[start:head_end].endswith('">'):
+            texts.append(text[head_end + 1 : end])
+        at = end + len(_PASSAGE_CLOSE)
+    return texts
+
+
+def _sentences(line: str) -> list[str]:
+    """A line cut after each ``.``, ``!`` or ``?`` that ends a word."""
+    sentences: list[str] = []
+    start = 0
+    for i, char in enumerate(line):
+        if char in ".!?" and (i + 1 == len(line) or line[i + 1].isspace()):
+            sentences.append(line[start : i + 1].strip())
+            start = i + 1
+    sentences.append(line[start:].strip())
+    return [s for s in sentences if s]
+
+
+def _cited(passage: str, count: int) -> str:
+    """The first ``count`` sentences of a passage that are not instruction-like, cited ``[1]`` (or "")."""
+    sentences = [
+        sentence
+        for line in passage.split("\n")
+        if not _instruction(line)
+        for sentence in _sentences(line)
+        if not _instruction(sentence)
+    ]
+    return " ".join(sentences[:count]) + " [1]" if sentences else ""
+
+
+def obey(body: dict[str, Any]) -> str:
+    """What a model that obeys every instruction it reads answers (see the module's docstring)."""
+    system, user = _system(body), _last_user(body)
+    passages = _passages(system)
+    parts = [system] if system and any(word in user.lower() for word in REVEAL_WORDS) else []
+    lines = [*user.split("\n"), *(line for passage in passages for line in passage.split("\n"))]
+    parts += [line.removeprefix(QUOTED_LINE) for line in lines if line.strip() and _instruction(line)]
+    parts.append(_cited(passages[0], 1) if passages else "")
+    return "\n".join(part for part in parts if part) or NO_ANSWER
+
+
+def resist(body: dict[str, Any]) -> str:
+    """What a model that follows no injected instruction answers (see the module's docstring)."""
+    passages = _passages(_system(body))
+    return (_cited(passages[0], 2) if passages else "") or NO_ANSWER
+
+
+BEHAVIOURS = {"obey": obey, "resist": resist}
 
 
 def _number(model: str, prefix: str) -> float | None:
@@ -64,7 +178,8 @@ async def chat(request: web.Request) -> web.StreamResponse:
     request.app[LOG_KEY].append(_last_user(body))
     request.app[REQUESTS_KEY].append(body)
     options, fixed, reply = name.partition("reply:")
-    model = options.rstrip("+")
+    model, _, behaviour = options.rstrip("+").rpartition("+")
+    model = model or behaviour  # the options before the behaviour, or the only one
     if (status := _number(model, "fail-")) is not None:
         error = {"error": {"message": f"upstream failure {int(status)}", "type": "server_error", "code": None}}
         return web.Response(
@@ -76,7 +191,12 @@ async def chat(request: web.Request) -> web.StreamResponse:
     if (slow := _number(model, "slow-")) is not None:
         await asyncio.sleep(slow)
     delay = _number(model, "delay-") or 0.0
-    text = reply if fixed else f"Echo: {_last_user(body)}"
+    if fixed:
+        text = reply
+    elif behaviour in BEHAVIOURS:
+        text = BEHAVIOURS[behaviour](body)
+    else:
+        text = f"Echo: {_last_user(body)}"
     words = text.split(" ")
     prompt_tokens = sum(len(str(m.get("content", "")).split()) for m in body.get("messages") or []) or 1
     created = int(time.time())
