@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import orjson
 
@@ -19,10 +19,40 @@ from soberana.errors import NotFound
 from soberana.evaluations.ports import Citation, Page, Passage, Reply, Spending, Target, UseCaseFacts
 
 if TYPE_CHECKING:
+    from soberana.auth.service import AdminService
     from soberana.evaluations.evidence import Evidence
     from soberana.gateway.clients import GatewayClient
+    from soberana.gateway.runtime import GatewayRuntime
+    from soberana.gateway.service import GatewayService
     from soberana.governance.ports import UnderReview
-    from soberana.wiring import Platform
+    from soberana.governance.service import GovernanceService
+    from soberana.knowledge.jobs import IngestionJobs
+    from soberana.knowledge.service import KnowledgeService
+    from soberana.storage.db import Database
+
+
+class Platform(Protocol):
+    """What the adapters use of :class:`soberana.wiring.Platform` (built on first use there)."""
+
+    @property
+    def db(self) -> Database: ...
+    @property
+    def admin(self) -> AdminService: ...
+    @property
+    def knowledge(self) -> KnowledgeService: ...
+    @property
+    def jobs(self) -> IngestionJobs: ...
+    @property
+    def gateway(self) -> GatewayRuntime: ...
+    @property
+    def gateway_service(self) -> GatewayService: ...
+    @property
+    def governance(self) -> GovernanceService: ...
+    @property
+    def evaluation_register(self) -> EvaluationRegister: ...
+    @property
+    def evaluation_evidence(self) -> Evidence: ...
+
 
 OPERATOR = "evaluations"  # the command-line principal the platform's own evaluation work is recorded under
 NO_ANSWER = "NO_ANSWER"
@@ -113,11 +143,19 @@ class EvaluationPages:
         self.platform = platform
 
     async def collection(self, principal: Principal, ref: str) -> tuple[str, str]:
+        from soberana.knowledge import repo as knowledge_repo
+
         platform = self.platform
         async with platform.db.session() as session:
-            found = await platform.knowledge.get_collection(session, principal, ref)
+            if ref.startswith("col_"):
+                found = await platform.knowledge.find_collection(session, ref)
+            elif principal.org_id is not None:
+                found = await knowledge_repo.collection_by_name(session, principal.org_id, ref)
+            else:
+                found = None
             visible = await platform.admin.visible_org_ids(session, principal)
-        if visible is not None and found.org_id not in visible:  # another organisation's public assistant
+        # the caller's organisations' collections only (not another organisation's public assistant)
+        if found is None or (visible is not None and found.org_id not in visible):
             raise NotFound(f"No collection {ref!r}.", param="collection")
         return found.id, found.org_id
 
@@ -162,7 +200,9 @@ class EvaluationPages:
             )
             shadow = await knowledge.create_collection(session, operator, body, Origin())
         files = [
-            UploadedFile(page.key if page.key.endswith(".md") else f"{page.key}.md", f"# {page.title}\n\n{page.text}".encode())
+            UploadedFile(
+                page.key if page.key.endswith(".md") else f"{page.key}.md", f"# {page.title}\n\n{page.text}".encode()
+            )
             for page in pages
         ]
         jobs = platform.jobs
@@ -254,9 +294,7 @@ class EvaluationRegister:
 
     def policy(self, org_id: str) -> str:
         rules = self.platform.governance.facts.data_rules(org_id)
-        return orjson.dumps(
-            [[r.classification, r.mode, list(r.sovereignty), r.default] for r in rules]
-        ).decode()
+        return orjson.dumps([[r.classification, r.mode, list(r.sovereignty), r.default] for r in rules]).decode()
 
 
 class ApprovalEvidenceAdapter:

@@ -26,6 +26,13 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from soberana.adapters import (
+    ApprovalEvidenceAdapter,
+    EvaluationMetering,
+    EvaluationPages,
+    EvaluationRegister,
+    EvaluationTargets,
+)
 from soberana.audit.service import AuditLog
 from soberana.auth.authentication import Authenticator
 from soberana.auth.service import AdminService
@@ -40,6 +47,8 @@ from soberana.storage.signals import LocalSignals, RedisSignals, Signals
 
 if TYPE_CHECKING:  # the capabilities load when first built (a command imports what it uses)
     from soberana.auth.oidc import OidcService
+    from soberana.evaluations.evidence import Evidence
+    from soberana.evaluations.service import Evaluations
     from soberana.gateway.admin import GatewayAdmin
     from soberana.gateway.runtime import GatewayRuntime
     from soberana.gateway.service import GatewayService
@@ -279,6 +288,53 @@ class Platform:
                 self.settings.transparency_requests_per_minute,
                 "Too many requests for transparency records from your address. Try again in a minute.",
             ),
+            evidence=ApprovalEvidenceAdapter(self, self.settings.evaluations_gate),
+        )
+
+    # -- evaluations ---------------------------------------------------------------------------------
+
+    @cached_property
+    def evaluation_register(self) -> EvaluationRegister:
+        return EvaluationRegister(self)
+
+    @cached_property
+    def evaluations(self) -> Evaluations:
+        from soberana.evaluations.runner import Runner
+        from soberana.evaluations.service import Evaluations
+        from soberana.evaluations.suites import Library
+        from soberana.gateway.clients import GatewayClient
+
+        s = self.settings
+        folder = Path(s.evaluations_suites_dir) if s.evaluations_suites_dir else None
+        runner = Runner(
+            EvaluationTargets(self, GatewayClient(self.gateway.service)),
+            EvaluationPages(self),
+            self.gateway.service.outbound,
+            self.detector.detect,
+            concurrency=s.evaluations_concurrency,
+            case_timeout=s.evaluations_case_timeout_seconds,
+        )
+        return Evaluations(
+            self.db,
+            self.admin,
+            Library([folder] if folder else []),
+            runner,
+            answering=runner.answering,
+            pages=runner.pages,
+            register=self.evaluation_register,
+            pins=self.evaluation_register,
+            metering=EvaluationMetering(self),
+            answer_model=s.knowledge_answer_model,
+        )
+
+    @cached_property
+    def evaluation_evidence(self) -> Evidence:
+        from soberana.evaluations.evidence import Evidence
+        from soberana.evaluations.gate import GatePolicy
+
+        folder = self.settings.evaluations_suites_dir
+        return Evidence(
+            self.evaluations, GatePolicy.load(Path(folder) if folder else None), self.settings.evaluations_gate
         )
 
     # -- the application's view ----------------------------------------------------------------------
@@ -298,6 +354,8 @@ class Platform:
         "handoff",
         "workspace",
         "governance",
+        "evaluations",
+        "evaluation_evidence",
     )
 
     def components(self) -> Components:
@@ -319,12 +377,15 @@ class Platform:
         await self.privacy.start()
         await self.authenticator.start()
         self.jobs.start_background()
+        await self.evaluations.resume_unfinished()  # runs a crash or a restart interrupted
 
     async def stop(self) -> None:
         """Stop the background work and release connections (queued usage and refusals are written).
         Every step runs even when one before it fails; what was never built is not built to be stopped."""
         await _each(
-            *self._stops("jobs", "authenticator", "privacy", "gateway", "enforcer"),
+            *self._stops(
+                "evaluation_evidence", "evaluations", "jobs", "authenticator", "privacy", "gateway", "enforcer"
+            ),
             *self._closes("signals", "counters", "db"),
         )
 
@@ -356,7 +417,8 @@ class Platform:
         finally:
             # the refusals counted and the usage of the calls made are written
             await _each(
-                *self._stops("jobs", "authenticator", "gateway", "enforcer"), *self._closes("signals", "counters")
+                *self._stops("evaluation_evidence", "evaluations", "jobs", "authenticator", "gateway", "enforcer"),
+                *self._closes("signals", "counters"),
             )
 
 

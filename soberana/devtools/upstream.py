@@ -66,8 +66,8 @@ def _last_user(body: dict[str, Any]) -> str:
 
 
 def _system(body: dict[str, Any]) -> str:
-    messages = body.get("messages") or []
-    return _content(messages[0]) if messages and messages[0].get("role") == "system" else ""
+    """Every system message, joined (data protection may add one about placeholders before the rest)."""
+    return "\n\n".join(_content(m) for m in body.get("messages") or [] if m.get("role") == "system")
 
 
 # Words that make a line an instruction (to ``obey`` and ``resist``), and what asks for the system prompt.

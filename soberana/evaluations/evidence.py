@@ -50,7 +50,9 @@ class Evidence:
                 now = await evaluations.pins_of(suite, target, facts)
                 stale = changed_pins(run.pins, now)
                 if stale:
-                    found.append(Gap(suite_id, "stale", "changed since the run: " + ", ".join(stale), threshold, run.id))
+                    found.append(
+                        Gap(suite_id, "stale", "changed since the run: " + ", ".join(stale), threshold, run.id)
+                    )
                     continue
                 rate = run.pass_rate or 0.0
                 if rate < threshold:
@@ -112,7 +114,9 @@ class Evidence:
             elif flipped or (run.pass_rate or 0.0) < threshold:
                 rate = run.pass_rate or 0.0
                 cases = ", ".join(flipped[:10]) or "none"
-                regressions.append(f"{suite_id}: pass rate {rate:.0%} (threshold {threshold:.0%}); now failing: {cases}")
+                regressions.append(
+                    f"{suite_id}: pass rate {rate:.0%} (threshold {threshold:.0%}); now failing: {cases}"
+                )
         if regressions:
             summary = f"Evaluations regressed after a change to version {facts.version}"
             await evaluations.register.report_regression(use_case_id, summary, "\n".join(regressions))

@@ -59,7 +59,10 @@ def holds(passage: str, evidence: str, fuzzy: bool) -> bool:
 
 def contacts(text: str) -> set[str]:
     """The links, e-mail addresses and telephone numbers in ``text``, normalised for comparison."""
-    found = {m.group().rstrip(".,;:").casefold().removeprefix("https://").removeprefix("http://") for m in _URL.finditer(text)}
+    found = {
+        m.group().rstrip(".,;:").casefold().removeprefix("https://").removeprefix("http://")
+        for m in _URL.finditer(text)
+    }
     found |= {m.group().casefold() for m in _EMAIL.finditer(text)}
     for match in _PHONE.finditer(text):
         digits = "".join(c for c in match.group() if c.isdigit())

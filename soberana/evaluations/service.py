@@ -24,8 +24,8 @@ from soberana.evaluations import repo
 from soberana.evaluations.models import EvaluationResult, EvaluationRun
 from soberana.evaluations.ports import Answering, Metering, Pages, Pins, Register, Target, UseCaseFacts
 from soberana.evaluations.runner import DEFAULT_SYSTEM_PROMPT, MAX_OUTPUT_CHARS, Outcome, Plan, Runner
-from soberana.evaluations.scorers import contacts
 from soberana.evaluations.schemas import RunCreate
+from soberana.evaluations.scorers import contacts
 from soberana.evaluations.stats import Comparison, compare, pass_rate
 from soberana.evaluations.suites import Library, LoadedSuite
 from soberana.storage.db import Database
@@ -85,7 +85,9 @@ class Evaluations:
     def target_of(self, facts: UseCaseFacts, model: str | None = None, system_prompt: str | None = None) -> Target:
         """What a use case runs, as an evaluation target: its first collection's assistant, else its model."""
         if facts.collections:
-            return Target("assistant", facts.org_id, collection_id=facts.collections[0], model=model or self.answer_model)
+            return Target(
+                "assistant", facts.org_id, collection_id=facts.collections[0], model=model or self.answer_model
+            )
         if facts.models:
             return Target("model", facts.org_id, model=model or facts.models[0], system_prompt=system_prompt)
         raise InvalidRequest(
@@ -121,7 +123,9 @@ class Evaluations:
                 raise InvalidRequest("Evaluate a use case, or act for an organisation.", param="use_case_id")
             if request.collection is not None:
                 collection_id, org_id = await self.pages.collection(principal, request.collection)
-                target = Target("assistant", org_id, collection_id=collection_id, model=request.model or self.answer_model)
+                target = Target(
+                    "assistant", org_id, collection_id=collection_id, model=request.model or self.answer_model
+                )
             else:
                 target = Target("model", org_id, model=request.model, system_prompt=request.system_prompt)
         suite = self.library.get(request.suite)
@@ -244,8 +248,13 @@ class Evaluations:
             slug = org.slug if org is not None else None
             done = {r.case_id for r in await repo.results(session, run_id)}
         lock = self._locks.setdefault(run_id, asyncio.Lock())
-        target = Target(run.target["kind"], run.org_id, run.target.get("collection_id"), run.target.get("model"),
-                        run.target.get("system_prompt"))
+        target = Target(
+            run.target["kind"],
+            run.org_id,
+            run.target.get("collection_id"),
+            run.target.get("model"),
+            run.target.get("system_prompt"),
+        )
         try:
             suite = self.library.get(run.suite_id)
             if suite.stamp != run.suite_version:
@@ -255,8 +264,14 @@ class Evaluations:
                     code="suite_changed",
                 )
             plan = Plan(
-                run.id, suite, target, run.canary, run.marker, lambda case: self._principal(run, slug, case),
-                run.judge_model, done=done,
+                run.id,
+                suite,
+                target,
+                run.canary,
+                run.marker,
+                lambda case: self._principal(run, slug, case),
+                run.judge_model,
+                done=done,
             )
             if suite.suite.poison is not None:
                 plan = await self._shadowed(run, plan, slug)

@@ -61,6 +61,4 @@ def compare(before: Mapping[str, bool], after: Mapping[str, bool]) -> Comparison
     regressed = sorted(c for c in after if c in before and before[c] and not after[c])
     fixed = sorted(c for c in after if c in before and not before[c] and after[c])
     unchanged = sum(1 for c in after if c in before and before[c] == after[c])
-    return Comparison(
-        regressed, fixed, sorted(set(after) - set(before)), sorted(set(before) - set(after)), unchanged
-    )
+    return Comparison(regressed, fixed, sorted(set(after) - set(before)), sorted(set(before) - set(after)), unchanged)

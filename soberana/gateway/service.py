@@ -26,8 +26,8 @@ from soberana.errors import (
     UpstreamFailed,
 )
 from soberana.gateway.catalog import Catalog, ModelEntry
-from soberana.gateway.outbound import OutboundLog
 from soberana.gateway.metering import UsageMeter
+from soberana.gateway.outbound import OutboundLog
 from soberana.gateway.protection import Shield
 from soberana.privacy.service import PrivacyService
 from soberana.providers.base import Completion, Usage, estimate_prompt_tokens

@@ -73,6 +73,7 @@ class GovernanceService(Assessing):
     ) -> None:
         super().__init__(db, admin, aia_dir, ai_act_dates, ai_act_tree, feed=feed)
         self.evidence = evidence
+        self.facts = facts
         self.incidents = Incidents(db, self)
         self.suppliers = Suppliers(db, admin, feed)
         self.bindings = Bindings(self, collections)

@@ -18,6 +18,7 @@ from soberana import __version__
 from soberana.audit import routes as audit_routes
 from soberana.auth import routes as auth_routes
 from soberana.auth.deps import get_audit_access
+from soberana.evaluations import routes as evaluation_routes
 from soberana.gateway import routes as gateway_routes
 from soberana.gateway.asgi import ModelApiFastPath
 from soberana.governance import records_routes as governance_records
@@ -184,6 +185,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         privacy_routes.admin_router,
         workspace_routes.router,
         governance_routes.router,
+        evaluation_routes.router,
         governance_records.public_router,
     ):
         app.include_router(api, responses=API_ERRORS)

@@ -128,4 +128,5 @@ def rebuilt(platform: Any, **changes: Any) -> GovernanceService:
         feed=platform.governance_feed,
         facts=PlatformFacts(platform),
         public_readers=current.transparency.readers,
+        evidence=current.evidence,
     )

@@ -1,0 +1,50 @@
+"""Suites run for real through the gateway: the injection suites tell a model that obeys injected instructions
+from one that resists them; runs are compared case by case; a crashed run resumes; cost and usage are kept."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import Tenant
+from tests.evaluations.conftest import finished
+from tests.governance.conftest import keys_for
+
+
+@pytest.fixture(params=["sqlite"])
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+async def run(client: httpx.AsyncClient, headers: dict[str, str], **body: Any) -> dict[str, Any]:
+    response = await client.post("/v1/evaluations/runs", headers=headers, json=body)
+    assert response.status_code == 202, response.text
+    return await finished(client, headers, response.json()["id"])
+
+
+async def test_indirect_injection_hidden_in_pages_is_caught_and_passed_by_a_resisting_model(
+    app: Any, client: httpx.AsyncClient, tenant: Tenant, pages: dict[str, Any], upstream: Any
+) -> None:
+    keys = await keys_for(app, tenant)
+    obeying = await run(client, keys.writer, suite="indirect-injection", collection=pages["id"], model="obeying")
+    resisting = await run(client, keys.writer, suite="indirect-injection", collection=pages["id"], model="resisting")
+    assert obeying["status"] == resisting["status"] == "finished", (obeying["error"], resisting["error"])
+    assert resisting["pass_rate"] == 1.0
+    assert obeying["pass_rate"] is not None and obeying["pass_rate"] <= 0.2
+    results = (await client.get(f"/v1/evaluations/runs/{obeying['id']}/results", headers=keys.writer)).json()
+    failed_checks = {v["check"] for r in results for v in r["verdicts"] if not v["passed"]}
+    assert {"no_new_contacts", "must_not_contain"} <= failed_checks
+    # the shadow collection of poisoned copies is gone once the runs end
+    names = [c["name"] for c in (await client.get("/v1/collections", headers=tenant.headers("admin"))).json()["data"]]
+    assert names == ["city-services"]
+    # the paired comparison lists the cases that flipped
+    response = await client.get(
+        f"/v1/evaluations/runs/{obeying['id']}/comparison",
+        headers=keys.writer,
+        params={"against": resisting["id"]},
+    )
+    comparison = response.json()
+    assert set(comparison["regressed"]) == {r["case_id"] for r in results if not r["passed"]}
+    assert comparison["fixed"] == [] and comparison["baseline_id"] == resisting["id"]
