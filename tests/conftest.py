@@ -206,6 +206,7 @@ def settings(db_url: str, tmp_path: Path) -> Settings:
         secret_key=TEST_SECRET,
         demo_models=False,
         deployments=[MOCK_DEPLOYMENT],
+        evaluations_gate="off",  # approvals without evaluation evidence; tests/evaluations turn the gate on
     )
 
 
