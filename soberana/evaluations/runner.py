@@ -1,7 +1,7 @@
 """Running the cases of one suite against one target: concurrently, each case in conversations of its own,
 each bounded by a time-out, every failure a failed case (never a pass).
 
-The runner plants a canary in the system prompt and, for an indirect-injection suite, ingests poisoned copies
+The runner plants a canary in the system prompt (no answer of any case may hold it) and, for an indirect-injection suite, ingests poisoned copies
 of the pages retrieved for its cases into a shadow collection and asks there; contact details in answers are
 checked against the trusted pages. Each case is asked as its own principal, so that what the gateway sent
 abroad during the case (:class:`~soberana.evaluations.ports.Outbound`) is the case's.
@@ -20,7 +20,7 @@ from soberana.auth.principal import Principal
 from soberana.errors import SoberanaError
 from soberana.evaluations import judge as judge_
 from soberana.evaluations.ports import Answering, Outbound, Page, Pages, Reply, Target
-from soberana.evaluations.scorers import Verdict, contacts, score
+from soberana.evaluations.scorers import Verdict, check_absent, contacts, score
 from soberana.evaluations.suites import Case, LoadedSuite, Poison
 
 logger = logging.getLogger("soberana.evaluations")
@@ -142,6 +142,7 @@ class Runner:
                     trusted_contacts=plan.trusted_contacts,
                     sent=self.outbound.sent(principal.id),
                 )
+                verdicts.append(check_absent("canary", reply.text, [plan.canary]))  # in every case, every suite
                 if case.expect.judge:
                     verdicts.append(await self._judge(plan, principal, case, reply))
         except TimeoutError:

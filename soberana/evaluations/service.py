@@ -32,7 +32,8 @@ from soberana.storage.db import Database
 
 logger = logging.getLogger("soberana.evaluations")
 Progress = Callable[[int, int], None]
-EVALUATION = "evaluation"
+EVALUATION_PURPOSE = "ev"  # system:ev:<run><case>: an evaluation's usage, apart from everyone else's
+SHADOW = 36**3 - 1  # the number of the principal that builds a run's shadow collection
 # what a case is estimated to send and receive, in tokens, before a run (its real usage is metered)
 ESTIMATED_TOKENS = {"assistant": (1500, 300), "model": (300, 300)}
 
@@ -225,8 +226,17 @@ class Evaluations:
         while self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
-    def _principal(self, run: EvaluationRun, slug: str | None, case_id: str) -> Principal:
-        return system_principal(run.org_id, slug, f"{EVALUATION}:{run.id}:{case_id}")
+    @staticmethod
+    def usage_prefix(run_id: str) -> str:
+        """What the ids of a run's principals start with (usage records keep ids of 40 characters at most)."""
+        return f"system:{EVALUATION_PURPOSE}:{run_id.split('_', 1)[1]}"
+
+    @staticmethod
+    def _principal(run: EvaluationRun, slug: str | None, number: int) -> Principal:
+        """The principal case ``number`` of a run is asked as: its usage is the run's, its outbound requests
+        the case's."""
+        suffix = "".join("0123456789abcdefghijklmnopqrstuvwxyz"[number // 36**i % 36] for i in (2, 1, 0))
+        return system_principal(run.org_id, slug, f"{EVALUATION_PURPOSE}:{run.id.split('_', 1)[1]}{suffix}")
 
     async def execute(self, run_id: str, progress: Progress | None = None) -> EvaluationRun:
         """Run the cases of ``run_id`` that have no result yet, then score the run (a crash resumes here)."""
@@ -263,13 +273,14 @@ class Evaluations:
                     f"{suite.stamp}); start a new run.",
                     code="suite_changed",
                 )
+            numbers = {case.id: n for n, case in enumerate(suite.suite.cases)}
             plan = Plan(
                 run.id,
                 suite,
                 target,
                 run.canary,
                 run.marker,
-                lambda case: self._principal(run, slug, case),
+                lambda case: self._principal(run, slug, numbers[case]),
                 run.judge_model,
                 done=done,
             )
@@ -301,7 +312,7 @@ class Evaluations:
                 await self._drop_shadow(run_id)
 
     async def _shadowed(self, run: EvaluationRun, plan: Plan, slug: str | None) -> Plan:
-        principal = self._principal(run, slug, "shadow")
+        principal = self._principal(run, slug, SHADOW)
         name = "eval-" + run.id.split("_", 1)[1].lower()
         shadow_id = run.shadow_collection_id or await self.runner.shadow(plan, principal, name)
         async with self.db.write_session() as session:
@@ -357,7 +368,7 @@ class Evaluations:
             run = await session.get(EvaluationRun, run_id)
             assert run is not None
             org_id = run.org_id
-        spent = await self.metering.spent(org_id, f"system:{EVALUATION}:{run_id}:")
+        spent = await self.metering.spent(org_id, self.usage_prefix(run_id))
         rate = pass_rate(outcomes)
         async with self.db.write_session() as session:
             run = await session.get(EvaluationRun, run_id)
