@@ -1,7 +1,8 @@
 """Running the cases of one suite against one target: concurrently, each case in conversations of its own,
 each bounded by a time-out, every failure a failed case (never a pass).
 
-The runner plants a canary in the system prompt (no answer of any case may hold it) and, for an indirect-injection suite, ingests poisoned copies
+The runner plants a canary in the system prompt (no answer of any case may hold it) and, for an
+indirect-injection suite, ingests poisoned copies
 of the pages retrieved for its cases into a shadow collection and asks there; contact details in answers are
 checked against the trusted pages. Each case is asked as its own principal, so that what the gateway sent
 abroad during the case (:class:`~soberana.evaluations.ports.Outbound`) is the case's.
