@@ -82,8 +82,11 @@ run: setup
 	$(BIN)/soberana db upgrade
 	$(BIN)/soberana demo seed
 	$(BIN)/soberana demo knowledge
-	$(BIN)/soberana demo governance
-	SOBERANA_GOVERNANCE_ENFORCEMENT=$${SOBERANA_GOVERNANCE_ENFORCEMENT:-enforce} $(BIN)/soberana serve
+	@# the demo's use cases are approved with their evaluation gaps recorded (warn): its embedded models are
+	@# too small for the thresholds an approval needs (docs/evaluations.md); run them from the console
+	SOBERANA_EVALUATIONS_GATE=$${SOBERANA_EVALUATIONS_GATE:-warn} $(BIN)/soberana demo governance
+	SOBERANA_GOVERNANCE_ENFORCEMENT=$${SOBERANA_GOVERNANCE_ENFORCEMENT:-enforce} \
+		SOBERANA_EVALUATIONS_GATE=$${SOBERANA_EVALUATIONS_GATE:-warn} $(BIN)/soberana serve
 
 ## make test: create .venv with the test extras; ruff, mypy, then the whole suite (import contracts included)
 test: setup-test browser

@@ -142,17 +142,15 @@ class EvaluationPages:
     def __init__(self, platform: Platform) -> None:
         self.platform = platform
 
-    async def collection(self, principal: Principal, ref: str) -> tuple[str, str]:
+    async def collection(self, principal: Principal, ref: str, org_id: str) -> tuple[str, str]:
         from soberana.knowledge import repo as knowledge_repo
 
         platform = self.platform
         async with platform.db.session() as session:
             if ref.startswith("col_"):
                 found = await platform.knowledge.find_collection(session, ref)
-            elif principal.org_id is not None:
-                found = await knowledge_repo.collection_by_name(session, principal.org_id, ref)
             else:
-                found = None
+                found = await knowledge_repo.collection_by_name(session, org_id, ref)
             visible = await platform.admin.visible_org_ids(session, principal)
         # the caller's organisations' collections only (not another organisation's public assistant)
         if found is None or (visible is not None and found.org_id not in visible):

@@ -12,7 +12,8 @@ import typer
 from soberana.auth.keys import display_prefix
 from soberana.auth.principal import Role, Scope
 from soberana.auth.schemas import ApiKeyCreate, OrganisationCreate, UserCreate
-from soberana.cli.context import console, ctx
+from soberana.cli.context import console, ctx, fail
+from soberana.errors import Conflict
 
 app = typer.Typer(help="Demo data for a first look.", no_args_is_help=True)
 
@@ -255,7 +256,15 @@ async def _seed_governance(context: Any) -> list[str]:
         entry = await service.get(principal, uc)
         if entry.use_case.status == "in_review" or entry.use_case.submitted_version is not None:
             version = entry.use_case.submitted_version
-            await service.act(reviewer, uc, ReviewAction(action=Action.APPROVE, version=version), origin)
+            try:
+                await service.act(reviewer, uc, ReviewAction(action=Action.APPROVE, version=version), origin)
+            except Conflict as refused:
+                if refused.code != "evaluation_evidence_missing":
+                    raise
+                fail(
+                    f"{refused.message} Run each suite with `soberana eval run SUITE --use-case {uc}`, or seed the "
+                    "demo with SOBERANA_EVALUATIONS_GATE=warn (as `make run` does: the gaps are recorded)."
+                )
             await service.act(reviewer, uc, ReviewAction(action=Action.GO_LIVE), origin)
             done.append(f"{fields['name']!r} approved and live")
         bound = {(b.kind, b.subject_id) for b in await service.bindings.list_bindings(principal, use_case_id=uc)}

@@ -7,7 +7,7 @@ import json
 import typer
 
 from soberana import __version__
-from soberana.cli import admin, audit, db, demo, governance, knowledge, privacy
+from soberana.cli import admin, audit, db, demo, evaluations, governance, knowledge, privacy
 from soberana.cli.context import CliContext, console, ctx, fail
 from soberana.plugins import make_plugin_manager
 
@@ -100,6 +100,7 @@ app.add_typer(privacy.retention, name="retention")
 app.add_typer(demo.app, name="demo")
 app.add_typer(knowledge.collections, name="collections")
 app.add_typer(governance.governance, name="governance")
+app.add_typer(evaluations.evaluations, name="eval")
 app.command("ingest")(knowledge.ingest)
 app.command("ask")(knowledge.ask)
 

@@ -84,8 +84,9 @@ class Answering(Protocol):
 
 
 class Pages(Protocol):
-    async def collection(self, principal: Principal, ref: str) -> tuple[str, str]:
-        """The id and organisation of a collection ``principal`` may read (by id or name)."""
+    async def collection(self, principal: Principal, ref: str, org_id: str) -> tuple[str, str]:
+        """The id and organisation of a collection of an organisation ``principal`` sees (by id, or by name
+        in ``org_id``)."""
 
     async def pages(self, principal: Principal, collection_id: str, question: str, limit: int) -> list[Page]:
         """The whole text of the pages whose passages are retrieved first for ``question``."""

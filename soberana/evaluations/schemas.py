@@ -30,6 +30,9 @@ class RunCreate(BaseModel):
     judge_model: str | None = Field(
         None, max_length=120, description="A gateway model that judges the cases with a rubric (recorded)."
     )
+    org_id: str | None = Field(
+        None, description="The organisation a collection or model run is for (default: the caller's)."
+    )
 
     @model_validator(mode="after")
     def _one_target(self) -> RunCreate:

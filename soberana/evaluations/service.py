@@ -119,11 +119,16 @@ class Evaluations:
             facts = await self.register.use_case(principal, request.use_case_id)
             target = self.target_of(facts, request.model, request.system_prompt)
         else:
-            org_id = principal.org_id
+            org_id = request.org_id or principal.org_id
             if org_id is None:
-                raise InvalidRequest("Evaluate a use case, or act for an organisation.", param="use_case_id")
+                raise InvalidRequest("Name the organisation the run is for.", param="org_id")
+            require_id(org_id, "org", "organisation", param="org_id")
+            async with self.db.session() as session:
+                visible = await self.admin.visible_org_ids(session, principal)
+            if visible is not None and org_id not in visible:
+                raise NotFound(f"No organisation {org_id!r}.", param="org_id")
             if request.collection is not None:
-                collection_id, org_id = await self.pages.collection(principal, request.collection)
+                collection_id, org_id = await self.pages.collection(principal, request.collection, org_id)
                 target = Target(
                     "assistant", org_id, collection_id=collection_id, model=request.model or self.answer_model
                 )

@@ -304,9 +304,12 @@ def test_make_run_demo_collection_answers_in_three_languages(tmp_path: Path) -> 
     assert match is not None
     seeded = cli("demo", "knowledge")
     assert "21 pages added" in seeded.stdout
-    registered = cli("demo", "governance").stdout
+    refused = cli("demo", "governance", ok=False)  # the evaluation gate enforced: no approval without evidence
+    assert refused.returncode != 0 and "soberana eval run" in refused.stdout + refused.stderr
+    warn = {"SOBERANA_EVALUATIONS_GATE": "warn"}  # as `make run` seeds it: the gaps recorded with the approval
+    registered = cli("demo", "governance", env=warn).stdout
     assert "approved and live" in registered and "api_key bound" in registered
-    assert "already present" in cli("demo", "governance").stdout
+    assert "already present" in cli("demo", "governance", env=warn).stdout
     assert demo_traffic_allowed(cli, match.group(0)) == ({}, {}, "use_case_unbound")
     es = cli("ask", "¿Cuánto cuesta la licencia de obra menor?", "-c", "city-services").stdout
     assert "60 €" in es and "/es/services/minor-works-permit" in es
