@@ -16,6 +16,7 @@ CAPABILITIES = (
     "knowledge",
     "data-protection",
     "governance",
+    "evaluations",
     "training",
     "drafting",
     "consultation",

@@ -3,9 +3,13 @@ suites as validated data."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
+import yaml
 
 from soberana.errors import ValidationFailed
+from soberana.evaluations.gate import GatePolicy
 from soberana.evaluations.judge import judge_input, parse_verdict
 from soberana.evaluations.stats import compare, pass_rate
 from soberana.evaluations.suites import Library, parse
@@ -110,3 +114,13 @@ def test_a_bad_suite_is_refused_with_a_clear_error(data: bytes, message: str) ->
     with pytest.raises(ValidationFailed) as raised:
         parse(data, "bad.yaml")
     assert message in str(raised.value.message) and "bad.yaml" in raised.value.message
+
+
+def test_the_worked_example_of_the_docs_is_a_valid_suite() -> None:
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "evaluations.md").read_text(encoding="utf-8")
+    example = next(block for block in docs.split("```yaml\n")[1:] if block.startswith("id: housing-office"))
+    loaded = parse(example.split("```", 1)[0].encode(), "docs/evaluations.md")
+    assert loaded.suite.languages() == ["en", "es"] and len(loaded.suite.cases) == 4
+    gate = next(block for block in docs.split("```yaml\n")[1:] if block.startswith("standard:"))
+    documented = GatePolicy.model_validate(yaml.safe_load(gate.split("```", 1)[0]))
+    assert documented == GatePolicy.load()  # the thresholds documented are the project's
