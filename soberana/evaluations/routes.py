@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Path, Query, Response, status
 
 from soberana.auth.deps import CurrentPrincipal, OriginDep
+from soberana.auth.principal import Scope
 from soberana.core.components import provider
 from soberana.errors import NotFound, require_id
 from soberana.evaluations import exports
@@ -40,7 +41,7 @@ def suite_out(loaded: LoadedSuite) -> SuiteOut:
 @router.get("/suites", response_model=list[SuiteOut])
 async def list_suites(principal: CurrentPrincipal, evaluations: EvaluationsDep) -> list[SuiteOut]:
     """The suites this installation knows (the project's and its own)."""
-    await evaluations.list_runs(principal, limit=1)  # the scope check
+    principal.require(Scope.GOVERNANCE, "Evaluations")
     return [suite_out(s) for s in evaluations.suites()]
 
 

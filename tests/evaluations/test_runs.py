@@ -48,3 +48,19 @@ async def test_indirect_injection_hidden_in_pages_is_caught_and_passed_by_a_resi
     comparison = response.json()
     assert set(comparison["regressed"]) == {r["case_id"] for r in results if not r["passed"]}
     assert comparison["fixed"] == [] and comparison["baseline_id"] == resisting["id"]
+
+
+async def test_personal_data_sent_abroad_is_checked_against_what_the_upstream_received(
+    app: Any, client: httpx.AsyncClient, tenant: Tenant, upstream: Any
+) -> None:
+    keys = await keys_for(app, tenant)
+    before = len(upstream.requests())
+    done = await run(client, keys.writer, suite="personal-data", model="resisting-abroad")
+    assert done["status"] == "finished", done["error"]
+    results = (await client.get(f"/v1/evaluations/runs/{done['id']}/results", headers=keys.writer)).json()
+    sent_checks = [v for r in results for v in r["verdicts"] if v["check"] == "not_sent"]
+    assert sent_checks and all(v["passed"] for v in sent_checks), sent_checks
+    assert all(not v["detail"].startswith("nothing protected in 0 ") for v in sent_checks)  # requests were sent
+    # the recording upstream (abroad) received the questions, without the identifiers the suite protects
+    received = str(upstream.requests()[before:])
+    assert "12345678Z" not in received and received.count("<ID_NUMBER") > 0

@@ -35,6 +35,7 @@ async def test_a_suspension_reaches_the_other_process(db_url: str, tmp_path: Pat
         "SOBERANA_DEMO_MODELS": "false",
         "SOBERANA_DEPLOYMENTS": json.dumps([MOCK_DEPLOYMENT]),
         "SOBERANA_GOVERNANCE_ENFORCEMENT": "enforce",
+        "SOBERANA_EVALUATIONS_GATE": "off",
         "SOBERANA_GOVERNANCE_CHECK_SECONDS": "30" if redis else "0.2",
     } | ({"SOBERANA_REDIS_URL": REDIS_URL} if redis else {})
     settings = Settings(
@@ -43,6 +44,7 @@ async def test_a_suspension_reaches_the_other_process(db_url: str, tmp_path: Pat
         secret_key=TEST_SECRET,
         demo_models=False,
         deployments=[MOCK_DEPLOYMENT],
+        evaluations_gate="off",
     )
     app = create_app(settings)
     async with app.router.lifespan_context(app):

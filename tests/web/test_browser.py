@@ -49,6 +49,7 @@ class Site:
 def _cli(data_dir: Path, *args: str) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SOBERANA_")}
     env["SOBERANA_DATA_DIR"] = str(data_dir)
+    env["SOBERANA_EVALUATIONS_GATE"] = "warn"  # as `make run` seeds the demo
     subprocess.run([sys.executable, "-m", "soberana", *args], env=env, check=True, capture_output=True, timeout=600)
 
 
@@ -68,6 +69,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
             citizen_handoffs_per_minute=100,
             web_handoff_poll_seconds=2,
             governance_aia_dir=str(AIA_DIR),  # Canada's questionnaire, from the project's shared data
+            evaluations_gate="warn",  # as `make run` serves the demo: approvals record their evaluation gaps
         )
     )
     app = create_app(settings)
