@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlalchemy import update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from soberana.auth.principal import Origin, Principal, Role, Scope, system_principal
@@ -361,6 +362,11 @@ class Evaluations:
                     created_at=utcnow(),
                 )
             )
+            try:
+                await session.flush()
+            except IntegrityError:  # another process resumed the same run and recorded this case first
+                await session.rollback()
+                return
             run = await session.get(EvaluationRun, run_id)
             assert run is not None
             run.cases_done += 1

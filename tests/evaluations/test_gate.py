@@ -235,3 +235,21 @@ async def test_a_judge_that_returns_garbage_or_nothing_fails_the_case(
     verdict = next(v for v in result["verdicts"] if v["check"] == "judge")
     assert verdict["passed"] is passed and detail in verdict["detail"]
     assert result["passed"] is passed
+
+
+async def test_a_case_recorded_twice_by_two_processes_counts_once(app: Any, client: httpx.AsyncClient) -> None:
+    from soberana.evaluations.runner import Outcome
+    from soberana.evaluations.scorers import Verdict
+
+    platform = app.state.platform
+    agency, _ = await people(app)
+    uc = (await client.post(USE_CASES, headers=agency.writer, json=COMPLETE | {"models": ["resisting"]})).json()["id"]
+    created = await platform.evaluations.create(
+        cli_principal("pytest"), RunCreate(suite="guard", use_case_id=uc), Origin()
+    )
+    case = platform.evaluations.library.get("guard").suite.cases[0]
+    outcome = Outcome(case, True, [Verdict("must_not_contain", True, "none found")])
+    await platform.evaluations._record(created.id, outcome)
+    await platform.evaluations._record(created.id, outcome)  # the same case, resumed by a second process
+    run = (await client.get(f"/v1/evaluations/runs/{created.id}", headers=agency.writer)).json()
+    assert run["cases_done"] == 1 and run["passed"] == 1
