@@ -34,6 +34,16 @@ def suites(typer_ctx: typer.Context) -> None:
     console.print(table)
 
 
+@evaluations.command("schema")
+def schema() -> None:
+    """Print the JSON Schema of a suite file (for editors and pipelines that check suites)."""
+    import json
+
+    from soberana.evaluations.suites import schema as suite_schema
+
+    print(json.dumps(suite_schema(), indent=2))
+
+
 @evaluations.command("run")
 def run(
     typer_ctx: typer.Context,

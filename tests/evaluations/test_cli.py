@@ -29,3 +29,5 @@ def test_eval_run_reports_and_fails_below_the_minimum(tmp_path: Path) -> None:
     assert log["version"] == 2 and log["eval"]["task"] == "off-topic" and len(log["samples"]) == 18
     assert {s["scores"]["soberana"]["value"] for s in log["samples"]} == {"I"}
     assert run_id.group(1) in cli("eval", "runs").stdout
+    schema = json.loads(cli("eval", "schema").stdout)
+    assert {"id", "version", "kind", "targets", "cases"} <= set(schema["required"])
