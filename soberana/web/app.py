@@ -38,6 +38,7 @@ from soberana.web import (
     console_reports,
     governance,
     governance_aia,
+    governance_evaluations,
     governance_suppliers,
     home,
     pages,
@@ -169,6 +170,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(transparency_pages.router)
     app.include_router(governance_pages_records.router)  # before the register's /console/governance/{id}
     app.include_router(governance_suppliers.router)
+    app.include_router(governance_evaluations.router)
     app.include_router(governance.router)
     app.include_router(governance_aia.router)
     app.mount("/assets", StaticFiles(directory=Path(__file__).parent / "static"), name="assets")
