@@ -270,7 +270,8 @@ class EvaluationRegister:
 
     async def use_case(self, principal: Principal, use_case_id: str) -> UseCaseFacts:
         review = await self.platform.governance.review_facts(use_case_id, principal)
-        assert review is not None
+        if review is None:  # not reached: with a principal, an unknown use case is NotFound already
+            raise NotFound(f"No use case with id {use_case_id!r}.")
         return await self._facts(review)
 
     async def use_case_by_id(self, use_case_id: str) -> UseCaseFacts | None:

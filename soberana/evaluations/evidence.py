@@ -96,7 +96,7 @@ class Evidence:
         for suite_id, threshold in sorted(self.policy.required(facts).items()):
             try:
                 suite = evaluations.library.get(suite_id)
-                run = await evaluations._create(
+                run = await evaluations.create_for(
                     cli_principal("evaluations"), suite, evaluations.target_of(facts), facts, "rerun", None, None
                 )
                 run = await evaluations.execute(run.id)

@@ -18,6 +18,7 @@ async def runs(
     *,
     use_case_id: str | None = None,
     suite_id: str | None = None,
+    status: str | None = None,
     limit: int = 50,
 ) -> list[EvaluationRun]:
     """Runs, newest first."""
@@ -28,6 +29,8 @@ async def runs(
         stmt = stmt.where(EvaluationRun.use_case_id == use_case_id)
     if suite_id is not None:
         stmt = stmt.where(EvaluationRun.suite_id == suite_id)
+    if status is not None:
+        stmt = stmt.where(EvaluationRun.status == status)
     return list((await session.scalars(stmt)).all())
 
 

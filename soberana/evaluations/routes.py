@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Path, Query, Response, status
 from soberana.auth.deps import CurrentPrincipal, OriginDep
 from soberana.auth.principal import Scope
 from soberana.core.components import provider
-from soberana.errors import NotFound, require_id
+from soberana.errors import require_id
 from soberana.evaluations import exports
 from soberana.evaluations.evidence import Evidence
 from soberana.evaluations.schemas import ComparisonOut, EvidenceOut, GapOut, ResultOut, RunCreate, RunOut, SuiteOut
@@ -122,8 +122,6 @@ async def use_case_evidence(
     """The suites the use case's approval needs (by its risk), and what is missing for its latest version."""
     require_id(use_case_id, "uc", "use case")
     facts = await evaluations.register.use_case(principal, use_case_id)
-    if facts is None:
-        raise NotFound(f"No use case with id {use_case_id!r}.")
     gaps = await evidence.gaps(facts, facts.version)
     return EvidenceOut(
         use_case_id=facts.id,

@@ -38,6 +38,8 @@ class RunCreate(BaseModel):
     def _one_target(self) -> RunCreate:
         if self.use_case_id is None and self.collection is None and self.model is None:
             raise ValueError("name a use case, a collection or a model to evaluate")
+        if self.use_case_id is not None and (self.collection is not None or self.org_id is not None):
+            raise ValueError("a use case's run evaluates what the use case runs: name no collection or organisation")
         return self
 
 

@@ -136,9 +136,9 @@ class Evaluations:
             else:
                 target = Target("model", org_id, model=request.model, system_prompt=request.system_prompt)
         suite = self.library.get(request.suite)
-        return await self._create(principal, suite, target, facts, "manual", request.judge_model, origin)
+        return await self.create_for(principal, suite, target, facts, "manual", request.judge_model, origin)
 
-    async def _create(
+    async def create_for(
         self,
         principal: Principal,
         suite: LoadedSuite,
@@ -148,6 +148,8 @@ class Evaluations:
         judge_model: str | None,
         origin: Origin | None,
     ) -> EvaluationRun:
+        """A queued run of ``suite`` against ``target`` (``facts``: the use case it evaluates), for a person, or
+        for the platform's own re-runs after a change (``purpose`` ``rerun``)."""
         if target.kind not in suite.suite.targets:
             raise InvalidRequest(
                 f"The suite {suite.id!r} runs against {' or '.join(suite.suite.targets)} targets, not a {target.kind}.",
@@ -457,5 +459,9 @@ class Evaluations:
         return run, base, compare(before, after) if base else Comparison(added=sorted(after))
 
     async def history(self, principal: Principal, use_case_id: str | None, suite: str) -> Sequence[EvaluationRun]:
-        runs = await self.list_runs(principal, use_case_id=use_case_id, suite=suite, limit=200)
-        return [r for r in reversed(runs) if r.status == "finished"]
+        async with self.db.session() as session:
+            visible = await self._visible(session, principal)
+            runs = await repo.runs(
+                session, visible, use_case_id=use_case_id, suite_id=suite, status="finished", limit=200
+            )
+        return list(reversed(runs))
