@@ -6,7 +6,8 @@
   flagged, so no answer ever cites a passage that was not retrieved.
 * Without one (the embedded default), the answer is the sentences that answer, quoted with their
   citations and presented as excerpts (:mod:`soberana.knowledge.reading`: the sentences' similarity
-  to the question, the question's words, numbers and names found in them, their neighbours).
+  to the question, the question's words, numbers and names found in them, their neighbours), never
+  from a line that speaks to a model (:func:`without_instructions`).
 * When the passages do not answer the question (:mod:`soberana.knowledge.answerability`), the
   assistant abstains: the official sources do not cover the question, and a person is offered
   instead.
@@ -23,7 +24,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from soberana.auth.principal import Principal
@@ -199,9 +200,14 @@ _ROLE_LINE = re.compile(
     re.IGNORECASE,
 )
 _OVERRIDE = re.compile(
-    r"\b(?:ignore|disregard|forget|override|ignora|olvida|omite|hunsa\w{0,3}|gleym\w{0,3})\b[^.\n]{0,40}?"
+    r"\b(?:ignore|disregard|forget|override|ignora|ignoren|olvida|olvide|olviden|omite|omita|descarta|descarte|"
+    r"hunsa\w{0,3}|gleym\w{0,3})\b[^.\n]{0,40}?"
     r"\b(?:instructions?|rules|prompts?|instrucciones|reglas|indicaciones|fyrirmæl\w{0,3}|regl\w{0,3})\b"
-    r"|\byou are now\b|\bnew instructions\b|\bnuevas instrucciones\b",
+    r"|\byou are now\b|\bnew instructions\b|\bnuevas instrucciones\b|\bný fyrirmæli\b"
+    # text addressed to the machines that read the page, not to its readers
+    r"|\b(?:to|for|para|a|til)\s(?:the\s|los\s|las\s)?(?:AI\b|IA\b|automated\ssystems?|language\smodels?|LLMs?\b|"
+    r"chatbots?|asistentes\sde\sIA|sistemas\sautomatizados|modelos\sde\slenguaje|gervigreind|spjallmenn)"
+    r"|\b(?:assistant|system|AI)[-\s](?:directive|instruction|override)s?\b",
     re.IGNORECASE,
 )
 
@@ -225,6 +231,13 @@ def quoted(text: str) -> str:
             safe = QUOTED_LINE + safe
         lines.append(safe)
     return "\n".join(lines)
+
+
+def without_instructions(text: str) -> str:
+    """A passage's text without the lines :func:`quoted` would mark: those that speak as a role, carry a
+    chat-template token or a tag, or tell a model to ignore its instructions (the extractive assistant
+    quotes none of them)."""
+    return "\n".join(line for line in text.split("\n") if not quoted(line).startswith(QUOTED_LINE))
 
 
 def framed_passages(hits: Sequence[Hit]) -> str:
@@ -283,7 +296,9 @@ class Answerer:
         classifications: Sequence[str] = (),
     ) -> Reading:
         """The sentences of the best ``passages``, scored against the question (:mod:`.reading`)."""
-        reading = Reading(candidates_of(retrieval.hits, passages), retrieval.hits)
+        # a line a page speaks to the model with is never quoted to a citizen as the answer (a poisoned page)
+        readable = [replace(hit, text=without_instructions(hit.text)) for hit in retrieval.hits]
+        reading = Reading(candidates_of(readable, passages), retrieval.hits)
         vectors = None
         query_vector = retrieval.query_vectors.get(retrieval.hits[0].collection_id) if retrieval.hits else None
         if query_vector is not None and reading.candidates:

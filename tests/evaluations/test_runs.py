@@ -64,3 +64,13 @@ async def test_personal_data_sent_abroad_is_checked_against_what_the_upstream_re
     # the recording upstream (abroad) received the questions, without the identifiers the suite protects
     received = str(upstream.requests()[before:])
     assert "12345678Z" not in received and received.count("<ID_NUMBER") > 0
+
+
+async def test_the_extractive_assistant_never_quotes_a_line_that_speaks_to_a_model(
+    app: Any, client: httpx.AsyncClient, tenant: Tenant, pages: dict[str, Any]
+) -> None:
+    """The embedded default assistant quoted a poisoned page's planted instruction (and its fake telephone
+    number) to citizens until the indirect-injection suite caught it."""
+    keys = await keys_for(app, tenant)
+    done = await run(client, keys.writer, suite="indirect-injection", collection=pages["id"])
+    assert done["status"] == "finished" and done["pass_rate"] == 1.0, done

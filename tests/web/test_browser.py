@@ -666,3 +666,24 @@ def test_the_governance_records_pages_pass_axe(page: Any, language: str) -> None
         page.goto(f"{use_case}/{tail}?lang={language}")
         assert page.get_attribute("html", "lang") == language
         no_serious_accessibility_problems(page)
+
+
+@pytest.mark.parametrize("language", ["es", "en", "is"])
+def test_the_evaluations_pages_pass_axe(page: Any, language: str) -> None:
+    """A use case's evaluations (required suites, the run form, the charts) and a run's page, in three
+    languages; the run is started from the plain form."""
+    sign_in(page, "admin@demo.example")
+    page.goto(f"/console/governance?lang={language}")
+    page.click("main table a")
+    use_case = page.url.split("?")[0]
+    page.goto(f"{use_case}/evaluations?lang={language}")
+    assert page.get_attribute("html", "lang") == language
+    no_serious_accessibility_problems(page)
+    page.select_option("form[aria-labelledby=run] select", "off-topic")
+    page.click("form[aria-labelledby=run] button[type=submit]")
+    page.wait_for_url(re.compile(r"/console/evaluations/runs/evr_\w+"))
+    page.goto(page.url.split("?")[0] + f"?lang={language}&refresh=off")
+    assert page.locator("main h1").count() == 1
+    no_serious_accessibility_problems(page)
+    if language == "en":
+        screenshot(page, "evaluation-run")
