@@ -59,7 +59,7 @@ from soberana.evaluations import repo as evaluation_repo  # noqa: E402
 from soberana.evaluations.gate import GatePolicy  # noqa: E402
 from soberana.evaluations.ports import Target  # noqa: E402
 from soberana.evaluations.stats import pass_rate  # noqa: E402
-from soberana.evaluations.suites import Library, LoadedSuite, parse  # noqa: E402
+from soberana.evaluations.suites import LoadedSuite, parse  # noqa: E402
 from soberana.knowledge.jobs import UploadedFile  # noqa: E402
 from soberana.knowledge.schemas import CollectionCreate  # noqa: E402
 from soberana.settings import Settings  # noqa: E402
@@ -201,18 +201,6 @@ def conditionalqa() -> tuple[list[dict[str, Any]], LoadedSuite, dict[str, Any]]:
     return pages, loaded, facts
 
 
-class BenchLibrary(Library):
-    """The installation's suites and the ones built in memory (a run re-reads its suite from the library)."""
-
-    def __init__(self, inner: Library, extra: dict[str, LoadedSuite]) -> None:
-        super().__init__()
-        self.folders = inner.folders
-        self.extra = extra
-
-    def load(self) -> dict[str, LoadedSuite]:
-        return {**super().load(), **self.extra}
-
-
 # -- the installation ------------------------------------------------------------------------------------
 
 
@@ -257,7 +245,7 @@ def plan_runs(suites: dict[str, LoadedSuite], collections: dict[str, str], org_i
 
 async def execute(platform: Any, loaded: LoadedSuite, spec: Target, label: str) -> dict[str, Any]:
     evaluations = platform.evaluations
-    run = await evaluations._create(cli_principal("bench"), loaded, spec, None, "manual", None, None)
+    run = await evaluations.create_for(cli_principal("bench"), loaded, spec, None, "manual", None, None)
     total = len(loaded.suite.cases)
     step = max(1, total // 4)
 
@@ -359,7 +347,7 @@ async def bench(workdir: Path, upstream_url: str) -> tuple[dict[str, Any], dict[
             )
             timings["ingestion_seconds"] = round(time.perf_counter() - started, 1)
             evaluations = platform.evaluations
-            evaluations.library = BenchLibrary(evaluations.library, {CQA_SUITE: cqa_suite})
+            evaluations.library.add(cqa_suite)  # built in memory from the data: never written to the repo
             suites = evaluations.library.load()
             runs = plan_runs(suites, {"city-services": city.id, CQA_SUITE: cqa.id}, org.id)
             print(f"Runs: {len(runs)} (concurrency {CONCURRENCY})", flush=True)

@@ -211,9 +211,14 @@ class Library:
 
     def __init__(self, folders: Iterable[Path] = ()) -> None:
         self.folders = [BUILTIN, *folders]
+        self._added: dict[str, LoadedSuite] = {}
+
+    def add(self, loaded: LoadedSuite) -> None:
+        """Know a suite made in memory (a benchmark's, built from data read at run time) in this process."""
+        self._added[loaded.id] = loaded
 
     def load(self) -> dict[str, LoadedSuite]:
-        found: dict[str, LoadedSuite] = {}
+        found: dict[str, LoadedSuite] = dict(self._added)
         for folder in self.folders:
             if not folder.is_dir():
                 continue

@@ -124,3 +124,10 @@ def test_the_worked_example_of_the_docs_is_a_valid_suite() -> None:
     gate = next(block for block in docs.split("```yaml\n")[1:] if block.startswith("standard:"))
     documented = GatePolicy.model_validate(yaml.safe_load(gate.split("```", 1)[0]))
     assert documented == GatePolicy.load()  # the thresholds documented are the project's
+
+
+def test_a_suite_made_in_memory_is_known_to_its_library_only() -> None:
+    library = Library()
+    library.add(parse(SUITE, "memory"))
+    assert library.get("tiny").source == "memory"
+    assert "tiny" not in Library().load()
