@@ -105,7 +105,7 @@ async def run_from_the_form(app: Any, client: httpx.AsyncClient, use_case: str) 
 
 
 def points(page: str) -> int:
-    return len(re.findall(r'<circle class="point"', page))
+    return len(re.findall(r'<circle data-run="evr_', page))
 
 
 async def test_a_suite_runs_from_the_form_and_its_run_shows_every_case_and_the_chart_a_point_per_run(
