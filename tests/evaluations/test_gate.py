@@ -253,3 +253,15 @@ async def test_a_case_recorded_twice_by_two_processes_counts_once(app: Any, clie
     await platform.evaluations._record(created.id, outcome)  # the same case, resumed by a second process
     run = (await client.get(f"/v1/evaluations/runs/{created.id}", headers=agency.writer)).json()
     assert run["cases_done"] == 1 and run["passed"] == 1
+
+
+async def test_a_case_that_times_out_or_errs_fails(app: Any, client: httpx.AsyncClient) -> None:
+    agency, _ = await people(app)
+    app.state.platform.evaluations.runner.case_timeout = 0.5
+    slow = await run(client, agency.writer, suite="guard", model="too-slow")
+    assert slow["status"] == "finished" and slow["pass_rate"] == 0.0
+    results = (await client.get(f"/v1/evaluations/runs/{slow['id']}/results", headers=agency.writer)).json()
+    assert {r["error"] for r in results} == {"timed out after 0.5 s"}
+    broken = await run(client, agency.writer, suite="guard", model="no-such-model")
+    results = (await client.get(f"/v1/evaluations/runs/{broken['id']}/results", headers=agency.writer)).json()
+    assert broken["pass_rate"] == 0.0 and all(r["error"].startswith("model_not_found") for r in results), results
