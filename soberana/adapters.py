@@ -24,11 +24,13 @@ if TYPE_CHECKING:
     from soberana.gateway.clients import GatewayClient
     from soberana.gateway.runtime import GatewayRuntime
     from soberana.gateway.service import GatewayService
+    from soberana.governance.enforcement import Admitted, Enforcer
     from soberana.governance.ports import UnderReview
     from soberana.governance.service import GovernanceService
     from soberana.knowledge.jobs import IngestionJobs
     from soberana.knowledge.service import KnowledgeService
     from soberana.storage.db import Database
+    from soberana.training.service import TrainingService
 
 
 class Platform(Protocol):
@@ -294,6 +296,19 @@ class EvaluationRegister:
     def policy(self, org_id: str) -> str:
         rules = self.platform.governance.facts.data_rules(org_id)
         return orjson.dumps([[r.classification, r.mode, list(r.sovereignty), r.default] for r in rules]).decode()
+
+
+class TrainedTraffic:
+    """The gateway's guard: a person's call needs the baseline course (training), then the register's word
+    (run-time enforcement of governance)."""
+
+    def __init__(self, training: TrainingService, enforcer: Enforcer) -> None:
+        self.training = training
+        self.enforcer = enforcer
+
+    async def admit(self, principal: Principal, model: str) -> Admitted:
+        await self.training.check(principal)
+        return await self.enforcer.admit(principal, model)
 
 
 class ApprovalEvidenceAdapter:

@@ -159,6 +159,13 @@ class UseCaseRefused(PermissionDenied):
     default_code = "use_case_not_approved"
 
 
+class TrainingRequired(PermissionDenied):
+    """The person has not completed (or no longer holds) a course the installation requires before they use
+    models; the message names the course and where to take it."""
+
+    default_code = "training_required"
+
+
 class NotFound(SoberanaError):
     status_code = 404
     error_type = "not_found_error"

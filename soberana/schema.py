@@ -16,6 +16,7 @@ from soberana.governance import models as governance_models
 from soberana.knowledge import models as knowledge_models
 from soberana.privacy import models as privacy_models
 from soberana.storage.base import Base
+from soberana.training import models as training_models
 from soberana.workspace import models as workspace_models
 
 MODEL_MODULES = (
@@ -26,6 +27,7 @@ MODEL_MODULES = (
     governance_models,
     knowledge_models,
     privacy_models,
+    training_models,
     workspace_models,
 )
 

@@ -32,6 +32,7 @@ from soberana.adapters import (
     EvaluationPages,
     EvaluationRegister,
     EvaluationTargets,
+    TrainedTraffic,
 )
 from soberana.audit.service import AuditLog
 from soberana.auth.authentication import Authenticator
@@ -64,6 +65,7 @@ if TYPE_CHECKING:  # the capabilities load when first built (a command imports w
     from soberana.knowledge.text import LanguageDetector
     from soberana.privacy.ports import Purger
     from soberana.privacy.service import PrivacyService
+    from soberana.training.service import TrainingService
     from soberana.workspace.service import WorkspaceService
 
 logger = logging.getLogger("soberana")
@@ -167,7 +169,13 @@ class Platform:
         from soberana.gateway.runtime import GatewayRuntime
 
         return GatewayRuntime(
-            self.settings, self.db, self.audit, self.admin, self.privacy, self.counters, self.enforcer
+            self.settings,
+            self.db,
+            self.audit,
+            self.admin,
+            self.privacy,
+            self.counters,
+            TrainedTraffic(self.training, self.enforcer),
         )
 
     @property
@@ -291,6 +299,30 @@ class Platform:
             evidence=ApprovalEvidenceAdapter(self, self.settings.evaluations_gate),
         )
 
+    # -- training ------------------------------------------------------------------------------------
+
+    @cached_property
+    def training(self) -> TrainingService:
+        from soberana.training.courses import Catalogue
+        from soberana.training.service import TrainingService
+
+        s = self.settings
+        imported = Path(s.training_courses_dir) if s.training_courses_dir else Path(s.data_dir) / "courses"
+        return TrainingService(
+            self.db,
+            self.admin,
+            Catalogue([imported]),
+            baseline=s.training_baseline_course,
+            gate=s.training_gate,
+            check_seconds=s.training_check_seconds,
+            verifiers=RateLimiter(
+                self.counters,
+                "certificates",
+                s.training_certificate_checks_per_minute,
+                "Too many certificate checks from your address. Try again in a minute.",
+            ),
+        )
+
     # -- evaluations ---------------------------------------------------------------------------------
 
     @cached_property
@@ -356,6 +388,7 @@ class Platform:
         "governance",
         "evaluations",
         "evaluation_evidence",
+        "training",
     )
 
     def components(self) -> Components:

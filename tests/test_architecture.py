@@ -80,7 +80,8 @@ SERVICES = {
     "AdminService", "Authenticator", "AuditLog", "CitizenAssistant", "Database", "GatewayAdmin", "GatewayClient",
     "GatewayRuntime", "GatewayService", "GovernanceService", "HandoffQueue", "IngestionJobs", "KnowledgeChat",
     "KnowledgeEngine", "KnowledgeService", "MemoryCounters", "OidcService", "PolicyAdmin", "PrivacyService",
-    "RedisCounters", "RetentionPurge", "SandboxedParser", "SessionStore", "WorkspaceService",
+    "RedisCounters", "RetentionPurge", "SandboxedParser", "SessionStore", "WorkspaceService", "Evaluations",
+    "TrainingService",
 }  # fmt: skip
 PART_BUILDERS = {
     "soberana/gateway/runtime.py": {"GatewayService", "GatewayAdmin"},

@@ -422,6 +422,28 @@ class Settings(BaseSettings):
         180.0, gt=0, le=3600, description="A case not answered and scored in this time fails (never passes)."
     )
 
+    # -- training --------------------------------------------------------------------------------------
+    training_courses_dir: str | None = Field(
+        None,
+        description="Directory of the courses administrators imported (`soberana training import`). Empty: "
+        "`<data_dir>/courses`.",
+    )
+    training_gate: Literal["off", "enforce"] = Field(
+        "off",
+        description="Training as a gateway policy. `enforce`: a person (a signed-in user, or a key owned by a "
+        "user) is refused models (403 `training_required`, naming the course and its page) until they hold a "
+        "valid completion of the baseline course; service accounts and the platform's own work are exempt.",
+    )
+    training_baseline_course: str = Field(
+        "ai-literacy", description="The course every person completes before using models (`training_gate`)."
+    )
+    training_check_seconds: float = Field(
+        30.0, ge=0, le=3600, description="How long a process remembers that a person holds the baseline course."
+    )
+    training_certificate_checks_per_minute: int = Field(
+        60, ge=1, description="Certificate checks one client address may make per minute on the public page."
+    )
+
     @classmethod
     def settings_customise_sources(
         cls,

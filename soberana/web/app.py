@@ -28,6 +28,7 @@ from soberana.privacy import routes as privacy_routes
 from soberana.settings import Settings, ensure_secret_key, load_settings
 from soberana.storage import migrate
 from soberana.storage.db import Database
+from soberana.training import routes as training_routes
 from soberana.web import (
     account,
     citizen,
@@ -189,6 +190,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         governance_routes.router,
         evaluation_routes.router,
         governance_records.public_router,
+        training_routes.router,
+        training_routes.public_router,
     ):
         app.include_router(api, responses=API_ERRORS)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]

@@ -1,0 +1,301 @@
+"""Learning: courses assigned by role, lessons read, quiz attempts with feedback, completions that expire, and
+certificates anyone can check by their code; and the gate (:meth:`TrainingService.check`) the gateway asks
+before a person's model call."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from soberana.auth.principal import ADMIN_ROLES, Origin, Principal
+from soberana.auth.service import AdminService
+from soberana.core.clock import utcnow
+from soberana.core.ids import new_id
+from soberana.errors import InvalidRequest, NotFound, PermissionDenied, TrainingRequired, require_id
+from soberana.storage.db import Database
+from soberana.storage.limits import RateLimiter
+from soberana.training.courses import Catalogue, Course
+from soberana.training.models import Attempt, Completion, LessonRead
+from soberana.training.scoring import Response, Result, score
+
+CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O or 1/I: read aloud and typed by people
+
+
+def new_code() -> str:
+    """A certificate's verification code: 16 random characters in four groups (80 bits)."""
+    raw = "".join(secrets.choice(CODE_ALPHABET) for _ in range(16))
+    return "-".join(raw[i : i + 4] for i in range(0, 16, 4))
+
+
+@dataclass(frozen=True, slots=True)
+class Submitted:
+    attempt: Attempt
+    result: Result
+    completion: Completion | None
+
+
+@dataclass(frozen=True, slots=True)
+class Certificate:
+    """What the public verification page shows: no personal data beyond the name the holder chose."""
+
+    code: str
+    status: str  # valid | expired | revoked
+    course_id: str
+    course_title: dict[str, str]
+    holder_name: str
+    completed_at: datetime
+    expires_at: datetime
+
+
+class TrainingService:
+    def __init__(
+        self,
+        db: Database,
+        admin: AdminService,
+        catalogue: Catalogue,
+        *,
+        baseline: str,
+        gate: str,
+        check_seconds: float,
+        verifiers: RateLimiter,
+    ) -> None:
+        self.db = db
+        self.admin = admin
+        self.catalogue = catalogue
+        self.baseline = baseline
+        self.gate = gate
+        self.check_seconds = check_seconds
+        self.verifiers = verifiers
+        self._courses: dict[str, Course] | None = None
+        self._holders: dict[str, tuple[float, datetime]] = {}  # user → (checked at, valid until)
+
+    # -- courses ---------------------------------------------------------------------------------------
+
+    def courses(self) -> dict[str, Course]:
+        if self._courses is None:
+            self._courses = self.catalogue.load()
+        return self._courses
+
+    def reload(self) -> None:
+        self._courses = None
+
+    def course(self, course_id: str) -> Course:
+        found = self.courses().get(course_id)
+        if found is None:
+            raise NotFound(f"No course {course_id!r}.")
+        return found
+
+    def assigned(self, principal: Principal) -> list[Course]:
+        """The courses assigned to ``principal``'s role (the baseline first)."""
+        courses = [c for c in self.courses().values() if principal.role.value in c.spec.audience]
+        return sorted(courses, key=lambda c: (c.id != self.baseline, c.id))
+
+    @staticmethod
+    def _person(principal: Principal) -> str:
+        if principal.kind != "user" or principal.org_id is None:
+            raise PermissionDenied(
+                "Courses are taken by people, signed in or with their own key.", code="person_required"
+            )
+        return principal.id
+
+    # -- learning --------------------------------------------------------------------------------------
+
+    async def read_lesson(self, principal: Principal, course_id: str, lesson_id: str) -> None:
+        user_id = self._person(principal)
+        course = self.course(course_id)
+        if all(lesson.id != lesson_id for lesson in course.lessons):
+            raise NotFound(f"No lesson {lesson_id!r} in this course.")
+        async with self.db.write_session() as session:
+            session.add(LessonRead(id=new_id("lsr"), user_id=user_id, course_id=course.id, lesson_id=lesson_id))
+            try:
+                await session.commit()
+            except IntegrityError:
+                await session.rollback()  # read before: progress is kept once
+
+    async def progress(self, principal: Principal, course_id: str) -> dict[str, Any]:
+        user_id = self._person(principal)
+        course = self.course(course_id)
+        async with self.db.session() as session:
+            read = set(
+                await session.scalars(
+                    select(LessonRead.lesson_id).where(LessonRead.user_id == user_id, LessonRead.course_id == course.id)
+                )
+            )
+            attempts = list(
+                await session.scalars(
+                    select(Attempt)
+                    .where(Attempt.user_id == user_id, Attempt.course_id == course.id)
+                    .order_by(Attempt.created_at.desc())
+                )
+            )
+        completion = await self.current(user_id, course.id)
+        return {"read": sorted(read), "lessons": len(course.lessons), "attempts": attempts, "completion": completion}
+
+    async def submit(
+        self,
+        principal: Principal,
+        course_id: str,
+        language: str,
+        answers: Mapping[str, Response],
+        holder_name: str | None,
+        origin: Origin,
+    ) -> Submitted:
+        """Score a quiz attempt; a pass completes the course (valid for its validity period)."""
+        user_id = self._person(principal)
+        course = self.course(course_id)
+        if language not in course.quizzes:
+            raise InvalidRequest(f"The course's quiz is in {', '.join(course.spec.languages)}.", param="language")
+        questions = course.quizzes[language]
+        unknown = sorted(set(answers) - {q.id for q in questions})
+        if unknown:
+            raise InvalidRequest(f"No question {unknown[0]!r} in this quiz.", param=f"answers.{unknown[0]}")
+        result = score(questions, answers, course.spec.pass_mark)
+        now = utcnow()
+        attempt = Attempt(
+            id=new_id("tra"),
+            user_id=user_id,
+            org_id=principal.org_id,
+            course_id=course.id,
+            course_version=course.stamp,
+            language=language,
+            answers=dict(answers),
+            marks=[{"question": m.question_id, "points": m.points, "feedback": m.feedback} for m in result.marked],
+            score=result.score,
+            passed=result.passed,
+            created_at=now,
+        )
+        completion = None
+        async with self.db.write_session() as session:
+            session.add(attempt)
+            if result.passed:
+                name = " ".join((holder_name or principal.label).split())[:200]
+                completion = Completion(
+                    id=new_id("trc"),
+                    user_id=user_id,
+                    org_id=principal.org_id,
+                    course_id=course.id,
+                    course_version=course.stamp,
+                    language=language,
+                    score=result.score,
+                    attempt_id=attempt.id,
+                    code=new_code(),
+                    holder_name=name,
+                    completed_at=now,
+                    expires_at=now + timedelta(days=course.spec.validity_days),
+                    revoked_reason="",
+                )
+                session.add(completion)
+                await self.admin.record_change(
+                    session,
+                    principal,
+                    origin,
+                    action="training.completed",
+                    object_type="training_completion",
+                    object_id=completion.id,
+                    org_id=principal.org_id,
+                    details={"course": course.id, "version": course.stamp, "score": result.score},
+                )
+            await session.commit()
+        self._holders.pop(user_id, None)
+        return Submitted(attempt, result, completion)
+
+    async def current(self, user_id: str, course_id: str) -> Completion | None:
+        """The person's completion of a course that holds now (not expired, not revoked), the latest."""
+        async with self.db.session() as session:
+            stmt = (
+                select(Completion)
+                .where(
+                    Completion.user_id == user_id,
+                    Completion.course_id == course_id,
+                    Completion.revoked_at.is_(None),
+                    Completion.expires_at > utcnow(),
+                )
+                .order_by(Completion.expires_at.desc())
+                .limit(1)
+            )
+            return (await session.scalars(stmt)).first()
+
+    async def completions(self, principal: Principal, *, everyone: bool = False) -> list[Completion]:
+        """The principal's completions; ``everyone``: an administrator's organisations'."""
+        async with self.db.session() as session:
+            stmt = select(Completion).order_by(Completion.completed_at.desc()).limit(500)
+            if everyone:
+                if principal.role not in ADMIN_ROLES:
+                    raise PermissionDenied("Only administrators see everyone's training.", code="permission_denied")
+                visible = await self.admin.visible_org_ids(session, principal)
+                if visible is not None:
+                    stmt = stmt.where(Completion.org_id.in_(list(visible)))
+            else:
+                stmt = stmt.where(Completion.user_id == self._person(principal))
+            return list((await session.scalars(stmt)).all())
+
+    async def revoke(self, principal: Principal, completion_id: str, reason: str, origin: Origin) -> Completion:
+        require_id(completion_id, "trc", "completion")
+        reason = " ".join(reason.split())
+        if not reason:
+            raise InvalidRequest("Say why the completion is revoked.", param="reason")
+        if principal.role not in ADMIN_ROLES:
+            raise PermissionDenied("Only administrators revoke a completion.", code="permission_denied")
+        async with self.db.write_session() as session:
+            visible = await self.admin.visible_org_ids(session, principal)
+            found = await session.get(Completion, completion_id)
+            if found is None or (visible is not None and found.org_id not in visible):
+                raise NotFound(f"No completion {completion_id!r}.")
+            if found.revoked_at is None:
+                found.revoked_at, found.revoked_by, found.revoked_reason = utcnow(), principal.id, reason[:500]
+                await self.admin.record_change(
+                    session,
+                    principal,
+                    origin,
+                    action="training.revoked",
+                    object_type="training_completion",
+                    object_id=found.id,
+                    org_id=found.org_id,
+                    details={"course": found.course_id, "reason": reason},
+                )
+                await session.commit()
+            self._holders.pop(found.user_id, None)
+            return found
+
+    async def verify(self, code: str, origin: Origin) -> Certificate:
+        """A certificate by its code, for anyone (rate-limited per address): valid, expired or revoked."""
+        await self.verifiers.hit(origin.ip)
+        wanted = "-".join(code.strip().upper().replace("-", "")[i : i + 4] for i in range(0, 16, 4))
+        async with self.db.session() as session:
+            found = (await session.scalars(select(Completion).where(Completion.code == wanted))).first()
+        if found is None or len(code) > 40:
+            raise NotFound("No certificate with this code.")
+        status = "revoked" if found.revoked_at else ("expired" if found.expires_at <= utcnow() else "valid")
+        course = self.courses().get(found.course_id)
+        title = dict(course.spec.title) if course else {"en": found.course_id}
+        return Certificate(
+            found.code, status, found.course_id, title, found.holder_name, found.completed_at, found.expires_at
+        )
+
+    # -- the gate --------------------------------------------------------------------------------------
+
+    async def check(self, principal: Principal) -> None:
+        """Refuse (``training_required``) a person's model call without a valid baseline completion; service
+        accounts, the command line and the platform's own work pass."""
+        if self.gate == "off" or principal.kind != "user":
+            return
+        now = time.monotonic()
+        remembered = self._holders.get(principal.id)
+        if remembered is not None and now - remembered[0] < self.check_seconds and remembered[1] > utcnow():
+            return
+        completion = await self.current(principal.id, self.baseline)
+        if completion is None:
+            course = self.courses().get(self.baseline)
+            title = course.text(course.spec.title, "en") if course else self.baseline
+            raise TrainingRequired(
+                f"Complete the course “{title}” before using models: /training/courses/{self.baseline}.",
+                code="training_required",
+            )
+        self._holders[principal.id] = (now, completion.expires_at)

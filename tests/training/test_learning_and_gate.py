@@ -1,0 +1,158 @@
+"""Taking a course through the API: feedback per question, a pass that completes the course with a
+certificate anyone can check (valid, expired, revoked, unknown), and the gateway's training gate: a person
+is refused models before completing the baseline course, allowed after, refused again once it expires;
+service accounts are exempt."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import update
+
+from soberana.auth.principal import cli_principal
+from soberana.auth.schemas import ApiKeyCreate
+from soberana.core.clock import utcnow
+from soberana.settings import Settings
+from soberana.training.models import Completion
+from tests.conftest import Tenant, make_tenant
+from tests.training.test_courses import make_course
+
+CHAT = "/v1/chat/completions"
+HELLO = {"model": "mock-chat", "messages": [{"role": "user", "content": "Hello"}]}
+
+
+@pytest.fixture
+def settings(settings: Settings, tmp_path: Path) -> Settings:
+    courses = tmp_path / "courses"
+    courses.mkdir()
+    make_course(courses)
+    return settings.model_copy(
+        update={
+            "training_courses_dir": str(courses),
+            "training_gate": "enforce",
+            "training_baseline_course": "tiny",
+            "training_check_seconds": 0.0,
+        }
+    )
+
+
+@pytest.fixture
+async def tenant(app: Any) -> Tenant:
+    return await make_tenant(app, "agency")
+
+
+async def test_a_person_is_refused_models_until_trained_and_again_after_expiry(
+    app: Any, client: httpx.AsyncClient, tenant: Tenant
+) -> None:
+    staff = tenant.headers("staff")
+    refused = await client.post(CHAT, headers=staff, json=HELLO)
+    assert refused.status_code == 403
+    error = refused.json()["error"]
+    assert error["code"] == "training_required" and "/training/courses/tiny" in error["message"]
+    assert "Tiny course" in error["message"]
+
+    wrong = await client.post(
+        "/v1/training/courses/tiny/attempts", headers=staff, json={"language": "es", "answers": {"q1": False}}
+    )
+    assert wrong.status_code == 201 and wrong.json()["passed"] is False and wrong.json()["completion"] is None
+    assert wrong.json()["marks"] == [{"question": "q1", "points": 0.0, "feedback": ["No."]}]
+    assert (await client.post(CHAT, headers=staff, json=HELLO)).status_code == 403
+
+    passed = await client.post(
+        "/v1/training/courses/tiny/attempts",
+        headers=staff,
+        json={"language": "es", "answers": {"q1": True}, "holder_name": "Ana G."},
+    )
+    body = passed.json()
+    assert body["passed"] is True and body["marks"][0]["feedback"] == ["Sí."]
+    completion = body["completion"]
+    assert completion["holder_name"] == "Ana G." and completion["course_version"].startswith("1+")
+    assert (await client.post(CHAT, headers=staff, json=HELLO)).status_code == 200
+
+    async with app.state.platform.db.write_session() as session:  # a year later
+        await session.execute(update(Completion).values(expires_at=utcnow() - timedelta(days=1)))
+        await session.commit()
+    again = await client.post(CHAT, headers=staff, json=HELLO)
+    assert again.status_code == 403 and again.json()["error"]["code"] == "training_required"
+
+
+async def test_service_accounts_and_the_platform_s_own_work_are_exempt(
+    app: Any, client: httpx.AsyncClient, tenant: Tenant
+) -> None:
+    platform = app.state.platform
+    async with platform.db.write_session() as session:
+        _, key = await platform.admin.create_key(
+            session,
+            cli_principal("pytest"),
+            ApiKeyCreate(name="portal", service_account_id=tenant.service_account_id, scopes=["inference"]),
+        )
+    allowed = await client.post(CHAT, headers={"Authorization": f"Bearer {key}"}, json=HELLO)
+    assert allowed.status_code == 200, allowed.text
+
+
+async def test_a_certificate_is_checked_by_its_code(app: Any, client: httpx.AsyncClient, tenant: Tenant) -> None:
+    staff = tenant.headers("staff")
+    done = await client.post(
+        "/v1/training/courses/tiny/attempts", headers=staff, json={"language": "en", "answers": {"q1": True}}
+    )
+    code = done.json()["completion"]["code"]
+    checked = await client.get(f"/v1/training/certificates/{code.lower()}")  # no sign-in; any case
+    assert checked.status_code == 200
+    shown = checked.json()
+    assert shown["status"] == "valid" and shown["course_title"]["es"] == "Curso breve"
+    assert set(shown) == {"object", "code", "status", "course_id", "course_title", "holder_name", "completed_at",
+                          "expires_at"}  # fmt: skip
+    assert (await client.get("/v1/training/certificates/AAAA-BBBB-CCCC-DDDD")).status_code == 404
+
+    completion_id = done.json()["completion"]["id"]
+    refused = await client.post(
+        f"/v1/training/completions/{completion_id}/revoke", headers=staff, json={"reason": "Answers copied."}
+    )
+    assert refused.status_code == 403  # only administrators revoke
+    other = await make_tenant(app, "elsewhere")
+    hidden = await client.post(
+        f"/v1/training/completions/{completion_id}/revoke", headers=other.headers("admin"), json={"reason": "x"}
+    )
+    assert hidden.status_code == 404  # another organisation's
+    revoked = await client.post(
+        f"/v1/training/completions/{completion_id}/revoke", headers=tenant.headers("admin"), json={"reason": "Copied."}
+    )
+    assert revoked.status_code == 200 and revoked.json()["revoked_reason"] == "Copied."
+    assert (await client.get(f"/v1/training/certificates/{code}")).json()["status"] == "revoked"
+    assert (await client.post(CHAT, headers=staff, json=HELLO)).status_code == 403  # revoked: no longer trained
+
+    again = await client.post(
+        "/v1/training/courses/tiny/attempts", headers=staff, json={"language": "en", "answers": {"q1": True}}
+    )
+    async with app.state.platform.db.write_session() as session:
+        await session.execute(
+            update(Completion).where(Completion.id == again.json()["completion"]["id"])
+            .values(expires_at=utcnow() - timedelta(seconds=1))
+        )  # fmt: skip
+        await session.commit()
+    expired = await client.get(f"/v1/training/certificates/{again.json()['completion']['code']}")
+    assert expired.json()["status"] == "expired"
+
+
+async def test_progress_and_bad_input(client: httpx.AsyncClient, tenant: Tenant) -> None:
+    staff = tenant.headers("staff")
+    courses = (await client.get("/v1/training/courses", headers=staff)).json()
+    assert [c["id"] for c in courses] == ["tiny"] and courses[0]["questions"] == 1
+    lesson = await client.get("/v1/training/courses/tiny/lessons/first", headers=staff, params={"language": "es"})
+    assert lesson.json() == {"id": "first", "language": "es", "title": "Primera", "markdown": "Hola."}
+    assert (await client.get("/v1/training/courses/tiny/lessons/none", headers=staff)).status_code == 404
+    quiz = (await client.get("/v1/training/courses/tiny/quiz", headers=staff, params={"language": "is"})).json()
+    assert quiz["language"] == "en" and "answer" not in str(quiz["questions"]).lower().replace("answers", "")
+    unknown = await client.post(
+        "/v1/training/courses/tiny/attempts", headers=staff, json={"language": "en", "answers": {"q9": True}}
+    )
+    assert unknown.status_code == 400 and unknown.json()["error"]["param"] == "answers.q9"
+    wrong_language = await client.post(
+        "/v1/training/courses/tiny/attempts", headers=staff, json={"language": "is", "answers": {}}
+    )
+    assert wrong_language.status_code == 400
+    assert (await client.get("/v1/training/courses/nope", headers=staff)).status_code == 404
