@@ -503,6 +503,28 @@ class PlatformFacts:
                 self._verified = (now, (await self.platform.audit.verify(session)).ok)
         return self._verified[1]
 
+    async def training_complete(self, org_id: str, *, oversight: bool) -> bool | None:
+        from soberana.auth.principal import cli_principal
+
+        platform, operator = self.platform, cli_principal("training")
+        people: list[str] = []
+        after: str | None = None
+        async with platform.db.session() as session:
+            while True:
+                page, more = await platform.admin.list_users(session, operator, limit=200, after=after, org_id=org_id)
+                people += [u.id for u in page if u.is_active]
+                if not more or not page:
+                    break
+                after = page[-1].id
+        if not people:
+            return None
+        s = self.platform.settings
+        courses = [s.training_baseline_course, *([s.training_oversight_course] if oversight else [])]
+        for course in courses:
+            if len(await platform.training.holders(people, course)) < len(people):
+                return False
+        return True
+
     def retention_days(self, org_id: str) -> dict[str, float | None]:
         privacy = self.platform.privacy
         kept = {

@@ -29,6 +29,8 @@ from soberana.governance.ports import LiveFacts
 from soberana.governance.register import RegisterBase
 from soberana.governance.schemas import UseCaseFields
 
+STRICT_AIA_LEVEL = 3  # Canada's AIA levels III and IV: operators trained for the system (Appendix C)
+
 
 @dataclass(frozen=True)
 class RequirementView:
@@ -60,7 +62,7 @@ class Compliance:
             "aia_level": int(level or 0),
         }
 
-    async def _evidence(self, use_case: UseCase, kinds: set[str]) -> catalogue_.Evidence:
+    async def _evidence(self, use_case: UseCase, kinds: set[str], oversight: bool) -> catalogue_.Evidence:
         kept = self.facts.retention_days(use_case.org_id).get("usage")
         # the rule of the classification its traffic gets by default (a request may only state a higher one)
         mode = next((rule.mode for rule in self.facts.data_rules(use_case.org_id) if rule.default), None)
@@ -75,7 +77,8 @@ class Compliance:
             handoff_available=True if assistant else None,
             audit_chain_verified=await self.facts.audit_chain_verified(),
             incident_reporting_available=True,  # the register takes incidents from staff, citizens and the API
-            training_complete=None,  # staff training is not part of the platform yet
+            # the training records: every person of the organisation, the oversight course where the risk needs it
+            training_complete=await self.facts.training_complete(use_case.org_id, oversight=oversight),
         )
 
     async def review(self, principal: Principal, use_case_id: str) -> list[RequirementView]:
@@ -96,7 +99,9 @@ class Compliance:
             }
             kinds = set(await session.scalars(select(Binding.kind).where(Binding.use_case_id == use_case.id)))
         labels = await self._labels(use_case, fields, ai_act, aia)
-        evidence = await self._evidence(use_case, kinds)
+        level = labels["aia_level"]
+        strict = labels["risk_group"] == "high_risk" or (isinstance(level, int) and level >= STRICT_AIA_LEVEL)
+        evidence = await self._evidence(use_case, kinds, strict)
         manual = {key: state.state for key, state in states.items()}
         return [
             RequirementView(

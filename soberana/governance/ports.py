@@ -68,6 +68,10 @@ class LiveFacts(Protocol):
     async def audit_chain_verified(self) -> bool:
         """Whether the audit log's hash chain verifies now (every entry, every usage batch anchored)."""
 
+    async def training_complete(self, org_id: str, *, oversight: bool) -> bool | None:
+        """Whether every active person of ``org_id`` holds the baseline course now (and, ``oversight``, the
+        course for operators of high-risk systems); ``None``: no one to check."""
+
     def retention_days(self, org_id: str) -> dict[str, float | None]:
         """How long ``org_id`` keeps each kind of data (``usage``, ``conversations``,
         ``workspace_conversations``, ``vault``), in days; ``None``: for ever."""

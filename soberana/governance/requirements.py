@@ -325,7 +325,7 @@ class Evidence:
     handoff_available: bool | None = None  # a person can take over
     audit_chain_verified: bool | None = None  # the usage log's hash chain verified
     incident_reporting_available: bool | None = None
-    training_complete: bool | None = None  # staff training (not built in the platform yet)
+    training_complete: bool | None = None  # every person of the organisation trained (the training records)
 
 
 @dataclass(frozen=True)
@@ -405,7 +405,7 @@ staff_training = _on_fact(
     "training_complete",
     "The staff training is complete.",
     "The staff training is not complete.",
-    "Staff training cannot be checked here yet.",
+    "No person of the organisation to check the training of.",
 )
 
 

@@ -437,6 +437,11 @@ class Settings(BaseSettings):
     training_baseline_course: str = Field(
         "ai-literacy", description="The course every person completes before using models (`training_gate`)."
     )
+    training_oversight_course: str = Field(
+        "high-risk-oversight",
+        description="The course the people who operate a high-risk use case (or one at AIA level III or IV) complete, "
+        "as the register's evidence of trained operators.",
+    )
     training_check_seconds: float = Field(
         30.0, ge=0, le=3600, description="How long a process remembers that a person holds the baseline course."
     )

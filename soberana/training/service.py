@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -221,6 +221,19 @@ class TrainingService:
                 .limit(1)
             )
             return (await session.scalars(stmt)).first()
+
+    async def holders(self, user_ids: Collection[str], course_id: str) -> set[str]:
+        """Which of ``user_ids`` hold a valid completion of ``course_id`` now."""
+        if not user_ids:
+            return set()
+        async with self.db.session() as session:
+            stmt = select(Completion.user_id).where(
+                Completion.user_id.in_(list(user_ids)),
+                Completion.course_id == course_id,
+                Completion.revoked_at.is_(None),
+                Completion.expires_at > utcnow(),
+            )
+            return set(await session.scalars(stmt))
 
     async def completions(self, principal: Principal, *, everyone: bool = False) -> list[Completion]:
         """The principal's completions; ``everyone``: an administrator's organisations'."""

@@ -156,3 +156,31 @@ async def test_progress_and_bad_input(client: httpx.AsyncClient, tenant: Tenant)
     )
     assert wrong_language.status_code == 400
     assert (await client.get("/v1/training/courses/nope", headers=staff)).status_code == 404
+
+
+async def test_the_register_s_evidence_of_trained_staff_flips_with_completion(
+    app: Any, client: httpx.AsyncClient, tenant: Tenant
+) -> None:
+    from tests.governance.conftest import COMPLETE, keys_for
+
+    keys = await keys_for(app, tenant)  # adds a colleague: four people in the organisation
+    uc = (await client.post("/v1/governance/use-cases", headers=keys.writer, json=COMPLETE)).json()["id"]
+
+    async def literacy() -> dict[str, Any]:
+        found = await client.get(f"/v1/governance/use-cases/{uc}/requirements", headers=keys.auditor)
+        return next(r for r in found.json()["data"] if r["id"] == "ai_act_art_4_literacy")["evidence"]
+
+    assert (await literacy())["state"] == "fails"
+    people = [tenant.headers("admin"), tenant.headers("staff"), tenant.headers("auditor")]
+    for headers in people:
+        answered = {"language": "en", "answers": {"q1": True}}
+        assert (await client.post("/v1/training/courses/tiny/attempts", headers=headers, json=answered)).json()[
+            "passed"
+        ]
+    assert (await literacy())["state"] == "fails"  # the colleague has not taken it
+    done = await client.post(
+        "/v1/training/courses/tiny/attempts", headers=keys.colleague, json={"language": "en", "answers": {"q1": True}}
+    )
+    assert done.status_code == 201, done.text
+    evidence = await literacy()
+    assert evidence["state"] == "holds" and evidence["facts"] == {"training_complete": True}
