@@ -7,7 +7,7 @@ import json
 import typer
 
 from soberana import __version__
-from soberana.cli import admin, audit, db, demo, evaluations, governance, knowledge, privacy
+from soberana.cli import admin, audit, db, demo, evaluations, governance, knowledge, privacy, training
 from soberana.cli.context import CliContext, console, ctx, fail
 from soberana.plugins import make_plugin_manager
 
@@ -101,6 +101,7 @@ app.add_typer(demo.app, name="demo")
 app.add_typer(knowledge.collections, name="collections")
 app.add_typer(governance.governance, name="governance")
 app.add_typer(evaluations.evaluations, name="eval")
+app.add_typer(training.training, name="training")
 app.command("ingest")(knowledge.ingest)
 app.command("ask")(knowledge.ask)
 
