@@ -8,14 +8,15 @@ and what governance needs from evaluations (:class:`~soberana.governance.ports.A
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+import time
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Protocol
 
 import orjson
 
 from soberana.auth.principal import Origin, Principal, cli_principal
 from soberana.core.aio import closing_stream
-from soberana.errors import NotFound
+from soberana.errors import NotFound, TrainingRequired
 from soberana.evaluations.ports import Citation, Page, Passage, Reply, Spending, Target, UseCaseFacts
 
 if TYPE_CHECKING:
@@ -299,16 +300,48 @@ class EvaluationRegister:
 
 
 class TrainedTraffic:
-    """The gateway's guard: a person's call needs the baseline course (training), then the register's word
-    (run-time enforcement of governance)."""
+    """The gateway's guard: a person's call needs the baseline course; a call for a use case whose operators
+    need the oversight course (high-risk, AIA level III or IV) needs it too — from the person, or, for a
+    service account's key, from every person of its organisation; then the register's word (run-time
+    enforcement of governance)."""
 
-    def __init__(self, training: TrainingService, enforcer: Enforcer) -> None:
+    def __init__(
+        self,
+        training: TrainingService,
+        enforcer: Enforcer,
+        organisation_trained: Callable[[str], Awaitable[bool | None]],
+    ) -> None:
         self.training = training
         self.enforcer = enforcer
+        self.organisation_trained = organisation_trained
+        self._organisations: dict[str, tuple[float, bool]] = {}
 
     async def admit(self, principal: Principal, model: str) -> Admitted:
-        await self.training.check(principal)
+        training = self.training
+        await training.check(principal)
+        if training.gate != "off" and principal.kind in ("user", "service_account"):
+            use_case = await self.enforcer.operators_trained_for(principal)
+            if use_case is not None:
+                await self._operators(principal, use_case)
         return await self.enforcer.admit(principal, model)
+
+    async def _operators(self, principal: Principal, use_case: str) -> None:
+        training = self.training
+        if principal.kind == "user":
+            await training.check(principal, training.oversight)
+            return
+        org_id = principal.org_id or ""
+        now = time.monotonic()
+        remembered = self._organisations.get(org_id)
+        if remembered is None or now - remembered[0] >= training.check_seconds:
+            remembered = (now, bool(await self.organisation_trained(org_id)))
+            self._organisations[org_id] = remembered
+        if not remembered[1]:
+            raise TrainingRequired(
+                f"The use case {use_case} needs trained operators: every person of the organisation completes "
+                f"the course /training/courses/{training.oversight} before its keys are used.",
+                code="training_required",
+            )
 
 
 class ApprovalEvidenceAdapter:

@@ -175,7 +175,11 @@ class Platform:
             self.admin,
             self.privacy,
             self.counters,
-            TrainedTraffic(self.training, self.enforcer),
+            TrainedTraffic(
+                self.training,
+                self.enforcer,
+                lambda org_id: PlatformFacts(self).training_complete(org_id, oversight=True),
+            ),
         )
 
     @property
@@ -313,6 +317,7 @@ class Platform:
             self.admin,
             Catalogue([imported]),
             baseline=s.training_baseline_course,
+            oversight=s.training_oversight_course,
             gate=s.training_gate,
             check_seconds=s.training_check_seconds,
             verifiers=RateLimiter(

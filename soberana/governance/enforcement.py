@@ -49,7 +49,7 @@ from soberana.auth.principal import Principal
 from soberana.core.clock import utcnow
 from soberana.errors import UseCaseRefused
 from soberana.governance.lifecycle import RUNNING, RiskGroup, Status
-from soberana.governance.models import Binding, Generation, Supplier, UseCase, UseCaseVersion
+from soberana.governance.models import Assessment, Binding, Generation, Supplier, UseCase, UseCaseVersion
 from soberana.storage.db import Database
 from soberana.storage.signals import Signals
 
@@ -106,6 +106,7 @@ class Standing:
     prohibited: bool
     models: frozenset[str]
     review_date: dt.date | None
+    trained_operators: bool = False  # high-risk, or AIA level III or IV: its operators need the oversight course
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +122,9 @@ class Snapshot:
     standings: Mapping[str, Standing]
     suppliers: Mapping[str, SupplierStanding] = field(default_factory=dict)  # by legal name
 
+
+#: From this level of Canada's AIA, the operators of a system are trained for it (Appendix C).
+TRAINED_OPERATORS_AIA_LEVEL = 3
 
 #: Supplier states whose deployments governed traffic may use.
 USABLE_SUPPLIERS = frozenset({"approved", "restricted"})
@@ -230,6 +234,13 @@ async def load(session: AsyncSession) -> Snapshot:
         )
         .where(UseCase.id.in_(select(Binding.use_case_id)))
     )
+    levels: dict[str, int] = {}
+    for use_case_id, result in await session.execute(
+        select(Assessment.use_case_id, Assessment.result)
+        .where(Assessment.kind == "aia", Assessment.use_case_id.in_(select(Binding.use_case_id)))
+        .order_by(Assessment.version)
+    ):
+        levels[use_case_id] = int((result or {}).get("level") or 0)  # the latest assessment's, read last
     standings: dict[str, Standing] = {}
     for use_case, fields in rows:
         approved = fields or {}
@@ -242,6 +253,8 @@ async def load(session: AsyncSession) -> Snapshot:
             prohibited=RiskGroup.PROHIBITED in (use_case.risk_group, use_case.approved_risk_group),
             models=frozenset(approved.get("models") or ()),
             review_date=dt.date.fromisoformat(review) if review else None,
+            trained_operators=RiskGroup.HIGH_RISK in (use_case.risk_group, use_case.approved_risk_group)
+            or levels.get(use_case.id, 0) >= TRAINED_OPERATORS_AIA_LEVEL,
         )
     suppliers = {
         name: SupplierStanding(status, review)
@@ -385,6 +398,17 @@ class Enforcer:
         if subject is None:
             return ANY
         return await self._check(*subject, principal.org_id, model, principal)
+
+    async def operators_trained_for(self, principal: Principal) -> str | None:
+        """The use case ``principal``'s key (or workspace) is bound to, when its operators need the oversight
+        course (high-risk, or AIA level III or IV); ``None`` otherwise."""
+        subject = subject_of(principal)
+        if subject is None:
+            return None
+        snapshot = await self.snapshot()
+        use_case_id = snapshot.bindings.get(subject)
+        standing = snapshot.standings.get(use_case_id) if use_case_id else None
+        return standing.name if standing is not None and standing.trained_operators else None
 
     async def admit_assistant(self, collection_id: str, org_id: str) -> dict[str, str]:
         """The citizen assistant's check of a public collection (its model is the installation's)."""

@@ -62,6 +62,7 @@ class TrainingService:
         catalogue: Catalogue,
         *,
         baseline: str,
+        oversight: str,
         gate: str,
         check_seconds: float,
         verifiers: RateLimiter,
@@ -70,11 +71,12 @@ class TrainingService:
         self.admin = admin
         self.catalogue = catalogue
         self.baseline = baseline
+        self.oversight = oversight
         self.gate = gate
         self.check_seconds = check_seconds
         self.verifiers = verifiers
         self._courses: dict[str, Course] | None = None
-        self._holders: dict[str, tuple[float, datetime]] = {}  # user → (checked at, valid until)
+        self._holders: dict[tuple[str, str], tuple[float, datetime]] = {}  # (user, course) → (checked, valid until)
 
     # -- courses ---------------------------------------------------------------------------------------
 
@@ -203,7 +205,7 @@ class TrainingService:
                     details={"course": course.id, "version": course.stamp, "score": result.score},
                 )
             await session.commit()
-        self._holders.pop(user_id, None)
+        self._forget(user_id)
         return Submitted(attempt, result, completion)
 
     async def current(self, user_id: str, course_id: str) -> Completion | None:
@@ -274,7 +276,7 @@ class TrainingService:
                     details={"course": found.course_id, "reason": reason},
                 )
                 await session.commit()
-            self._holders.pop(found.user_id, None)
+            self._forget(found.user_id)
             return found
 
     async def verify(self, code: str, origin: Origin) -> Certificate:
@@ -294,21 +296,27 @@ class TrainingService:
 
     # -- the gate --------------------------------------------------------------------------------------
 
-    async def check(self, principal: Principal) -> None:
-        """Refuse (``training_required``) a person's model call without a valid baseline completion; service
-        accounts, the command line and the platform's own work pass."""
+    async def check(self, principal: Principal, course_id: str | None = None) -> None:
+        """Refuse (``training_required``) a person's model call without a valid completion of ``course_id``
+        (the baseline course by default); service accounts, the command line and the platform's own work
+        pass."""
         if self.gate == "off" or principal.kind != "user":
             return
+        course_id = course_id or self.baseline
         now = time.monotonic()
-        remembered = self._holders.get(principal.id)
+        remembered = self._holders.get((principal.id, course_id))
         if remembered is not None and now - remembered[0] < self.check_seconds and remembered[1] > utcnow():
             return
-        completion = await self.current(principal.id, self.baseline)
+        completion = await self.current(principal.id, course_id)
         if completion is None:
-            course = self.courses().get(self.baseline)
-            title = course.text(course.spec.title, "en") if course else self.baseline
+            course = self.courses().get(course_id)
+            title = course.text(course.spec.title, "en") if course else course_id
             raise TrainingRequired(
-                f"Complete the course “{title}” before using models: /training/courses/{self.baseline}.",
+                f"Complete the course “{title}” before using models: /training/courses/{course_id}.",
                 code="training_required",
             )
-        self._holders[principal.id] = (now, completion.expires_at)
+        self._holders[(principal.id, course_id)] = (now, completion.expires_at)
+
+    def _forget(self, user_id: str) -> None:
+        for key in [k for k in self._holders if k[0] == user_id]:
+            del self._holders[key]

@@ -19,7 +19,7 @@ from soberana.core.clock import utcnow
 from soberana.settings import Settings
 from soberana.training.models import Completion
 from tests.conftest import Tenant, make_tenant
-from tests.training.test_courses import make_course
+from tests.training.test_courses import COURSE, make_course
 
 CHAT = "/v1/chat/completions"
 HELLO = {"model": "mock-chat", "messages": [{"role": "user", "content": "Hello"}]}
@@ -30,11 +30,15 @@ def settings(settings: Settings, tmp_path: Path) -> Settings:
     courses = tmp_path / "courses"
     courses.mkdir()
     make_course(courses)
+    oversight = make_course(tmp_path / "more")  # a second course: for the operators of high-risk use cases
+    (oversight / "course.yaml").write_text(COURSE.replace("id: tiny", "id: oversee"), encoding="utf-8")
+    oversight.rename(courses / "oversee")
     return settings.model_copy(
         update={
             "training_courses_dir": str(courses),
             "training_gate": "enforce",
             "training_baseline_course": "tiny",
+            "training_oversight_course": "oversee",
             "training_check_seconds": 0.0,
         }
     )
@@ -141,7 +145,7 @@ async def test_a_certificate_is_checked_by_its_code(app: Any, client: httpx.Asyn
 async def test_progress_and_bad_input(client: httpx.AsyncClient, tenant: Tenant) -> None:
     staff = tenant.headers("staff")
     courses = (await client.get("/v1/training/courses", headers=staff)).json()
-    assert [c["id"] for c in courses] == ["tiny"] and courses[0]["questions"] == 1
+    assert [c["id"] for c in courses] == ["tiny", "oversee"] and courses[0]["questions"] == 1  # the baseline first
     lesson = await client.get("/v1/training/courses/tiny/lessons/first", headers=staff, params={"language": "es"})
     assert lesson.json() == {"id": "first", "language": "es", "title": "Primera", "markdown": "Hola."}
     assert (await client.get("/v1/training/courses/tiny/lessons/none", headers=staff)).status_code == 404
@@ -184,3 +188,43 @@ async def test_the_register_s_evidence_of_trained_staff_flips_with_completion(
     assert done.status_code == 201, done.text
     evidence = await literacy()
     assert evidence["state"] == "holds" and evidence["facts"] == {"training_complete": True}
+
+
+async def test_operators_of_a_high_risk_use_case_need_the_oversight_course(
+    app: Any, client: httpx.AsyncClient, tenant: Tenant
+) -> None:
+    from tests.governance.conftest import COMPLETE, keys_for
+    from tests.governance.test_ai_act import BENEFITS
+
+    keys = await keys_for(app, tenant)
+    uc = (await client.post("/v1/governance/use-cases", headers=keys.writer, json=COMPLETE)).json()["id"]
+    assessed = await client.put(
+        f"/v1/governance/use-cases/{uc}/ai-act", headers=keys.writer, json={"answers": BENEFITS}
+    )
+    assert assessed.json()["risk_group"] == "high_risk"
+    platform = app.state.platform
+    async with platform.db.write_session() as session:
+        _, portal = await platform.admin.create_key(
+            session,
+            cli_principal("pytest"),
+            ApiKeyCreate(name="portal", service_account_id=tenant.service_account_id, scopes=["inference"]),
+        )
+        portal_id = (await platform.admin.list_keys(session, cli_principal("pytest"), limit=500))[0][-1].id
+    for kind, subject in (("api_key", tenant.staff_key_id), ("api_key", portal_id)):
+        bound = await client.put(
+            f"/v1/governance/bindings/{kind}/{subject}", headers=keys.admin, json={"use_case_id": uc}
+        )
+        assert bound.status_code in (200, 201), bound.text
+    staff, service = tenant.headers("staff"), {"Authorization": f"Bearer {portal}"}
+    tiny = {"language": "en", "answers": {"q1": True}}
+    assert (await client.post("/v1/training/courses/tiny/attempts", headers=staff, json=tiny)).json()["passed"]
+    refused = await client.post(CHAT, headers=staff, json=HELLO)  # the baseline is not enough here
+    assert refused.status_code == 403 and "/training/courses/oversee" in refused.json()["error"]["message"]
+    refused = await client.post(CHAT, headers=service, json=HELLO)  # nor is a service account exempt
+    assert refused.status_code == 403 and "every person of the organisation" in refused.json()["error"]["message"]
+    assert (await client.post("/v1/training/courses/oversee/attempts", headers=staff, json=tiny)).json()["passed"]
+    assert (await client.post(CHAT, headers=staff, json=HELLO)).status_code == 200
+    for headers in (tenant.headers("admin"), tenant.headers("auditor"), keys.colleague):
+        for course in ("tiny", "oversee"):  # the baseline and the oversight course, everyone
+            await client.post(f"/v1/training/courses/{course}/attempts", headers=headers, json=tiny)
+    assert (await client.post(CHAT, headers=service, json=HELLO)).status_code == 200
