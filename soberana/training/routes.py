@@ -4,12 +4,14 @@ completions; administrators revoke; anyone checks a certificate by its code (rat
 from __future__ import annotations
 
 from dataclasses import asdict
-from typing import Annotated
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query
+import orjson
+from fastapi import APIRouter, Depends, Query, Response
 
 from soberana.auth.deps import CurrentPrincipal, OriginDep
 from soberana.core.components import provider
+from soberana.core.spreadsheet import to_csv
 from soberana.training.courses import Course
 from soberana.training.schemas import (
     AttemptIn,
@@ -127,6 +129,25 @@ async def completions(
 ) -> list[CompletionOut]:
     """Your completions; ``everyone=true``: an administrator's organisations'."""
     return [CompletionOut.model_validate(c) for c in await training.completions(principal, everyone=everyone)]
+
+
+@router.get("/reports")
+async def report(
+    principal: CurrentPrincipal,
+    training: TrainingDep,
+    group_by: Literal["org", "role", "course"] = "course",
+    format: Literal["json", "csv"] = "json",
+) -> Response:
+    """Completions per month by organisation, role or course (administrators): JSON or CSV."""
+    rows = await training.report(principal, group_by)
+    if format == "csv":
+        header = ["month", group_by, "completions", "people", "valid_now"]
+        text = to_csv(header, ([r.month, r.group, r.completions, r.people, r.valid_now] for r in rows))
+        headers = {"Content-Disposition": f'attachment; filename="training-by-{group_by}.csv"'}
+        return Response(text, media_type="text/csv; charset=utf-8", headers=headers)
+    return Response(
+        orjson.dumps({"group_by": group_by, "data": [asdict(r) for r in rows]}), media_type="application/json"
+    )
 
 
 @router.post("/completions/{completion_id}/revoke", response_model=CompletionOut)

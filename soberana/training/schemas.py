@@ -56,6 +56,7 @@ class CompletionOut(BaseModel):
     id: str
     user_id: str
     org_id: str
+    role: str
     course_id: str
     course_version: str
     language: str

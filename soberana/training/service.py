@@ -42,6 +42,15 @@ class Submitted:
 
 
 @dataclass(frozen=True, slots=True)
+class ReportRow:
+    month: str  # YYYY-MM, when completed
+    group: str  # an organisation's id, a role or a course
+    completions: int
+    people: int
+    valid_now: int  # of them, not expired nor revoked today
+
+
+@dataclass(frozen=True, slots=True)
 class Certificate:
     """What the public verification page shows: no personal data beyond the name the holder chose."""
 
@@ -182,6 +191,7 @@ class TrainingService:
                     id=new_id("trc"),
                     user_id=user_id,
                     org_id=principal.org_id,
+                    role=principal.role.value,
                     course_id=course.id,
                     course_version=course.stamp,
                     language=language,
@@ -250,6 +260,32 @@ class TrainingService:
             else:
                 stmt = stmt.where(Completion.user_id == self._person(principal))
             return list((await session.scalars(stmt)).all())
+
+    async def report(self, principal: Principal, group_by: str) -> list[ReportRow]:
+        """Completions per month and per organisation, role or course (an administrator's organisations):
+        how many were completed, by how many people, and how many of them hold now."""
+        if principal.role not in ADMIN_ROLES:
+            raise PermissionDenied("Only administrators see training reports.", code="permission_denied")
+        if group_by not in ("org", "role", "course"):
+            raise InvalidRequest("Group by org, role or course.", param="group_by")
+        async with self.db.session() as session:
+            visible = await self.admin.visible_org_ids(session, principal)
+            stmt = select(Completion)
+            if visible is not None:
+                stmt = stmt.where(Completion.org_id.in_(list(visible)))
+            rows = list((await session.scalars(stmt)).all())
+        now = utcnow()
+        found: dict[tuple[str, str], tuple[int, set[str], int]] = {}
+        for row in rows:
+            group = {"org": row.org_id, "role": row.role, "course": row.course_id}[group_by]
+            key = (row.completed_at.strftime("%Y-%m"), group)
+            count, people, holding = found.get(key, (0, set(), 0))
+            valid = row.revoked_at is None and row.expires_at > now
+            found[key] = (count + 1, people | {row.user_id}, holding + int(valid))
+        return [
+            ReportRow(month, group, count, len(people), holding)
+            for (month, group), (count, people, holding) in sorted(found.items())
+        ]
 
     async def revoke(self, principal: Principal, completion_id: str, reason: str, origin: Origin) -> Completion:
         require_id(completion_id, "trc", "completion")

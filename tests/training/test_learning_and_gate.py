@@ -228,3 +228,28 @@ async def test_operators_of_a_high_risk_use_case_need_the_oversight_course(
         for course in ("tiny", "oversee"):  # the baseline and the oversight course, everyone
             await client.post(f"/v1/training/courses/{course}/attempts", headers=headers, json=tiny)
     assert (await client.post(CHAT, headers=service, json=HELLO)).status_code == 200
+
+
+async def test_reports_count_completions_by_course_role_and_organisation(
+    app: Any, client: httpx.AsyncClient, tenant: Tenant
+) -> None:
+    tiny = {"language": "en", "answers": {"q1": True}}
+    for who in ("staff", "admin"):
+        await client.post("/v1/training/courses/tiny/attempts", headers=tenant.headers(who), json=tiny)
+    await client.post("/v1/training/courses/tiny/attempts", headers=tenant.headers("staff"), json=tiny)  # again
+    await client.post("/v1/training/courses/oversee/attempts", headers=tenant.headers("staff"), json=tiny)
+    other = await make_tenant(app, "elsewhere")
+    await client.post("/v1/training/courses/tiny/attempts", headers=other.headers("staff"), json=tiny)
+    admin = tenant.headers("admin")
+    month = utcnow().strftime("%Y-%m")
+    by_course = (await client.get("/v1/training/reports", headers=admin, params={"group_by": "course"})).json()
+    assert by_course["data"] == [
+        {"month": month, "group": "oversee", "completions": 1, "people": 1, "valid_now": 1},
+        {"month": month, "group": "tiny", "completions": 3, "people": 2, "valid_now": 3},
+    ]  # the other organisation's completion is not counted
+    by_role = (await client.get("/v1/training/reports", headers=admin, params={"group_by": "role"})).json()["data"]
+    assert {(r["group"], r["people"]) for r in by_role} == {("org_admin", 1), ("staff", 1)}
+    csv = await client.get("/v1/training/reports", headers=admin, params={"group_by": "org", "format": "csv"})
+    assert csv.headers["content-type"].startswith("text/csv")
+    assert csv.text.splitlines() == ["month,org,completions,people,valid_now", f"{month},{tenant.org_id},4,2,4"]
+    assert (await client.get("/v1/training/reports", headers=tenant.headers("staff"))).status_code == 403

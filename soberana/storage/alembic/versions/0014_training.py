@@ -70,6 +70,7 @@ def upgrade() -> None:
         sa.Column("id", sa.String(length=40), nullable=False),
         sa.Column("user_id", sa.String(length=40), nullable=False),
         sa.Column("org_id", sa.String(length=40), nullable=False),
+        sa.Column("role", sa.String(length=20), nullable=False),
         sa.Column("course_id", sa.String(length=64), nullable=False),
         sa.Column("course_version", sa.String(length=40), nullable=False),
         sa.Column("language", sa.String(length=8), nullable=False),
