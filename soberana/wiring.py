@@ -318,6 +318,7 @@ class Platform:
             Catalogue([imported]),
             baseline=s.training_baseline_course,
             oversight=s.training_oversight_course,
+            reminder_days=s.training_reminder_days,
             gate=s.training_gate,
             check_seconds=s.training_check_seconds,
             verifiers=RateLimiter(

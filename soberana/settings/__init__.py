@@ -442,6 +442,9 @@ class Settings(BaseSettings):
         description="The course the people who operate a high-risk use case (or one at AIA level III or IV) complete, "
         "as the register's evidence of trained operators.",
     )
+    training_reminder_days: int = Field(
+        30, ge=1, le=365, description="How many days before a completion expires its holder is reminded to renew it."
+    )
     training_check_seconds: float = Field(
         30.0, ge=0, le=3600, description="How long a process remembers that a person holds the baseline course."
     )

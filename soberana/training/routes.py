@@ -123,6 +123,12 @@ async def attempt(
     )
 
 
+@router.get("/due")
+async def due(principal: CurrentPrincipal, training: TrainingDep) -> dict[str, object]:
+    """Your assigned courses and what each needs: taking (missing, expired) or renewing soon (expiring)."""
+    return {"data": [asdict(d) for d in await training.due(principal)]}
+
+
 @router.get("/completions", response_model=list[CompletionOut])
 async def completions(
     principal: CurrentPrincipal, training: TrainingDep, everyone: bool = False

@@ -42,6 +42,14 @@ class Submitted:
 
 
 @dataclass(frozen=True, slots=True)
+class Due:
+    course_id: str
+    state: str  # missing | expired | expiring | valid
+    expires_at: datetime | None
+    days_left: int | None
+
+
+@dataclass(frozen=True, slots=True)
 class ReportRow:
     month: str  # YYYY-MM, when completed
     group: str  # an organisation's id, a role or a course
@@ -72,6 +80,7 @@ class TrainingService:
         *,
         baseline: str,
         oversight: str,
+        reminder_days: int = 30,
         gate: str,
         check_seconds: float,
         verifiers: RateLimiter,
@@ -81,6 +90,7 @@ class TrainingService:
         self.catalogue = catalogue
         self.baseline = baseline
         self.oversight = oversight
+        self.reminder_days = reminder_days
         self.gate = gate
         self.check_seconds = check_seconds
         self.verifiers = verifiers
@@ -246,6 +256,28 @@ class TrainingService:
                 Completion.expires_at > utcnow(),
             )
             return set(await session.scalars(stmt))
+
+    async def due(self, principal: Principal) -> list[Due]:
+        """Each course assigned to the person with its state: ``missing``, ``expired``, ``expiring`` (within
+        the reminder period: renew it) or ``valid``."""
+        user_id = self._person(principal)
+        now = utcnow()
+        async with self.db.session() as session:
+            stmt = select(Completion).where(Completion.user_id == user_id, Completion.revoked_at.is_(None))
+            latest: dict[str, Completion] = {}
+            for row in await session.scalars(stmt):
+                if row.course_id not in latest or row.expires_at > latest[row.course_id].expires_at:
+                    latest[row.course_id] = row
+        found = []
+        for course in self.assigned(principal):
+            held = latest.get(course.id)
+            if held is None:
+                found.append(Due(course.id, "missing", None, None))
+                continue
+            days = (held.expires_at - now).days
+            state = "expired" if held.expires_at <= now else ("expiring" if days < self.reminder_days else "valid")
+            found.append(Due(course.id, state, held.expires_at, max(days, 0)))
+        return found
 
     async def completions(self, principal: Principal, *, everyone: bool = False) -> list[Completion]:
         """The principal's completions; ``everyone``: an administrator's organisations'."""

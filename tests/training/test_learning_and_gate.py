@@ -253,3 +253,27 @@ async def test_reports_count_completions_by_course_role_and_organisation(
     assert csv.headers["content-type"].startswith("text/csv")
     assert csv.text.splitlines() == ["month,org,completions,people,valid_now", f"{month},{tenant.org_id},4,2,4"]
     assert (await client.get("/v1/training/reports", headers=tenant.headers("staff"))).status_code == 403
+
+
+async def test_assigned_courses_show_what_is_due_and_remind_before_expiry(
+    app: Any, client: httpx.AsyncClient, tenant: Tenant
+) -> None:
+    staff = tenant.headers("staff")
+
+    async def states() -> dict[str, tuple[str, int | None]]:
+        found = (await client.get("/v1/training/due", headers=staff)).json()["data"]
+        return {d["course_id"]: (d["state"], d["days_left"]) for d in found}
+
+    assert await states() == {"tiny": ("missing", None), "oversee": ("missing", None)}
+    await client.post(
+        "/v1/training/courses/tiny/attempts", headers=staff, json={"language": "en", "answers": {"q1": True}}
+    )
+    assert (await states())["tiny"] == ("valid", 364)
+    async with app.state.platform.db.write_session() as session:
+        await session.execute(update(Completion).values(expires_at=utcnow() + timedelta(days=10, hours=1)))
+        await session.commit()
+    assert (await states())["tiny"] == ("expiring", 10)  # within the 30 days of the reminder
+    async with app.state.platform.db.write_session() as session:
+        await session.execute(update(Completion).values(expires_at=utcnow() - timedelta(hours=1)))
+        await session.commit()
+    assert (await states())["tiny"] == ("expired", 0)
