@@ -9,6 +9,8 @@ import pytest
 
 from soberana.errors import ValidationFailed
 from soberana.training.courses import Catalogue, load_course
+from soberana.training.gift import Question
+from soberana.training.scoring import Response, score
 
 COURSE = """
 id: tiny
@@ -69,3 +71,36 @@ def test_an_imported_course_replaces_the_project_s_of_the_same_id(tmp_path: Path
     make_course(tmp_path)
     assert "tiny" in Catalogue([tmp_path]).load()
     assert "tiny" not in Catalogue().load()
+    ai = tmp_path / "ai-literacy"  # an administrator's own version of the project's baseline course
+    make_course(tmp_path / "own").rename(ai)
+    (ai / "course.yaml").write_text(COURSE.replace("id: tiny", "id: ai-literacy"), encoding="utf-8")
+    assert Catalogue([tmp_path]).load()["ai-literacy"].spec.title["en"] == "Tiny course"
+
+
+def ideal(question: Question) -> Response:
+    """The answer that earns every point."""
+    if question.kind == "truefalse":
+        return question.answer
+    if question.kind == "numeric":
+        return next(n.value for n in question.numeric if n.weight == 1.0)
+    right = [i for i, c in enumerate(question.choices) if c.weight > 0]
+    return right[0] if question.kind == "single" else right
+
+
+def test_the_project_s_courses_load_and_agree_across_languages() -> None:
+    courses = Catalogue().load()
+    assert set(courses) == {"ai-literacy", "personal-data", "high-risk-oversight"}
+    assert courses["ai-literacy"].spec.baseline and courses["ai-literacy"].spec.languages == ["en", "es", "is"]
+    assert courses["high-risk-oversight"].spec.validity_days == 365  # renewed yearly
+    for course in courses.values():
+        assert {"en", "es"} <= set(course.spec.languages)
+        answers = {}
+        for language, questions in course.quizzes.items():
+            assert len(questions) >= 10, (course.id, language)
+            assert {q.kind for q in questions} == {"single", "multiple", "truefalse", "numeric"}, course.id
+            assert all(all(c.feedback for c in q.choices) for q in questions), (course.id, language)
+            perfect = {q.id: ideal(q) for q in questions}
+            assert score(questions, perfect, course.spec.pass_mark).score == 1.0
+            answers[language] = perfect
+        # the right answers are the same in every language (a translation that moved one would show here)
+        assert all(found == answers["en"] for found in answers.values()), course.id
