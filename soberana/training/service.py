@@ -350,10 +350,13 @@ class TrainingService:
     async def verify(self, code: str, origin: Origin) -> Certificate:
         """A certificate by its code, for anyone (rate-limited per address): valid, expired or revoked."""
         await self.verifiers.hit(origin.ip)
-        wanted = "-".join(code.strip().upper().replace("-", "")[i : i + 4] for i in range(0, 16, 4))
+        typed = code.strip().upper().replace("-", "").replace(" ", "")
+        if len(typed) != 16 or any(c not in CODE_ALPHABET for c in typed):
+            raise NotFound("No certificate with this code.")
+        wanted = "-".join(typed[i : i + 4] for i in range(0, 16, 4))
         async with self.db.session() as session:
             found = (await session.scalars(select(Completion).where(Completion.code == wanted))).first()
-        if found is None or len(code) > 40:
+        if found is None:
             raise NotFound("No certificate with this code.")
         status = "revoked" if found.revoked_at else ("expired" if found.expires_at <= utcnow() else "valid")
         course = self.courses().get(found.course_id)
