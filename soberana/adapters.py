@@ -319,7 +319,7 @@ class TrainedTraffic:
     async def admit(self, principal: Principal, model: str) -> Admitted:
         training = self.training
         await training.check(principal)
-        if training.gate != "off" and principal.kind in ("user", "service_account"):
+        if principal.kind in ("user", "service_account") and await training.required_for(principal.org_id or ""):
             use_case = await self.enforcer.operators_trained_for(principal)
             if use_case is not None:
                 await self._operators(principal, use_case)

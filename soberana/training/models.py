@@ -12,6 +12,18 @@ from soberana.core.clock import utcnow
 from soberana.storage.base import Base, UTCDateTime
 
 
+class TrainingPolicy(Base):
+    """What an organisation requires beyond the installation's floor: the baseline course before its people
+    use models (and so for the organisations below it)."""
+
+    __tablename__ = "training_policies"
+
+    org_id: Mapped[str] = mapped_column(ForeignKey("organisations.id", ondelete="CASCADE"), primary_key=True)
+    require_baseline: Mapped[bool] = mapped_column(Boolean, nullable=False)
+    updated_by: Mapped[str] = mapped_column(String(80), nullable=False)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+
+
 class LessonRead(Base):
     """A lesson a person has read (their progress through a course)."""
 

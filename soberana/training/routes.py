@@ -20,6 +20,7 @@ from soberana.training.schemas import (
     CompletionOut,
     CourseOut,
     MarkOut,
+    PolicyIn,
     RevokeIn,
 )
 from soberana.training.service import TrainingService
@@ -121,6 +122,16 @@ async def attempt(
         marks=[MarkOut(question=m.question_id, points=m.points, feedback=m.feedback) for m in done.result.marked],
         completion=CompletionOut.model_validate(done.completion) if done.completion else None,
     )
+
+
+@router.put("/policies/{org_id}")
+async def set_policy(
+    org_id: str, body: PolicyIn, principal: CurrentPrincipal, origin: OriginDep, training: TrainingDep
+) -> dict[str, object]:
+    """Require the baseline course of an organisation's people (administrators); the installation's gate and
+    the organisations above are floors: ``required`` says what applies now."""
+    required = await training.set_policy(principal, org_id, body.require_baseline, origin)
+    return {"org_id": org_id, "require_baseline": body.require_baseline, "required": required}
 
 
 @router.get("/due")

@@ -22,6 +22,12 @@ class AttemptIn(BaseModel):
     )
 
 
+class PolicyIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    require_baseline: bool = Field(description="Require the baseline course before the people use models.")
+
+
 class RevokeIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 

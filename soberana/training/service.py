@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from soberana.auth.principal import ADMIN_ROLES, Origin, Principal
+from soberana.auth.principal import ADMIN_ROLES, Origin, Principal, cli_principal
 from soberana.auth.service import AdminService
 from soberana.core.clock import utcnow
 from soberana.core.ids import new_id
@@ -22,7 +22,7 @@ from soberana.errors import InvalidRequest, NotFound, PermissionDenied, Training
 from soberana.storage.db import Database
 from soberana.storage.limits import RateLimiter
 from soberana.training.courses import Catalogue, Course
-from soberana.training.models import Attempt, Completion, LessonRead
+from soberana.training.models import Attempt, Completion, LessonRead, TrainingPolicy
 from soberana.training.scoring import Response, Result, score
 
 CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O or 1/I: read aloud and typed by people
@@ -95,6 +95,7 @@ class TrainingService:
         self.check_seconds = check_seconds
         self.verifiers = verifiers
         self._courses: dict[str, Course] | None = None
+        self._policies: dict[str, tuple[float, bool]] = {}  # organisation → (checked at, baseline required)
         self._holders: dict[tuple[str, str], tuple[float, datetime]] = {}  # (user, course) → (checked, valid until)
 
     # -- courses ---------------------------------------------------------------------------------------
@@ -196,7 +197,9 @@ class TrainingService:
         async with self.db.write_session() as session:
             session.add(attempt)
             if result.passed:
-                name = " ".join((holder_name or principal.label).split())[:200]
+                if not (holder_name or "").strip():  # the account's display name, never its e-mail address
+                    holder_name = (await self.admin.get_user(session, cli_principal("training"), user_id)).display_name
+                name = " ".join((holder_name or "").split())[:200]
                 completion = Completion(
                     id=new_id("trc"),
                     user_id=user_id,
@@ -367,11 +370,61 @@ class TrainingService:
 
     # -- the gate --------------------------------------------------------------------------------------
 
+    async def required_for(self, org_id: str) -> bool:
+        """Whether the baseline course is required of ``org_id``'s people: by the installation, or by the
+        organisation or one above it (a floor an organisation may raise, never lower)."""
+        if self.gate == "enforce":
+            return True
+        now = time.monotonic()
+        remembered = self._policies.get(org_id)
+        if remembered is not None and now - remembered[0] < self.check_seconds:
+            return remembered[1]
+        async with self.db.session() as session:
+            chain = await self.admin.ancestor_ids(session, org_id)
+            required = bool(
+                await session.scalar(
+                    select(TrainingPolicy.org_id)
+                    .where(TrainingPolicy.org_id.in_(chain), TrainingPolicy.require_baseline.is_(True))
+                    .limit(1)
+                )
+            )
+        self._policies[org_id] = (now, required)
+        return required
+
+    async def set_policy(self, principal: Principal, org_id: str, require_baseline: bool, origin: Origin) -> bool:
+        """An organisation's administrator requires the baseline course of its people (or no longer does:
+        the installation's gate and the organisations above still apply). Returns what applies now."""
+        require_id(org_id, "org", "organisation", param="org_id")
+        if principal.role not in ADMIN_ROLES:
+            raise PermissionDenied("Only administrators set the training policy.", code="permission_denied")
+        async with self.db.write_session() as session:
+            visible = await self.admin.visible_org_ids(session, principal)
+            if visible is not None and org_id not in visible:
+                raise NotFound(f"No organisation {org_id!r}.", param="org_id")
+            row = await session.get(TrainingPolicy, org_id)
+            if row is None:
+                row = TrainingPolicy(org_id=org_id, require_baseline=require_baseline, updated_by=principal.id)
+                session.add(row)
+            row.require_baseline, row.updated_by, row.updated_at = require_baseline, principal.id, utcnow()
+            await self.admin.record_change(
+                session,
+                principal,
+                origin,
+                action="training.policy.changed",
+                object_type="organisation",
+                object_id=org_id,
+                org_id=org_id,
+                details={"require_baseline": require_baseline},
+            )
+            await session.commit()
+        self._policies.clear()
+        return await self.required_for(org_id)
+
     async def check(self, principal: Principal, course_id: str | None = None) -> None:
         """Refuse (``training_required``) a person's model call without a valid completion of ``course_id``
         (the baseline course by default); service accounts, the command line and the platform's own work
         pass."""
-        if self.gate == "off" or principal.kind != "user":
+        if principal.kind != "user" or principal.org_id is None or not await self.required_for(principal.org_id):
             return
         course_id = course_id or self.baseline
         now = time.monotonic()

@@ -108,6 +108,7 @@ async def test_a_certificate_is_checked_by_its_code(app: Any, client: httpx.Asyn
     assert checked.status_code == 200
     shown = checked.json()
     assert shown["status"] == "valid" and shown["course_title"]["es"] == "Curso breve"
+    assert shown["holder_name"] == "agency staff"  # the display name by default, never the e-mail address
     assert set(shown) == {"object", "code", "status", "course_id", "course_title", "holder_name", "completed_at",
                           "expires_at"}  # fmt: skip
     assert (await client.get("/v1/training/certificates/AAAA-BBBB-CCCC-DDDD")).status_code == 404

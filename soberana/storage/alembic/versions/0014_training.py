@@ -29,6 +29,17 @@ def _org(table: str) -> sa.ForeignKeyConstraint:
 
 
 def upgrade() -> None:
+    table = "training_policies"
+    op.create_table(
+        table,
+        sa.Column("org_id", sa.String(length=40), nullable=False),
+        sa.Column("require_baseline", sa.Boolean(), nullable=False),
+        sa.Column("updated_by", sa.String(length=80), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        _org(table),
+        sa.PrimaryKeyConstraint("org_id", name=op.f(f"pk_{table}")),
+    )
+
     table = "training_lessons_read"
     op.create_table(
         table,
@@ -102,3 +113,4 @@ def downgrade() -> None:
         for column in columns:
             op.drop_index(op.f(f"ix_{table}_{column}"), table_name=table)
         op.drop_table(table)
+    op.drop_table("training_policies")
