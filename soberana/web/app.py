@@ -44,6 +44,7 @@ from soberana.web import (
     home,
     pages,
     staff,
+    training,
     workspace,
 )
 from soberana.web import governance_records as governance_pages_records
@@ -174,6 +175,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(governance_evaluations.router)
     app.include_router(governance.router)
     app.include_router(governance_aia.router)
+    app.include_router(training.router)
     app.mount("/assets", StaticFiles(directory=Path(__file__).parent / "static"), name="assets")
     if settings.docs_enabled:
         pages.mount_docs(app)

@@ -16,7 +16,8 @@ from fastapi.responses import Response
 
 from soberana.auth.deps import get_origin
 from soberana.auth.principal import Principal
-from soberana.errors import InvalidRequest, SoberanaError
+from soberana.errors import InvalidRequest, SoberanaError, TrainingRequired
+from soberana.web.training import required_course
 from soberana.web.ui import Page, PageContext, get_services
 from soberana.workspace.models import WorkspaceConversation
 from soberana.workspace.service import WorkspaceService
@@ -62,10 +63,13 @@ async def _render(
     level: str | None = None,
     draft: str = "",
     error: str | None = None,
+    training: dict[str, str] | None = None,
     status_code: int = 200,
 ) -> Response:
     privacy = get_services(request).privacy
     principal = page.principal
+    if training is None and error is None:  # say so before anything is typed
+        training = await _training_required(request, page)
     return page.render(
         "staff_chat.html",
         status_code=status_code,
@@ -82,6 +86,7 @@ async def _render(
         level=level or (current.classification if current else None),
         draft=draft,
         error=error,
+        training=training,
         retention_days=privacy.retention_days(principal.org_id or "", "workspace_conversations"),
     )
 
@@ -118,6 +123,7 @@ async def chat(
         )
     except SoberanaError as failure:  # nothing is saved; the message stays in the box
         current = await workspace.get(page.principal, conversation) if conversation else None
+        required = failure.code == "training_required"
         return await _render(
             request,
             page,
@@ -125,7 +131,8 @@ async def chat(
             model=model,
             level=classification or None,
             draft=message,
-            error=failure.message,
+            error=None if required else failure.message,
+            training=required_course(page, get_services(request).training, failure) if required else None,
             status_code=failure.status_code,
         )
     return page.redirect(f"/staff/chat?c={saved.id}#latest")
@@ -142,6 +149,16 @@ async def delete(
     page.check_form(csrf_token)
     deleted = await _workspace(request).delete(page.principal, (conversation or [])[:200], get_origin(request))
     return page.redirect(f"/staff/chat?deleted={deleted}")
+
+
+async def _training_required(request: Request, page: PageContext) -> dict[str, str] | None:
+    """The course the gateway would ask this person to complete before a model call (None: none)."""
+    training = get_services(request).training
+    try:
+        await training.check(page.principal)
+    except TrainingRequired as refusal:
+        return required_course(page, training, refusal)
+    return None
 
 
 def protected_counts(pii: str) -> list[tuple[str, str]]:
