@@ -218,7 +218,10 @@ async def submit_quiz(course_id: str, request: Request, page: Page, services: Se
         given = _answer(question, [str(v) for v in form.getlist(f"q-{question.id}")])
         if given is not None:
             answers[question.id] = given
-    name = " ".join(str(form.get("holder_name", "")).split())[:200] or None
+    # a blank name is the account's display name: the service's own default (the sign-in label) is the email
+    # address, which the public verification page would show
+    shown = page.signed_in.display_name if page.signed_in else ""
+    name = " ".join(str(form.get("holder_name", "")).split())[:200] or " ".join(shown.split()) or None
     done = await training.submit(page.principal, course.id, language, answers, name, get_origin(request))
     return page.redirect(f"/training/courses/{course.id}/attempts/{done.attempt.id}")
 
