@@ -687,3 +687,87 @@ def test_the_evaluations_pages_pass_axe(page: Any, language: str) -> None:
     no_serious_accessibility_problems(page)
     if language == "en":
         screenshot(page, "evaluation-run")
+
+
+async def _newcomer(app: Any, email: str) -> None:
+    admin, root = app.state.platform.admin, cli_principal("pytest")
+    async with app.state.platform.db.write_session() as session:
+        org = await admin.organisation_by_slug(session, root, "demo")
+        user = UserCreate(
+            org_id=org.id, email=email, display_name="Nuevo Funcionario", role=Role.STAFF, password=PASSWORD
+        )
+        await admin.create_user(session, root, user)
+
+
+def _answer_perfectly(page: Any, course: Any, language: str) -> None:
+    """Fill the quiz form with the answers that earn every point, as a keyboard user would choose them."""
+    for question in course.quizzes[language]:
+        field = f"q-{question.id}"
+        if question.kind == "truefalse":
+            page.check(f"input[name='{field}'][value='{str(question.answer).lower()}']")
+        elif question.kind == "numeric":
+            page.fill(f"input[name='{field}']", f"{next(n.value for n in question.numeric if n.weight == 1.0):g}")
+        else:
+            for index, choice in enumerate(question.choices):
+                if choice.weight > 0:
+                    page.check(f"input[name='{field}'][value='{index}']")
+
+
+def test_a_newcomer_is_refused_the_chat_takes_the_baseline_course_in_spanish_and_then_chats(
+    site: Site, page: Any
+) -> None:
+    training = site.app.state.platform.training
+    before = training.gate
+    training.gate = "enforce"  # the installation requires the baseline course (SOBERANA_TRAINING_GATE)
+    try:
+        site.run(_newcomer(site.app, "nuevo@demo.example"))
+        sign_in(page, "nuevo@demo.example")
+        page.goto("/staff/chat?lang=es")
+        course_link = page.locator("main a[href='/training/courses/ai-literacy']").first
+        assert course_link.is_visible()
+        no_serious_accessibility_problems(page)
+        course_link.click()
+        page.wait_for_url(re.compile(r"/training/courses/ai-literacy"))
+        assert page.get_attribute("html", "lang") == "es"
+        no_serious_accessibility_problems(page)
+        page.locator("main a[href*='/lessons/']").first.click()
+        no_serious_accessibility_problems(page)
+        screenshot(page, "training-lesson")
+        page.goto("/training/courses/ai-literacy/quiz?lang=es")
+        no_serious_accessibility_problems(page)
+        _answer_perfectly(page, training.course("ai-literacy"), "es")
+        page.locator("main form button[type=submit]").last.click()
+        page.wait_for_url(re.compile(r"/training/courses/ai-literacy/attempts/tra_\w+"))
+        no_serious_accessibility_problems(page)
+        screenshot(page, "training-result")
+        page.locator("main a[href^='/training/certificates/']").first.click()
+        no_serious_accessibility_problems(page)
+        code = page.locator("main").inner_text()
+        assert "Nuevo Funcionario" in code
+        page.goto("/staff/chat?lang=es")
+        assert page.locator("main a[href='/training/courses/ai-literacy']").count() == 0
+        page.fill("#chat-message", "Hola, ¿qué puedes hacer?")
+        with page.expect_response(lambda r: r.request.method == "POST" and "/staff/chat" in r.url) as sent:
+            page.locator("form[action='/staff/chat#chat-error'] button[type=submit]").first.click()
+        assert sent.value.status < 400  # the model answers: no training refusal any more
+        assert page.locator("#chat-training").count() == 0
+    finally:
+        training.gate = before
+
+
+@pytest.mark.parametrize("language", ["es", "en", "is"])
+def test_the_training_pages_pass_axe(page: Any, language: str) -> None:
+    """The list of courses, a course, a lesson, the quiz and the public verification page, in three languages."""
+    sign_in(page, "admin@demo.example")
+    for path in (
+        "/training",
+        "/training/courses/ai-literacy",
+        "/training/courses/ai-literacy/lessons/what-a-language-model-is",
+        "/training/courses/ai-literacy/quiz",
+        "/verify?code=AAAA-BBBB-CCCC-DDDD",
+    ):
+        page.goto(f"{path}{'&' if '?' in path else '?'}lang={language}")
+        assert page.get_attribute("html", "lang") == language, path
+        no_serious_accessibility_problems(page)
+    if language == "en":
+        screenshot(page, "training-verify")
