@@ -45,6 +45,7 @@ from soberana.web import (
     pages,
     staff,
     training,
+    training_reports,
     workspace,
 )
 from soberana.web import governance_records as governance_pages_records
@@ -176,6 +177,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(governance.router)
     app.include_router(governance_aia.router)
     app.include_router(training.router)
+    app.include_router(training_reports.router)
     app.mount("/assets", StaticFiles(directory=Path(__file__).parent / "static"), name="assets")
     if settings.docs_enabled:
         pages.mount_docs(app)

@@ -244,3 +244,33 @@ async def test_training_pages_speak_three_languages(
                 text = " ".join(visible_text(response.text).split())
                 left = sorted(m for m in english if " ".join(m.split()) in text)
                 assert not left, f"{path} in {language} shows English text: {left[:3]}"
+
+
+async def test_administrators_see_training_reports_as_charts_a_table_and_csv(
+    app: Any, client: httpx.AsyncClient, tenant_a: Tenant, tenant_b: Tenant, signed_in: SignIn
+) -> None:
+    from soberana.auth.principal import Origin
+    from soberana.core.clock import utcnow
+
+    training = app.state.platform.training
+    for tenant in (tenant_a, tenant_b):
+        staff = Principal("user", tenant.staff_id, "staff", tenant.org_id, Role.STAFF, ROLE_SCOPES[Role.STAFF])
+        done = await training.submit(staff, "tiny", "en", {"q1": True, "q2": 0, "q3": [0, 1], "q4": 4}, "S", Origin())
+        assert done.completion is not None
+    await passwords(client, tenant_a)
+    month = utcnow().strftime("%Y-%m")
+    async with signed_in(f"org_admin@{tenant_a.slug}.example") as admin:
+        for lang in ("en", "es", "is"):
+            page = await admin.get("/console/training", params={"lang": lang, "group_by": "course"})
+            assert page.status_code == 200 and page.text.count('<svg role="img"') == 2
+            english = [m for m in ("Training reports", "Completions per month", "Valid today") if m in page.text]
+            assert (english == []) is (lang != "en"), (lang, english)
+        page = await admin.get("/console/training", params={"lang": "en", "group_by": "course"})
+        rows = re.findall(r"<tr><td>(\d{4}-\d{2})</td><td>([^<]+)</td>", page.text)
+        assert rows == [(month, "Tiny course")]  # the other organisation's completion is not counted
+        by_org = await admin.get("/console/training", params={"group_by": "org", "lang": "en"})
+        assert "Agency-A" in by_org.text and "Agency-B" not in by_org.text
+        csv = await admin.get("/console/training.csv", params={"group_by": "role"})
+        assert csv.text.splitlines() == ["month,role,completions,people,valid_now", f"{month},staff,1,1,1"]
+    async with signed_in(f"staff@{tenant_a.slug}.example") as staff:
+        assert (await staff.get("/console/training")).status_code == 403
